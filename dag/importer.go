@@ -1,0 +1,279 @@
+package dag
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/chunker"
+)
+
+// MaxLinks is the most links a file node of the balanced layout has.
+const MaxLinks = 174
+
+const (
+	// inFlight bounds the chunks between reading and Put: memory use is
+	// about inFlight chunk buffers, whatever the file size.
+	inFlight = 8
+	// hashers is the number of goroutines hashing chunks, so that reading
+	// and hashing stay ahead of a Put that takes a core of its own.
+	hashers = 2
+)
+
+// ImportOptions tune an import. The zero value is the default.
+type ImportOptions struct {
+	// Chunker says how files are split; the zero Spec is size-1048576.
+	Chunker chunker.Spec
+	// Progress, if not nil, is called after each chunk is stored with the
+	// number of file bytes stored so far (summed over all files of an
+	// ImportPath). It is called from one goroutine at a time.
+	Progress func(done uint64)
+}
+
+// ImportFile splits r into chunks, stores the balanced DAG they form
+// through p and returns its root and the file size. A file of one chunk is
+// that chunk's raw leaf; an empty file is the empty raw leaf. Every child is
+// Put before its parent.
+func ImportFile(ctx context.Context, r io.Reader, p BlockPutter, opts ImportOptions) (root cid.Cid, size uint64, err error) {
+	im := newImporter(p, opts)
+	e, err := im.file(ctx, r)
+	if err != nil {
+		return cid.Undef, 0, err
+	}
+	return e.c, e.fsize, nil
+}
+
+// entry is a child about to be linked: its CID, the Tsize of its DAG and
+// the number of file bytes it holds.
+type entry struct {
+	c     cid.Cid
+	tsize uint64
+	fsize uint64
+}
+
+// importer holds what the files of one import share: the putter, the
+// options and the pool of chunk buffers.
+type importer struct {
+	put  BlockPutter
+	spec chunker.Spec
+	prog func(uint64)
+	done uint64
+
+	free chan []byte // buffers not in use; capacity inFlight
+	nbuf int         // buffers allocated so far, at most inFlight
+}
+
+func newImporter(p BlockPutter, opts ImportOptions) *importer {
+	return &importer{
+		put:  p,
+		spec: opts.Chunker,
+		prog: opts.Progress,
+		free: make(chan []byte, inFlight),
+	}
+}
+
+// chunkJob is one chunk on its way from the reader to Put.
+type chunkJob struct {
+	buf  []byte // the pooled buffer, returned once the chunk is stored
+	data []byte // the chunk, a prefix of buf
+	c    cid.Cid
+	done chan struct{} // closed once c is set
+}
+
+// file imports one stream. Three stages overlap: a goroutine reads chunks
+// into pooled buffers, hashers compute their CIDs, and the calling
+// goroutine stores them in order and builds the tree above them.
+func (im *importer) file(ctx context.Context, r io.Reader) (entry, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	jobs := make(chan *chunkJob, inFlight)
+	order := make(chan *chunkJob, inFlight)
+	var readErr error
+	var wg sync.WaitGroup
+	wg.Add(1 + hashers)
+	go func() {
+		defer wg.Done()
+		readErr = im.read(ctx, im.spec.New(r), jobs, order)
+		close(jobs)
+		close(order)
+	}()
+	for range hashers {
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				j.c = Sum(Raw, j.data)
+				close(j.done)
+			}
+		}()
+	}
+
+	b := balanced{put: im.put}
+	var err error
+	for j := range order {
+		<-j.done
+		if err == nil {
+			err = im.store(ctx, &b, j)
+			if err != nil {
+				cancel() // stops the reader; the loop drains what it sent
+			}
+		}
+		im.free <- j.buf
+	}
+	wg.Wait()
+	if err == nil {
+		err = readErr
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return entry{}, err
+	}
+	return b.finish(ctx)
+}
+
+// read feeds chunks to the hashers and, in the same order, to the storer.
+func (im *importer) read(ctx context.Context, ch chunker.Chunker, jobs, order chan<- *chunkJob) error {
+	for {
+		buf, err := im.buffer(ctx)
+		if err != nil {
+			return err
+		}
+		data, err := ch.Next(buf)
+		if err == io.EOF {
+			im.free <- buf
+			return nil
+		}
+		if err != nil {
+			im.free <- buf
+			return fmt.Errorf("read: %w", err)
+		}
+		j := &chunkJob{buf: buf, data: data, done: make(chan struct{})}
+		// jobs first: the storer waits for j.done once it holds j.
+		select {
+		case jobs <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case order <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// buffer returns a free chunk buffer, allocating while fewer than inFlight
+// exist and waiting for one to come back afterwards.
+func (im *importer) buffer(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-im.free:
+		return b, nil
+	default:
+	}
+	if im.nbuf < inFlight {
+		im.nbuf++
+		return make([]byte, im.spec.MaxChunk()), nil
+	}
+	select {
+	case b := <-im.free:
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// store puts one hashed chunk and links it into the tree.
+func (im *importer) store(ctx context.Context, b *balanced, j *chunkJob) error {
+	if err := im.put.Put(ctx, j.c, j.data); err != nil {
+		return fmt.Errorf("put %s: %w", j.c, err)
+	}
+	n := uint64(len(j.data))
+	if err := b.add(ctx, entry{c: j.c, tsize: n, fsize: n}, 0); err != nil {
+		return err
+	}
+	im.done += n
+	if im.prog != nil {
+		im.prog(im.done)
+	}
+	return nil
+}
+
+// balanced builds kubo's balanced layout while the leaves stream in.
+// levels[0] collects leaves, levels[k] nodes of depth k. A level is turned
+// into a node only when one more entry arrives for it (or at the end), which
+// yields the same tree as kubo's recursive builder: full nodes filled left
+// to right, the tree only as deep as needed, and a right spine that may
+// hold nodes with a single child.
+type balanced struct {
+	put    BlockPutter
+	levels [][]entry
+	sizes  []uint64 // scratch for blocksizes
+	links  []PBLink // scratch for links
+}
+
+func (b *balanced) add(ctx context.Context, e entry, level int) error {
+	if level == len(b.levels) {
+		b.levels = append(b.levels, make([]entry, 0, MaxLinks))
+	}
+	if len(b.levels[level]) == MaxLinks {
+		n, err := b.flush(ctx, level)
+		if err != nil {
+			return err
+		}
+		if err := b.add(ctx, n, level+1); err != nil {
+			return err
+		}
+	}
+	b.levels[level] = append(b.levels[level], e)
+	return nil
+}
+
+// flush stores the node made of the entries of level and empties it.
+func (b *balanced) flush(ctx context.Context, level int) (entry, error) {
+	es := b.levels[level]
+	b.levels[level] = es[:0]
+	b.sizes, b.links = b.sizes[:0], b.links[:0]
+	var fsize, tsize uint64
+	for _, e := range es {
+		b.sizes = append(b.sizes, e.fsize)
+		b.links = append(b.links, PBLink{Hash: e.c, Tsize: e.tsize})
+		fsize += e.fsize
+		tsize += e.tsize
+	}
+	fs := UnixFS{Type: TypeFile, FileSize: fsize, HasFileSize: true, BlockSizes: b.sizes}
+	n := PBNode{Links: b.links, Data: fs.Marshal()}
+	blk := n.Marshal()
+	c := Sum(DagPB, blk)
+	if err := b.put.Put(ctx, c, blk); err != nil {
+		return entry{}, fmt.Errorf("put %s: %w", c, err)
+	}
+	return entry{c: c, tsize: tsize + uint64(len(blk)), fsize: fsize}, nil
+}
+
+// finish closes every level from the bottom up and returns the root.
+func (b *balanced) finish(ctx context.Context) (entry, error) {
+	if len(b.levels) == 0 { // empty file: the empty raw leaf
+		c := Sum(Raw, nil)
+		if err := b.put.Put(ctx, c, []byte{}); err != nil {
+			return entry{}, fmt.Errorf("put %s: %w", c, err)
+		}
+		return entry{c: c}, nil
+	}
+	for k := 0; ; k++ {
+		if k == len(b.levels)-1 && len(b.levels[k]) == 1 {
+			return b.levels[k][0], nil
+		}
+		n, err := b.flush(ctx, k)
+		if err != nil {
+			return entry{}, err
+		}
+		if err := b.add(ctx, n, k+1); err != nil {
+			return entry{}, err
+		}
+	}
+}
