@@ -1,0 +1,311 @@
+package blockstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	sstblock "github.com/cockroachdb/pebble/v2/sstable/block"
+	"github.com/ipfs/go-cid"
+	"golang.org/x/sys/unix"
+)
+
+// Batch writes many blocks efficiently. Nothing is durable until Commit; a
+// Batch can go on being used after Commit and must be closed. A Batch is not
+// safe for concurrent use; use one per goroutine.
+//
+// Below Options.SmallBatch bytes between commits the blocks are kept in
+// memory and committed inline through Pebble's WAL. Above it they are written
+// into sstables of Options.FileSize that are ingested in the background
+// (the next file is written meanwhile), and the index entries of a file are
+// written, synced, once its ingest is durable.
+type Batch struct {
+	s       *Store
+	seen    map[string]struct{} // multihashes Put since the last Commit
+	pending []block             // small-batch blocks (copies)
+	pendBy  int
+	bulk    bool     // switched to sstables since the last Commit
+	cur     *sstFile // sstable being written
+	bg      chan error
+	err     error // sticky background error
+	closed  bool
+}
+
+// NewBatch returns a Batch writing into s.
+func (s *Store) NewBatch() *Batch {
+	return &Batch{s: s, seen: make(map[string]struct{})}
+}
+
+// Put adds a block; data may be reused by the caller on return. Blocks
+// already stored, or already Put into this batch, are skipped. The block is
+// not durable until Commit.
+func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	if b.closed {
+		return errors.New("blockstore: Put on closed batch")
+	}
+	if b.err != nil {
+		return b.err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	mh := c.Hash()
+	if _, ok := b.seen[string(mh)]; ok {
+		return nil
+	}
+	ok, err := b.s.has(mh)
+	if err != nil {
+		return fmt.Errorf("block %s: %w", c, err)
+	}
+	if ok {
+		return nil
+	}
+	b.seen[string(mh)] = struct{}{}
+	if !b.bulk && b.pendBy+len(data) <= b.s.opts.SmallBatch {
+		b.pending = append(b.pending, block{mh: mh, data: bytes.Clone(data)})
+		b.pendBy += len(data)
+		return nil
+	}
+	b.bulk = true
+	if b.cur == nil {
+		if err := b.startFile(); err != nil {
+			return err
+		}
+	}
+	if err := b.cur.add(mh, data); err != nil {
+		b.err = fmt.Errorf("blockstore: write sstable: %w", err)
+		return b.err
+	}
+	if b.cur.bytes >= b.s.opts.FileSize || b.cur.n >= fileSpan-1 {
+		if err := b.wait(ctx); err != nil {
+			return err
+		}
+		f := b.cur
+		b.cur = nil
+		b.bg = make(chan error, 1)
+		go func(ch chan error) { ch <- b.s.ingest(context.Background(), f) }(b.bg)
+	}
+	return nil
+}
+
+// startFile opens a new sstable and moves the pending blocks into it.
+func (b *Batch) startFile() error {
+	f, err := b.s.newSSTFile()
+	if err != nil {
+		b.err = err
+		return err
+	}
+	b.cur = f
+	for _, bl := range b.pending {
+		if err := f.add(bl.mh, bl.data); err != nil {
+			b.err = fmt.Errorf("blockstore: write sstable: %w", err)
+			return b.err
+		}
+	}
+	b.pending, b.pendBy = nil, 0
+	return nil
+}
+
+// wait waits for the background ingest, if any.
+func (b *Batch) wait(ctx context.Context) error {
+	if b.bg == nil {
+		return b.err
+	}
+	select {
+	case err := <-b.bg:
+		b.bg = nil
+		if err != nil && b.err == nil {
+			b.err = err
+		}
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Commit makes every block Put so far durable and visible. The batch can be
+// used again afterwards.
+func (b *Batch) Commit(ctx context.Context) error {
+	if b.closed {
+		return errors.New("blockstore: Commit on closed batch")
+	}
+	if err := b.wait(ctx); err != nil {
+		return err
+	}
+	if f := b.cur; f != nil {
+		b.cur = nil
+		if err := b.s.ingest(ctx, f); err != nil {
+			b.err = err
+			return err
+		}
+	}
+	if len(b.pending) > 0 {
+		if err := b.s.putInline(b.pending); err != nil {
+			b.err = fmt.Errorf("blockstore: commit: %w", err)
+			return b.err
+		}
+	}
+	b.pending, b.pendBy, b.bulk = nil, 0, false
+	clear(b.seen)
+	return nil
+}
+
+// Close abandons uncommitted blocks (some of them may have been stored
+// anyway) and releases the batch.
+func (b *Batch) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.bg != nil {
+		<-b.bg
+		b.bg = nil
+	}
+	if b.cur != nil {
+		b.cur.abort()
+		b.cur = nil
+	}
+	b.pending, b.seen = nil, nil
+	return nil
+}
+
+// sstFile is an sstable being written into the staging directory.
+type sstFile struct {
+	path    string
+	w       *sstable.Writer
+	out     *syncWriter
+	base    uint64 // sequence number of the first block
+	n       uint64 // blocks written
+	bytes   int64
+	entries []fileEntry
+}
+
+type fileEntry struct {
+	mh   []byte
+	size int
+}
+
+var writerOpts = sstable.WriterOptions{
+	BlockSize:          64 << 10,
+	BlockSizeThreshold: 90,
+	IndexBlockSize:     256 << 10,
+	Compression:        sstblock.NoCompression,
+	TableFormat:        sstable.TableFormatPebblev4,
+	Checksum:           sstblock.ChecksumTypeCRC32c,
+	DisableValueBlocks: true,
+}
+
+func (s *Store) newSSTFile() (*sstFile, error) {
+	base := s.nextBase.Add(fileSpan) - fileSpan
+	path := filepath.Join(s.staging, strconv.FormatUint(s.stagingN.Add(1), 10)+".sst")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("blockstore: %w", err)
+	}
+	out := &syncWriter{f: f}
+	return &sstFile{path: path, out: out, w: sstable.NewWriter(out, writerOpts), base: base}, nil
+}
+
+func (f *sstFile) add(mh, data []byte) error {
+	if err := f.w.Set(dataKey(f.base+f.n), data); err != nil {
+		return err
+	}
+	f.n++
+	f.bytes += int64(len(data))
+	f.entries = append(f.entries, fileEntry{mh: mh, size: len(data)})
+	return nil
+}
+
+func (f *sstFile) abort() {
+	f.w.Close()
+	os.Remove(f.path)
+}
+
+// ingest finishes f (fsync), ingests it and writes its index entries.
+func (s *Store) ingest(ctx context.Context, f *sstFile) error {
+	defer os.Remove(f.path)
+	if err := f.w.Close(); err != nil {
+		return fmt.Errorf("blockstore: finish sstable: %w", err)
+	}
+	// Until the index is written, a journal entry names the data range, so
+	// that Open deletes it if we die in between.
+	jk := make([]byte, 9)
+	jk[0] = prefixJournal
+	binary.BigEndian.PutUint64(jk[1:], f.base)
+	if err := s.db.Set(jk, binary.BigEndian.AppendUint64(nil, f.base+f.n), pebble.Sync); err != nil {
+		return fmt.Errorf("blockstore: journal: %w", err)
+	}
+	if err := s.db.Ingest(ctx, []string{f.path}); err != nil {
+		_ = s.db.Delete(jk, pebble.NoSync)
+		return fmt.Errorf("blockstore: ingest: %w", err)
+	}
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	var kb [80]byte
+	var vb [32]byte
+	for i, e := range f.entries {
+		seq := f.base + uint64(i)
+		ok, err := s.has(e.mh)
+		if err != nil {
+			return err
+		}
+		if ok { // stored meanwhile by someone else: drop our copy
+			if err := b.Delete(dataKey(seq), nil); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := b.Set(indexKey(kb[:], e.mh), refValue(vb[:], seq, e.size), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Delete(jk, nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("blockstore: index: %w", err)
+	}
+	return nil
+}
+
+// syncWriter writes an sstable straight to its file and asks the kernel to
+// start writeback every few MiB, so the final fsync has little left to do.
+type syncWriter struct {
+	f       *os.File
+	off     int64
+	flushed int64
+}
+
+const writebackEvery = 8 << 20
+
+func (w *syncWriter) Write(p []byte) error {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if err != nil {
+		return err
+	}
+	if w.off-w.flushed >= writebackEvery {
+		_ = unix.SyncFileRange(int(w.f.Fd()), w.flushed, w.off-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		w.flushed = w.off
+	}
+	return nil
+}
+
+func (w *syncWriter) Finish() error {
+	err := w.f.Sync()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (w *syncWriter) Abort() { w.f.Close() }

@@ -1,0 +1,25 @@
+// Package blockstore stores content-addressed blocks in a Pebble database and
+// is the one owner of the database handle; other packages get a small
+// metadata Keyspace from it.
+//
+// Blocks are keyed by multihash, so a raw and a dag-pb block with the same
+// bytes are one entry. Large batches (the importer, network fetches) do not go
+// through Pebble's write path: Batch writes the block bytes into an sstable of
+// its own, keyed by a sequence number that only ever grows, ingests it (it
+// lands straight in the bottom level, so there is no compaction debt), and
+// only then writes the small multihash index with a synced Pebble batch. The
+// index therefore never points at data that is not durable. Small batches and
+// single Puts store the bytes inline in the index entry.
+//
+// Keys (the first byte is the keyspace):
+//
+//	'b' + multihash      -> index entry: 0x00 + bytes (inline)
+//	                        or 0x01 + seq (8 bytes, big endian) + uvarint(size)
+//	'd' + seq            -> block bytes of an ingested block
+//	'j' + seq            -> journal: an sstable [seq, end) being ingested whose
+//	                        index is not yet written (deleted at Open after a crash)
+//
+// The prefixes 'b' to 'j' are reserved for blocks; Keyspace panics on them.
+// Other packages use e.g. 'p' (pins), 'r' (provider records), 'a' (peer
+// addresses).
+package blockstore

@@ -1,0 +1,383 @@
+package blockstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+)
+
+func testBlock(t testing.TB, seed uint64, size int) (cid.Cid, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, uint64(size)))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	mh, err := multihash.Sum(data, multihash.SHA2_256, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cid.NewCidV1(cid.Raw, mh), data
+}
+
+func openTest(t testing.TB, dir string, o *Options) *Store {
+	t.Helper()
+	s, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// smallFiles makes batches switch to sstables early and roll files often.
+var smallFiles = &Options{SmallBatch: 64 << 10, FileSize: 1 << 20}
+
+// checkConsistent verifies the invariant: every index entry's data is there
+// with the right length.
+func checkConsistent(t testing.TB, s *Store) (blocks int) {
+	t.Helper()
+	ctx := context.Background()
+	err := s.ForEach(ctx, func(mh multihash.Multihash, size int) error {
+		blocks++
+		data, err := s.Get(ctx, cid.NewCidV1(cid.Raw, mh))
+		if err != nil {
+			return err
+		}
+		if len(data) != size {
+			return fmt.Errorf("%s: got %d bytes, index says %d", mh, len(data), size)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blocks
+}
+
+func TestPutGet(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		opts  *Options
+		batch bool
+		sizes []int
+	}{
+		{"put", nil, false, []int{0, 1, 1000, 1 << 20}},
+		{"small batch", nil, true, []int{0, 1, 1000, 100 << 10}},
+		{"bulk batch", smallFiles, true, []int{0, 1, 1000, 100 << 10, 1 << 20, 300 << 10, 1 << 20, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openTest(t, dir, tt.opts)
+			var cids []cid.Cid
+			var datas [][]byte
+			b := s.NewBatch()
+			for i, size := range tt.sizes {
+				c, data := testBlock(t, uint64(i), size)
+				cids, datas = append(cids, c), append(datas, bytes.Clone(data))
+				if tt.batch {
+					if err := b.Put(ctx, c, data); err != nil {
+						t.Fatal(err)
+					}
+					clear(data) // the caller may reuse its buffer
+					if err := b.Put(ctx, c, data); err != nil { // duplicate: skipped
+						t.Fatal(err)
+					}
+				} else if err := s.Put(ctx, c, data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			check := func(s *Store) {
+				t.Helper()
+				for i, c := range cids {
+					got, err := s.Get(ctx, c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got, datas[i]) {
+						t.Fatalf("block %d: wrong bytes", i)
+					}
+					if ok, err := s.Has(ctx, c); err != nil || !ok {
+						t.Fatalf("Has(%d) = %v, %v", i, ok, err)
+					}
+					if n, err := s.Size(ctx, c); err != nil || n != len(datas[i]) {
+						t.Fatalf("Size(%d) = %d, %v; want %d", i, n, err, len(datas[i]))
+					}
+				}
+				// Same multihash, other codec: the same entry.
+				dagpb := cid.NewCidV1(cid.DagProtobuf, cids[0].Hash())
+				if ok, _ := s.Has(ctx, dagpb); !ok {
+					t.Fatal("dag-pb CID of a stored raw block not found")
+				}
+				st, err := s.Stat(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var total int64
+				for _, d := range datas {
+					total += int64(len(d))
+				}
+				if st.Blocks != len(cids) || st.Bytes != total || st.DiskUsage == 0 {
+					t.Fatalf("Stat = %+v, want %d blocks, %d bytes", st, len(cids), total)
+				}
+				checkConsistent(t, s)
+			}
+			check(s)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openTest(t, dir, tt.opts)
+			defer s.Close()
+			check(s)
+			if ents, _ := os.ReadDir(filepath.Join(dir, "ingest")); len(ents) != 0 {
+				t.Fatalf("staging not empty: %v", ents)
+			}
+		})
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), nil)
+	defer s.Close()
+	c, _ := testBlock(t, 1, 10)
+	if _, err := s.Get(ctx, c); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get: %v", err)
+	}
+	if _, err := s.Size(ctx, c); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Size: %v", err)
+	}
+	if ok, err := s.Has(ctx, c); ok || err != nil {
+		t.Fatalf("Has: %v %v", ok, err)
+	}
+}
+
+func TestDeleteReclaim(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), smallFiles)
+	defer s.Close()
+	const n = 40
+	var cids []cid.Cid
+	b := s.NewBatch()
+	for i := range n {
+		c, data := testBlock(t, uint64(i), 100<<10)
+		cids = append(cids, c)
+		if err := b.Put(ctx, c, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	small, sdata := testBlock(t, 1000, 10)
+	if err := s.Put(ctx, small, sdata); err != nil {
+		t.Fatal(err)
+	}
+	// Delete every block but a few, plus a missing one.
+	var del []multihash.Multihash
+	for i, c := range cids {
+		if i%10 != 3 {
+			del = append(del, c.Hash())
+		}
+	}
+	missing, _ := testBlock(t, 2000, 10)
+	del = append(del, small.Hash(), missing.Hash())
+	blocks, freed, err := s.Delete(ctx, del)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blocks != len(del)-1 || freed != int64(len(del)-2)*(100<<10)+10 {
+		t.Fatalf("Delete = %d blocks %d bytes", blocks, freed)
+	}
+	if blocks, _, _ := s.Delete(ctx, del); blocks != 0 {
+		t.Fatalf("second Delete freed %d blocks", blocks)
+	}
+	if err := s.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cids {
+		ok, err := s.Has(ctx, c)
+		if err != nil || ok != (i%10 == 3) {
+			t.Fatalf("Has(%d) = %v %v", i, ok, err)
+		}
+	}
+	if got := checkConsistent(t, s); got != n/10 {
+		t.Fatalf("%d blocks left, want %d", got, n/10)
+	}
+	st, _ := s.Stat(ctx)
+	if st.Blocks != n/10 || st.Bytes != n/10*(100<<10) {
+		t.Fatalf("Stat = %+v", st)
+	}
+	// Deleted blocks can be stored again.
+	c, data := testBlock(t, 0, 100<<10)
+	if err := s.Put(ctx, c, data); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, c); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get after re-Put: %v", err)
+	}
+}
+
+func TestLocked(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, nil)
+	if _, err := Open(dir, nil); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	s.Close()
+	s = openTest(t, dir, nil)
+	s.Close()
+}
+
+func TestBatchCloseUncommitted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, smallFiles)
+	b := s.NewBatch()
+	for i := range 30 {
+		c, data := testBlock(t, uint64(i), 100<<10)
+		if err := b.Put(ctx, c, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Close()
+	checkConsistent(t, s)
+	s.Close()
+	s = openTest(t, dir, smallFiles)
+	defer s.Close()
+	checkConsistent(t, s)
+}
+
+func TestConcurrent(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), smallFiles)
+	defer s.Close()
+	const writers, blocks = 4, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, 3*writers)
+	for w := range writers {
+		wg.Add(2)
+		go func() { // writers overlap: block i is written by every writer
+			defer wg.Done()
+			b := s.NewBatch()
+			defer b.Close()
+			for i := range blocks {
+				c, data := testBlock(t, uint64(i), 50<<10+w)
+				if err := b.Put(ctx, c, data); err != nil {
+					errs <- err
+					return
+				}
+				if i%10 == 9 {
+					if err := b.Commit(ctx); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+		go func() { // readers and deleters
+			defer wg.Done()
+			for i := range blocks {
+				c, data := testBlock(t, uint64(i), 50<<10+(w+1)%writers)
+				got, err := s.Get(ctx, c)
+				if err == nil && !bytes.Equal(got, data) {
+					errs <- fmt.Errorf("block %d: wrong bytes", i)
+					return
+				}
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					errs <- err
+					return
+				}
+				if i%7 == 0 {
+					if _, _, err := s.Delete(ctx, []multihash.Multihash{c.Hash()}); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if err := s.Put(ctx, c, data); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := s.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := checkConsistent(t, s); got != writers*blocks {
+		t.Fatalf("%d blocks, want %d", got, writers*blocks)
+	}
+}
+
+func TestKeyspace(t *testing.T) {
+	s := openTest(t, t.TempDir(), nil)
+	defer s.Close()
+	p, r, last := s.Keyspace('p'), s.Keyspace('r'), s.Keyspace(0xff)
+	for _, kv := range []struct{ k, v string }{{"b", "2"}, {"a", "1"}, {"c", ""}} {
+		if err := p.Set([]byte(kv.k), []byte(kv.v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Set([]byte("a"), []byte("other")); err != nil {
+		t.Fatal(err)
+	}
+	if err := last.Set([]byte("z"), []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := p.Get([]byte("a")); err != nil || string(v) != "1" {
+		t.Fatalf("Get = %q %v", v, err)
+	}
+	if _, err := p.Get([]byte("x")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get missing: %v", err)
+	}
+	if err := p.Delete([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Delete([]byte("nope")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := p.Iterate(func(k, v []byte) error { got = append(got, string(k)+"="+string(v)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[a=1 c=]" {
+		t.Fatalf("Iterate = %v", got)
+	}
+	got = nil
+	last.Iterate(func(k, v []byte) error { got = append(got, string(k)+"="+string(v)); return nil })
+	if fmt.Sprint(got) != "[z=last]" {
+		t.Fatalf("Iterate 0xff = %v", got)
+	}
+	stop := errors.New("stop")
+	if err := p.Iterate(func(k, v []byte) error { return stop }); err != stop {
+		t.Fatalf("Iterate error = %v", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("reserved prefix did not panic")
+		}
+	}()
+	s.Keyspace('b')
+}
