@@ -1,0 +1,170 @@
+package dag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/ipfs/go-cid"
+)
+
+// WriteOptions tune WriteTo. The zero value is the default.
+type WriteOptions struct {
+	// Progress, if not nil, is called with the number of file bytes
+	// written so far.
+	Progress func(done uint64)
+}
+
+// WriteTo materialises the file, directory tree or symlink root at
+// outPath. It builds everything under a temporary name beside outPath and
+// renames it into place only on success, so outPath never holds a partial
+// result. A file replaces whatever file outPath names; a directory or
+// symlink must not exist yet (fs.ErrExist). Files are created with mode
+// 0644 and directories 0755, less the umask. The rename is not synced: the
+// result is complete when it appears, but not necessarily durable.
+func WriteTo(ctx context.Context, g BlockGetter, root cid.Cid, outPath string, opts WriteOptions) error {
+	info, err := Stat(ctx, g, root)
+	if err != nil {
+		return err
+	}
+	w := &writer{g: g, opts: opts}
+	dir, base := filepath.Split(filepath.Clean(outPath))
+	if dir == "" {
+		dir = "."
+	}
+	if info.Type != TypeFile {
+		if _, err := os.Lstat(outPath); err == nil {
+			return fmt.Errorf("write %s: %w", outPath, fs.ErrExist)
+		}
+	}
+	var tmp string
+	switch info.Type {
+	case TypeFile:
+		var f *os.File
+		tmp, err = tempName(dir, base, func(name string) (err error) {
+			f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			return err
+		})
+		if err == nil {
+			err = w.fill(ctx, f, root)
+		}
+	case TypeDirectory:
+		tmp, err = tempName(dir, base, func(name string) error { return os.Mkdir(name, 0o755) })
+		if err == nil {
+			err = w.dir(ctx, tmp, root)
+		}
+	case TypeSymlink:
+		tmp, err = tempName(dir, base, func(name string) error { return os.Symlink(info.Target, name) })
+	default:
+		return fmt.Errorf("block %s: %w: cannot write a %s", root, ErrUnsupported, info.Type)
+	}
+	if err == nil {
+		err = os.Rename(tmp, outPath)
+	}
+	if err != nil && tmp != "" {
+		os.RemoveAll(tmp)
+	}
+	return err
+}
+
+// tempName creates, with create, a new file beside the final one under a
+// fresh hidden name, and returns that name.
+func tempName(dir, base string, create func(name string) error) (string, error) {
+	for range 100 {
+		name := filepath.Join(dir, "."+base+".share-tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		err := create(name)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return name, nil
+	}
+	return "", fmt.Errorf("create temporary file in %s: too many collisions", dir)
+}
+
+type writer struct {
+	g    BlockGetter
+	opts WriteOptions
+	done uint64
+}
+
+// fill copies the file c into f and closes f.
+func (w *writer) fill(ctx context.Context, f *os.File, c cid.Cid) error {
+	r, err := NewFileReader(ctx, w.g, c)
+	if err == nil {
+		var dst io.Writer = f
+		if w.opts.Progress != nil {
+			dst = &progressWriter{w: f, wr: w}
+		}
+		_, err = r.WriteTo(dst)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// dir writes the entries of directory c into the existing directory path.
+func (w *writer) dir(ctx context.Context, path string, c cid.Cid) error {
+	links, err := dirLinks(ctx, w.g, c)
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := w.entry(ctx, filepath.Join(path, l.Name), l.Hash); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
+	info, err := Stat(ctx, w.g, c)
+	if err != nil {
+		return err
+	}
+	switch info.Type {
+	case TypeFile:
+		// O_EXCL: a DAG naming an entry twice cannot overwrite, and
+		// nothing is written through a symlink made earlier.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		return w.fill(ctx, f, c)
+	case TypeDirectory:
+		if err := os.Mkdir(path, 0o755); err != nil {
+			return err
+		}
+		return w.dir(ctx, path, c)
+	case TypeSymlink:
+		return os.Symlink(info.Target, path)
+	}
+	return fmt.Errorf("block %s: %w: cannot write a %s", c, ErrUnsupported, info.Type)
+}
+
+type progressWriter struct {
+	w  io.Writer
+	wr *writer
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.wr.done += uint64(n)
+	p.wr.opts.Progress(p.wr.done)
+	return n, err
+}
