@@ -1,0 +1,311 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/gc"
+	"github.com/share-p2p/share/node"
+	"github.com/share-p2p/share/pin"
+)
+
+// ErrNoDaemon is returned by Dial when no daemon answers on the socket.
+var ErrNoDaemon = errors.New("no daemon is running")
+
+// Client talks to a daemon over its unix socket. It implements node.API.
+type Client struct {
+	hc *http.Client
+}
+
+var _ node.API = (*Client)(nil)
+
+// Dial connects to the daemon serving the socket at path, or returns
+// ErrNoDaemon when there is none (a missing or stale socket).
+func Dial(path string) (*Client, error) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%v)", ErrNoDaemon, err)
+	}
+	c.Close()
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		DisableCompression: true,
+		WriteBufferSize:    1 << 20,
+		ReadBufferSize:     1 << 20,
+	}
+	return &Client{hc: &http.Client{Transport: tr}}, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
+
+// Call posts to /v0/name with query q and body, and decodes a JSON answer
+// into out (when out is not nil). Extra commands use it directly.
+func (c *Client) Call(ctx context.Context, name string, q url.Values, body io.Reader, out any) error {
+	resp, err := c.post(ctx, name, q, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("daemon answer to %s: %w", name, err)
+	}
+	return nil
+}
+
+func (c *Client) post(ctx context.Context, name string, q url.Values, body io.Reader) (*http.Response, error) {
+	u := "http://share/v0/" + name
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		var e errorJSON
+		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
+			return nil, &remoteError{e.Error}
+		}
+		return nil, fmt.Errorf("daemon: %s", resp.Status)
+	}
+	return resp, nil
+}
+
+// events reads an NDJSON stream, calling on for each event until the
+// final Result (decoded into out) or Error.
+func (c *Client) events(ctx context.Context, name string, q url.Values, body io.Reader, on func(event), out any) error {
+	resp, err := c.post(ctx, name, q, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var e event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return fmt.Errorf("daemon answer to %s: %w", name, err)
+		}
+		switch {
+		case e.Error != "":
+			return &remoteError{e.Error}
+		case e.Result != nil:
+			if out != nil {
+				return json.Unmarshal(e.Result, out)
+			}
+			return nil
+		case on != nil:
+			on(e)
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	return fmt.Errorf("daemon: %s ended without a result", name)
+}
+
+func onProgress(f func(int64)) func(event) {
+	return func(e event) {
+		if e.Progress != nil && f != nil {
+			f(*e.Progress)
+		}
+	}
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Add streams a file (or r) to the daemon; a directory is read by the
+// daemon itself from its absolute path.
+func (c *Client) Add(ctx context.Context, path string, r io.Reader, opts node.AddOptions, onEntry func(node.Added)) (cid.Cid, error) {
+	q := url.Values{"chunker": {opts.Chunker}, "pin": {flag(!opts.NoPin)}, "name": {opts.PinName}, "recursive": {flag(opts.Recursive)}}
+	var body io.Reader
+	if r != nil {
+		q.Set("path", path)
+		q.Set("stream", "1")
+		body = r
+	} else {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return cid.Undef, err
+		}
+		q.Set("path", abs)
+	}
+	var root string
+	err := c.events(ctx, "add", q, body, func(e event) {
+		if e.Progress != nil && opts.Progress != nil {
+			opts.Progress(*e.Progress)
+		}
+		if e.Added != nil && onEntry != nil {
+			ec, err := cid.Decode(e.Added.Cid)
+			if err == nil {
+				name := e.Added.Name
+				if r == nil {
+					// The daemon named entries from the absolute path's base.
+					name = filepath.Join(filepath.Base(filepath.Clean(path)), relToBase(e.Added.Name))
+				}
+				onEntry(node.Added{Name: name, Cid: ec, Size: e.Added.Size})
+			}
+		}
+	}, &root)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return cid.Decode(root)
+}
+
+// relToBase drops the first element of a slash path.
+func relToBase(name string) string {
+	for i := 0; i < len(name); i++ {
+		if name[i] == filepath.Separator {
+			return name[i+1:]
+		}
+	}
+	return ""
+}
+
+// Cat copies the file's bytes from the daemon to w.
+func (c *Client) Cat(ctx context.Context, id cid.Cid, w io.Writer) (int64, error) {
+	resp, err := c.post(ctx, "cat", url.Values{"arg": {id.String()}}, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, err
+	}
+	if msg := resp.Trailer.Get(errTrailer); msg != "" {
+		return n, &remoteError{msg}
+	}
+	return n, nil
+}
+
+// Get asks the daemon to write the content at c to out (made absolute).
+func (c *Client) Get(ctx context.Context, id cid.Cid, out string, progress func(int64)) error {
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	return c.events(ctx, "get", url.Values{"arg": {id.String()}, "out": {abs}}, nil, onProgress(progress), nil)
+}
+
+// Ls lists a directory.
+func (c *Client) Ls(ctx context.Context, id cid.Cid) ([]node.Entry, error) {
+	var out []node.Entry
+	err := c.Call(ctx, "ls", url.Values{"arg": {id.String()}}, nil, &out)
+	return out, err
+}
+
+// PinAdd pins c.
+func (c *Client) PinAdd(ctx context.Context, id cid.Cid, mode pin.Mode, name string) error {
+	return c.events(ctx, "pin/add", url.Values{"arg": {id.String()}, "mode": {string(mode)}, "name": {name}}, nil, nil, nil)
+}
+
+// PinRm unpins c.
+func (c *Client) PinRm(ctx context.Context, id cid.Cid) error {
+	return c.Call(ctx, "pin/rm", url.Values{"arg": {id.String()}}, nil, nil)
+}
+
+// PinLs lists pins.
+func (c *Client) PinLs(ctx context.Context) ([]pin.Pin, error) {
+	var raw []pinJSON
+	if err := c.Call(ctx, "pin/ls", nil, nil, &raw); err != nil {
+		return nil, err
+	}
+	pins := make([]pin.Pin, 0, len(raw))
+	for _, p := range raw {
+		pc, err := cid.Decode(p.Cid)
+		if err != nil {
+			return nil, fmt.Errorf("daemon sent a bad pin CID %q", p.Cid)
+		}
+		pins = append(pins, pin.Pin{Cid: pc, Mode: pin.Mode(p.Mode), Name: p.Name})
+	}
+	return pins, nil
+}
+
+// PinVerify checks every pin.
+func (c *Client) PinVerify(ctx context.Context, report func(pin.Pin, error)) (int, error) {
+	var bad int
+	err := c.events(ctx, "pin/verify", nil, nil, func(e event) {
+		if e.Pin == nil || report == nil {
+			return
+		}
+		pc, _ := cid.Decode(e.Pin.Cid)
+		var perr error
+		if e.Pin.Err != "" {
+			perr = errors.New(e.Pin.Err)
+		}
+		report(pin.Pin{Cid: pc, Mode: pin.Mode(e.Pin.Mode), Name: e.Pin.Name}, perr)
+	}, &bad)
+	return bad, err
+}
+
+// GC runs a collection in the daemon.
+func (c *Client) GC(ctx context.Context) (gc.Result, error) {
+	var res gc.Result
+	err := c.events(ctx, "gc", nil, nil, nil, &res)
+	return res, err
+}
+
+// Stat returns the repository's figures.
+func (c *Client) Stat(ctx context.Context) (node.RepoStat, error) {
+	var st node.RepoStat
+	err := c.Call(ctx, "repo/stat", nil, nil, &st)
+	return st, err
+}
+
+// RepoVerify verifies the daemon's repository.
+func (c *Client) RepoVerify(ctx context.Context, progress func(int)) (node.VerifyResult, error) {
+	var res node.VerifyResult
+	err := c.events(ctx, "repo/verify", nil, nil, onProgress(func(n int64) {
+		if progress != nil {
+			progress(int(n))
+		}
+	}), &res)
+	return res, err
+}
+
+// ID returns the daemon's identity and addresses.
+func (c *Client) ID(ctx context.Context) (node.IDInfo, error) {
+	var id node.IDInfo
+	err := c.Call(ctx, "id", nil, nil, &id)
+	return id, err
+}

@@ -1,0 +1,135 @@
+// Command share adds, finds, fetches and pins content-addressed files.
+// See README.md for every command and option.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/share-p2p/share/api"
+	"github.com/share-p2p/share/node"
+	"github.com/share-p2p/share/repo"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// globals are the flags every command shares.
+type globals struct {
+	json    bool
+	quiet   bool
+	verbose bool
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "share: "+errorLine(err))
+		os.Exit(1)
+	}
+}
+
+// errorLine turns an error into one line that says what went wrong and,
+// where we know it, what to do.
+func errorLine(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	switch {
+	case errors.Is(err, repo.ErrInUse):
+		return msg + " (is a share daemon running? stop it, or wait for the other command to finish)"
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	case errors.Is(err, repo.ErrUnknownKey):
+		return msg + " (see 'share config show' for the keys)"
+	}
+	return msg
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "share",
+		Short: "share: content-addressed file sharing, fast, on a LAN with no configuration",
+		Long: `share adds files and directories to a local content-addressed repository,
+prints their CIDs, and fetches content by CID from peers.
+
+The repository lives in $SHARE_PATH (default ~/.share); every command
+initialises it on first use.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			level := slog.LevelWarn
+			if g.verbose {
+				level = slog.LevelDebug
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})))
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%s: %w (see '%s --help')", cmd.CommandPath(), err, cmd.CommandPath())
+	})
+	pf := root.PersistentFlags()
+	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print only what scripts need; no progress")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log debug information to stderr")
+	root.AddCommand(
+		initCmd(g), addCmd(g), catCmd(g), getCmd(g), lsCmd(g), pinCmd(g), gcCmd(g),
+		repoCmd(g), configCmd(g), idCmd(g),
+	)
+	return root
+}
+
+// repoPath returns the repository directory from $SHARE_PATH.
+func repoPath() (string, error) { return repo.DefaultPath() }
+
+// openNode returns the API of the daemon serving the repository, if one
+// runs, or else the repository opened in this process.
+func openNode() (node.API, error) {
+	p, err := repoPath()
+	if err != nil {
+		return nil, err
+	}
+	if c, err := api.Dial(filepath.Join(p, repo.APISocket)); err == nil {
+		return c, nil
+	}
+	return node.Open(p)
+}
+
+// withNode runs fn with a node and closes it afterwards.
+func withNode(fn func(n node.API) error) error {
+	n, err := openNode()
+	if err != nil {
+		return err
+	}
+	err = fn(n)
+	if cerr := n.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// showProgress reports whether a progress bar belongs on stderr.
+func (g *globals) showProgress() bool {
+	if g.quiet || g.json {
+		return false
+	}
+	f, ok := g.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

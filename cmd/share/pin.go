@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/spf13/cobra"
+
+	"github.com/share-p2p/share/node"
+	"github.com/share-p2p/share/pin"
+)
+
+func pinCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "pin",
+		Short: "Keep content: add, remove, list and verify pins",
+		Long:  "Pinned content is never removed by gc. Pins are recursive (the whole DAG) unless --direct.",
+	}
+	var (
+		direct bool
+		name   string
+	)
+	add := &cobra.Command{
+		Use:     "add CID...",
+		Short:   "Pin content (recursive by default)",
+		Example: "  share pin add --name holidays bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mode := pin.Recursive
+			if direct {
+				mode = pin.Direct
+			}
+			return forCIDs(args, func(n node.API, c cidArg) error {
+				if err := n.PinAdd(cmd.Context(), c.c, mode, name); err != nil {
+					return err
+				}
+				return report(g, map[string]string{"Cid": c.s, "Mode": string(mode)}, "pinned %s %s", c.s, mode)
+			})
+		},
+	}
+	add.Flags().BoolVar(&direct, "direct", false, "pin only this block, not what it links to")
+	add.Flags().StringVar(&name, "name", "", "a name for the pin")
+	rm := &cobra.Command{
+		Use:     "rm CID...",
+		Short:   "Unpin content (gc may then remove it)",
+		Example: "  share pin rm bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return forCIDs(args, func(n node.API, c cidArg) error {
+				if err := n.PinRm(cmd.Context(), c.c); err != nil {
+					return err
+				}
+				return report(g, map[string]string{"Cid": c.s}, "unpinned %s", c.s)
+			})
+		},
+	}
+	ls := &cobra.Command{
+		Use:     "ls",
+		Short:   "List pins",
+		Example: "  share pin ls --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withNode(func(n node.API) error {
+				pins, err := n.PinLs(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, p := range pins {
+					switch {
+					case g.json:
+						printJSON(g.stdout, map[string]string{"Cid": p.Cid.String(), "Mode": string(p.Mode), "Name": p.Name})
+					case g.quiet:
+						fmt.Fprintln(g.stdout, p.Cid)
+					default:
+						line := fmt.Sprintf("%s %s", p.Cid, p.Mode)
+						if p.Name != "" {
+							line += " " + p.Name
+						}
+						fmt.Fprintln(g.stdout, line)
+					}
+				}
+				return nil
+			})
+		},
+	}
+	verify := &cobra.Command{
+		Use:     "verify",
+		Short:   "Check that every pin's content is present and intact",
+		Example: "  share pin verify",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withNode(func(n node.API) error {
+				bad, err := n.PinVerify(cmd.Context(), func(p pin.Pin, err error) {
+					status := "ok"
+					if err != nil {
+						status = err.Error()
+					}
+					switch {
+					case g.json:
+						printJSON(g.stdout, map[string]any{"Cid": p.Cid.String(), "Ok": err == nil, "Err": status})
+					case g.quiet && err == nil:
+					default:
+						fmt.Fprintf(g.stdout, "%s %s\n", p.Cid, status)
+					}
+				})
+				if err != nil {
+					return err
+				}
+				if bad > 0 {
+					return fmt.Errorf("%d pin(s) incomplete or corrupt", bad)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(add, rm, ls, verify)
+	return cmd
+}
+
+type cidArg struct {
+	s string
+	c cid.Cid
+}
+
+// forCIDs parses every argument first (so a typo changes nothing), then
+// runs fn on each with one open node.
+func forCIDs(args []string, fn func(n node.API, c cidArg) error) error {
+	cs := make([]cidArg, len(args))
+	for i, a := range args {
+		c, err := parseCID(a)
+		if err != nil {
+			return err
+		}
+		cs[i] = cidArg{c.String(), c}
+	}
+	return withNode(func(n node.API) error {
+		for _, c := range cs {
+			if err := fn(n, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// report prints v as JSON or the formatted line, unless quiet.
+func report(g *globals, v any, format string, a ...any) error {
+	if g.json {
+		return printJSON(g.stdout, v)
+	}
+	if !g.quiet {
+		_, err := fmt.Fprintf(g.stdout, format+"\n", a...)
+		return err
+	}
+	return nil
+}

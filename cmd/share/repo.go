@@ -1,0 +1,239 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/share-p2p/share/node"
+	"github.com/share-p2p/share/repo"
+)
+
+func initCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create the repository (optional: every command does it on first use)",
+		Long: `Init creates $SHARE_PATH (default ~/.share) with a default config.json
+and a new node identity. An existing repository is left as it is.`,
+		Example: "  SHARE_PATH=/data/share share init",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := repoPath()
+			if err != nil {
+				return err
+			}
+			created, err := repo.Init(p)
+			if err != nil {
+				return err
+			}
+			id, err := repo.LoadIdentity(p)
+			if err != nil {
+				return err
+			}
+			msg := "initialised"
+			if !created {
+				msg = "already initialised"
+			}
+			return report(g, map[string]string{"Path": p, "ID": id.ID.String()}, "%s repository %s\npeer identity: %s", msg, p, id.ID)
+		},
+	}
+}
+
+func gcCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "gc",
+		Short:   "Remove every block that no pin reaches",
+		Example: "  share gc",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withNode(func(n node.API) error {
+				res, err := n.GC(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return report(g, map[string]int64{"Blocks": int64(res.Blocks), "Bytes": res.Bytes},
+					"removed %d blocks, freed %s", res.Blocks, humanBytes(res.Bytes))
+			})
+		},
+	}
+}
+
+func repoCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "repo", Short: "Inspect the repository: stat, verify"}
+	stat := &cobra.Command{
+		Use:     "stat",
+		Short:   "Print the repository's size, block count and pin count",
+		Example: "  share repo stat --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withNode(func(n node.API) error {
+				st, err := n.Stat(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return printJSON(g.stdout, st)
+				}
+				fmt.Fprintf(g.stdout, "path:       %s\nblocks:     %d\nbytes:      %d (%s)\non disk:    %s\nstorage max: %s\npins:       %d\n",
+					st.Path, st.Blocks, st.Bytes, humanBytes(st.Bytes), humanBytes(st.DiskUsage), humanBytes(st.StorageMax), st.Pins)
+				return nil
+			})
+		},
+	}
+	verify := &cobra.Command{
+		Use:     "verify",
+		Short:   "Re-hash every block and check that every pin's DAG is complete",
+		Example: "  share repo verify",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withNode(func(n node.API) error {
+				res, err := n.RepoVerify(cmd.Context(), nil)
+				if err != nil {
+					return err
+				}
+				if g.json {
+					printJSON(g.stdout, res)
+				} else {
+					for _, c := range res.Corrupt {
+						fmt.Fprintf(g.stdout, "corrupt block %s\n", c)
+					}
+					for _, p := range res.BadPins {
+						fmt.Fprintf(g.stdout, "bad pin %s\n", p)
+					}
+				}
+				if len(res.Corrupt)+len(res.BadPins) > 0 {
+					return fmt.Errorf("repo verify: %d corrupt block(s), %d bad pin(s)", len(res.Corrupt), len(res.BadPins))
+				}
+				if !g.json && !g.quiet {
+					fmt.Fprintf(g.stdout, "verified %d blocks: all intact, every pin complete\n", res.Blocks)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(stat, verify)
+	return cmd
+}
+
+func configCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Read and change config.json: get, set, show",
+		Long:  "Keys are dotted paths such as Addresses.Listen; 'share config show' prints them all.",
+	}
+	load := func() (*repo.Config, string, error) {
+		p, err := repoPath()
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := repo.Init(p); err != nil {
+			return nil, "", err
+		}
+		c, err := repo.LoadConfig(filepath.Join(p, repo.ConfigFile))
+		return c, p, err
+	}
+	get := &cobra.Command{
+		Use:     "get KEY",
+		Short:   "Print the JSON value of KEY",
+		Example: "  share config get Addresses.Listen",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := load()
+			if err != nil {
+				return err
+			}
+			v, err := c.Get(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, string(v))
+			return nil
+		},
+	}
+	set := &cobra.Command{
+		Use:   "set KEY VALUE",
+		Short: "Set KEY to VALUE (JSON where it parses as JSON, a string otherwise)",
+		Example: `  share config set Discovery.MDNS false
+  share config set Addresses.Listen '["/ip4/0.0.0.0/tcp/4001"]'`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, p, err := load()
+			if err != nil {
+				return err
+			}
+			nc, err := c.Set(args[0], args[1])
+			if err != nil {
+				return err
+			}
+			// Hold the repository lock so we never write under a running daemon
+			// that would overwrite or ignore the change.
+			lock, err := repo.Lock(p)
+			if err != nil {
+				return err
+			}
+			defer lock.Close()
+			return repo.WriteConfig(filepath.Join(p, repo.ConfigFile), nc)
+		},
+	}
+	show := &cobra.Command{
+		Use:     "show",
+		Short:   "Print every key and its value",
+		Example: "  share config show",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := load()
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.stdout, c)
+			}
+			keys := c.Keys()
+			sort.Strings(keys)
+			for _, k := range keys {
+				v, _ := c.Get(k)
+				fmt.Fprintf(g.stdout, "%-22s %s\n", k, strings.TrimSpace(string(v)))
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(get, set, show)
+	return cmd
+}
+
+func idCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "id",
+		Short:   "Print this node's PeerID and addresses",
+		Example: "  share id --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := repoPath()
+			if err != nil {
+				return err
+			}
+			if _, err := repo.Init(p); err != nil {
+				return err
+			}
+			id, err := repo.LoadIdentity(p)
+			if err != nil {
+				return err
+			}
+			addrs := []string{}
+			if g.json {
+				return printJSON(g.stdout, struct {
+					ID        string
+					Addresses []string
+				}{id.ID.String(), addrs})
+			}
+			fmt.Fprintln(g.stdout, id.ID)
+			for _, a := range addrs {
+				fmt.Fprintln(g.stdout, a)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,45 @@
+package node
+
+import (
+	"context"
+	"io"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/gc"
+	"github.com/share-p2p/share/pin"
+)
+
+// API is what the CLI asks of a node. *Node implements it in-process; the
+// api package's Client implements it through a running daemon's socket.
+type API interface {
+	Add(ctx context.Context, path string, r io.Reader, opts AddOptions, onEntry func(Added)) (cid.Cid, error)
+	Cat(ctx context.Context, c cid.Cid, w io.Writer) (int64, error)
+	Get(ctx context.Context, c cid.Cid, out string, progress func(int64)) error
+	Ls(ctx context.Context, c cid.Cid) ([]Entry, error)
+	PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string) error
+	PinRm(ctx context.Context, c cid.Cid) error
+	PinLs(ctx context.Context) ([]pin.Pin, error)
+	PinVerify(ctx context.Context, report func(pin.Pin, error)) (bad int, err error)
+	GC(ctx context.Context) (gc.Result, error)
+	Stat(ctx context.Context) (RepoStat, error)
+	RepoVerify(ctx context.Context, progress func(blocks int)) (VerifyResult, error)
+	ID(ctx context.Context) (IDInfo, error)
+	Close() error
+}
+
+// Entry is one directory entry, as ls shows it.
+type Entry struct {
+	Name string
+	Cid  cid.Cid
+	Type string // "file", "directory", "symlink", "raw"
+	Size uint64
+}
+
+// IDInfo is what `share id` prints.
+type IDInfo struct {
+	ID        string
+	Addresses []string
+}
+
+var _ API = (*Node)(nil)

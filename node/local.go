@@ -1,0 +1,268 @@
+// Package node builds a share node from a repository and wires its parts:
+// the blockstore, the DAG importer and reader, pins and gc (and, when it
+// runs as a daemon, the network). Its methods are what the CLI and the API
+// call; they hold no presentation logic.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/share-p2p/share/blockstore"
+	"github.com/share-p2p/share/chunker"
+	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/gc"
+	"github.com/share-p2p/share/pin"
+	"github.com/share-p2p/share/repo"
+)
+
+// ErrNotLocal is returned when content is not in the local repository.
+var ErrNotLocal = errors.New("not found locally")
+
+// Node is an open repository with its pin set and gc lock.
+type Node struct {
+	Repo   *repo.Repo
+	Blocks *blockstore.Store
+	Pins   *pin.Set
+	GCLock gc.Lock
+}
+
+// Open opens (and on first use initialises) the repository at path.
+func Open(path string) (*Node, error) {
+	r, err := repo.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{Repo: r, Blocks: r.Blocks, Pins: pin.New(r.Blocks.Keyspace('p'))}, nil
+}
+
+// Close closes the repository.
+func (n *Node) Close() error { return n.Repo.Close() }
+
+// AddOptions control Add.
+type AddOptions struct {
+	Recursive bool        // directories are allowed
+	Chunker   string      // "size-N"; "" = default (1 MiB)
+	NoPin     bool        // do not pin the root
+	PinName   string      // name of the pin
+	Progress  func(int64) // called with bytes imported so far (may be nil)
+}
+
+// Added is one file or directory imported by Add.
+type Added struct {
+	Name string
+	Cid  cid.Cid
+	Size uint64 `json:",omitempty"`
+}
+
+// Add imports the file or directory at path ("-" with r for a stream)
+// and pins its root unless told not to. onEntry sees each file and
+// directory as it is done. Add returns only after the blocks and the pin
+// are durable.
+func (n *Node) Add(ctx context.Context, path string, r io.Reader, opts AddOptions, onEntry func(Added)) (cid.Cid, error) {
+	ch, err := chunker.Parse(opts.Chunker)
+	if err != nil {
+		return cid.Undef, err
+	}
+	if r == nil {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return cid.Undef, fmt.Errorf("add %s: %w", path, errors.Unwrap(err))
+		}
+		if fi.IsDir() && !opts.Recursive {
+			return cid.Undef, fmt.Errorf("add %s: is a directory (use -r to add directories)", path)
+		}
+	}
+	unlock := n.GCLock.Writer()
+	defer unlock()
+	batch := n.Blocks.NewBatch()
+	defer batch.Close()
+	iopts := dag.ImportOptions{Chunker: ch}
+	if opts.Progress != nil {
+		iopts.Progress = func(done uint64) { opts.Progress(int64(done)) }
+	}
+	var root cid.Cid
+	if r != nil {
+		var size uint64
+		root, size, err = dag.ImportFile(ctx, r, batch, iopts)
+		if err == nil && onEntry != nil {
+			onEntry(Added{Name: path, Cid: root, Size: size})
+		}
+	} else {
+		root, err = dag.ImportPath(ctx, path, batch, iopts, func(c cid.Cid, rel string) {
+			if onEntry != nil {
+				onEntry(Added{Name: rel, Cid: c})
+			}
+		})
+	}
+	if err != nil {
+		return cid.Undef, fmt.Errorf("add %s: %w", path, err)
+	}
+	if err := batch.Commit(ctx); err != nil {
+		return cid.Undef, fmt.Errorf("add %s: %w", path, err)
+	}
+	if !opts.NoPin {
+		if err := n.Pins.Add(ctx, root, pin.Recursive, opts.PinName); err != nil {
+			return cid.Undef, err
+		}
+	}
+	return root, nil
+}
+
+// getter returns a BlockGetter that turns missing blocks into ErrNotLocal.
+func (n *Node) getter() dag.BlockGetter { return localGetter{n.Blocks} }
+
+type localGetter struct{ s *blockstore.Store }
+
+func (g localGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	b, err := g.s.Get(ctx, c)
+	if errors.Is(err, blockstore.ErrNotFound) {
+		return nil, fmt.Errorf("block %s: %w", c, ErrNotLocal)
+	}
+	return b, err
+}
+
+// Cat writes the file at c to w.
+func (n *Node) Cat(ctx context.Context, c cid.Cid, w io.Writer) (int64, error) {
+	fr, err := dag.NewFileReader(ctx, n.getter(), c)
+	if err != nil {
+		return 0, err
+	}
+	return fr.WriteTo(w)
+}
+
+// Get writes the file or directory at c to out.
+func (n *Node) Get(ctx context.Context, c cid.Cid, out string, progress func(int64)) error {
+	var opts dag.WriteOptions
+	if progress != nil {
+		opts.Progress = func(done uint64) { progress(int64(done)) }
+	}
+	return dag.WriteTo(ctx, n.getter(), c, out, opts)
+}
+
+// Ls lists the directory at c.
+func (n *Node) Ls(ctx context.Context, c cid.Cid) ([]Entry, error) {
+	des, err := dag.ReadDir(ctx, n.getter(), c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, len(des))
+	for i, d := range des {
+		out[i] = Entry{Name: d.Name, Cid: d.Cid, Type: d.Type.String(), Size: d.Size}
+	}
+	return out, nil
+}
+
+// PinRm unpins c.
+func (n *Node) PinRm(ctx context.Context, c cid.Cid) error { return n.Pins.Remove(ctx, c) }
+
+// PinLs lists the pins.
+func (n *Node) PinLs(ctx context.Context) ([]pin.Pin, error) { return n.Pins.List(ctx) }
+
+// ID returns the node's PeerID; a node without a network has no addresses.
+func (n *Node) ID(ctx context.Context) (IDInfo, error) {
+	return IDInfo{ID: n.Repo.Identity.ID.String(), Addresses: []string{}}, nil
+}
+
+// PinAdd pins c after checking that its content is complete and intact.
+func (n *Node) PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string) error {
+	unlock := n.GCLock.Writer()
+	defer unlock()
+	if err := pin.Complete(ctx, n.getter(), c, mode); err != nil {
+		return fmt.Errorf("pin %s: %w", c, err)
+	}
+	return n.Pins.Add(ctx, c, mode, name)
+}
+
+// PinVerify checks every pin's content; report is called once per pin.
+func (n *Node) PinVerify(ctx context.Context, report func(pin.Pin, error)) (bad int, err error) {
+	pins, err := n.Pins.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range pins {
+		perr := pin.Complete(ctx, n.getter(), p.Cid, p.Mode)
+		if perr != nil {
+			bad++
+		}
+		if report != nil {
+			report(p, perr)
+		}
+		if ctx.Err() != nil {
+			return bad, ctx.Err()
+		}
+	}
+	return bad, nil
+}
+
+// GC removes every block that no pin reaches.
+func (n *Node) GC(ctx context.Context) (gc.Result, error) {
+	return gc.Collect(ctx, &n.GCLock, n.Blocks, n.Pins)
+}
+
+// RepoStat describes the repository.
+type RepoStat struct {
+	Path       string
+	Blocks     int64
+	Bytes      int64
+	DiskUsage  int64
+	Pins       int
+	StorageMax int64
+}
+
+// Stat returns the repository's sizes and counts.
+func (n *Node) Stat(ctx context.Context) (RepoStat, error) {
+	st, err := n.Blocks.Stat(ctx)
+	if err != nil {
+		return RepoStat{}, err
+	}
+	pins, err := n.Pins.List(ctx)
+	if err != nil {
+		return RepoStat{}, err
+	}
+	max, _ := repo.ParseSize(n.Repo.Config.Datastore.StorageMax)
+	return RepoStat{Path: n.Repo.Path, Blocks: int64(st.Blocks), Bytes: st.Bytes, DiskUsage: int64(st.DiskUsage), Pins: len(pins), StorageMax: max}, nil
+}
+
+// VerifyResult is what RepoVerify found.
+type VerifyResult struct {
+	Blocks  int
+	Corrupt []string // CIDs (raw codec) of blocks whose hash does not match
+	BadPins []string // pins whose DAG is incomplete or corrupt, with the reason
+}
+
+// RepoVerify re-hashes every block and checks that every pin's DAG is
+// complete.
+func (n *Node) RepoVerify(ctx context.Context, progress func(blocks int)) (VerifyResult, error) {
+	var res VerifyResult
+	err := n.Blocks.ForEach(ctx, func(mh multihash.Multihash, size int) error {
+		c := cid.NewCidV1(cid.Raw, mh)
+		data, err := n.Blocks.Get(ctx, c)
+		if err != nil {
+			return err
+		}
+		if err := dag.Verify(c, data); err != nil || len(data) != size {
+			res.Corrupt = append(res.Corrupt, c.String())
+		}
+		res.Blocks++
+		if progress != nil {
+			progress(res.Blocks)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	_, err = n.PinVerify(ctx, func(p pin.Pin, err error) {
+		if err != nil {
+			res.BadPins = append(res.BadPins, fmt.Sprintf("%s: %v", p.Cid, err))
+		}
+	})
+	return res, err
+}

@@ -1,0 +1,263 @@
+package repo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Config is the content of config.json. Every field has a documented
+// default (see Default) and is validated on load.
+type Config struct {
+	// Network is the network name, part of every protocol ID, so that
+	// separate networks never exchange records or blocks.
+	Network   string
+	Addresses struct {
+		// Listen lists the multiaddrs the daemon listens on.
+		Listen []string
+		// Gateway is the read-only HTTP gateway's host:port ("" = off).
+		Gateway string
+	}
+	Discovery struct {
+		// MDNS announces and finds peers on the LAN.
+		MDNS bool
+	}
+	// Bootstrap lists multiaddrs (with /p2p/ID) dialled at start.
+	Bootstrap []string
+	Routing   struct {
+		// Mode is the DHT mode: auto, server, client or off.
+		Mode string
+	}
+	Provide struct {
+		// Strategy says what add announces: roots, all or none.
+		Strategy string
+	}
+	Datastore struct {
+		// StorageMax triggers auto-GC above this size ("10GB").
+		StorageMax string
+	}
+}
+
+// Default returns the configuration of a fresh repository.
+func Default() *Config {
+	c := &Config{Network: "share"}
+	c.Addresses.Listen = []string{"/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001"}
+	c.Addresses.Gateway = "127.0.0.1:8080"
+	c.Discovery.MDNS = true
+	c.Bootstrap = []string{}
+	c.Routing.Mode = "auto"
+	c.Provide.Strategy = "roots"
+	c.Datastore.StorageMax = "10GB"
+	return c
+}
+
+// ErrUnknownKey is returned by ConfigGet and ConfigSet for keys that are not
+// in the configuration.
+var ErrUnknownKey = errors.New("unknown config key")
+
+var networkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
+
+// Validate checks every field and names the first bad one.
+func (c *Config) Validate() error {
+	if !networkName.MatchString(c.Network) {
+		return fmt.Errorf("config Network %q: want 1-64 letters, digits, '.', '_' or '-'", c.Network)
+	}
+	for _, a := range c.Addresses.Listen {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("config Addresses.Listen %q: %v", a, err)
+		}
+	}
+	if g := c.Addresses.Gateway; g != "" {
+		if i := strings.LastIndexByte(g, ':'); i < 0 {
+			return fmt.Errorf("config Addresses.Gateway %q: want host:port or \"\"", g)
+		} else if p, err := strconv.Atoi(g[i+1:]); err != nil || p < 0 || p > 65535 {
+			return fmt.Errorf("config Addresses.Gateway %q: bad port", g)
+		}
+	}
+	for _, b := range c.Bootstrap {
+		m, err := ma.NewMultiaddr(b)
+		if err != nil {
+			return fmt.Errorf("config Bootstrap %q: %v", b, err)
+		}
+		if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
+			return fmt.Errorf("config Bootstrap %q: needs a /p2p/ID part", b)
+		}
+	}
+	switch c.Routing.Mode {
+	case "auto", "server", "client", "off":
+	default:
+		return fmt.Errorf("config Routing.Mode %q: want auto, server, client or off", c.Routing.Mode)
+	}
+	switch c.Provide.Strategy {
+	case "roots", "all", "none":
+	default:
+		return fmt.Errorf("config Provide.Strategy %q: want roots, all or none", c.Provide.Strategy)
+	}
+	if _, err := ParseSize(c.Datastore.StorageMax); err != nil {
+		return fmt.Errorf("config Datastore.StorageMax: %v", err)
+	}
+	return nil
+}
+
+// ParseSize parses sizes such as "10GB", "512MiB", "1000000" into bytes.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.ToUpper(strings.TrimSpace(t[i:]))
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("bad size %q: want a number with an optional unit (KB, MB, GB, TB, KiB, MiB, GiB, TiB)", s)
+	}
+	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("bad size %q: unknown unit %q", s, t[i:])
+	}
+	return int64(f * mult), nil
+}
+
+// LoadConfig reads and validates a config file. Unknown fields are errors.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := decodeConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func decodeConfig(b []byte) (*Config, error) {
+	c := Default()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// WriteConfig writes c to path atomically (temp file, fsync, rename).
+func WriteConfig(path string, c *Config) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+// Get returns the JSON value of a dotted key ("Addresses.Listen").
+func (c *Config) Get(key string) (json.RawMessage, error) {
+	m, err := c.tree()
+	if err != nil {
+		return nil, err
+	}
+	v, err := lookup(m, key)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// Set sets a dotted key and returns the new, validated configuration; c is
+// unchanged. value is parsed as JSON where it parses, else taken as a string.
+func (c *Config) Set(key, value string) (*Config, error) {
+	m, err := c.tree()
+	if err != nil {
+		return nil, err
+	}
+	old, err := lookup(m, key)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := json.Unmarshal([]byte(value), &v); err != nil {
+		v = value
+	}
+	if _, isString := old.(string); isString {
+		if _, ok := v.(string); !ok {
+			v = value // "Gateway 8080" keeps meaning the string the user typed
+		}
+	}
+	parts := strings.Split(key, ".")
+	parent := m
+	for _, p := range parts[:len(parts)-1] {
+		parent = parent[p].(map[string]any)
+	}
+	parent[parts[len(parts)-1]] = v
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := decodeConfig(b)
+	if err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("config %s: value %s has the wrong type (want %s)", key, value, te.Type)
+		}
+		return nil, err
+	}
+	return nc, nil
+}
+
+// Keys lists every settable dotted key.
+func (c *Config) Keys() []string {
+	m, _ := c.tree()
+	var keys []string
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok {
+				walk(prefix+k+".", sub)
+				continue
+			}
+			keys = append(keys, prefix+k)
+		}
+	}
+	walk("", m)
+	sort.Strings(keys)
+	return keys
+}
+
+func (c *Config) tree() (map[string]any, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	err = json.Unmarshal(b, &m)
+	return m, err
+}
+
+func lookup(m map[string]any, key string) (any, error) {
+	var cur any = m
+	for _, p := range strings.Split(key, ".") {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w %q", ErrUnknownKey, key)
+		}
+		if cur, ok = mm[p]; !ok {
+			return nil, fmt.Errorf("%w %q", ErrUnknownKey, key)
+		}
+	}
+	if _, ok := cur.(map[string]any); ok {
+		return cur, nil // a section: readable, and Set replaces it whole
+	}
+	return cur, nil
+}
