@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	pion "github.com/pion/mdns/v2"
 	ma "github.com/multiformats/go-multiaddr"
+	pion "github.com/pion/mdns/v2"
 
 	"github.com/share-p2p/share/net/peer"
 )
