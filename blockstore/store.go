@@ -343,42 +343,66 @@ func (s *Store) has(mh []byte) (bool, error) {
 
 // Get returns a copy of the block's bytes.
 func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	var out []byte
+	err := s.View(ctx, c, func(data []byte) error {
+		out = make([]byte, len(data))
+		copy(out, data)
+		return nil
+	})
+	return out, err
+}
+
+// GetAppend appends the block's bytes to dst and returns the extended slice.
+// With a dst of enough capacity (a pooled buffer) it does not allocate.
+func (s *Store) GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, error) {
+	err := s.View(ctx, c, func(data []byte) error {
+		dst = append(dst, data...)
+		return nil
+	})
+	return dst, err
+}
+
+// View calls fn with the block's bytes without copying them. data is valid
+// only during the call and must not be modified. fn's error is returned.
+func (s *Store) View(ctx context.Context, c cid.Cid, fn func(data []byte) error) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	mh := c.Hash()
+	var kb [80]byte
 	for range 3 {
-		e, ok, err := s.lookup(mh)
-		if err != nil {
-			return nil, fmt.Errorf("block %s: %w", c, err)
+		v, closer, err := s.db.Get(indexKey(kb[:], mh))
+		if errors.Is(err, pebble.ErrNotFound) {
+			return fmt.Errorf("block %s: %w", c, ErrNotFound)
 		}
-		if !ok {
-			return nil, fmt.Errorf("block %s: %w", c, ErrNotFound)
+		if err != nil {
+			return fmt.Errorf("block %s: %w", c, err)
+		}
+		e, err := parseEntry(v)
+		if err != nil {
+			closer.Close()
+			return fmt.Errorf("block %s: %w", c, err)
 		}
 		if !e.ref {
-			if e.inline == nil {
-				e.inline = []byte{}
-			}
-			return e.inline, nil
+			err := fn(e.inline)
+			closer.Close()
+			return err
 		}
-		v, closer, err := s.db.Get(dataKey(e.seq))
+		closer.Close()
+		v, closer, err = s.db.Get(dataKey(e.seq))
 		if errors.Is(err, pebble.ErrNotFound) {
-			// Deleted between the two reads? Look again.
-			continue
+			continue // deleted between the two reads? look again
 		}
 		if err != nil {
-			return nil, fmt.Errorf("block %s: %w", c, err)
+			return fmt.Errorf("block %s: %w", c, err)
 		}
+		defer closer.Close()
 		if len(v) != e.size {
-			closer.Close()
-			return nil, fmt.Errorf("block %s: stored size %d, index says %d", c, len(v), e.size)
+			return fmt.Errorf("block %s: stored size %d, index says %d", c, len(v), e.size)
 		}
-		out := make([]byte, len(v))
-		copy(out, v)
-		closer.Close()
-		return out, nil
+		return fn(v)
 	}
-	return nil, fmt.Errorf("block %s: index points at missing data", c)
+	return fmt.Errorf("block %s: index points at missing data", c)
 }
 
 // Has reports whether the block is stored.

@@ -89,7 +89,8 @@ func TestPutGet(t *testing.T) {
 					if err := b.Put(ctx, c, data); err != nil {
 						t.Fatal(err)
 					}
-					clear(data) // the caller may reuse its buffer
+					// The caller may reuse its buffer.
+					clear(data)
 					if err := b.Put(ctx, c, data); err != nil { // duplicate: skipped
 						t.Fatal(err)
 					}
