@@ -1,0 +1,245 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/net/peer"
+)
+
+// Stream is a bidirectional stream to a peer, as the host gives it.
+type Stream interface {
+	io.Reader
+	io.Writer
+	// Close closes both directions gracefully.
+	Close() error
+	// CloseWrite ends the writing half: the peer reads EOF.
+	CloseWrite() error
+	// Reset aborts the stream in both directions.
+	Reset() error
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+	// RemotePeer is the peer at the other end.
+	RemotePeer() peer.ID
+}
+
+// Host opens streams to peers and dispatches the streams they open.
+type Host interface {
+	// NewStream opens a stream to p speaking proto, dialling if needed.
+	NewStream(ctx context.Context, p peer.ID, proto string) (Stream, error)
+	// SetHandler calls h in its own goroutine for each inbound stream of
+	// proto. The stream belongs to h, which closes or resets it.
+	SetHandler(proto string, h func(Stream))
+}
+
+// Store is the local block store the exchange serves from and consults
+// before fetching. blockstore.Store and dag.MemStore implement it.
+type Store interface {
+	Get(ctx context.Context, c cid.Cid) ([]byte, error)
+	Has(ctx context.Context, c cid.Cid) (bool, error)
+}
+
+// Config tunes an Exchange. Zero fields take the defaults given.
+type Config struct {
+	// MaxRequests is how many requests of one peer the server queues
+	// (over all its streams); it reads no more until some are answered.
+	// Default 256.
+	MaxRequests int
+	// MaxBufferedBytes is how many bytes of blocks the server loads for
+	// one peer ahead of writing them. Default 8 MiB.
+	MaxBufferedBytes int
+	// IdleTimeout closes a server stream on which nothing arrives for
+	// that long. Default 2 minutes.
+	IdleTimeout time.Duration
+	// ReadTimeout is how long a client waits for the next frame while it
+	// has requests outstanding before it gives up on the peer; also the
+	// limit for reading the rest of a frame that has begun. Default 20 s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds every write. Default 20 s.
+	WriteTimeout time.Duration
+
+	// MinWindow and MaxWindow bound the requests in flight to one
+	// provider in a session. Defaults 4 and 64.
+	MinWindow, MaxWindow int
+	// MaxInFlightBytes bounds the bytes a session has requested and not
+	// yet stored, plus the blocks a streaming session holds for its
+	// reader. Default 64 MiB.
+	MaxInFlightBytes int64
+	// ProgressTimeout ends a session with ErrNoProgress when no block
+	// arrives for that long while blocks are missing. Default 30 s.
+	ProgressTimeout time.Duration
+
+	// OnBadPeer, if not nil, is called (from any goroutine, without
+	// blocking) when a peer sends a block that fails verification, a
+	// block it was not asked for or a malformed frame. The node should
+	// disconnect it; sessions already stop using it.
+	OnBadPeer func(p peer.ID, err error)
+	// Logger receives debug logs; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxRequests, 256)
+	def(&c.MaxBufferedBytes, 8<<20)
+	defDur(&c.IdleTimeout, 2*time.Minute)
+	defDur(&c.ReadTimeout, 20*time.Second)
+	defDur(&c.WriteTimeout, 20*time.Second)
+	def(&c.MinWindow, 4)
+	def(&c.MaxWindow, 64)
+	if c.MaxInFlightBytes == 0 {
+		c.MaxInFlightBytes = 64 << 20
+	}
+	defDur(&c.ProgressTimeout, 30*time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case c.MaxRequests < 1:
+		return c, fmt.Errorf("exchange config: MaxRequests %d < 1", c.MaxRequests)
+	case c.MaxBufferedBytes < 1:
+		return c, fmt.Errorf("exchange config: MaxBufferedBytes %d < 1", c.MaxBufferedBytes)
+	case c.IdleTimeout < 0 || c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.ProgressTimeout < 0:
+		return c, errors.New("exchange config: negative timeout")
+	case c.MinWindow < 1:
+		return c, fmt.Errorf("exchange config: MinWindow %d < 1", c.MinWindow)
+	case c.MaxWindow < c.MinWindow:
+		return c, fmt.Errorf("exchange config: MaxWindow %d < MinWindow %d", c.MaxWindow, c.MinWindow)
+	case c.MaxInFlightBytes < 1:
+		return c, fmt.Errorf("exchange config: MaxInFlightBytes %d < 1", c.MaxInFlightBytes)
+	}
+	return c, nil
+}
+
+// Exchange serves the blocks of a local store to peers and fetches DAGs
+// from them. It is safe for concurrent use.
+type Exchange struct {
+	host  Host
+	proto string
+	store Store
+	cfg   Config
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	peers  map[peer.ID]*peerQuota // server side, peers with open streams
+	closed bool
+	done   chan struct{}
+	wg     sync.WaitGroup // server streams
+}
+
+// New returns an Exchange that serves store on proto (for example
+// "/share/blocks/1.0.0") through h and fetches from h's peers.
+func New(h Host, proto string, store Store, cfg Config) (*Exchange, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &Exchange{
+		host:  h,
+		proto: proto,
+		store: store,
+		cfg:   cfg,
+		log:   cfg.Logger,
+		peers: make(map[peer.ID]*peerQuota),
+		done:  make(chan struct{}),
+	}
+	h.SetHandler(proto, e.serve)
+	return e, nil
+}
+
+// Close stops serving: it resets the streams being served and waits for
+// their goroutines. Sessions are ended by their own contexts.
+func (e *Exchange) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	close(e.done)
+	e.mu.Unlock()
+	e.wg.Wait()
+	return nil
+}
+
+// Has asks p which of cids it has, in one round trip on a stream of its
+// own. The answer has one entry per CID.
+func (e *Exchange) Has(ctx context.Context, p peer.ID, cids []cid.Cid) ([]bool, error) {
+	s, err := e.host.NewStream(ctx, p, e.proto)
+	if err != nil {
+		return nil, fmt.Errorf("ask %s: %w", p, err)
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	have, err := e.ask(s, cids)
+	if err != nil {
+		s.Reset()
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("ask %s: %w", p, err)
+	}
+	s.Close()
+	return have, nil
+}
+
+func (e *Exchange) ask(s Stream, cids []cid.Cid) ([]bool, error) {
+	index := make(map[cid.Cid][]int, len(cids))
+	var out []byte
+	for i, c := range cids {
+		if len(index[c]) == 0 {
+			out = appendMessage(out, msgWantHave, c)
+		}
+		index[c] = append(index[c], i)
+	}
+	s.SetWriteDeadline(time.Now().Add(e.cfg.WriteTimeout))
+	if _, err := s.Write(out); err != nil {
+		return nil, err
+	}
+	if err := s.CloseWrite(); err != nil {
+		return nil, err
+	}
+	have := make([]bool, len(cids))
+	fr := newFrameReader(s)
+	for len(index) > 0 {
+		s.SetReadDeadline(time.Now().Add(e.cfg.ReadTimeout))
+		m, buf, err := fr.next()
+		putBuf(buf)
+		if err != nil {
+			return nil, noEOF(err)
+		}
+		is, ok := index[m.cid]
+		if !ok || (m.typ != msgHave && m.typ != msgDontHave) {
+			e.badPeer(s.RemotePeer(), fmt.Errorf("%w: unrequested %s %s", ErrProtocol, m.typ, m.cid))
+			return nil, fmt.Errorf("%w: unrequested %s", ErrProtocol, m.typ)
+		}
+		for _, i := range is {
+			have[i] = m.typ == msgHave
+		}
+		delete(index, m.cid)
+	}
+	return have, nil
+}
+
+func (e *Exchange) badPeer(p peer.ID, err error) {
+	e.log.Debug("bad peer", "peer", p, "err", err)
+	if e.cfg.OnBadPeer != nil {
+		e.cfg.OnBadPeer(p, err)
+	}
+}

@@ -1,0 +1,403 @@
+package exchange
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/net/peer"
+)
+
+// limiter is a counting semaphore whose waits can be abandoned.
+type limiter struct {
+	mu      sync.Mutex
+	avail   int64
+	max     int64
+	peak    int64 // the most ever held at once, for tests
+	waiters int
+	wait    chan struct{} // closed when avail grows and someone waits
+}
+
+func newLimiter(max int64) *limiter {
+	return &limiter{avail: max, max: max, wait: make(chan struct{})}
+}
+
+// acquire takes n (at most max) units, waiting until they are free or done
+// is closed. It returns how many it took, 0 when done closed first.
+func (l *limiter) acquire(n int64, done <-chan struct{}) int64 {
+	n = min(n, l.max)
+	l.mu.Lock()
+	for l.avail < n {
+		w := l.wait
+		l.waiters++
+		l.mu.Unlock()
+		select {
+		case <-w:
+		case <-done:
+			l.mu.Lock()
+			l.waiters--
+			l.mu.Unlock()
+			return 0
+		}
+		l.mu.Lock()
+		l.waiters--
+	}
+	l.avail -= n
+	l.peak = max(l.peak, l.max-l.avail)
+	l.mu.Unlock()
+	return n
+}
+
+func (l *limiter) release(n int64) {
+	if n == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.avail += n
+	if l.waiters > 0 {
+		close(l.wait)
+		l.wait = make(chan struct{})
+	}
+	l.mu.Unlock()
+}
+
+// peerQuota is what one peer may hold on the server over all its streams.
+type peerQuota struct {
+	streams int // guarded by Exchange.mu
+	reqs    *limiter
+	bytes   *limiter
+}
+
+func (e *Exchange) acquireQuota(p peer.ID) *peerQuota {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	q := e.peers[p]
+	if q == nil {
+		q = &peerQuota{
+			reqs:  newLimiter(int64(e.cfg.MaxRequests)),
+			bytes: newLimiter(int64(e.cfg.MaxBufferedBytes)),
+		}
+		e.peers[p] = q
+	}
+	q.streams++
+	return q
+}
+
+func (e *Exchange) releaseQuota(p peer.ID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if q := e.peers[p]; q != nil {
+		q.streams--
+		if q.streams == 0 {
+			delete(e.peers, p)
+		}
+	}
+}
+
+// request is a WANT the server has read and not yet answered.
+type request struct {
+	c         cid.Cid
+	have      bool // WANT_HAVE
+	cancelled bool // guarded by serverStream.mu
+}
+
+// answer is what the loader hands the writer.
+type answer struct {
+	req  *request
+	typ  msgType
+	data []byte
+}
+
+// serverStream serves one inbound stream: a reader queues requests, a
+// loader fetches blocks from the store ahead of a writer that sends them.
+type serverStream struct {
+	e    *Exchange
+	s    Stream
+	q    *peerQuota
+	ctx  context.Context
+	done chan struct{} // closed by fail
+
+	mu     sync.Mutex
+	queue  []*request
+	byCID  map[cid.Cid]*request
+	eof    bool // the client closed its writing half
+	wake   chan struct{}
+	err    error
+	failed bool
+
+	// Quota units held by this stream, returned when it ends.
+	heldReqs, heldBytes int64
+	heldMu              sync.Mutex
+}
+
+// serve is the handler of inbound block streams.
+func (e *Exchange) serve(s Stream) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		s.Reset()
+		return
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	defer e.wg.Done()
+
+	p := s.RemotePeer()
+	q := e.acquireQuota(p)
+	defer e.releaseQuota(p)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ss := &serverStream{
+		e: e, s: s, q: q, ctx: ctx,
+		done:  make(chan struct{}),
+		byCID: make(map[cid.Cid]*request),
+		wake:  make(chan struct{}, 1),
+	}
+	go func() {
+		select {
+		case <-e.done:
+			ss.fail(errors.New("exchange closed"))
+		case <-ss.done:
+		}
+	}()
+
+	answers := make(chan answer, 16)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); ss.load(answers) }()
+	go func() { defer wg.Done(); ss.write(answers) }()
+	if err := ss.read(); err != nil {
+		ss.fail(err)
+	}
+	wg.Wait()
+	ss.fail(nil) // ends the watcher goroutine
+	cancel()
+	ss.heldMu.Lock()
+	q.reqs.release(ss.heldReqs)
+	q.bytes.release(ss.heldBytes)
+	ss.heldMu.Unlock()
+}
+
+// fail tears the stream down; err nil means a clean end after the writer
+// closed it.
+func (ss *serverStream) fail(err error) {
+	ss.mu.Lock()
+	if ss.failed {
+		ss.mu.Unlock()
+		return
+	}
+	ss.failed, ss.err = true, err
+	close(ss.done)
+	ss.mu.Unlock()
+	if err != nil {
+		ss.e.log.Debug("block stream ends", "peer", ss.s.RemotePeer(), "err", err)
+		if errors.Is(err, ErrBadMessage) || errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrProtocol) {
+			ss.e.badPeer(ss.s.RemotePeer(), err)
+		}
+		ss.s.Reset()
+	}
+}
+
+func (ss *serverStream) hold(reqs, bytes int64) {
+	ss.heldMu.Lock()
+	ss.heldReqs += reqs
+	ss.heldBytes += bytes
+	ss.heldMu.Unlock()
+}
+
+func (ss *serverStream) unhold(reqs, bytes int64) {
+	ss.hold(-reqs, -bytes)
+	ss.q.reqs.release(reqs)
+	ss.q.bytes.release(bytes)
+}
+
+// read reads requests until the client closes its half (nil) or fails.
+func (ss *serverStream) read() error {
+	fr := newFrameReader(ss.s)
+	for {
+		ss.s.SetReadDeadline(time.Now().Add(ss.e.cfg.IdleTimeout))
+		m, buf, err := fr.next()
+		putBuf(buf)
+		if err == io.EOF {
+			ss.mu.Lock()
+			ss.eof = true
+			ss.mu.Unlock()
+			ss.signal()
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch m.typ {
+		case msgWantBlock, msgWantHave:
+			// Throttle: read nothing more until the peer's queue has room.
+			if ss.q.reqs.acquire(1, ss.done) == 0 {
+				return nil
+			}
+			ss.hold(1, 0)
+			r := &request{c: m.cid, have: m.typ == msgWantHave}
+			ss.mu.Lock()
+			ss.queue = append(ss.queue, r)
+			if !r.have {
+				ss.byCID[r.c] = r
+			}
+			ss.mu.Unlock()
+			ss.signal()
+		case msgCancel:
+			ss.mu.Lock()
+			if r := ss.byCID[m.cid]; r != nil {
+				r.cancelled = true
+				delete(ss.byCID, m.cid)
+			}
+			ss.mu.Unlock()
+		default:
+			return fmt.Errorf("%w: client sent %s", ErrProtocol, m.typ)
+		}
+	}
+}
+
+func (ss *serverStream) signal() {
+	select {
+	case ss.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next returns the next request to answer, or nil once the client has
+// closed its half and everything is answered, or the stream failed.
+func (ss *serverStream) next() *request {
+	for {
+		ss.mu.Lock()
+		if ss.failed {
+			ss.mu.Unlock()
+			return nil
+		}
+		if len(ss.queue) > 0 {
+			r := ss.queue[0]
+			ss.queue[0] = nil
+			ss.queue = ss.queue[1:]
+			if len(ss.queue) == 0 {
+				ss.queue = ss.queue[:0:0] // let the backing array go
+			}
+			ss.mu.Unlock()
+			return r
+		}
+		eof := ss.eof
+		ss.mu.Unlock()
+		if eof {
+			return nil
+		}
+		select {
+		case <-ss.wake:
+		case <-ss.done:
+		}
+	}
+}
+
+func (ss *serverStream) isCancelled(r *request) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return r.cancelled
+}
+
+// load answers requests in order, loading blocks ahead of the writer within
+// the peer's byte quota.
+func (ss *serverStream) load(out chan<- answer) {
+	defer close(out)
+	for {
+		r := ss.next()
+		if r == nil {
+			return
+		}
+		if ss.isCancelled(r) {
+			ss.unhold(1, 0)
+			continue
+		}
+		a := answer{req: r, typ: msgDontHave}
+		if r.have {
+			if ok, err := ss.e.store.Has(ss.ctx, r.c); err == nil && ok {
+				a.typ = msgHave
+			}
+		} else if data, err := ss.e.store.Get(ss.ctx, r.c); err == nil && len(data) <= MaxBlockSize {
+			n := ss.q.bytes.acquire(int64(len(data)), ss.done)
+			if n == 0 && len(data) > 0 {
+				ss.unhold(1, 0)
+				return
+			}
+			ss.hold(0, n)
+			a.typ, a.data = msgBlock, data
+		}
+		select {
+		case out <- a:
+		case <-ss.done:
+			ss.unhold(1, int64(min(len(a.data), ss.e.cfg.MaxBufferedBytes)))
+			return
+		}
+	}
+}
+
+// write sends answers as they come, flushing whenever it would wait. When
+// the loader is done it closes the stream.
+func (ss *serverStream) write(in <-chan answer) {
+	bw := bufio.NewWriterSize(deadlineWriter{ss.s, ss.e.cfg.WriteTimeout}, 64<<10)
+	var hdr []byte
+	var err error
+	for a := range in {
+		held := int64(min(len(a.data), ss.e.cfg.MaxBufferedBytes))
+		if err == nil && !(a.typ == msgBlock && ss.isCancelled(a.req)) {
+			if a.typ == msgBlock {
+				hdr = appendBlockHeader(hdr[:0], a.req.c, len(a.data))
+				if _, err = bw.Write(hdr); err == nil {
+					_, err = bw.Write(a.data)
+				}
+			} else {
+				hdr = appendMessage(hdr[:0], a.typ, a.req.c)
+				_, err = bw.Write(hdr)
+			}
+			if err == nil && len(in) == 0 {
+				err = bw.Flush()
+			}
+			if err != nil {
+				ss.fail(fmt.Errorf("write: %w", err))
+			}
+		}
+		ss.mu.Lock()
+		if ss.byCID[a.req.c] == a.req {
+			delete(ss.byCID, a.req.c)
+		}
+		ss.mu.Unlock()
+		ss.unhold(1, held)
+	}
+	if err != nil {
+		return
+	}
+	ss.mu.Lock()
+	failed := ss.failed
+	ss.mu.Unlock()
+	if failed {
+		return
+	}
+	if err := bw.Flush(); err != nil {
+		ss.fail(fmt.Errorf("write: %w", err))
+		return
+	}
+	ss.s.Close()
+	ss.fail(nil)
+}
+
+// deadlineWriter sets a write deadline before every write.
+type deadlineWriter struct {
+	s Stream
+	d time.Duration
+}
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	w.s.SetWriteDeadline(time.Now().Add(w.d))
+	return w.s.Write(p)
+}
