@@ -106,6 +106,8 @@ type Store struct {
 	// multihash already stored?" and the write that follows are atomic.
 	indexMu sync.Mutex
 
+	recovered int // journal entries handled at Open (for tests)
+
 	spansMu sync.Mutex
 	spans   []span // data ranges deleted since the last Reclaim
 }
@@ -207,6 +209,7 @@ func (s *Store) recover() error {
 		}
 		start, end := binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(v)
 		maxEnd = max(maxEnd, end)
+		s.recovered++
 		if err := b.DeleteRange(dataKey(start), dataKey(end), nil); err != nil {
 			it.Close()
 			return err
