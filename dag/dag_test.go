@@ -17,11 +17,12 @@ import (
 )
 
 func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	var key [32]byte
+	key[0] = byte(seed)
+	key[1] = byte(seed >> 8)
+	key[2] = byte(seed >> 16)
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
+	rand.NewChaCha8(key).Read(b)
 	return b
 }
 
@@ -128,7 +129,7 @@ func readAll(t *testing.T, s BlockGetter, c cid.Cid) []byte {
 func TestRoundTrip(t *testing.T) {
 	tests := []struct{ size, chunk int }{
 		{0, 1024}, {1, 1024}, {1023, 1024}, {1024, 1024}, {1025, 1024},
-		{174 * 100, 100}, {174*100 + 1, 100}, {174*174*4 + 17, 4}, {3 << 20, 1 << 20}, {5<<20 + 3, 256 << 10},
+		{174 * 100, 100}, {174*100 + 1, 100}, {174*174 + 5, 1}, {3 << 20, 1 << 20}, {5<<20 + 3, 256 << 10},
 	}
 	for _, tt := range tests {
 		data := randBytes(uint64(tt.size), tt.size)
@@ -145,9 +146,12 @@ func TestRoundTrip(t *testing.T) {
 		if r.Size() != int64(tt.size) {
 			t.Fatalf("Size = %d, want %d", r.Size(), tt.size)
 		}
-		// iotest.TestReader exercises Read, ReadAt and Seek at many offsets.
-		if err := iotest.TestReader(r, data); err != nil {
-			t.Fatalf("size %d chunk %d: %v", tt.size, tt.chunk, err)
+		// iotest.TestReader exercises Read, ReadAt and Seek at many
+		// offsets, a few bytes at a time: slow under -race on big inputs.
+		if tt.size <= 20000 {
+			if err := iotest.TestReader(r, data); err != nil {
+				t.Fatalf("size %d chunk %d: %v", tt.size, tt.chunk, err)
+			}
 		}
 		rnd := rand.New(rand.NewPCG(1, 2))
 		for range 50 {
@@ -162,7 +166,10 @@ func TestRoundTrip(t *testing.T) {
 			if got < n && err != io.EOF {
 				t.Fatalf("short ReadAt err = %v, want io.EOF", err)
 			}
-			// WriteTo from a Seek position.
+			// WriteTo from a Seek position, now and then: it reads to the end.
+			if rnd.IntN(5) != 0 {
+				continue
+			}
 			if _, err := r.Seek(int64(off), io.SeekStart); err != nil {
 				t.Fatal(err)
 			}

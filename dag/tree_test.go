@@ -304,3 +304,36 @@ func waitGoroutines(t *testing.T, before int) {
 	}
 }
 
+
+// heapWatcher stores nothing and records the peak live heap seen at Puts.
+type heapWatcher struct {
+	puts int
+	peak uint64
+}
+
+func (h *heapWatcher) Put(context.Context, cid.Cid, []byte) error {
+	if h.puts++; h.puts%32 == 0 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		h.peak = max(h.peak, ms.HeapInuse)
+	}
+	return nil
+}
+
+// TestImportMemory checks that an import holds a bounded number of chunks,
+// whatever the file size.
+func TestImportMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports 512 MiB")
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	h := &heapWatcher{}
+	if _, _, err := ImportFile(t.Context(), io.LimitReader(endless{}, 512<<20), h, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if grew := int64(h.peak) - int64(ms.HeapInuse); grew > 48<<20 {
+		t.Errorf("heap grew by %d MiB during the import", grew>>20)
+	}
+}
