@@ -304,7 +304,6 @@ func waitGoroutines(t *testing.T, before int) {
 	}
 }
 
-
 // heapWatcher stores nothing and records the peak live heap seen at Puts.
 type heapWatcher struct {
 	puts int
