@@ -77,7 +77,7 @@ func makeRecord(network string, id peer.ID, addrs []ma.Multiaddr) record {
 	}
 	n := 0
 	for _, a := range addrs {
-		ip, port, ok := splitTCP(a, "")
+		ip, port, ok := splitTCP(a, id)
 		if !ok {
 			continue
 		}
