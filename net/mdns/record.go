@@ -112,6 +112,11 @@ func (r record) instance(network string, id peer.ID) pion.ServiceInstance {
 // announces with its usable transport addresses (without /p2p).
 func parseEvent(network string, ev pion.ServiceEvent, allowLoopback bool) (peer.ID, []ma.Multiaddr, error) {
 	inst := ev.Instance
+	// pion hands a browse session every instance in a packet, whatever
+	// service type it belongs to.
+	if !strings.EqualFold(inst.Service, serviceType(network)) {
+		return "", nil, fmt.Errorf("%w: service type %q", errWrongNetwork, inst.Service)
+	}
 	if len(inst.Instance) > 63 {
 		return "", nil, fmt.Errorf("instance name of %d bytes", len(inst.Instance))
 	}

@@ -79,7 +79,7 @@ func TestParseEvent(t *testing.T) {
 	id, other := newID(t), newID(t)
 	p2p := "/p2p/" + id.String()
 	event := func(instance string, port uint16, addr string, txt ...string) pion.ServiceEvent {
-		ev := pion.ServiceEvent{Instance: pion.ServiceInstance{Instance: instance, Port: port}}
+		ev := pion.ServiceEvent{Instance: pion.ServiceInstance{Instance: instance, Service: serviceType("share"), Port: port}}
 		if addr != "" {
 			ev.Addr = netip.MustParseAddr(addr)
 		}
@@ -105,6 +105,16 @@ func TestParseEvent(t *testing.T) {
 		{"other network", event(id.String(), 7, "192.0.2.1", "net=other"), false, nil},
 		{"network case", event(id.String(), 7, "192.0.2.1", "net=Share"), false, nil},
 		{"no network", event(id.String(), 7, "192.0.2.1"), false, nil},
+		{"other service", func() pion.ServiceEvent {
+			ev := event(id.String(), 7, "192.0.2.1", "net=share")
+			ev.Instance.Service = "_http._tcp"
+			return ev
+		}(), false, nil},
+		{"service case", func() pion.ServiceEvent {
+			ev := event(id.String(), 7, "192.0.2.1", "net=share")
+			ev.Instance.Service = strings.ToUpper(ev.Instance.Service)
+			return ev
+		}(), false, []string{"/ip4/192.0.2.1/tcp/7"}},
 		{"bad id", event("12D3KooWnotanid", 7, "192.0.2.1", "net=share"), false, nil},
 		{"lowercased id", event(strings.ToLower(id.String()), 7, "192.0.2.1", "net=share"), false, nil},
 		{"port zero", event(id.String(), 0, "192.0.2.1", "net=share"), false, nil},
@@ -148,7 +158,7 @@ func TestParseEvent(t *testing.T) {
 
 func TestParseEventLimits(t *testing.T) {
 	id := newID(t)
-	ev := pion.ServiceEvent{Instance: pion.ServiceInstance{Instance: id.String()}}
+	ev := pion.ServiceEvent{Instance: pion.ServiceInstance{Instance: id.String(), Service: serviceType("share")}}
 	ev.Instance.Text = append(ev.Instance.Text, pion.NewTXTString("net", "share"))
 	for i := range 30 {
 		ev.Instance.Text = append(ev.Instance.Text, pion.NewTXTString("addr"+string(rune('a'+i)),
@@ -242,8 +252,14 @@ func FuzzParse(f *testing.F) {
 	f.Add(id, txtRdata("net=other"), []byte{10, 0, 0, 1}, uint16(1), false)
 	f.Add("x", txtRdata("net=share", "=", "addr0", "addr1="), net16(), uint16(9), false)
 	f.Add(id, []byte{5, 'n', 'e', 't', '=', 's', 200}, []byte{1, 2, 3}, uint16(2), false)
+	st := serviceType("share")
+	f.Add(id, txtRdata("net=share"), []byte{10, 0, 0, 1}, uint16(1), false)
 	f.Fuzz(func(t *testing.T, instance string, txt, ip []byte, port uint16, loopback bool) {
-		ev := pion.ServiceEvent{Instance: pion.ServiceInstance{Instance: instance, Port: port, Text: txtEntries(txt)}}
+		service := st
+		if port%7 == 3 { // sometimes another service type
+			service = "_http._tcp"
+		}
+		ev := pion.ServiceEvent{Instance: pion.ServiceInstance{Instance: instance, Service: service, Port: port, Text: txtEntries(txt)}}
 		ev.Addr, _ = netip.AddrFromSlice(ip)
 		gotID, addrs, err := parseEvent("share", ev, loopback)
 		if err != nil {
