@@ -81,6 +81,9 @@ func uvarint(b []byte) (uint64, int) {
 	for i := 0; i < len(b) && i < 3; i++ {
 		n |= uint64(b[i]&0x7f) << (7 * i)
 		if b[i] < 0x80 {
+			if b[i] == 0 && i > 0 {
+				return 0, -1 // non-minimal
+			}
 			return n, i + 1
 		}
 	}
