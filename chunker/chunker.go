@@ -39,14 +39,17 @@ type Spec struct {
 	size int // fixed chunk size; 0 means DefaultSize
 }
 
-// Default returns the default Spec, "size-1048576".
-func Default() Spec { return Spec{size: DefaultSize} }
+// Default returns the default Spec, "size-1048576", which is the zero Spec.
+func Default() Spec { return Spec{} }
 
 // FixedSize returns the Spec of fixed chunks of n bytes; n must be in
 // (0, MaxSize].
 func FixedSize(n int) (Spec, error) {
 	if n <= 0 || n > MaxSize {
 		return Spec{}, fmt.Errorf("%w: size %d not in 1..%d", ErrBadSpec, n, MaxSize)
+	}
+	if n == DefaultSize {
+		return Spec{}, nil // so that equal specs compare equal
 	}
 	return Spec{size: n}, nil
 }

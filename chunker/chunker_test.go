@@ -48,6 +48,9 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q).String() = %q does not round-trip", tt.in, sp.String())
 		}
 	}
+	if d, _ := Parse("size-1048576"); d != (Spec{}) || Default() != (Spec{}) {
+		t.Errorf("the default spec is not the zero Spec")
+	}
 	if (Spec{}).String() != "size-1048576" {
 		t.Errorf("zero Spec = %q", Spec{}.String())
 	}
