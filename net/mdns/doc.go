@@ -36,6 +36,14 @@
 // a receiver also dials the A/AAAA address with the SRV port, which is the
 // announcer's address on the link the answer came from.
 //
+// # Timing
+//
+// A Service answers questions from New on, and Start sends a PTR question at
+// once, then after 1 s, 2 s, 4 s, ... up to 60 s. A new node therefore finds
+// the existing ones within one round trip (about 2 ms on loopback and on the
+// lab LAN); existing nodes hear of it at their next query, and in any case
+// through the connection the new node opens to them.
+//
 // # Validation
 //
 // pion drops packets that do not parse and reads at most one MTU (never more
