@@ -80,10 +80,24 @@ func BenchmarkBatchPut1MiB(b *testing.B) {
 }
 
 func reportWriteAmp(b *testing.B, s *Store, logical int64) {
+	b.ReportMetric(float64(pebbleWritten(s).total())/float64(logical), "write-amp")
+}
+
+type written struct{ wal, flushed, ingested, compacted uint64 }
+
+func (w written) total() uint64 { return w.wal + w.flushed + w.ingested + w.compacted }
+
+// pebbleWritten sums what Pebble wrote, level by level (Metrics.Total folds
+// the WAL's bytes into "flushed", which would count them twice).
+func pebbleWritten(s *Store) written {
 	m := s.db.Metrics()
-	tot := m.Total()
-	written := m.WAL.BytesWritten + tot.TableBytesFlushed + tot.TableBytesCompacted + tot.TableBytesIngested + tot.BlobBytesFlushed + tot.BlobBytesCompacted
-	b.ReportMetric(float64(written)/float64(logical), "write-amp")
+	w := written{wal: m.WAL.BytesWritten}
+	for _, l := range m.Levels {
+		w.flushed += l.TableBytesFlushed + l.BlobBytesFlushed
+		w.ingested += l.TableBytesIngested
+		w.compacted += l.TableBytesCompacted + l.BlobBytesCompacted
+	}
+	return w
 }
 
 func BenchmarkGet1MiB(b *testing.B) {
@@ -232,6 +246,16 @@ func procWriteBytes() int64 {
 	return 0
 }
 
+func procStatus(field string) string {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
 // TestMeasureAdd adds BLOCKSTORE_MEASURE_GIB GiB (unset: skipped) of 1 MiB
 // blocks and prints MB/s, write amplification, delete and reclaim times.
 func TestMeasureAdd(t *testing.T) {
@@ -239,7 +263,11 @@ func TestMeasureAdd(t *testing.T) {
 	if gib == 0 {
 		t.Skip("set BLOCKSTORE_MEASURE_GIB")
 	}
-	s := openTest(t, t.TempDir(), nil)
+	var o Options
+	if mb, _ := strconv.Atoi(os.Getenv("BLOCKSTORE_FILE_MB")); mb > 0 {
+		o.FileSize = int64(mb) << 20
+	}
+	s := openTest(t, t.TempDir(), &o)
 	defer s.Close()
 	ctx := context.Background()
 	n := uint64(gib) << 10
@@ -252,12 +280,12 @@ func TestMeasureAdd(t *testing.T) {
 	d := time.Since(t0)
 	t.Logf("process wrote %d bytes to disk (/proc/self/io): %.3f per logical byte", procWriteBytes()-io0, float64(procWriteBytes()-io0)/float64(n<<20))
 	m := s.db.Metrics()
-	tot := m.Total()
 	logical := float64(n << 20)
 	t.Logf("add %d GiB: %.0f MB/s", gib, logical/1e6/d.Seconds())
-	t.Logf("written: WAL %d, flushed %d, ingested %d, compacted %d; write-amp %.3f",
-		m.WAL.BytesWritten, tot.TableBytesFlushed, tot.TableBytesIngested, tot.TableBytesCompacted,
-		float64(m.WAL.BytesWritten+tot.TableBytesFlushed+tot.TableBytesIngested+tot.TableBytesCompacted)/logical)
+	w := pebbleWritten(s)
+	t.Logf("pebble wrote: WAL %d, flushed %d, ingested %d, compacted %d; write-amp %.4f",
+		w.wal, w.flushed, w.ingested, w.compacted, float64(w.total())/logical)
+	t.Logf("peak RSS (VmHWM): %s", procStatus("VmHWM"))
 	t.Logf("L0 files %d, compaction debt %d, disk %d", m.Levels[0].TablesCount, m.Compact.EstimatedDebt, m.DiskSpaceUsage())
 
 	// Get throughput, serial and 8 readers.
