@@ -49,6 +49,20 @@ func (h *Host) connect(ctx context.Context, ai peer.AddrInfo) (*Conn, error) {
 	if len(ai.Addrs) > 0 {
 		h.ps.AddAddrs(ai.ID, ai.Addrs, TempAddrTTL)
 	}
+	// A dial that lost a simultaneous-dial collapse may find the winning
+	// connection not registered yet (its TLS server side finishes last) or
+	// already closed; dial again then: the next attempt finds or makes one.
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var c *Conn
+		if c, err = h.connectOnce(ctx, ai); c != nil || err != nil {
+			return c, err
+		}
+	}
+	return nil, fmt.Errorf("connect %s: %w", ai.ID, ErrNotConnected)
+}
+
+func (h *Host) connectOnce(ctx context.Context, ai peer.AddrInfo) (*Conn, error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -71,12 +85,7 @@ func (h *Host) connect(ctx context.Context, ai peer.AddrInfo) (*Conn, error) {
 		if call.err != nil {
 			return nil, call.err
 		}
-		// The dialled connection may have lost a simultaneous-dial
-		// collapse to the peer's: use whichever is kept.
-		if c := h.bestConn(ai.ID); c != nil {
-			return c, nil
-		}
-		return nil, fmt.Errorf("connect %s: %w", ai.ID, ErrNotConnected)
+		return h.bestConn(ai.ID), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
