@@ -155,7 +155,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{o.Logger},
 	}
-	popts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	// Blocks are hashes and (mostly) compressed media: compression would
+	// only cost CPU when compactions rewrite them.
+	popts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	popts.EnsureDefaults()
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -540,24 +542,50 @@ func (s *Store) Delete(ctx context.Context, mhs []multihash.Multihash) (freedBlo
 }
 
 // Reclaim makes Pebble give back the disk space of blocks removed by Delete
-// since the store was opened: the deleted data ranges are excised, which
-// drops the sstables they cover without rewriting them. Space freed by
+// since the store was opened. Long runs of deleted blocks are excised, which
+// drops the sstables they cover without reading them; scattered deletes are
+// compacted, which rewrites the live blocks around them. Space freed by
 // deletes before a restart comes back through Pebble's own compactions.
 func (s *Store) Reclaim(ctx context.Context) error {
 	s.spansMu.Lock()
-	spans := s.spans
+	spans := mergeSpans(s.spans)
 	s.spans = nil
 	s.spansMu.Unlock()
-	spans = mergeSpans(spans)
+	var scattered []span
 	for i, sp := range spans {
+		if sp.end-sp.start < minExciseRun {
+			scattered = append(scattered, sp)
+			continue
+		}
 		if err := s.db.Excise(ctx, pebble.KeyRange{Start: dataKey(sp.start), End: dataKey(sp.end)}); err != nil {
-			s.spansMu.Lock()
-			s.spans = append(s.spans, spans[i:]...)
-			s.spansMu.Unlock()
+			s.requeue(append(scattered, spans[i:]...))
 			return fmt.Errorf("blockstore: reclaim: %w", err)
 		}
 	}
+	// Compact scattered deletes, grouping those in neighbouring sstables.
+	for i := 0; i < len(scattered); {
+		j := i + 1
+		for j < len(scattered) && scattered[j].start-scattered[j-1].end < 2*fileSpan {
+			j++
+		}
+		if err := s.db.Compact(ctx, dataKey(scattered[i].start), dataKey(scattered[j-1].end), true); err != nil {
+			s.requeue(scattered[i:])
+			return fmt.Errorf("blockstore: reclaim: %w", err)
+		}
+		i = j
+	}
 	return nil
+}
+
+// minExciseRun is the shortest run of deleted blocks that Reclaim excises.
+// Excising a short run inside an sstable would only split it into virtual
+// sstables that keep the whole file on disk.
+const minExciseRun = 16
+
+func (s *Store) requeue(spans []span) {
+	s.spansMu.Lock()
+	s.spans = append(s.spans, spans...)
+	s.spansMu.Unlock()
 }
 
 func mergeSpans(spans []span) []span {
