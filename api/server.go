@@ -258,6 +258,12 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request) {
 	path := q.Get("path")
 	var body io.Reader
 	if q.Get("stream") == "1" {
+		// Progress events go out while the body still comes in; without
+		// full duplex, net/http would cut the body off at the first flush.
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			WriteError(w, http.StatusInternalServerError, err)
+			return
+		}
 		body = r.Body
 	}
 	st := newStream(w)

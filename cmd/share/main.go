@@ -91,7 +91,7 @@ initialises it on first use.`,
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log debug information to stderr")
 	root.AddCommand(
 		initCmd(g), addCmd(g), catCmd(g), getCmd(g), lsCmd(g), pinCmd(g), gcCmd(g),
-		repoCmd(g), configCmd(g), idCmd(g),
+		repoCmd(g), configCmd(g), idCmd(g), daemonCmd(g), connectCmd(g), peersCmd(g),
 	)
 	return root
 }

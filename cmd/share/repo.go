@@ -207,33 +207,43 @@ func configCmd(g *globals) *cobra.Command {
 func idCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:     "id",
-		Short:   "Print this node's PeerID and addresses",
+		Short:   "Print this node's PeerID and, while the daemon runs, its addresses",
 		Example: "  share id --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := repoPath()
+			info, err := localID()
+			if c, derr := daemonClient(); derr == nil {
+				defer c.Close()
+				info, err = c.ID(cmd.Context())
+			}
 			if err != nil {
 				return err
 			}
-			if _, err := repo.Init(p); err != nil {
-				return err
-			}
-			id, err := repo.LoadIdentity(p)
-			if err != nil {
-				return err
-			}
-			addrs := []string{}
 			if g.json {
-				return printJSON(g.stdout, struct {
-					ID        string
-					Addresses []string
-				}{id.ID.String(), addrs})
+				return printJSON(g.stdout, info)
 			}
-			fmt.Fprintln(g.stdout, id.ID)
-			for _, a := range addrs {
+			fmt.Fprintln(g.stdout, info.ID)
+			for _, a := range info.Addresses {
 				fmt.Fprintln(g.stdout, a)
 			}
 			return nil
 		},
 	}
+}
+
+// localID reads the identity without opening the database, so it works
+// while another command holds the repository.
+func localID() (node.IDInfo, error) {
+	p, err := repoPath()
+	if err != nil {
+		return node.IDInfo{}, err
+	}
+	if _, err := repo.Init(p); err != nil {
+		return node.IDInfo{}, err
+	}
+	id, err := repo.LoadIdentity(p)
+	if err != nil {
+		return node.IDInfo{}, err
+	}
+	return node.IDInfo{ID: id.ID.String(), Addresses: []string{}}, nil
 }

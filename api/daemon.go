@@ -1,0 +1,54 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+
+	"github.com/share-p2p/share/node"
+)
+
+// NewDaemonServer returns the API server of a running daemon: node.API
+// plus peers and connect.
+func NewDaemonServer(d *node.Daemon, logger *slog.Logger) *Server {
+	s := NewServer(d, logger)
+	s.Handle("peers", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, d.Peers(r.Context()))
+	})
+	s.Handle("connect", func(w http.ResponseWriter, r *http.Request) {
+		id, err := d.Connect(r.Context(), r.URL.Query().Get("arg"))
+		if err != nil {
+			WriteError(w, ErrStatus(err), err)
+			return
+		}
+		WriteJSON(w, id)
+	})
+	return s
+}
+
+// Peers lists the daemon's connected peers.
+func (c *Client) Peers(ctx context.Context) ([]node.PeerInfo, error) {
+	var out []node.PeerInfo
+	err := c.Call(ctx, "peers", nil, nil, &out)
+	return out, err
+}
+
+// Connect asks the daemon to dial addr (a multiaddr with /p2p/ID).
+func (c *Client) Connect(ctx context.Context, addr string) (string, error) {
+	var id string
+	err := c.Call(ctx, "connect", url.Values{"arg": {addr}}, nil, &id)
+	return id, err
+}
+
+// Serve serves s on the unix socket path until ctx ends.
+func ServeUnix(ctx context.Context, s *Server, path string) (net.Listener, <-chan error, error) {
+	ln, err := ListenUnix(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ctx, ln) }()
+	return ln, errc, nil
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/share-p2p/share/api"
+	"github.com/share-p2p/share/node"
+	"github.com/share-p2p/share/repo"
+)
+
+func daemonCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the node: listen, find peers, serve blocks, serve the local API",
+		Long: `Daemon opens the repository, listens on Addresses.Listen, and serves the
+local API on $SHARE_PATH/api.sock: while it runs, every other share command
+goes through it. It prints one "listening on MULTIADDR" line per address,
+then "daemon ready", and runs until SIGINT or SIGTERM.`,
+		Example: "  share daemon &\n  share id --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := repoPath()
+			if err != nil {
+				return err
+			}
+			n, err := node.Open(p)
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			ctx := cmd.Context()
+			d, err := n.StartDaemon(ctx, node.DaemonOptions{Logger: slog.Default()})
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			srv := api.NewDaemonServer(d, slog.Default())
+			_, errc, err := api.ServeUnix(ctx, srv, filepath.Join(p, repo.APISocket))
+			if err != nil {
+				return err
+			}
+			for _, a := range d.ListenAddrs() {
+				fmt.Fprintf(g.stdout, "listening on %s\n", a)
+			}
+			fmt.Fprintln(g.stdout, "daemon ready")
+			if err := <-errc; err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stderr, "daemon stopped")
+			return nil
+		},
+	}
+}
+
+// daemonClient returns the running daemon's client or a clear error.
+func daemonClient() (*api.Client, error) {
+	p, err := repoPath()
+	if err != nil {
+		return nil, err
+	}
+	c, err := api.Dial(filepath.Join(p, repo.APISocket))
+	if errors.Is(err, api.ErrNoDaemon) {
+		return nil, errors.New("no daemon is running for this repository (start one with 'share daemon')")
+	}
+	return c, err
+}
+
+func connectCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "connect MULTIADDR",
+		Short:   "Connect the daemon to a peer",
+		Example: "  share connect /ip4/192.168.1.5/tcp/4001/p2p/12D3KooW...",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := daemonClient()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			id, err := c.Connect(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return report(g, map[string]string{"ID": id}, "connected to %s", id)
+		},
+	}
+}
+
+func peersCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "peers",
+		Short:   "List the daemon's connected peers",
+		Example: "  share peers",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := daemonClient()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			peers, err := c.Peers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, p := range peers {
+				switch {
+				case g.json:
+					printJSON(g.stdout, p)
+				case g.quiet:
+					fmt.Fprintln(g.stdout, p.ID)
+				default:
+					fmt.Fprintf(g.stdout, "%s/p2p/%s %s\n", p.Addr, p.ID, p.Direction)
+				}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,127 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/share-p2p/share/blockstore"
+	"github.com/share-p2p/share/net"
+	"github.com/share-p2p/share/net/peer"
+)
+
+// Daemon is a node with its network host: it listens, serves the local API
+// on $SHARE_PATH/api.sock, and (as later parts land) discovers peers and
+// serves blocks.
+type Daemon struct {
+	*Node
+	Host   *net.Host
+	Logger *slog.Logger
+}
+
+// DaemonOptions tune StartDaemon; the zero value uses the repository config.
+type DaemonOptions struct {
+	Logger    *slog.Logger
+	Transport net.Transport // default TCP
+}
+
+// StartDaemon starts the network host on the configured listen addresses
+// and the API socket. Serve then runs it until its context ends.
+func (n *Node) StartDaemon(ctx context.Context, opts DaemonOptions) (*Daemon, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	cfg := n.Repo.Config
+	var listen []ma.Multiaddr
+	for _, s := range cfg.Addresses.Listen {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("config Addresses.Listen %q: %w", s, err)
+		}
+		listen = append(listen, m)
+	}
+	h, err := net.NewHost(ctx, net.Config{
+		Key:         n.Repo.Identity.Key,
+		ListenAddrs: listen,
+		Network:     cfg.Network,
+		Transport:   opts.Transport,
+		Logger:      logger,
+		AddrStore:   n.Blocks.Keyspace('a'),
+		IsNotFound:  func(err error) bool { return errors.Is(err, blockstore.ErrNotFound) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Daemon{Node: n, Host: h, Logger: logger}, nil
+}
+
+// Close stops the network host; the repository stays open (Node.Close).
+func (d *Daemon) Close() error { return d.Host.Close() }
+
+// ID returns the PeerID and the dialable addresses (with /p2p/ID).
+func (d *Daemon) ID(ctx context.Context) (IDInfo, error) {
+	return IDInfo{ID: d.Host.ID().String(), Addresses: p2pAddrs(d.Host.ID(), d.Host.Addrs())}, nil
+}
+
+// ListenAddrs returns the actual listen addresses with /p2p/ID.
+func (d *Daemon) ListenAddrs() []string {
+	return p2pAddrs(d.Host.ID(), d.Host.ListenAddrs())
+}
+
+func p2pAddrs(id peer.ID, addrs []ma.Multiaddr) []string {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, a.String()+"/p2p/"+id.String())
+	}
+	return out
+}
+
+// PeerInfo describes one connected peer.
+type PeerInfo struct {
+	ID        string
+	Addr      string
+	Direction string
+	Streams   int
+	Since     time.Time
+}
+
+// Peers lists the connected peers.
+func (d *Daemon) Peers(ctx context.Context) []PeerInfo {
+	var out []PeerInfo
+	for _, c := range d.Host.Conns() {
+		out = append(out, PeerInfo{
+			ID:        c.RemotePeer().String(),
+			Addr:      c.RemoteMultiaddr().String(),
+			Direction: c.Direction().String(),
+			Streams:   c.NumStreams(),
+			Since:     c.Opened(),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Connect dials a multiaddr ending in /p2p/ID and returns the peer's ID
+// once the connection is authenticated.
+func (d *Daemon) Connect(ctx context.Context, addr string) (string, error) {
+	m, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		return "", fmt.Errorf("invalid multiaddr %q: %v", addr, err)
+	}
+	if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
+		return "", fmt.Errorf("multiaddr %q has no /p2p/ID part: share needs to know whom it dials", addr)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	id, err := d.Host.ConnectAddr(ctx, m)
+	if err != nil {
+		return "", fmt.Errorf("connect %s: %w", addr, err)
+	}
+	return id.String(), nil
+}
