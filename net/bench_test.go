@@ -79,7 +79,7 @@ func BenchmarkStreamThroughput(b *testing.B) {
 	}
 }
 
-func selfSignedEd25519(b *testing.B) tls.Certificate {
+func selfSignedEd25519(b testing.TB) tls.Certificate {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	t := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, t, t, pub, priv)

@@ -1,0 +1,69 @@
+package net
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestCloseUnderLoad closes connections and hosts while streams are busy
+// in both directions and keepalives run, then checks that every goroutine
+// is gone. go-yamux v4 has a known close deadlock (issue 129, fixed in v5);
+// this is the test that would show it.
+func TestCloseUnderLoad(t *testing.T) {
+	base := runtime.NumGoroutine()
+	for round := 0; round < 6; round++ {
+		func() {
+			cfg := Config{KeepAlive: 10 * time.Millisecond}
+			if round%2 == 1 {
+				cfg.Transport = NewMemNetwork()
+			}
+			a := newTestHost(t, cfg)
+			cfg.Key = nil
+			b := newTestHost(t, cfg)
+			setEcho(a)
+			setEcho(b)
+			connect(t, a, b)
+			var wg sync.WaitGroup
+			buf := make([]byte, 64<<10)
+			for i := 0; i < 8; i++ {
+				for _, pair := range [][2]*Host{{a, b}, {b, a}} {
+					wg.Add(1)
+					go func(from, to *Host) {
+						defer wg.Done()
+						s, err := from.NewStream(context.Background(), to.ID(), echoProto)
+						if err != nil {
+							return
+						}
+						s.SetDeadline(time.Now().Add(20 * time.Second))
+						go io.Copy(io.Discard, s)
+						for {
+							if _, err := s.Write(buf); err != nil {
+								return
+							}
+						}
+					}(pair[0], pair[1])
+				}
+			}
+			time.Sleep(50 * time.Millisecond) // let the streams fill the windows
+			switch round % 3 {
+			case 0: // one side closes the connection
+				a.Conn(b.ID()).Close()
+			case 1: // both sides at once
+				ca, cb := a.Conn(b.ID()), b.Conn(a.ID())
+				go ca.Close()
+				cb.Close()
+			case 2: // hosts close
+				go a.Close()
+				b.Close()
+			}
+			wg.Wait()
+			a.Close()
+			b.Close()
+		}()
+	}
+	checkGoroutines(t, base, 10*time.Second)
+}
