@@ -1,0 +1,98 @@
+package repo
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigSetGet(t *testing.T) {
+	tests := []struct {
+		key, value, want string // want "" = error expected
+		errHas           string
+	}{
+		{"Network", "lab", `"lab"`, ""},
+		{"Network", "bad/name", "", "Network"},
+		{"Discovery.MDNS", "false", "false", ""},
+		{"Discovery.MDNS", "maybe", "", "wrong type"},
+		{"Addresses.Gateway", "", `""`, ""},
+		{"Addresses.Gateway", "127.0.0.1:99999", "", "bad port"},
+		{"Addresses.Listen", `["/ip4/127.0.0.1/tcp/0"]`, `["/ip4/127.0.0.1/tcp/0"]`, ""},
+		{"Addresses.Listen", `["/nonsense"]`, "", "Addresses.Listen"},
+		{"Bootstrap", `["/ip4/1.2.3.4/tcp/4001"]`, "", "/p2p"},
+		{"Routing.Mode", "client", `"client"`, ""},
+		{"Routing.Mode", "sideways", "", "Routing.Mode"},
+		{"Provide.Strategy", "all", `"all"`, ""},
+		{"Datastore.StorageMax", "512MiB", `"512MiB"`, ""},
+		{"Datastore.StorageMax", "lots", "", "StorageMax"},
+		{"Nope", "1", "", "unknown config key"},
+		{"Discovery.Nope", "1", "", "unknown config key"},
+	}
+	for _, tt := range tests {
+		c, err := Default().Set(tt.key, tt.value)
+		if tt.want == "" {
+			if err == nil || !strings.Contains(err.Error(), tt.errHas) {
+				t.Errorf("Set(%s, %s) = %v, want error containing %q", tt.key, tt.value, err, tt.errHas)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Set(%s, %s): %v", tt.key, tt.value, err)
+			continue
+		}
+		got, err := c.Get(tt.key)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("after Set(%s, %s): Get = %s, %v; want %s", tt.key, tt.value, got, err, tt.want)
+		}
+	}
+	if _, err := Default().Get("Nope"); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("Get(Nope) = %v, want ErrUnknownKey", err)
+	}
+}
+
+func TestConfigFileRoundTrip(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "config.json")
+	c, _ := Default().Set("Network", "x")
+	if err := WriteConfig(p, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadConfig(p)
+	if err != nil || got.Network != "x" || !got.Discovery.MDNS {
+		t.Fatalf("LoadConfig = %+v, %v", got, err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for s, want := range map[string]int64{"10GB": 10e9, "512MiB": 512 << 20, "1000": 1000, "1.5KB": 1500, "2 TiB": 2 << 40} {
+		if got, err := ParseSize(s); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "GB", "-1GB", "10XB", "1e9"} {
+		if _, err := ParseSize(s); err == nil {
+			t.Errorf("ParseSize(%q) succeeded", s)
+		}
+	}
+}
+
+func TestOpenLocksAndInits(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second Open = %v, want ErrInUse", err)
+	}
+	id := r.Identity.ID
+	r.Close()
+	r, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Identity.ID != id {
+		t.Fatal("identity changed across opens")
+	}
+}
