@@ -30,6 +30,13 @@ type BlockGetter interface {
 	Get(ctx context.Context, c cid.Cid) ([]byte, error)
 }
 
+// BlockAppender is implemented by getters that can copy a block into a
+// buffer the caller owns; sequential readers use it to recycle buffers
+// instead of allocating one per block.
+type BlockAppender interface {
+	GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, error)
+}
+
 // BlockHaser is implemented by getters that can tell cheaply whether they
 // hold a block; Walk uses it to check leaves without reading them.
 type BlockHaser interface {

@@ -11,7 +11,18 @@ import (
 
 // fetch gets block c and verifies it against c.
 func fetch(ctx context.Context, g BlockGetter, c cid.Cid) ([]byte, error) {
-	data, err := g.Get(ctx, c)
+	return fetchInto(ctx, g, nil, c)
+}
+
+// fetchInto is fetch reusing buf's memory when g is a BlockAppender.
+func fetchInto(ctx context.Context, g BlockGetter, buf []byte, c cid.Cid) ([]byte, error) {
+	var data []byte
+	var err error
+	if a, ok := g.(BlockAppender); ok && buf != nil {
+		data, err = a.GetAppend(ctx, buf[:0], c)
+	} else {
+		data, err = g.Get(ctx, c)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", c, err)
 	}

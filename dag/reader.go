@@ -28,6 +28,7 @@ type FileReader struct {
 	node *fileNode // the decoded root otherwise
 	size uint64
 	off  int64
+	pool chan []byte // WriteTo's leaf buffers
 
 	mu        sync.Mutex
 	leafStart uint64 // the last segment read, for sequential Reads
@@ -207,6 +208,8 @@ type segment struct {
 	data []byte
 	err  error
 	done chan struct{} // closed once data or err is set
+	// pooled says data came from the reader's pool and goes back to it.
+	pooled bool
 }
 
 // WriteTo writes the file from the current offset to w and leaves the
@@ -224,6 +227,9 @@ func (r *FileReader) WriteTo(w io.Writer) (int64, error) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
 	segs := make(chan *segment, readAhead)
+	// Buffers for leaves travel producer -> writer -> pool; readAhead+1 of
+	// them bound the memory, and recycling them spares the allocator.
+	r.pool = make(chan []byte, readAhead+2)
 	var fetches sync.WaitGroup
 	var prodErr error
 	prodDone := make(chan struct{})
@@ -251,6 +257,12 @@ func (r *FileReader) WriteTo(w io.Writer) (int64, error) {
 			continue
 		}
 		n, werr := w.Write(s.data[s.skip:])
+		if s.pooled {
+			select {
+			case r.pool <- s.data:
+			default:
+			}
+		}
 		written += int64(n)
 		r.off += int64(n)
 		if werr != nil {
@@ -299,7 +311,15 @@ func (r *FileReader) produce(ctx context.Context, n *fileNode, base, from uint64
 			go func() {
 				defer fetches.Done()
 				defer close(s.done)
-				s.data, s.err = fetch(ctx, r.g, s.c)
+				var buf []byte
+				select {
+				case buf = <-r.pool:
+				default:
+					buf = make([]byte, 0, s.size)
+				}
+				s.data, s.err = fetchInto(ctx, r.g, buf, s.c)
+				_, appends := r.g.(BlockAppender)
+				s.pooled = s.err == nil && appends
 				if s.err == nil {
 					s.err = checkLeafSize(s.c, s.data, s.size)
 				}

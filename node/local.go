@@ -121,12 +121,20 @@ func (n *Node) getter() dag.BlockGetter { return localGetter{n.Blocks} }
 type localGetter struct{ s *blockstore.Store }
 
 func (g localGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	b, err := g.s.Get(ctx, c)
+	return g.GetAppend(ctx, nil, c)
+}
+
+// GetAppend lets the DAG reader recycle its buffers (dag.BlockAppender).
+func (g localGetter) GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, error) {
+	b, err := g.s.GetAppend(ctx, dst, c)
 	if errors.Is(err, blockstore.ErrNotFound) {
-		return nil, fmt.Errorf("block %s: %w", c, ErrNotLocal)
+		return nil, ErrNotLocal
 	}
 	return b, err
 }
+
+// Has lets walks check leaves without reading them (dag.BlockHaser).
+func (g localGetter) Has(ctx context.Context, c cid.Cid) (bool, error) { return g.s.Has(ctx, c) }
 
 // Cat writes the file at c to w.
 func (n *Node) Cat(ctx context.Context, c cid.Cid, w io.Writer) (int64, error) {

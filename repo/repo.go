@@ -123,7 +123,7 @@ func Open(path string) (*Repo, error) {
 		r.Close()
 		return nil, err
 	}
-	if r.Blocks, err = blockstore.Open(filepath.Join(path, DBDir), nil); err != nil {
+	if r.Blocks, err = blockstore.Open(filepath.Join(path, DBDir), &blockstore.Options{CacheSize: 8 << 20}); err != nil {
 		r.Close()
 		if errors.Is(err, blockstore.ErrLocked) {
 			return nil, fmt.Errorf("%s: %w", path, ErrInUse)
