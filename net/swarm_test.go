@@ -409,3 +409,34 @@ func TestConnectCancel(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestDialDeadAddressFirst puts an address that never answers before the
+// good one: the dial must not wait for the dead one's timeout.
+func TestDialDeadAddressFirst(t *testing.T) {
+	// A listener that accepts and never speaks.
+	mem := NewMemNetwork()
+	dead, err := mem.Listen(ma.StringCast("/memory/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	go func() {
+		for {
+			c, err := dead.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	a := newTestHost(t, Config{Transport: mem})
+	b := newTestHost(t, Config{Transport: mem})
+	start := time.Now()
+	err = a.Connect(testCtx(t), peer.AddrInfo{ID: b.ID(), Addrs: append([]ma.Multiaddr{dead.Multiaddr()}, b.Addrs()...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("connect took %v", took)
+	}
+}
