@@ -1,0 +1,55 @@
+package metrics
+
+// Node holds the metrics a share node exports. NewNode registers them in a
+// fresh registry; the node serves Registry (the gateway does, at /metrics)
+// and updates the fields where the events happen.
+type Node struct {
+	Registry *Registry
+
+	// Bytes counts stream payload bytes by direction ("in" or "out") and
+	// protocol ("blocks", "kad", "id", "ping"). Take the counter once per
+	// stream with BytesIn or BytesOut and Add to it as bytes move.
+	Bytes *CounterVec
+	// BlocksServed counts blocks sent to peers by the exchange server.
+	BlocksServed *Counter
+	// BlocksFetched counts blocks received from peers and verified.
+	BlocksFetched *Counter
+	// Peers is the number of connected peers.
+	Peers *Gauge
+	// DHTRequests counts DHT requests sent, by message type ("FIND_NODE",
+	// "GET_PROVIDERS", "ADD_PROVIDER", "PING").
+	DHTRequests *CounterVec
+	// StoreBytes and StoreBlocks describe the blockstore: Set them after
+	// adds and gc, or SetFunc them to something cheap.
+	StoreBytes  *Gauge
+	StoreBlocks *Gauge
+	// GCRuns counts completed garbage collections; GCFreedBytes and
+	// GCFreedBlocks what they removed.
+	GCRuns        *Counter
+	GCFreedBytes  *Counter
+	GCFreedBlocks *Counter
+}
+
+// NewNode returns the node metrics, registered in a new Registry.
+func NewNode() *Node {
+	r := NewRegistry()
+	return &Node{
+		Registry:      r,
+		Bytes:         r.NewCounterVec("share_bytes_total", "Stream payload bytes by direction and protocol.", "direction", "protocol"),
+		BlocksServed:  r.NewCounter("share_blocks_served_total", "Blocks sent to peers."),
+		BlocksFetched: r.NewCounter("share_blocks_fetched_total", "Blocks received from peers and verified."),
+		Peers:         r.NewGauge("share_peers_connected", "Connected peers."),
+		DHTRequests:   r.NewCounterVec("share_dht_requests_total", "DHT requests sent, by message type.", "type"),
+		StoreBytes:    r.NewGauge("share_store_bytes", "Bytes of blocks in the blockstore."),
+		StoreBlocks:   r.NewGauge("share_store_blocks", "Blocks in the blockstore."),
+		GCRuns:        r.NewCounter("share_gc_runs_total", "Completed garbage collections."),
+		GCFreedBytes:  r.NewCounter("share_gc_freed_bytes_total", "Bytes of blocks removed by garbage collection."),
+		GCFreedBlocks: r.NewCounter("share_gc_freed_blocks_total", "Blocks removed by garbage collection."),
+	}
+}
+
+// BytesIn returns the counter of bytes received on protocol.
+func (n *Node) BytesIn(protocol string) *Counter { return n.Bytes.With("in", protocol) }
+
+// BytesOut returns the counter of bytes sent on protocol.
+func (n *Node) BytesOut(protocol string) *Counter { return n.Bytes.With("out", protocol) }
