@@ -138,6 +138,8 @@ type Exchange struct {
 
 	mu     sync.Mutex
 	peers  map[peer.ID]*peerQuota // server side, peers with open streams
+	// The most any peer held of its quotas, for tests.
+	peakReqs, peakBytes int64
 	closed bool
 	done   chan struct{}
 	wg     sync.WaitGroup // server streams

@@ -95,6 +95,12 @@ func (e *Exchange) releaseQuota(p peer.ID) {
 	if q := e.peers[p]; q != nil {
 		q.streams--
 		if q.streams == 0 {
+			q.reqs.mu.Lock()
+			e.peakReqs = max(e.peakReqs, q.reqs.peak)
+			q.reqs.mu.Unlock()
+			q.bytes.mu.Lock()
+			e.peakBytes = max(e.peakBytes, q.bytes.peak)
+			q.bytes.mu.Unlock()
 			delete(e.peers, p)
 		}
 	}
@@ -360,12 +366,12 @@ func (ss *serverStream) write(in <-chan answer) {
 				hdr = appendMessage(hdr[:0], a.typ, a.req.c)
 				_, err = bw.Write(hdr)
 			}
-			if err == nil && len(in) == 0 {
-				err = bw.Flush()
-			}
-			if err != nil {
-				ss.fail(fmt.Errorf("write: %w", err))
-			}
+		}
+		if err == nil && len(in) == 0 && bw.Buffered() > 0 {
+			err = bw.Flush() // nothing more to write at once
+		}
+		if err != nil {
+			ss.fail(fmt.Errorf("write: %w", err))
 		}
 		ss.mu.Lock()
 		if ss.byCID[a.req.c] == a.req {

@@ -1,0 +1,574 @@
+package exchange
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/chunker"
+	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/net/peer"
+)
+
+const testProto = "/test/blocks/1.0.0"
+
+// makeDAG imports size random bytes in chunks of chunk bytes.
+func makeDAG(t testing.TB, size, chunk int, seed uint64) (cid.Cid, *dag.MemStore, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	spec, err := chunker.FixedSize(chunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := dag.NewMemStore()
+	root, _, err := dag.ImportFile(context.Background(), bytes.NewReader(data), st, dag.ImportOptions{Chunker: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, st, data
+}
+
+// countingStore counts the blocks served from it and can run a hook.
+type countingStore struct {
+	Store
+	gets atomic.Int64
+	hook func(n int64)
+}
+
+func (s *countingStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	n := s.gets.Add(1)
+	if s.hook != nil {
+		s.hook(n)
+	}
+	return s.Store.Get(ctx, c)
+}
+
+// testPeer is a host with an exchange.
+type testPeer struct {
+	h     *memHost
+	e     *Exchange
+	store *countingStore
+}
+
+func newTestPeer(t testing.TB, n *memNet, name string, st Store, opts linkOpts, cfg Config) *testPeer {
+	t.Helper()
+	h := n.addHost(name, opts)
+	cs := &countingStore{Store: st}
+	e, err := New(h, testProto, cs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return &testPeer{h: h, e: e, store: cs}
+}
+
+// badPeers records OnBadPeer calls.
+type badPeers struct {
+	mu sync.Mutex
+	m  map[peer.ID]error
+}
+
+func (b *badPeers) report(p peer.ID, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = make(map[peer.ID]error)
+	}
+	b.m[p] = err
+}
+
+func (b *badPeers) get(p peer.ID) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.m[p]
+}
+
+func testContext(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// checkFile reads the file root from st and compares it with want.
+func checkFile(t testing.TB, g dag.BlockGetter, root cid.Cid, want []byte) {
+	t.Helper()
+	r, err := dag.NewFileReader(context.Background(), g, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if _, err := r.WriteTo(&got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("read %d bytes, not the %d imported", got.Len(), len(want))
+	}
+}
+
+func providerIDs(ps ...*testPeer) []peer.ID {
+	var ids []peer.ID
+	for _, p := range ps {
+		ids = append(ids, p.h.id)
+	}
+	return ids
+}
+
+func TestFetchOneProvider(t *testing.T) {
+	root, src, data := makeDAG(t, 3<<20, 16<<10, 1)
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
+	out := dag.NewMemStore()
+	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{})
+	var last Progress
+	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{
+		Local: out, Putter: out, Providers: providerIDs(prov),
+		Progress: func(p Progress) { last = p },
+	})
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() != src.Len() {
+		t.Fatalf("%d blocks stored, want %d", out.Len(), src.Len())
+	}
+	checkFile(t, out, root, data)
+	if !last.Done || last.Blocks != src.Len() || last.Missing != 0 {
+		t.Fatalf("last progress %+v, want %d blocks, done", last, src.Len())
+	}
+	if got := prov.store.gets.Load(); got != int64(src.Len()) {
+		t.Fatalf("provider served %d blocks, want %d", got, src.Len())
+	}
+}
+
+func TestFetchRawRoot(t *testing.T) {
+	root, src, data := makeDAG(t, 1000, 16<<10, 2)
+	if root.Type() != dag.Raw {
+		t.Fatal("want a raw root")
+	}
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
+	out := dag.NewMemStore()
+	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{})
+	s := client.e.NewSession(testContext(t, 10*time.Second), root, SessionOptions{Putter: out, Providers: providerIDs(prov)})
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, root, data)
+}
+
+func TestFetchManyProviders(t *testing.T) {
+	root, src, data := makeDAG(t, 4<<20, 16<<10, 3)
+	n := newMemNet()
+	var provs []*testPeer
+	for i := range 4 {
+		// Rate limits keep one provider from doing all the work.
+		provs = append(provs, newTestPeer(t, n, fmt.Sprint("prov", i), src, linkOpts{rate: 20e6, latency: time.Millisecond}, Config{}))
+	}
+	out := dag.NewMemStore()
+	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{})
+	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Putter: out, Providers: providerIDs(provs...)})
+	if err := s.Wait(); err != nil {
+		t.Fatal(err, "\n", s.dump())
+	}
+	checkFile(t, out, root, data)
+	for _, p := range provs {
+		if got := p.store.gets.Load(); got < int64(src.Len()/8) {
+			t.Errorf("%s served %d of %d blocks", p.h.id, got, src.Len())
+		}
+	}
+}
+
+func TestAddProvidersLater(t *testing.T) {
+	root, src, data := makeDAG(t, 1<<20, 16<<10, 4)
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
+	out := dag.NewMemStore()
+	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{ProgressTimeout: 5 * time.Second})
+	s := client.e.NewSession(testContext(t, 10*time.Second), root, SessionOptions{Putter: out})
+	s.AddProviders(prov.h.id)
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, root, data)
+}
+
+func TestProviderDies(t *testing.T) {
+	root, src, data := makeDAG(t, 4<<20, 16<<10, 5)
+	n := newMemNet()
+	good := newTestPeer(t, n, "good", src, linkOpts{rate: 20e6}, Config{})
+	dying := newTestPeer(t, n, "dying", src, linkOpts{rate: 20e6}, Config{})
+	var once sync.Once
+	dying.store.hook = func(k int64) {
+		if k == 20 {
+			once.Do(func() { go dying.h.kill() })
+		}
+	}
+	out := dag.NewMemStore()
+	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{})
+	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Putter: out, Providers: providerIDs(good, dying)})
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, root, data)
+	if got := dying.store.gets.Load(); got < 20 || got > int64(src.Len()/2) {
+		t.Fatalf("the dying provider served %d blocks", got)
+	}
+}
+
+// corruptStore serves wrong bytes for every third leaf.
+type corruptStore struct{ *dag.MemStore }
+
+func (s corruptStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	b, err := s.MemStore.Get(ctx, c)
+	if err == nil && c.Type() == dag.Raw && c.Hash()[5]%3 == 0 {
+		b = append([]byte(nil), b...)
+		b[len(b)/2] ^= 1
+	}
+	return b, err
+}
+
+func TestCorruptProvider(t *testing.T) {
+	root, src, data := makeDAG(t, 4<<20, 16<<10, 6)
+	n := newMemNet()
+	good := newTestPeer(t, n, "good", src, linkOpts{rate: 20e6}, Config{})
+	bad := newTestPeer(t, n, "bad", corruptStore{src}, linkOpts{}, Config{})
+	var reports badPeers
+	out := dag.NewMemStore()
+	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{OnBadPeer: reports.report})
+	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Putter: out, Providers: providerIDs(bad, good)})
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, root, data)
+	if err := reports.get("bad"); !errors.Is(err, dag.ErrHashMismatch) {
+		t.Fatalf("bad provider reported with %v, want a hash mismatch", err)
+	}
+	if err := reports.get("good"); err != nil {
+		t.Fatalf("good provider reported: %v", err)
+	}
+	if got := bad.h.streamsOpened(); got != 1 {
+		t.Fatalf("bad provider was asked on %d streams", got)
+	}
+}
+
+// liar answers every WANT with a valid block nobody asked for.
+func liar(st Stream) {
+	defer st.Reset()
+	fr := newFrameReader(st)
+	for {
+		m, buf, err := fr.next()
+		putBuf(buf)
+		if err != nil {
+			return
+		}
+		data := []byte("not what you asked for " + m.cid.String())
+		c := dag.Sum(dag.Raw, data)
+		frame := appendBlockHeader(nil, c, len(data))
+		if _, err := st.Write(append(frame, data...)); err != nil {
+			return
+		}
+	}
+}
+
+func TestUnrequestedBlock(t *testing.T) {
+	root, src, data := makeDAG(t, 1<<20, 16<<10, 7)
+	n := newMemNet()
+	good := newTestPeer(t, n, "good", src, linkOpts{}, Config{})
+	n.addHost("liar", linkOpts{}).SetHandler(testProto, liar)
+	var reports badPeers
+	out := dag.NewMemStore()
+	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{OnBadPeer: reports.report})
+	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Putter: out, Providers: []peer.ID{"liar", good.h.id}})
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, root, data)
+	if err := reports.get("liar"); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("liar reported with %v, want a protocol violation", err)
+	}
+}
+
+func TestOversizedFrameFromServer(t *testing.T) {
+	root, src, data := makeDAG(t, 256<<10, 16<<10, 8)
+	n := newMemNet()
+	good := newTestPeer(t, n, "good", src, linkOpts{}, Config{})
+	n.addHost("huge", linkOpts{}).SetHandler(testProto, func(st Stream) {
+		defer st.Reset()
+		var b []byte
+		b = append(b, 0xff, 0xff, 0xff, 0xff, 0x0f) // a 4 GiB frame
+		st.Write(b)
+		io.Copy(io.Discard, st)
+	})
+	reported := make(chan error, 1)
+	out := dag.NewMemStore()
+	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{OnBadPeer: func(p peer.ID, err error) { reported <- err }})
+	ctx := testContext(t, 20*time.Second)
+	s := client.e.NewSession(ctx, root, SessionOptions{Putter: out, Providers: []peer.ID{"huge"}})
+	select {
+	case err := <-reported:
+		if !errors.Is(err, ErrFrameTooLarge) {
+			t.Fatalf("huge reported with %v, want a frame too large", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("huge not reported")
+	}
+	s.AddProviders(good.h.id)
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, root, data)
+}
+
+func TestOversizedFrameToServer(t *testing.T) {
+	n := newMemNet()
+	var reports badPeers
+	prov := newTestPeer(t, n, "prov", dag.NewMemStore(), linkOpts{}, Config{OnBadPeer: reports.report})
+	client := n.addHost("client", linkOpts{})
+	st, err := client.NewStream(context.Background(), prov.h.id, testProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := []byte{0x80, 0x80, 0x80, 0x10} // 32 MiB
+	if _, err := st.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	st.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := st.Read(make([]byte, 1)); !errors.Is(err, errReset) {
+		t.Fatalf("read after an oversized frame: %v, want a reset", err)
+	}
+	if err := reports.get("client"); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("client reported with %v", err)
+	}
+}
+
+func TestResume(t *testing.T) {
+	root, src, data := makeDAG(t, 4<<20, 16<<10, 9)
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
+	out := dag.NewMemStore()
+	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	half := &cancellingPutter{BlockPutter: out, after: src.Len() / 2, cancel: cancel}
+	s := client.e.NewSession(ctx, root, SessionOptions{Local: out, Putter: half, Providers: providerIDs(prov)})
+	if err := s.Wait(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first fetch: %v, want canceled", err)
+	}
+	have := out.Len()
+	if have < src.Len()/2 || have == src.Len() {
+		t.Fatalf("%d of %d blocks after the first fetch", have, src.Len())
+	}
+	served := prov.store.gets.Load()
+
+	var last Progress
+	s = client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{
+		Local: out, Putter: out, Providers: providerIDs(prov),
+		Progress: func(p Progress) { last = p },
+	})
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, root, data)
+	if got, want := prov.store.gets.Load()-served, int64(src.Len()-have); got != want {
+		t.Fatalf("second fetch requested %d blocks, %d were missing", got, want)
+	}
+	if last.LocalBlocks != have || last.Blocks != src.Len()-have {
+		t.Fatalf("progress %+v, want %d local blocks and %d fetched", last, have, src.Len()-have)
+	}
+}
+
+// cancellingPutter cancels a context after storing some blocks.
+type cancellingPutter struct {
+	dag.BlockPutter
+	n, after int
+	cancel   func()
+}
+
+func (p *cancellingPutter) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	if err := p.BlockPutter.Put(ctx, c, data); err != nil {
+		return err
+	}
+	if p.n++; p.n == p.after {
+		p.cancel()
+	}
+	return nil
+}
+
+func TestNothingToFetch(t *testing.T) {
+	root, src, _ := makeDAG(t, 1<<20, 16<<10, 10)
+	n := newMemNet()
+	client := newTestPeer(t, n, "client", src, linkOpts{}, Config{})
+	s := client.e.NewSession(testContext(t, 5*time.Second), root, SessionOptions{Local: src, Putter: src})
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Progress(); p.Blocks != 0 || p.LocalBlocks != src.Len() {
+		t.Fatalf("progress %+v", p)
+	}
+}
+
+func TestNoProgress(t *testing.T) {
+	root, _, _ := makeDAG(t, 1<<20, 16<<10, 11)
+	n := newMemNet()
+	empty := newTestPeer(t, n, "empty", dag.NewMemStore(), linkOpts{}, Config{})
+	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{ProgressTimeout: 300 * time.Millisecond})
+	start := time.Now()
+	s := client.e.NewSession(testContext(t, 10*time.Second), root, SessionOptions{Providers: providerIDs(empty)})
+	if err := s.Wait(); !errors.Is(err, ErrNoProgress) {
+		t.Fatalf("fetch from a peer without the DAG: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("gave up after %v", d)
+	}
+}
+
+func TestStreamingGetter(t *testing.T) {
+	root, src, data := makeDAG(t, 8<<20, 64<<10, 12)
+	n := newMemNet()
+	var provs []*testPeer
+	for i := range 3 {
+		provs = append(provs, newTestPeer(t, n, fmt.Sprint("prov", i), src, linkOpts{rate: 50e6}, Config{}))
+	}
+	const budget = 1 << 20
+	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{MaxInFlightBytes: budget})
+	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Stream: true, Providers: providerIDs(provs...)})
+	go func() {
+		select {
+		case <-s.Done():
+		case <-time.After(5 * time.Second):
+			fmt.Println(s.dump())
+			buf := make([]byte, 1<<20)
+			fmt.Println(string(buf[:runtime.Stack(buf, true)]))
+		}
+	}()
+	checkFile(t, s, root, data)
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Blocks the reader waits for may exceed the budget: 8 of read-ahead.
+	if s.peakUsed > budget+9*64<<10 {
+		t.Fatalf("%d bytes in flight, budget %d", s.peakUsed, budget)
+	}
+}
+
+func TestHas(t *testing.T) {
+	root, src, _ := makeDAG(t, 100<<10, 16<<10, 13)
+	other, _, _ := makeDAG(t, 100<<10, 16<<10, 14)
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
+	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{})
+	have, err := client.e.Has(testContext(t, 5*time.Second), prov.h.id, []cid.Cid{root, other, root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true}; fmt.Sprint(have) != fmt.Sprint(want) {
+		t.Fatalf("Has = %v, want %v", have, want)
+	}
+}
+
+func TestServerLimits(t *testing.T) {
+	root, src, _ := makeDAG(t, 4<<20, 16<<10, 15)
+	n := newMemNet()
+	cfg := Config{MaxRequests: 8, MaxBufferedBytes: 64 << 10}
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, cfg)
+	client := n.addHost("client", linkOpts{})
+
+	// Collect every CID of the DAG.
+	var cids []cid.Cid
+	var walk func(c cid.Cid)
+	walk = func(c cid.Cid) {
+		cids = append(cids, c)
+		if c.Type() == dag.DagPB {
+			b, _ := src.Get(context.Background(), c)
+			nd, err := dag.DecodePBNode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range nd.Links {
+				walk(l.Hash)
+			}
+		}
+	}
+	walk(root)
+
+	st, err := client.NewStream(context.Background(), prov.h.id, testProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ask for everything at once without reading: the server must not
+	// queue more than its limits, and the writes must stall.
+	var out []byte
+	for _, c := range cids {
+		out = appendMessage(out, msgWantBlock, c)
+	}
+	written := make(chan error, 1)
+	go func() {
+		_, err := st.Write(out)
+		if err == nil {
+			err = st.CloseWrite()
+		}
+		written <- err
+	}()
+	fr := newFrameReader(st)
+	got := 0
+	for {
+		st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		m, buf, err := fr.next()
+		putBuf(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.typ != msgBlock {
+			t.Fatalf("got %s", m.typ)
+		}
+		got++
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if got != len(cids) {
+		t.Fatalf("%d blocks for %d wants", got, len(cids))
+	}
+	prov.e.Close() // waits for the server's goroutines
+	prov.e.mu.Lock()
+	defer prov.e.mu.Unlock()
+	if len(prov.e.peers) != 0 {
+		t.Fatal("quota left after the stream ended")
+	}
+	if p := prov.e.peakReqs; p > int64(cfg.MaxRequests) || p == 0 {
+		t.Fatalf("%d requests queued, limit %d", p, cfg.MaxRequests)
+	}
+	if p := prov.e.peakBytes; p > int64(cfg.MaxBufferedBytes) || p == 0 {
+		t.Fatalf("%d bytes buffered, limit %d", p, cfg.MaxBufferedBytes)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, c := range []Config{
+		{MaxRequests: -1},
+		{MinWindow: 10, MaxWindow: 5},
+		{ReadTimeout: -time.Second},
+	} {
+		if _, err := New(newMemNet().addHost("x", linkOpts{}), testProto, dag.NewMemStore(), c); err == nil {
+			t.Errorf("config %+v accepted", c)
+		}
+	}
+}
