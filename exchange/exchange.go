@@ -136,13 +136,13 @@ type Exchange struct {
 	cfg   Config
 	log   *slog.Logger
 
-	mu     sync.Mutex
-	peers  map[peer.ID]*peerQuota // server side, peers with open streams
+	mu    sync.Mutex
+	peers map[peer.ID]*peerQuota // server side, peers with open streams
 	// The most any peer held of its quotas, for tests.
 	peakReqs, peakBytes int64
-	closed bool
-	done   chan struct{}
-	wg     sync.WaitGroup // server streams
+	closed              bool
+	done                chan struct{}
+	wg                  sync.WaitGroup // server streams
 }
 
 // New returns an Exchange that serves store on proto (for example

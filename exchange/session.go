@@ -78,8 +78,8 @@ type entry struct {
 	at       []*peerConn // peers it is outstanding at
 	sentAt   time.Time   // when it was first requested
 	dontHave []*peerConn
-	found    bool     // its children were added
-	data     []byte   // kept for Get in Stream mode
+	found    bool   // its children were added
+	data     []byte // kept for Get in Stream mode
 	wait     chan struct{}
 }
 
