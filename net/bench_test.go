@@ -167,3 +167,29 @@ func BenchmarkConnSetup(b *testing.B) {
 	sort.Slice(durs, func(i, j int) bool { return durs[i] < durs[j] })
 	b.ReportMetric(float64(durs[len(durs)/2].Microseconds())/1000, "ms-median")
 }
+
+// BenchmarkStreamOpen measures a new stream on an open connection, with
+// its optimistic negotiation, up to the first echoed byte.
+func BenchmarkStreamOpen(b *testing.B) {
+	a := newTestHost(b, Config{})
+	c := newTestHost(b, Config{})
+	setEcho(c)
+	connect(b, a, c)
+	ctx := context.Background()
+	one := []byte{1}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, err := a.NewStream(ctx, c.ID(), echoProto)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := s.Write(one); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(s, one); err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}

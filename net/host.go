@@ -82,8 +82,10 @@ type Limits struct {
 }
 
 // Protector wraps a raw connection, e.g. to encrypt it with a pre-shared
-// network key. It must fail (and close nothing) for peers that do not hold
-// the key.
+// network key, before anything else is sent on it; it must fail for peers
+// that do not hold the key. It runs on both dialled and accepted
+// connections, under the handshake deadline, and the host closes the raw
+// connection if it fails.
 type Protector func(stdnet.Conn) (stdnet.Conn, error)
 
 // Errors returned by the host.
@@ -155,8 +157,10 @@ func (c *Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-// StreamHandler serves one inbound stream; the stream is reset if the
-// handler returns without closing it.
+// StreamHandler serves one inbound stream. It sets its own deadlines
+// (every read of remote bytes should have one) and closes the stream; a
+// stream still open when the handler returns is reset. Host.Close waits
+// for running handlers, which end as their streams are reset.
 type StreamHandler func(*Stream)
 
 // Host is a node on the network: it listens, dials, keeps connections and

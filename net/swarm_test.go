@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	stdnet "net"
 	"sync"
 	"testing"
 	"time"
@@ -438,5 +440,39 @@ func TestDialDeadAddressFirst(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("connect took %v", took)
+	}
+}
+
+// magicProtector stands in for a private-network layer: both sides send a
+// network tag first and refuse a different one.
+func magicProtector(tag string) Protector {
+	return func(c stdnet.Conn) (stdnet.Conn, error) {
+		if _, err := c.Write([]byte(tag)); err != nil {
+			return nil, err
+		}
+		got := make([]byte, len(tag))
+		if _, err := io.ReadFull(c, got); err != nil {
+			return nil, err
+		}
+		if string(got) != tag {
+			return nil, errors.New("not in this private network")
+		}
+		return c, nil
+	}
+}
+
+func TestProtector(t *testing.T) {
+	mem := NewMemNetwork()
+	a := newTestHost(t, Config{Transport: mem, Protector: magicProtector("net1")})
+	b := newTestHost(t, Config{Transport: mem, Protector: magicProtector("net1")})
+	outsider := newTestHost(t, Config{Transport: mem, Protector: magicProtector("net2")})
+	open := newTestHost(t, Config{Transport: mem, HandshakeTimeout: 500 * time.Millisecond})
+	setEcho(b)
+	connect(t, a, b)
+	echoRoundTrip(t, a, b.ID(), 1000)
+	for _, h := range []*Host{outsider, open} {
+		if err := h.Connect(testCtx(t), b.AddrInfo()); err == nil {
+			t.Fatalf("a host outside the private network connected")
+		}
 	}
 }
