@@ -15,10 +15,10 @@ import (
 // this is the test that would show it.
 func TestCloseUnderLoad(t *testing.T) {
 	base := runtime.NumGoroutine()
-	for round := 0; round < 6; round++ {
+	for round := 0; round < 8; round++ {
 		func() {
 			cfg := Config{KeepAlive: 10 * time.Millisecond}
-			if round%2 == 1 {
+			if round >= 4 {
 				cfg.Transport = NewMemNetwork()
 			}
 			a := newTestHost(t, cfg)
@@ -49,7 +49,7 @@ func TestCloseUnderLoad(t *testing.T) {
 				}
 			}
 			time.Sleep(50 * time.Millisecond) // let the streams fill the windows
-			switch round % 3 {
+			switch round % 4 {
 			case 0: // one side closes the connection
 				a.Conn(b.ID()).Close()
 			case 1: // both sides at once
@@ -59,6 +59,8 @@ func TestCloseUnderLoad(t *testing.T) {
 			case 2: // hosts close
 				go a.Close()
 				b.Close()
+			case 3: // the transport breaks under the session: writes fail
+				a.Conn(b.ID()).raw.Close()
 			}
 			wg.Wait()
 			a.Close()

@@ -2,7 +2,6 @@ package net
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -55,7 +54,7 @@ const (
 type Conn struct {
 	h      *Host
 	sess   *yamux.Session
-	tls    *tls.Conn
+	raw    stdnet.Conn // the transport connection under TLS
 	remote peer.ID
 	laddr  ma.Multiaddr
 	raddr  ma.Multiaddr

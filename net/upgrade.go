@@ -93,6 +93,7 @@ func (h *Host) newConn(sess *yamux.Session, raw stdnet.Conn, remote peer.ID, dir
 	c := &Conn{
 		h:          h,
 		sess:       sess,
+		raw:        raw,
 		remote:     remote,
 		laddr:      multiaddrOf(raw.LocalAddr()),
 		raddr:      multiaddrOf(raw.RemoteAddr()),
