@@ -1,0 +1,27 @@
+// Package dht is share's Kademlia DHT: a routing table of 256 buckets of
+// K=20 peers over the SHA-256 of peer IDs and content keys, iterative
+// lookups with Alpha requests in flight that end when the K closest peers
+// seen have all answered, and the RPCs of libp2p's kad-dht (FIND_NODE,
+// GET_PROVIDERS, ADD_PROVIDER, PING) with its message shapes, on
+// /<network>/kad/1.0.0.
+//
+// Messages travel over a Network: HostNetwork runs them on net.Host
+// streams, MemNetwork in memory for simulations of thousands of nodes,
+// with injectable faults.
+//
+// Server and client mode. A server registers its handler with the
+// transport (so identify lists the kad protocol); a client registers
+// nothing, so it can be neither queried nor advertised. A peer enters a
+// routing table only when it is known to serve: it answered one of our
+// requests, or it sent us a request while serving itself (identify lists
+// the kad protocol; in memory: it has a handler), or Attach saw identify
+// list the protocol. Peers merely named in answers are lookup candidates,
+// never table entries. Mode auto resolves at New: server when Self has
+// sane listen addresses (ip4/ip6 + tcp, not unspecified), client when the
+// node only dials.
+//
+// Liveness: a peer that fails MaxFailures requests in a row leaves the
+// table and the most recent peer of its bucket's replacement cache takes
+// its place; the maintenance loop pings peers not heard from in a
+// RefreshInterval and refreshes the buckets with random lookups.
+package dht
