@@ -488,23 +488,7 @@ func TestServerLimits(t *testing.T) {
 	prov := newTestPeer(t, n, "prov", src, linkOpts{}, cfg)
 	client := n.addHost("client", linkOpts{})
 
-	// Collect every CID of the DAG.
-	var cids []cid.Cid
-	var walk func(c cid.Cid)
-	walk = func(c cid.Cid) {
-		cids = append(cids, c)
-		if c.Type() == dag.DagPB {
-			b, _ := src.Get(context.Background(), c)
-			nd, err := dag.DecodePBNode(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, l := range nd.Links {
-				walk(l.Hash)
-			}
-		}
-	}
-	walk(root)
+	cids := allCIDs(t, src, root)
 
 	st, err := client.NewStream(context.Background(), prov.h.id, testProto)
 	if err != nil {
@@ -571,4 +555,71 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("config %+v accepted", c)
 		}
 	}
+}
+
+// allCIDs lists the blocks of the DAG under root, in DAG order.
+func allCIDs(t testing.TB, src dag.BlockGetter, root cid.Cid) []cid.Cid {
+	t.Helper()
+	var cids []cid.Cid
+	var walk func(c cid.Cid)
+	walk = func(c cid.Cid) {
+		cids = append(cids, c)
+		if c.Type() != dag.DagPB {
+			return
+		}
+		b, err := src.Get(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd, err := dag.DecodePBNode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range nd.Links {
+			walk(l.Hash)
+		}
+	}
+	walk(root)
+	return cids
+}
+
+func TestSwarmThroughput(t *testing.T) {
+	const rate = 20e6
+	root, src, data := makeDAG(t, 32<<20, 256<<10, 16)
+	n := newMemNet()
+	var provs []*testPeer
+	for i := range 4 {
+		provs = append(provs, newTestPeer(t, n, fmt.Sprint("prov", i), src, linkOpts{rate: rate, latency: 2 * time.Millisecond}, Config{}))
+	}
+	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{})
+	start := time.Now()
+	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Stream: true, Providers: providerIDs(provs...)})
+	checkFile(t, s, root, data)
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := float64(len(data)) / time.Since(start).Seconds()
+	t.Logf("%.1f MB/s from 4 providers of %.0f MB/s, %d duplicate blocks", got/1e6, rate/1e6, s.Progress().Duplicates)
+	if got < 0.8*4*rate && !raceEnabled {
+		t.Fatalf("%.1f MB/s, want at least %.1f", got/1e6, 0.8*4*rate/1e6)
+	}
+}
+
+func TestSlowProvider(t *testing.T) {
+	root, src, data := makeDAG(t, 16<<20, 256<<10, 17)
+	n := newMemNet()
+	fast := newTestPeer(t, n, "fast", src, linkOpts{rate: 50e6}, Config{})
+	slow := newTestPeer(t, n, "slow", src, linkOpts{rate: 1e6}, Config{})
+	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{})
+	start := time.Now()
+	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Stream: true, Providers: providerIDs(slow, fast)})
+	checkFile(t, s, root, data)
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Alone, the fast provider needs 0.34 s; the slow one would need 17 s.
+	if d := time.Since(start); d > 3*time.Second && !raceEnabled {
+		t.Fatalf("took %v: the slow provider held the fetch back", d)
+	}
+	t.Logf("slow provider served %d of %d blocks in %v", slow.store.gets.Load(), src.Len(), time.Since(start))
 }

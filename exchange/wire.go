@@ -198,6 +198,9 @@ func (fr *frameReader) readLength() (uint64, error) {
 			return 0, fmt.Errorf("%w: more than %d bytes", ErrFrameTooLarge, MaxFrameSize)
 		}
 		if b < 0x80 {
+			if b == 0 && i > 0 {
+				return 0, fmt.Errorf("%w: non-minimal length", ErrBadMessage)
+			}
 			return x, nil
 		}
 		if i == maxLengthBytes-1 {
