@@ -78,6 +78,7 @@ type entry struct {
 	at       []*peerConn // peers it is outstanding at
 	sentAt   time.Time   // when it was first requested
 	dontHave []*peerConn
+	arrived  bool   // a copy is being verified
 	found    bool   // its children were added
 	data     []byte // kept for Get in Stream mode
 	wait     chan struct{}
@@ -550,7 +551,7 @@ func (s *Session) pickDupLocked(pc *peerConn, onlyWaited bool) *entry {
 	}
 	var best *entry
 	for en := range set {
-		if en.state != stateOutstanding || len(en.at) >= maxCopies || (onlyWaited && !en.dupOK) ||
+		if en.state != stateOutstanding || en.arrived || len(en.at) >= maxCopies || (onlyWaited && !en.dupOK) ||
 			slices.Contains(en.at, pc) || slices.Contains(en.dontHave, pc) {
 			continue
 		}
@@ -619,6 +620,7 @@ func (s *Session) received(pc *peerConn, c cid.Cid, data []byte, buf *[]byte) bo
 	en.at = slices.DeleteFunc(en.at, func(x *peerConn) bool { return x == pc })
 	s.inflight -= en.est
 	s.verifying += int64(len(data))
+	en.arrived = true
 	if len(en.at) == 0 && en.state == stateOutstanding {
 		en.state = stateVerifying
 		delete(s.outstanding, en)
@@ -689,6 +691,7 @@ func (s *Session) verify(j verifyJob) {
 		putBuf(j.buf)
 		s.mu.Lock()
 		s.verifying -= int64(len(j.data))
+		j.e.arrived = false
 		if j.e.state == stateVerifying {
 			s.requeueLocked(j.e)
 		}
@@ -831,7 +834,7 @@ func (s *Session) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 				en = s.addEntryLocked(c, nil, -1)
 			} else { // fetched before and given away: fetch again
 				s.refetches++
-				en.state, en.dupOK = statePending, false
+				en.state, en.dupOK, en.arrived = statePending, false, false
 				en.found = true
 				s.unfinished++
 				heap.Push(&s.pending, en)
