@@ -18,8 +18,9 @@
 //	uvarint(n) | type (1 byte) | body (n-1 bytes)
 //
 // with 1 <= n <= MaxFrameSize; a peer that announces a larger frame, an
-// unknown type or a malformed body is cut off (the stream is reset). CIDs are
-// binary CIDs of at most 128 bytes.
+// unknown type or a malformed body is cut off (the stream is reset).
+// Varints are minimal; CIDs are binary CIDs of at most 128 bytes (MaxCIDSize),
+// blocks at most MaxBlockSize (4 MiB).
 //
 //	0x01 WANT_BLOCK  client -> server  body: CID          send me this block
 //	0x02 WANT_HAVE   client -> server  body: CID          do you have it?

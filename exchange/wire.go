@@ -86,15 +86,18 @@ func decodeMessage(b []byte) (message, error) {
 		}
 		m.cid = c
 	case msgBlock:
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l > MaxCIDSize || l > uint64(len(b)-n) {
-			return message{}, fmt.Errorf("%w: BLOCK: bad CID length", ErrBadMessage)
+		l, n, err := cidLen(b)
+		if err != nil {
+			return message{}, err
 		}
-		c, err := castCID(b[n : n+int(l)])
+		if l > len(b)-n {
+			return message{}, fmt.Errorf("%w: BLOCK: CID of %d bytes in %d", ErrBadMessage, l, len(b)-n)
+		}
+		c, err := castCID(b[n : n+l])
 		if err != nil {
 			return message{}, fmt.Errorf("%w: BLOCK: %v", ErrBadMessage, err)
 		}
-		m.cid, m.data = c, b[n+int(l):]
+		m.cid, m.data = c, b[n+l:]
 		if len(m.data) > MaxBlockSize {
 			return message{}, fmt.Errorf("%w: BLOCK of %d bytes", ErrBadMessage, len(m.data))
 		}
@@ -102,6 +105,16 @@ func decodeMessage(b []byte) (message, error) {
 		return message{}, fmt.Errorf("%w: unknown type %#x", ErrBadMessage, byte(m.typ))
 	}
 	return m, nil
+}
+
+// cidLen decodes the minimal uvarint CID length at the start of a BLOCK
+// body and returns it with the bytes it takes.
+func cidLen(b []byte) (l, n int, err error) {
+	v, n := binary.Uvarint(b[:min(len(b), 2)])
+	if n <= 0 || v > MaxCIDSize || n != uvarintLen(v) {
+		return 0, 0, fmt.Errorf("%w: BLOCK: bad CID length", ErrBadMessage)
+	}
+	return int(v), n, nil
 }
 
 func castCID(b []byte) (cid.Cid, error) {
@@ -155,27 +168,49 @@ func (fr *frameReader) next() (msg message, buf *[]byte, err error) {
 	if n > MaxFrameSize {
 		return message{}, nil, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, n)
 	}
-	var body []byte
 	if n <= uint64(len(fr.scratch)) {
-		body = fr.scratch[:n]
-	} else {
-		buf = getBuf(int(n))
-		body = (*buf)[:n]
+		body := fr.scratch[:n]
+		if _, err := io.ReadFull(fr.br, body); err != nil {
+			return message{}, nil, noEOF(err)
+		}
+		msg, err := decodeMessage(body)
+		return msg, nil, err
 	}
-	if _, err := io.ReadFull(fr.br, body); err != nil {
+	return fr.nextBlock(int(n))
+}
+
+// nextBlock reads a frame of n bytes too large for the scratch buffer,
+// which only a BLOCK may be: its header into the scratch buffer, its data
+// into a pooled buffer of the data's size.
+func (fr *frameReader) nextBlock(n int) (message, *[]byte, error) {
+	const maxHeader = 1 + 2 + MaxCIDSize
+	hdr, err := fr.br.Peek(maxHeader) // n > len(scratch) > maxHeader
+	if err != nil {
+		return message{}, nil, noEOF(err)
+	}
+	if msgType(hdr[0]) != msgBlock {
+		return message{}, nil, fmt.Errorf("%w: %s of %d bytes", ErrBadMessage, msgType(hdr[0]), n)
+	}
+	l, ln, err := cidLen(hdr[1:])
+	if err != nil {
+		return message{}, nil, err
+	}
+	c, err := castCID(hdr[1+ln : 1+ln+l])
+	if err != nil {
+		return message{}, nil, fmt.Errorf("%w: BLOCK: %v", ErrBadMessage, err)
+	}
+	fr.br.Discard(1 + ln + l)
+	size := n - (1 + ln + l)
+	if size > MaxBlockSize {
+		return message{}, nil, fmt.Errorf("%w: BLOCK of %d bytes", ErrBadMessage, size)
+	}
+	buf := getBuf(size)
+	data := (*buf)[:size]
+	if _, err := io.ReadFull(fr.br, data); err != nil {
 		putBuf(buf)
 		return message{}, nil, noEOF(err)
 	}
-	msg, err = decodeMessage(body)
-	if err != nil {
-		putBuf(buf)
-		return message{}, nil, err
-	}
-	if msg.typ != msgBlock && buf != nil {
-		putBuf(buf)
-		buf = nil
-	}
-	return msg, buf, nil
+	return message{typ: msgBlock, cid: c, data: data}, buf, nil
 }
 
 // maxLengthBytes is the length of the uvarint of MaxFrameSize.
