@@ -130,6 +130,7 @@ func TestStreamFlood(t *testing.T) {
 	setEcho(h)
 	bad := newTestHost(t, Config{Transport: mem})
 	connect(t, bad, h)
+	waitFor(t, 5*time.Second, "the listener to register the connection", func() bool { return h.Connected(bad.ID()) })
 	c := bad.Conn(h.ID())
 	// Open streams that never negotiate, far beyond the limit.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -73,6 +73,9 @@ func connect(t testing.TB, a, b *Host) {
 	if err := a.Connect(testCtx(t), b.AddrInfo()); err != nil {
 		t.Fatalf("connect %s -> %s: %v", a.ID().ShortString(), b.ID().ShortString(), err)
 	}
+	// The listener registers the connection a moment after the dialler
+	// (TLS 1.3 clients finish first).
+	waitFor(t, 5*time.Second, "the listener to register the connection", func() bool { return b.Connected(a.ID()) })
 }
 
 // echoProto is a test protocol that copies the stream back.

@@ -240,7 +240,10 @@ func TestTrim(t *testing.T) {
 	}
 	a.Protect(others[0].ID(), "keep")
 	for _, o := range others {
-		connect(t, a, o)
+		// Not connect(): trimming may close a connection at once.
+		if err := a.Connect(testCtx(t), o.AddrInfo()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	waitFor(t, 10*time.Second, "trim to low water", func() bool { return len(a.Peers()) <= 1 })
 	if !a.Connected(others[0].ID()) {
@@ -263,6 +266,8 @@ func TestInboundLimit(t *testing.T) {
 			waitFor(t, 5*time.Second, "refused connection closed", func() bool { return !o.Connected(a.ID()) })
 		}
 	}
+	waitFor(t, 5*time.Second, "two inbound peers", func() bool { return len(a.Peers()) == 2 })
+	time.Sleep(50 * time.Millisecond) // a third would show up within this
 	if n := len(a.Peers()); n != 2 {
 		t.Fatalf("%d inbound peers, want 2", n)
 	}
