@@ -148,15 +148,20 @@ func TestStreamFlood(t *testing.T) {
 	if hc == nil {
 		t.Fatal("the flood closed the connection")
 	}
-	if n := int(hc.inStreams.Load()); n > 16 {
-		t.Fatalf("%d inbound streams served, limit 16", n)
+	// The host takes streams up to the limit, resets the rest, and resets
+	// the stalled negotiations at their deadline.
+	waitFor(t, 10*time.Second, "the flood to reach the limit", func() bool { return hc.inStreams.Load() == 16 })
+	for i := 0; i < 20; i++ {
+		if n := int(hc.inStreams.Load()); n > 16 {
+			t.Fatalf("%d inbound streams served, limit 16", n)
+		}
+		time.Sleep(time.Millisecond)
 	}
-	// Stalled negotiations end at the deadline, after which the peer is
-	// served again.
 	waitFor(t, 10*time.Second, "stalled streams to be reset", func() bool { return hc.inStreams.Load() == 0 })
 	for _, s := range streams {
 		s.ys.Reset()
 	}
+	waitFor(t, 10*time.Second, "the streams to be gone", func() bool { return hc.sess.NumStreams() == 0 })
 	echoRoundTrip(t, bad, h.ID(), 1000)
 
 	// An oversized line on a stream ends that stream only.
