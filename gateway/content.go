@@ -1,0 +1,418 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/blockstore"
+	"github.com/share-p2p/share/car"
+	"github.com/share-p2p/share/dag"
+)
+
+// Media types of the trustless responses.
+const (
+	rawType = "application/vnd.ipld.raw"
+	carType = "application/vnd.ipld.car"
+)
+
+// immutable is the Cache-Control of anything named by a CID.
+const immutable = "public, max-age=29030400, immutable"
+
+// request is one /ipfs/ request being served.
+type request struct {
+	h    *Handler
+	w    http.ResponseWriter
+	r    *http.Request
+	ctx  context.Context
+	g    dag.BlockGetter
+	root cid.Cid
+	segs []string // path segments after the CID
+	dir  bool     // the URL path ends with a slash
+}
+
+// errNoLink is a path segment that names nothing.
+var errNoLink = errors.New("no such file or directory")
+
+// errBadRequest marks an error in the request itself.
+var errBadRequest = errors.New("bad request")
+
+func (h *Handler) serveContent(w http.ResponseWriter, r *http.Request) {
+	q := &request{h: h, w: w, r: r, ctx: r.Context()}
+	rest := strings.TrimPrefix(r.URL.Path, "/ipfs/")
+	first, tail, _ := strings.Cut(rest, "/")
+	c, err := cid.Decode(first)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("invalid CID %q: %v", first, err))
+		return
+	}
+	q.root, q.dir = c, strings.HasSuffix(rest, "/")
+	if tail != "" {
+		for s := range strings.SplitSeq(tail, "/") {
+			switch s {
+			case "":
+				continue // "a//b" and a trailing slash
+			case ".", "..":
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("invalid path %q: no . or .. segments", r.URL.Path))
+				return
+			}
+			q.segs = append(q.segs, s)
+		}
+	}
+	q.g = withTimeout(h.node.Getter(q.ctx), h.opts.BlockTimeout)
+	if err := q.serve(); err != nil {
+		q.fail(err)
+	}
+}
+
+// format returns the response format asked for: "raw", "car" or "".
+func (q *request) format() (string, error) {
+	switch f := q.r.URL.Query().Get("format"); f {
+	case "raw", "car", "":
+		if f != "" {
+			return f, nil
+		}
+	default:
+		return "", fmt.Errorf("%w: unknown format %q (want raw or car)", errBadRequest, f)
+	}
+	for _, a := range strings.Split(q.r.Header.Get("Accept"), ",") {
+		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(a))
+		switch mt {
+		case rawType:
+			return "raw", nil
+		case carType:
+			return "car", nil
+		}
+	}
+	return "", nil
+}
+
+func (q *request) serve() error {
+	format, err := q.format()
+	if err != nil {
+		return err
+	}
+	c, err := q.resolve()
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "raw":
+		return q.serveRaw(c)
+	case "car":
+		return q.serveCAR(c)
+	}
+	if c.Type() == dag.Raw {
+		return q.serveFile(c, q.name())
+	}
+	info, err := dag.Stat(q.ctx, q.g, c)
+	if err != nil {
+		return err
+	}
+	switch info.Type {
+	case dag.TypeFile:
+		return q.serveFile(c, q.name())
+	case dag.TypeDirectory:
+		return q.serveDir(c)
+	case dag.TypeSymlink:
+		// Following a symlink could leave the DAG; show it instead.
+		q.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		q.w.Header().Set("ETag", `"`+c.String()+`"`)
+		q.w.Header().Set("Cache-Control", immutable)
+		http.ServeContent(q.w, q.r, "", time.Time{}, strings.NewReader(info.Target))
+		return nil
+	}
+	return fmt.Errorf("%w: %s: a UnixFS %s", dag.ErrUnsupported, c, info.Type)
+}
+
+// name is the file name the request ends with, "" when it names a bare CID.
+func (q *request) name() string {
+	if len(q.segs) == 0 {
+		return ""
+	}
+	return q.segs[len(q.segs)-1]
+}
+
+// resolve walks the path segments from the root through directories.
+func (q *request) resolve() (cid.Cid, error) {
+	c := q.root
+	for i, name := range q.segs {
+		next, err := q.lookup(c, name)
+		if err != nil {
+			if errors.Is(err, errNoLink) {
+				return cid.Undef, fmt.Errorf("%s/%s: %w", q.root, strings.Join(q.segs[:i+1], "/"), err)
+			}
+			return cid.Undef, err
+		}
+		c = next
+	}
+	return c, nil
+}
+
+// lookup returns the link called name in directory c.
+func (q *request) lookup(c cid.Cid, name string) (cid.Cid, error) {
+	if c.Type() != dag.DagPB {
+		return cid.Undef, errNoLink // a raw leaf is a file
+	}
+	data, err := q.g.Get(q.ctx, c)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("get %s: %w", c, err)
+	}
+	if err := dag.Verify(c, data); err != nil {
+		return cid.Undef, err
+	}
+	pn, err := dag.DecodePBNode(data)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("block %s: %w", c, err)
+	}
+	if pn.Data == nil {
+		return cid.Undef, fmt.Errorf("block %s: %w: no UnixFS data", c, dag.ErrInvalidNode)
+	}
+	fs, err := dag.DecodeUnixFS(pn.Data)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("block %s: %w", c, err)
+	}
+	switch fs.Type {
+	case dag.TypeDirectory:
+	case dag.TypeHAMTShard:
+		return cid.Undef, fmt.Errorf("block %s: %w: HAMT-sharded directory", c, dag.ErrUnsupported)
+	default:
+		return cid.Undef, errNoLink
+	}
+	for _, l := range pn.Links {
+		if l.Name == name {
+			return l.Hash, nil
+		}
+	}
+	return cid.Undef, errNoLink
+}
+
+// notModified answers 304 when If-None-Match names etag.
+func (q *request) notModified(etag string) bool {
+	inm := q.r.Header.Get("If-None-Match")
+	if inm == "" {
+		return false
+	}
+	for _, t := range strings.Split(inm, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			h := q.w.Header()
+			h.Set("ETag", etag)
+			h.Set("Cache-Control", immutable)
+			q.w.WriteHeader(http.StatusNotModified)
+			return true
+		}
+	}
+	return false
+}
+
+// serveFile serves the file c, named name (for its media type), with
+// ranges and conditional requests.
+func (q *request) serveFile(c cid.Cid, name string) error {
+	etag := `"` + c.String() + `"`
+	if q.notModified(etag) {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(q.ctx)
+	defer cancel()
+	fr, err := dag.NewFileReader(ctx, q.g, c)
+	if err != nil {
+		return err
+	}
+	ctype, err := q.contentType(fr, name)
+	if err != nil {
+		return err
+	}
+	h := q.w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", immutable)
+	h.Set("X-Ipfs-Path", q.r.URL.Path)
+	q.contentDisposition(name)
+	var content io.ReadSeeker = fr
+	if sequential(q.r.Header.Get("Range")) && fr.Size() > seqMin {
+		sr := &seqReader{ctx: q.ctx, g: q.g, root: c, fr: fr, cancel: cancel, size: fr.Size()}
+		defer sr.Close()
+		content = sr
+	}
+	// ServeContent handles If-None-Match, If-Range, single ranges and
+	// multipart/byteranges; a read error mid-body cuts the response short.
+	http.ServeContent(q.w, q.r, "", time.Time{}, content)
+	return nil
+}
+
+// contentType is the media type of a file: from ?filename or the name's
+// extension, else sniffed from its first bytes.
+func (q *request) contentType(fr *dag.FileReader, name string) (string, error) {
+	if f := q.r.URL.Query().Get("filename"); f != "" {
+		name = f
+	}
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		return t, nil
+	}
+	buf := make([]byte, 512)
+	n, err := fr.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return "", err
+	}
+	return http.DetectContentType(buf[:n]), nil
+}
+
+// contentDisposition sets Content-Disposition for ?filename and ?download.
+func (q *request) contentDisposition(name string) {
+	v := q.r.URL.Query()
+	f := v.Get("filename")
+	if f == "" && v.Get("download") == "true" {
+		f = name
+	}
+	if f == "" {
+		return
+	}
+	disp := "inline"
+	if v.Get("download") == "true" {
+		disp = "attachment"
+	}
+	q.w.Header().Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": f}))
+}
+
+// serveRaw serves block c as it is stored.
+func (q *request) serveRaw(c cid.Cid) error {
+	etag := `"` + c.String() + `.raw"`
+	if q.notModified(etag) {
+		return nil
+	}
+	data, err := q.g.Get(q.ctx, c)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", c, err)
+	}
+	if err := dag.Verify(c, data); err != nil {
+		return err
+	}
+	h := q.w.Header()
+	h.Set("Content-Type", rawType)
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", immutable)
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.String() + ".bin"}))
+	http.ServeContent(q.w, q.r, "", time.Time{}, bytes.NewReader(data))
+	return nil
+}
+
+// serveCAR streams the DAG under c as a CAR file. Errors before the first
+// bytes leave give a status; later ones cut the response.
+func (q *request) serveCAR(c cid.Cid) error {
+	etag := `"` + c.String() + `.car"`
+	if q.notModified(etag) {
+		return nil
+	}
+	h := q.w.Header()
+	h.Set("Content-Type", carType+"; version=1")
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", immutable)
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.String() + ".car"}))
+	if q.r.Method == http.MethodHead {
+		return nil
+	}
+	lw := &lazyWriter{w: q.w}
+	if err := car.Write(q.ctx, lw, q.g, c); err != nil {
+		if !lw.started {
+			return err
+		}
+		q.h.log.Debug("gateway: CAR response cut", "path", q.r.URL.Path, "err", err)
+		panic(http.ErrAbortHandler) // the client must not take a cut file for a whole one
+	}
+	return nil
+}
+
+// lazyWriter sends the status line only with the first bytes.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
+}
+
+// fail answers an error that happened before the response started.
+func (q *request) fail(err error) {
+	if q.ctx.Err() != nil && errors.Is(err, q.ctx.Err()) {
+		return // the client left
+	}
+	code := statusOf(err)
+	q.h.log.Debug("gateway: request failed", "path", q.r.URL.Path, "status", code, "err", err)
+	httpError(q.w, code, http.StatusText(code)+": "+err.Error())
+}
+
+// statusOf maps an error to an HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, errNoLink), errors.Is(err, dag.ErrNotFound), errors.Is(err, blockstore.ErrNotFound),
+		errors.Is(err, context.DeadlineExceeded):
+		return http.StatusNotFound
+	case errors.Is(err, dag.ErrHashMismatch), errors.Is(err, dag.ErrInvalidNode):
+		return http.StatusBadGateway
+	case errors.Is(err, dag.ErrUnsupported):
+		return http.StatusNotImplemented
+	}
+	return http.StatusInternalServerError
+}
+
+// withTimeout bounds each block fetch from g by d, keeping g's
+// GetAppend, which lets file readers recycle their buffers.
+func withTimeout(g dag.BlockGetter, d time.Duration) dag.BlockGetter {
+	t := &timeoutGetter{g: g, d: d}
+	if a, ok := g.(dag.BlockAppender); ok {
+		return &timeoutAppender{t, a}
+	}
+	return t
+}
+
+type timeoutGetter struct {
+	g dag.BlockGetter
+	d time.Duration
+}
+
+func (t *timeoutGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.g.Get(ctx, c)
+}
+
+type timeoutAppender struct {
+	*timeoutGetter
+	a dag.BlockAppender
+}
+
+func (t *timeoutAppender) GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.a.GetAppend(ctx, dst, c)
+}
+
+// escapePath escapes each segment of a slash-separated path.
+func escapePath(segs ...string) string {
+	var sb strings.Builder
+	for i, s := range segs {
+		if i > 0 {
+			sb.WriteByte('/')
+		}
+		sb.WriteString(url.PathEscape(s))
+	}
+	return sb.String()
+}

@@ -1,0 +1,136 @@
+// Package gateway is the node's read-only HTTP gateway: content under
+// /ipfs/{cid}[/path] as kubo's path gateway serves it (files with ranges,
+// directory listings, single blocks with ?format=raw, whole DAGs as CAR
+// files with ?format=car), a status page at / (with its JSON at
+// /api/status.json) and the metrics at /metrics.
+//
+// The handler depends only on the small Node interface, so the daemon wires
+// it to the real node and tests to a dag.MemStore.
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/share-p2p/share/dag"
+)
+
+// Node is what the gateway needs from the node.
+type Node interface {
+	// Getter returns the blocks for one request: from the blockstore and,
+	// when they are not local, from the network, until ctx (the request's)
+	// ends. The gateway verifies every block through the dag readers.
+	// A block that cannot be found must be an error wrapping
+	// dag.ErrNotFound (blockstore.ErrNotFound and context.DeadlineExceeded
+	// count too): the gateway answers 404.
+	Getter(ctx context.Context) dag.BlockGetter
+	// Status describes the node for the status page. It should be cheap:
+	// the page polls it every second.
+	Status(ctx context.Context) Status
+}
+
+// Status is what the status page shows.
+type Status struct {
+	ID        string   // the PeerID
+	Addresses []string // listen multiaddrs
+	Peers     []PeerStatus
+	// StorageUsed is the bytes the blockstore takes; StorageMax the limit
+	// above which gc runs (0 = none); Blocks the number of blocks stored.
+	StorageUsed int64
+	StorageMax  int64
+	Blocks      int64
+	Pins        []PinStatus
+	Transfers   []Transfer // fetches in progress
+}
+
+// PeerStatus is a connected peer.
+type PeerStatus struct {
+	ID   string
+	Addr string // the multiaddr of the connection
+}
+
+// PinStatus is a pin.
+type PinStatus struct {
+	Cid  string
+	Mode string // "recursive" or "direct"
+	Name string
+}
+
+// Transfer is a DAG being fetched.
+type Transfer struct {
+	Cid     string
+	Bytes   int64 // fetched so far
+	Total   int64 // expected, 0 when not known yet
+	Peers   int   // peers it is fetched from
+	Started time.Time
+}
+
+// Options tune the gateway. The zero value is usable.
+type Options struct {
+	// Metrics, if not nil, is served at /metrics (a *metrics.Registry).
+	Metrics http.Handler
+	// BlockTimeout bounds the wait for any one block; a block that takes
+	// longer is not found (404 before the response starts, a cut response
+	// after). Default 30s.
+	BlockTimeout time.Duration
+	// Logger receives request errors at debug level; nil means slog's
+	// default logger.
+	Logger *slog.Logger
+}
+
+// Handler is the gateway's http.Handler.
+type Handler struct {
+	node Node
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns the gateway handler for n.
+func New(n Node, opts Options) *Handler {
+	if opts.BlockTimeout <= 0 {
+		opts.BlockTimeout = 30 * time.Second
+	}
+	h := &Handler{node: n, opts: opts, log: opts.Logger}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	return h
+}
+
+// ServeHTTP routes a request. Only GET and HEAD are allowed anywhere.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		httpError(w, http.StatusMethodNotAllowed, "method not allowed: the gateway is read-only")
+		return
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	p := r.URL.Path
+	switch {
+	case p == "/":
+		h.serveStatusPage(w, r)
+	case p == "/api/status.json":
+		h.serveStatusJSON(w, r)
+	case p == "/metrics" && h.opts.Metrics != nil:
+		h.opts.Metrics.ServeHTTP(w, r)
+	case len(p) > len("/ipfs/") && p[:len("/ipfs/")] == "/ipfs/":
+		h.serveContent(w, r)
+	default:
+		httpError(w, http.StatusNotFound, "not found")
+	}
+}
+
+// httpError writes a one-line plain-text error.
+func httpError(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Del("ETag")
+	h.Del("Cache-Control")
+	h.Del("Content-Disposition")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write([]byte(msg + "\n"))
+}

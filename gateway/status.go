@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+var (
+	//go:embed page.css
+	pageCSS string
+	//go:embed page.js
+	pageJS string
+	//go:embed page.tmpl
+	pageTmpl string
+)
+
+// pageTemplate renders the status page and directory listings.
+var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
+	"css":   func() template.CSS { return template.CSS(pageCSS) },
+	"js":    func() template.JS { return template.JS(pageJS) },
+	"human": humanBytes,
+	"count": func(n int64) string { return strconv.FormatInt(n, 10) },
+	"min":   func(a, b int64) int64 { return min(a, b) },
+	"pct": func(a, b int64) string {
+		return strconv.FormatFloat(100*float64(a)/float64(b), 'f', 1, 64) + "%"
+	},
+	"rate": func(n int64, since time.Time) string {
+		secs := max(time.Since(since).Seconds(), 0.001)
+		return humanBytes(int64(float64(n)/secs)) + "/s"
+	},
+}).Parse(pageTmpl))
+
+// The pages carry their style and script inline, allowed by hash: no
+// other script, style or connection can run in them.
+var (
+	pageCSP   = csp(false)
+	statusCSP = csp(true)
+)
+
+func csp(script bool) string {
+	hash := func(s string) string {
+		h := sha256.Sum256([]byte(s))
+		return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
+	}
+	p := "default-src 'none'; style-src " + hash(pageCSS) + "; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	if script {
+		p += "; script-src " + hash(pageJS) + "; connect-src 'self'"
+	}
+	return p
+}
+
+// statusJSON is the body of /api/status.json.
+type statusJSON struct {
+	Status
+	Time time.Time // the server's clock, for rates
+}
+
+func (h *Handler) serveStatusPage(w http.ResponseWriter, r *http.Request) {
+	st := h.node.Status(r.Context())
+	var buf bytes.Buffer
+	if err := pageTemplate.ExecuteTemplate(&buf, "status", st); err != nil {
+		httpError(w, http.StatusInternalServerError, "status page: "+err.Error())
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Content-Length", strconv.Itoa(buf.Len()))
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Content-Security-Policy", statusCSP)
+	hd.Set("X-Frame-Options", "DENY")
+	if r.Method != http.MethodHead {
+		w.Write(buf.Bytes())
+	}
+}
+
+func (h *Handler) serveStatusJSON(w http.ResponseWriter, r *http.Request) {
+	st := statusJSON{Status: h.node.Status(r.Context()), Time: time.Now()}
+	b, err := json.Marshal(st)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "status: "+err.Error())
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	hd.Set("Cache-Control", "no-store")
+	if r.Method != http.MethodHead {
+		w.Write(b)
+	}
+}
