@@ -409,3 +409,12 @@ func (d *DHT) FindProviders(ctx context.Context, key []byte, max int) <-chan pee
 	}()
 	return out
 }
+
+// FindPeerLocal returns the routing table's record of a peer, or
+// ErrNotFound.
+func (d *DHT) FindPeerLocal(id peer.ID) (peer.AddrInfo, error) {
+	if ai, ok := d.rt.find(id); ok {
+		return ai, nil
+	}
+	return peer.AddrInfo{}, ErrNotFound
+}

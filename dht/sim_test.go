@@ -166,7 +166,9 @@ func distOf(xs []int) dist {
 	return dist{xs[len(xs)/2], xs[len(xs)*9/10], xs[len(xs)-1]}
 }
 
-func (d dist) String() string { return fmt.Sprintf("median %d, p90 %d, max %d", d.median, d.p90, d.max) }
+func (d dist) String() string {
+	return fmt.Sprintf("median %d, p90 %d, max %d", d.median, d.p90, d.max)
+}
 
 func histogram(xs []int) string {
 	h := map[int]int{}

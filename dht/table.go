@@ -129,13 +129,17 @@ func (t *table) removeLocked(e *entry) {
 // closest returns up to n peers of the table closest to key, closest
 // first.
 func (t *table) closest(key Key, n int) []peer.AddrInfo {
+	type kv struct {
+		ai  peer.AddrInfo
+		key Key
+	}
 	t.mu.Lock()
-	es := make([]*entry, 0, len(t.byID))
+	es := make([]kv, 0, len(t.byID))
 	for _, e := range t.byID {
-		es = append(es, e)
+		es = append(es, kv{e.ai, e.key})
 	}
 	t.mu.Unlock()
-	slices.SortFunc(es, func(a, b *entry) int {
+	slices.SortFunc(es, func(a, b kv) int {
 		if closer(key, a.key, b.key) {
 			return -1
 		}

@@ -1,0 +1,173 @@
+package dht_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/share-p2p/share/dht"
+	"github.com/share-p2p/share/net/peer"
+)
+
+// TestFaultyPeers: peers that answer garbage, lie, or never answer cost
+// lookups time but not results, and leave the routing tables of those
+// who asked them twice.
+func TestFaultyPeers(t *testing.T) {
+	const n = 200
+	mem := dht.NewMemNetwork()
+	s := newSim(t, mem, dht.Protocol("share"), n, simOptions{alpha: 10, queryTimeout: 200 * time.Millisecond})
+	ctx := context.Background()
+	keys := make([][]byte, 40)
+	for i := range keys {
+		keys[i] = randomKey()
+		if err := s.nodes[i].d.Provide(ctx, keys[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	faults := []dht.Fault{dht.Garbage, dht.Liar, dht.Blackhole}
+	bad := map[peer.ID]bool{}
+	for i := 80; i < 80+30; i++ {
+		id := s.nodes[i].ai.ID
+		mem.SetFault(id, faults[i%3])
+		bad[id] = faults[i%3] != dht.Liar
+	}
+	s.takeStats()
+	var found atomic.Int32
+	s.parallel(len(keys), func(i int) {
+		if find(ctx, s.nodes[n-1-i], keys[i], s.nodes[i].ai.ID) {
+			found.Add(1)
+		}
+	})
+	summarize(t, "15% faulty", s.takeStats())
+	if int(found.Load()) != len(keys) {
+		t.Errorf("found %d of %d with faulty peers", found.Load(), len(keys))
+	}
+	// A second pass: the peers that failed twice are gone from tables (the
+	// liars answer well-formed messages, so they stay).
+	s.parallel(len(keys), func(i int) { find(ctx, s.nodes[n-1-i], keys[i], "") })
+	left := 0
+	for i := n - len(keys); i < n; i++ {
+		for id, failing := range bad {
+			if !failing {
+				continue
+			}
+			if _, err := s.nodes[i].d.FindPeerLocal(id); err == nil {
+				left++
+			}
+		}
+	}
+	t.Logf("garbage and blackhole peers left in %d searchers' tables: %d entries", len(keys), left)
+}
+
+// TestNetworksDoNotMix: two DHTs with different network names on one
+// transport never exchange records, even when told each other's
+// addresses.
+func TestNetworksDoNotMix(t *testing.T) {
+	mem := dht.NewMemNetwork()
+	share := newSim(t, mem, dht.Protocol("share"), 30, simOptions{})
+	lab := newSim(t, mem, dht.Protocol("lab"), 30, simOptions{})
+	ctx := context.Background()
+
+	key := randomKey()
+	if err := lab.nodes[0].d.Provide(ctx, [][]byte{key}); err != nil {
+		t.Fatal(err)
+	}
+	if !find(ctx, lab.nodes[29], key, lab.nodes[0].ai.ID) {
+		t.Fatal("lab node does not find a lab provider")
+	}
+	// A share node bootstrapping from lab nodes finds no DHT there.
+	stray := share.addNode(t, simOptions{})
+	var labPeers []peer.AddrInfo
+	for _, nd := range lab.nodes {
+		labPeers = append(labPeers, nd.ai)
+	}
+	if err := stray.d.Bootstrap(ctx, labPeers); !errors.Is(err, dht.ErrNoPeers) {
+		t.Errorf("bootstrap of a share node from lab peers: %v, want ErrNoPeers", err)
+	}
+	for i, nd := range share.nodes {
+		if got := fmt.Sprint(collect(ctx, nd.d, key)); got != "[]" {
+			t.Fatalf("share node %d found lab providers %s", i, got)
+		}
+	}
+}
+
+func collect(ctx context.Context, d *dht.DHT, key []byte) []peer.ID {
+	var out []peer.ID
+	for ai := range d.FindProviders(ctx, key, 0) {
+		out = append(out, ai.ID)
+	}
+	return out
+}
+
+// TestClientsStayOutOfTables: client-mode nodes query servers but no
+// server ever lists them.
+func TestClientsStayOutOfTables(t *testing.T) {
+	mem := dht.NewMemNetwork()
+	s := newSim(t, mem, dht.Protocol("share"), 50, simOptions{})
+	ctx := context.Background()
+	var clients []*simNode
+	for range 5 {
+		c := s.addNode(t, simOptions{mode: dht.ModeClient})
+		if c.d.Mode() != dht.ModeClient {
+			t.Fatalf("a node without addresses runs in %v mode", c.d.Mode())
+		}
+		if err := c.d.Bootstrap(ctx, []peer.AddrInfo{s.nodes[0].ai}); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	key := randomKey()
+	if err := s.nodes[1].d.Provide(ctx, [][]byte{key}); err != nil {
+		t.Fatal(err)
+	}
+	if !find(ctx, clients[0], key, s.nodes[1].ai.ID) {
+		t.Error("a client does not find a provider")
+	}
+	for _, nd := range s.nodes[:50] {
+		for _, c := range clients {
+			if _, err := nd.d.FindPeerLocal(c.ai.ID); err == nil {
+				t.Fatalf("server %s has client %s in its table", nd.ai.ID, c.ai.ID)
+			}
+		}
+	}
+}
+
+// TestProvideManyRoots provides 10 000 keys from one node and checks a
+// sample: lookups are shared between keys close to each other.
+func TestProvideManyRoots(t *testing.T) {
+	n, nKeys := simSize(t), 10000
+	if raceEnabled {
+		nKeys = 2000
+	}
+	mem := dht.NewMemNetwork()
+	s := newSim(t, mem, dht.Protocol("share"), n, simOptions{})
+	keys := make([][]byte, nKeys)
+	for i := range keys {
+		keys[i] = randomKey()
+	}
+	ctx := context.Background()
+	start := time.Now()
+	before := mem.Messages()
+	st, err := s.nodes[0].d.ProvideStats(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	t.Logf("provided %d keys in %v: %d lookups (%.0f keys per lookup), %d ADD_PROVIDER (%d failed), %d messages in all",
+		st.Keys, el.Round(time.Millisecond), st.Lookups, float64(st.Keys)/float64(st.Lookups), st.Requests, st.Failed, mem.Messages()-before)
+	if el > time.Minute {
+		t.Errorf("providing took %v, want <= 60 s", el)
+	}
+	var found atomic.Int32
+	s.parallel(100, func(i int) {
+		if find(ctx, s.nodes[1+i], keys[i*len(keys)/100], s.nodes[0].ai.ID) {
+			found.Add(1)
+		}
+	})
+	if found.Load() != 100 {
+		t.Errorf("found %d of 100 sampled keys", found.Load())
+	}
+}

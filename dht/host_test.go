@@ -1,0 +1,92 @@
+package dht_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/share-p2p/share/dht"
+	"github.com/share-p2p/share/net"
+	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/provide"
+)
+
+// newHostDHT starts a real host on loopback TCP and a DHT on it, wired as
+// the node does.
+func newHostDHT(t *testing.T, network string, listen bool) (*net.Host, *dht.DHT) {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	cfg := net.Config{Key: key, Network: network}
+	if listen {
+		cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}
+	}
+	h, err := net.NewHost(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	st, _ := provide.NewStore(provide.StoreConfig{})
+	proto := dht.Protocol(h.Network())
+	d, err := dht.New(dht.Config{
+		Self:         h.AddrInfo,
+		Transport:    dht.NewHostNetwork(h, proto),
+		Store:        st,
+		QueryTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Attach(h, proto)
+	t.Cleanup(func() { d.Close() })
+	return h, d
+}
+
+func TestRealHosts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var hosts []*net.Host
+	var dhts []*dht.DHT
+	for i := range 4 {
+		h, d := newHostDHT(t, "share", i < 3) // the last one only dials
+		hosts, dhts = append(hosts, h), append(dhts, d)
+	}
+	if dhts[3].Mode() != dht.ModeClient || dhts[0].Mode() != dht.ModeServer {
+		t.Fatalf("modes %v and %v, want client and server", dhts[3].Mode(), dhts[0].Mode())
+	}
+	boot := hosts[0].AddrInfo()
+	for _, d := range dhts[1:] {
+		if err := d.Bootstrap(ctx, []peer.AddrInfo{boot}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := randomKey()
+	if err := dhts[1].Provide(ctx, [][]byte{key}); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{2, 3} {
+		got := collect(ctx, dhts[i], key)
+		if len(got) != 1 || got[0] != hosts[1].ID() {
+			t.Errorf("node %d found providers %v, want %s", i, got, hosts[1].ID())
+		}
+	}
+	ai, err := dhts[3].FindPeer(ctx, hosts[2].ID())
+	if err != nil || len(ai.Addrs) == 0 {
+		t.Errorf("find peer: %v %v", ai, err)
+	}
+	// The client is in no server's table, though it talked to all.
+	for i, d := range dhts[:3] {
+		if _, err := d.FindPeerLocal(hosts[3].ID()); err == nil {
+			t.Errorf("server %d has the client in its table", i)
+		}
+	}
+
+	// A host of another network cannot use these DHT servers.
+	_, lab := newHostDHT(t, "lab", true)
+	if err := lab.Bootstrap(ctx, []peer.AddrInfo{boot}); err == nil {
+		t.Error("a lab DHT bootstrapped from a share node")
+	}
+}
