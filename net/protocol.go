@@ -17,8 +17,7 @@ func (h *Host) Protocol(name string) string {
 	return ProtocolID(h.network, name, "1.0.0")
 }
 
-// IdentifyProtocol and PingProtocol return the protocol IDs the host serves
-// itself.
+// IdentifyProtocol returns the identify protocol ID of this host's network.
 func (h *Host) IdentifyProtocol() string { return h.Protocol("id") }
 
 // PingProtocol returns the ping protocol ID of this host's network.

@@ -369,7 +369,7 @@ func (h *Host) Peers() []peer.ID {
 	return out
 }
 
-// Connectedness reports whether a connection to the peer is open.
+// Connected reports whether a connection to the peer is open.
 func (h *Host) Connected(id peer.ID) bool { return h.bestConn(id) != nil }
 
 // ClosePeer closes every connection to a peer.
