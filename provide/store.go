@@ -1,6 +1,7 @@
 package provide
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -100,8 +101,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 func (s *Store) AddProvider(key []byte, prov peer.AddrInfo) error {
 	r := record{id: prov.ID, addrs: prov.Addrs, expires: s.cfg.Now().Add(s.cfg.TTL).Unix()}
 	s.mu.Lock()
-	now := s.cfg.Now().Unix()
-	old, replaced, err := s.putChecked(string(key), r, now)
+	old, replaced, err := s.putChecked(string(key), r)
 	s.mu.Unlock()
 	if err != nil || s.cfg.KV == nil {
 		return err
@@ -119,7 +119,7 @@ func (s *Store) AddProvider(key []byte, prov peer.AddrInfo) error {
 
 // putChecked adds or renews r under key, enforcing the limits. It returns
 // the record r renews (zero if new) and the provider it evicted, if any.
-func (s *Store) putChecked(key string, r record, now int64) (old record, evicted peer.ID, err error) {
+func (s *Store) putChecked(key string, r record) (old record, evicted peer.ID, err error) {
 	rs := s.recs[key]
 	for i := range rs {
 		if rs[i].id == r.id {
@@ -148,7 +148,7 @@ func (s *Store) putChecked(key string, r record, now int64) (old record, evicted
 }
 
 func (s *Store) put(key []byte, r record) {
-	s.putChecked(string(key), r, 0)
+	s.putChecked(string(key), r)
 }
 
 func (s *Store) dropPeer(id peer.ID) {
@@ -273,4 +273,18 @@ func decodeRecord(k, v []byte) ([]byte, record, error) {
 		v = v[n+int(l):]
 	}
 	return key, r, nil
+}
+
+// RunExpiry drops expired records every interval until ctx ends.
+func (s *Store) RunExpiry(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Expire()
+		}
+	}
 }
