@@ -11,7 +11,9 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/share-p2p/share/dag"
@@ -75,6 +77,10 @@ type Options struct {
 	// longer is not found (404 before the response starts, a cut response
 	// after). Default 30s.
 	BlockTimeout time.Duration
+	// StatusHosts are host names, besides IP addresses and localhost,
+	// under which the status page and its JSON answer. Other names get
+	// 403, so a web page cannot read them through DNS rebinding.
+	StatusHosts []string
 	// Logger receives request errors at debug level; nil means slog's
 	// default logger.
 	Logger *slog.Logger
@@ -109,6 +115,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	p := r.URL.Path
 	switch {
+	case (p == "/" || p == "/api/status.json") && !h.statusHost(r.Host):
+		httpError(w, http.StatusForbidden, "forbidden: the status page answers only under an IP address, localhost or Options.StatusHosts")
 	case p == "/":
 		h.serveStatusPage(w, r)
 	case p == "/api/status.json":
@@ -120,6 +128,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		httpError(w, http.StatusNotFound, "not found")
 	}
+}
+
+// statusHost reports whether the status page may answer under host.
+func (h *Handler) statusHost(host string) bool {
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = hp
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	for _, a := range h.opts.StatusHosts {
+		if strings.EqualFold(host, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // httpError writes a one-line plain-text error.

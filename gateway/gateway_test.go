@@ -714,3 +714,39 @@ func TestStatusOf(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusHosts(t *testing.T) {
+	f := newFixture(t)
+	h := New(f.node, Options{StatusHosts: []string{"share.example"}})
+	for _, tc := range []struct {
+		host string
+		code int
+	}{
+		{"127.0.0.1:8080", 200},
+		{"[::1]:8080", 200},
+		{"192.168.1.5", 200},
+		{"localhost:8080", 200},
+		{"node.localhost", 200},
+		{"share.example:80", 200},
+		{"evil.example:8080", 403},
+		{"127.0.0.1.evil.example", 403},
+	} {
+		for _, p := range []string{"/", "/api/status.json"} {
+			req := httptest.NewRequest("GET", p, nil)
+			req.Host = tc.host
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.code {
+				t.Errorf("%s%s: status %d, want %d", tc.host, p, rec.Code, tc.code)
+			}
+		}
+	}
+	// Content answers under any name.
+	req := httptest.NewRequest("GET", "/ipfs/"+f.big.String()+"?format=raw", nil)
+	req.Host = "evil.example"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Errorf("content under another name: status %d", rec.Code)
+	}
+}
