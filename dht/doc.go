@@ -25,3 +25,16 @@
 // its place; the maintenance loop pings peers not heard from in a
 // RefreshInterval and refreshes the buckets with random lookups.
 package dht
+
+// Wiring in a node (sketch):
+//
+//	store, _ := provide.NewStore(provide.StoreConfig{KV: bs.Keyspace('P')})
+//	go store.RunExpiry(ctx, time.Hour)
+//	proto := dht.Protocol(h.Network())
+//	d, _ := dht.New(dht.Config{Self: h.AddrInfo, Mode: mode,
+//		Transport: dht.NewHostNetwork(h, proto), Store: store})
+//	d.Attach(h, proto)
+//	d.Bootstrap(ctx, bootstrapPeers) // and after mDNS finds peers
+//	p, _ := provide.New(provide.Config{Router: d, Strategy: strategy, Keys: pinnedRoots})
+//	go p.Run(ctx)
+//	// add: p.Announce(ctx, root, blocks); get: p.FindProviders(ctx, root, 0)
