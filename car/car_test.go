@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -88,11 +90,14 @@ func walkOrder(t *testing.T, g dag.BlockGetter, roots ...cid.Cid) []cid.Cid {
 // countingGetter counts Gets per CID.
 type countingGetter struct {
 	dag.BlockGetter
-	n map[cid.Cid]int
+	mu sync.Mutex
+	n  map[cid.Cid]int
 }
 
 func (g *countingGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	g.mu.Lock()
 	g.n[c]++
+	g.mu.Unlock()
 	return g.BlockGetter.Get(ctx, c)
 }
 
@@ -397,5 +402,72 @@ func BenchmarkWriteRead(b *testing.B) {
 		if _, err := readAll(buf.Bytes()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// slowGetter delays every Get and records the most Gets in flight.
+type slowGetter struct {
+	dag.BlockGetter
+	mu       sync.Mutex
+	inFlight int
+	most     int
+}
+
+func (g *slowGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	g.mu.Lock()
+	g.inFlight++
+	g.most = max(g.most, g.inFlight)
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.inFlight--
+		g.mu.Unlock()
+	}()
+	select {
+	case <-time.After(2 * time.Millisecond):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.BlockGetter.Get(ctx, c)
+}
+
+func TestWriteReadAhead(t *testing.T) {
+	s := dag.NewMemStore()
+	root := importFile(t, s, randBytes(10, 64*1024), 1024)
+	g := &slowGetter{BlockGetter: s}
+	var buf bytes.Buffer
+	if err := Write(context.Background(), &buf, g, root); err != nil {
+		t.Fatal(err)
+	}
+	if g.most < 2 {
+		t.Errorf("at most %d fetches in flight, want read-ahead", g.most)
+	}
+	if g.most > readAhead+2 {
+		t.Errorf("%d fetches in flight, above the read-ahead bound", g.most)
+	}
+	if n, err := readAll(buf.Bytes()); err != nil || n != len(walkOrder(t, s, root)) {
+		t.Fatalf("%d blocks, %v", n, err)
+	}
+}
+
+type failWriter struct{ n int }
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if w.n -= len(p); w.n < 0 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+func TestWriteErrors(t *testing.T) {
+	s := dag.NewMemStore()
+	root := importFile(t, s, randBytes(11, 200*1024), 1024)
+	if err := Write(context.Background(), &failWriter{n: 100 << 10}, s, root); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("failing writer: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Write(ctx, io.Discard, s, root); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
 	}
 }

@@ -53,12 +53,17 @@ func (w *Writer) Put(_ context.Context, c cid.Cid, data []byte) error {
 // Flush writes any buffered data to the underlying writer.
 func (w *Writer) Flush() error { return w.w.Flush() }
 
+// readAhead is how many blocks Write fetches ahead of the output.
+const readAhead = 8
+
 // Write writes a CAR file holding the DAGs under roots, fetched from g:
 // the header naming roots, then each distinct block once, in the order of
 // dag.Walk (depth first, parents before children, links in order), root
-// after root. Every block is verified against its CID before it is
-// written, so a corrupt store cannot export a corrupt file. On error the
-// output is incomplete and must be discarded.
+// after root. Leaves are fetched up to readAhead ahead of the output, so a
+// getter that fetches from the network is not waited on one block at a
+// time. Every block is verified against its CID before it is written, so
+// a corrupt store cannot export a corrupt file. On error the output is
+// incomplete and must be discarded.
 func Write(ctx context.Context, w io.Writer, g dag.BlockGetter, roots ...cid.Cid) error {
 	if len(roots) == 0 {
 		return errors.New("car: write: no roots")
@@ -67,9 +72,41 @@ func Write(ctx context.Context, w io.Writer, g dag.BlockGetter, roots ...cid.Cid
 	if err != nil {
 		return fmt.Errorf("car: write: %w", err)
 	}
-	// Walk fetches each dag-pb node right after calling its callback, which
-	// has just fetched it to write it: lastGetter hands it back the same
-	// bytes, so no block is fetched twice.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan *pending, readAhead)
+	werr := make(chan error, 1)
+	go func() { werr <- drain(ctx, queue, cw, cancel) }()
+
+	walkErr := walk(ctx, g, roots, queue)
+	close(queue)
+	if err := <-werr; err != nil {
+		return fmt.Errorf("car: %w", err)
+	}
+	if walkErr != nil {
+		return fmt.Errorf("car: %w", walkErr)
+	}
+	if err := cw.Flush(); err != nil {
+		return fmt.Errorf("car: write: %w", err)
+	}
+	return nil
+}
+
+// pending is a block on its way to the output.
+type pending struct {
+	c    cid.Cid
+	data []byte
+	err  error
+	done chan struct{} // closed once data or err is set
+}
+
+// walk sends the blocks under roots to queue in walk order. Inner nodes are
+// fetched here, since the walk needs their links; leaves are fetched in
+// goroutines, at most one per queue slot plus one.
+func walk(ctx context.Context, g dag.BlockGetter, roots []cid.Cid, queue chan<- *pending) error {
+	// Walk fetches each dag-pb node right after calling the callback, which
+	// has just fetched it: lastGetter hands it back the same bytes, so no
+	// block is fetched twice.
 	lg := &lastGetter{g: g}
 	seen := make(map[cid.Cid]struct{})
 	for _, root := range roots {
@@ -78,29 +115,67 @@ func Write(ctx context.Context, w io.Writer, g dag.BlockGetter, roots ...cid.Cid
 				return dag.SkipNode
 			}
 			seen[c] = struct{}{}
-			data, err := g.Get(ctx, c)
-			if err != nil {
-				return fmt.Errorf("get %s: %w", c, err)
+			p := &pending{c: c, done: make(chan struct{})}
+			if c.Type() == dag.Raw {
+				go func() {
+					defer close(p.done)
+					p.data, p.err = fetch(ctx, g, c)
+				}()
+			} else {
+				p.data, p.err = fetch(ctx, g, c)
+				close(p.done)
+				if p.err != nil {
+					return p.err
+				}
+				lg.c, lg.data = c, p.data
 			}
-			if err := dag.Verify(c, data); err != nil {
-				return err
+			select {
+			case queue <- p:
+				return nil
+			case <-ctx.Done():
+				<-p.done
+				return ctx.Err()
 			}
-			if c.Type() != dag.Raw {
-				lg.c, lg.data = c, data
-			}
-			if err := cw.Put(ctx, c, data); err != nil {
-				return fmt.Errorf("write: %w", err)
-			}
-			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("car: %w", err)
+			return err
 		}
 	}
-	if err := cw.Flush(); err != nil {
-		return fmt.Errorf("car: write: %w", err)
-	}
 	return nil
+}
+
+// drain writes the queued blocks in order. On the first error it cancels
+// the walk and keeps draining so that no fetch is left waiting.
+func drain(ctx context.Context, queue <-chan *pending, cw *Writer, cancel context.CancelFunc) error {
+	var err error
+	for p := range queue {
+		<-p.done
+		if err != nil {
+			continue
+		}
+		err = p.err
+		if err == nil {
+			if err = cw.Put(ctx, p.c, p.data); err != nil {
+				err = fmt.Errorf("write: %w", err)
+			}
+		}
+		if err != nil {
+			cancel()
+		}
+	}
+	return err
+}
+
+// fetch gets block c and verifies it.
+func fetch(ctx context.Context, g dag.BlockGetter, c cid.Cid) ([]byte, error) {
+	data, err := g.Get(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", c, err)
+	}
+	if err := dag.Verify(c, data); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // lastGetter serves the block last written from memory and forwards other
