@@ -750,3 +750,26 @@ func TestStatusHosts(t *testing.T) {
 		t.Errorf("content under another name: status %d", rec.Code)
 	}
 }
+
+func BenchmarkServeFile(b *testing.B) {
+	store := dag.NewMemStore()
+	data := randBytes(12, 16<<20)
+	c, _, err := dag.ImportFile(context.Background(), bytes.NewReader(data), store, dag.ImportOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(New(appendNode{&fakeNode{store: store}}, Options{}))
+	defer srv.Close()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		resp, err := http.Get(srv.URL + "/ipfs/" + c.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || n != int64(len(data)) {
+			b.Fatalf("%d bytes, %v", n, err)
+		}
+	}
+}
