@@ -289,17 +289,24 @@ func TestUnrequestedBlock(t *testing.T) {
 	n := newMemNet()
 	good := newTestPeer(t, n, "good", src, linkOpts{}, Config{})
 	n.addHost("liar", linkOpts{}).SetHandler(testProto, liar)
-	var reports badPeers
+	reported := make(chan error, 1)
 	out := dag.NewMemStore()
-	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{OnBadPeer: reports.report})
-	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Putter: out, Providers: []peer.ID{"liar", good.h.id}})
+	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{OnBadPeer: func(p peer.ID, err error) { reported <- err }})
+	ctx := testContext(t, 20*time.Second)
+	s := client.e.NewSession(ctx, root, SessionOptions{Putter: out, Providers: []peer.ID{"liar"}})
+	select {
+	case err := <-reported:
+		if !errors.Is(err, ErrProtocol) {
+			t.Fatalf("liar reported with %v, want a protocol violation", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("liar not reported")
+	}
+	s.AddProviders(good.h.id, "liar")
 	if err := s.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	checkFile(t, out, root, data)
-	if err := reports.get("liar"); !errors.Is(err, ErrProtocol) {
-		t.Fatalf("liar reported with %v, want a protocol violation", err)
-	}
 }
 
 func TestOversizedFrameFromServer(t *testing.T) {
@@ -585,7 +592,7 @@ func allCIDs(t testing.TB, src dag.BlockGetter, root cid.Cid) []cid.Cid {
 
 func TestSwarmThroughput(t *testing.T) {
 	const rate = 20e6
-	root, src, data := makeDAG(t, 32<<20, 256<<10, 16)
+	root, src, data := makeDAG(t, 64<<20, 256<<10, 16)
 	n := newMemNet()
 	var provs []*testPeer
 	for i := range 4 {

@@ -128,6 +128,8 @@ func (h *memHost) streamsOpened() int {
 	return h.opened
 }
 
+const limiterBurst = 20 * time.Millisecond
+
 // rateLimiter spaces out writes to a rate in bytes per second.
 type rateLimiter struct {
 	mu   sync.Mutex
@@ -139,9 +141,10 @@ type rateLimiter struct {
 func (l *rateLimiter) reserve(n int) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
-	if l.next.Before(now) {
-		l.next = now
+	// Credit for up to limiterBurst of idle time, so that a writer that
+	// wakes late does not lose bandwidth.
+	if earliest := time.Now().Add(-limiterBurst); l.next.Before(earliest) {
+		l.next = earliest
 	}
 	at := l.next
 	l.next = l.next.Add(time.Duration(float64(n) / l.rate * float64(time.Second)))
