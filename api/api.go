@@ -14,11 +14,14 @@ package api
 import (
 	"encoding/json"
 	"errors"
+
+	"github.com/share-p2p/share/node"
 )
 
 // event is one NDJSON line of a streaming answer.
 type event struct {
 	Progress *int64          `json:",omitempty"`
+	Fetch    *node.Progress  `json:",omitempty"`
 	Added    *addedJSON      `json:",omitempty"`
 	Pin      *pinJSON        `json:",omitempty"`
 	Result   json.RawMessage `json:",omitempty"`

@@ -202,8 +202,8 @@ func relToBase(name string) string {
 }
 
 // Cat copies the file's bytes from the daemon to w.
-func (c *Client) Cat(ctx context.Context, id cid.Cid, w io.Writer) (int64, error) {
-	resp, err := c.post(ctx, "cat", url.Values{"arg": {id.String()}}, nil)
+func (c *Client) Cat(ctx context.Context, id cid.Cid, w io.Writer, opts node.FetchOptions) (int64, error) {
+	resp, err := c.post(ctx, "cat", url.Values{"arg": {id.String()}, "timeout": {timeoutArg(opts)}}, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -219,12 +219,28 @@ func (c *Client) Cat(ctx context.Context, id cid.Cid, w io.Writer) (int64, error
 }
 
 // Get asks the daemon to write the content at c to out (made absolute).
-func (c *Client) Get(ctx context.Context, id cid.Cid, out string, progress func(int64)) error {
+func (c *Client) Get(ctx context.Context, id cid.Cid, out string, opts node.FetchOptions) error {
 	abs, err := filepath.Abs(out)
 	if err != nil {
 		return err
 	}
-	return c.events(ctx, "get", url.Values{"arg": {id.String()}, "out": {abs}}, nil, onProgress(progress), nil)
+	q := url.Values{"arg": {id.String()}, "out": {abs}, "timeout": {timeoutArg(opts)}}
+	return c.events(ctx, "get", q, nil, onFetch(opts.Progress), nil)
+}
+
+func timeoutArg(o node.FetchOptions) string {
+	if o.Timeout <= 0 {
+		return ""
+	}
+	return o.Timeout.String()
+}
+
+func onFetch(f func(node.Progress)) func(event) {
+	return func(e event) {
+		if e.Fetch != nil && f != nil {
+			f(*e.Fetch)
+		}
+	}
 }
 
 // Ls lists a directory.
@@ -234,9 +250,10 @@ func (c *Client) Ls(ctx context.Context, id cid.Cid) ([]node.Entry, error) {
 	return out, err
 }
 
-// PinAdd pins c.
-func (c *Client) PinAdd(ctx context.Context, id cid.Cid, mode pin.Mode, name string) error {
-	return c.events(ctx, "pin/add", url.Values{"arg": {id.String()}, "mode": {string(mode)}, "name": {name}}, nil, nil, nil)
+// PinAdd pins c, the daemon fetching what is missing.
+func (c *Client) PinAdd(ctx context.Context, id cid.Cid, mode pin.Mode, name string, opts node.FetchOptions) error {
+	q := url.Values{"arg": {id.String()}, "mode": {string(mode)}, "name": {name}, "timeout": {timeoutArg(opts)}}
+	return c.events(ctx, "pin/add", q, nil, onFetch(opts.Progress), nil)
 }
 
 // PinRm unpins c.

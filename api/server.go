@@ -110,8 +110,9 @@ type stream struct {
 	mu  sync.Mutex
 	w   http.ResponseWriter
 	enc *json.Encoder
-	// lastProgress throttles progress events.
+	// lastProgress and lastPhase throttle progress events.
 	lastProgress time.Time
+	lastPhase    string
 }
 
 func newStream(w http.ResponseWriter) *stream {
@@ -140,6 +141,30 @@ func (s *stream) progress(n int64) {
 	s.send(event{Progress: &n})
 }
 
+// progressEvent sends a fetch's progress, throttled.
+func (s *stream) progressEvent(p node.Progress) {
+	s.mu.Lock()
+	if time.Since(s.lastProgress) < 100*time.Millisecond && p.Phase == s.lastPhase {
+		s.mu.Unlock()
+		return
+	}
+	s.lastProgress, s.lastPhase = time.Now(), p.Phase
+	s.mu.Unlock()
+	s.send(event{Fetch: &p})
+}
+
+// fetchOptions reads ?timeout= and sends progress to st (if not nil).
+func fetchOptions(r *http.Request, st *stream) node.FetchOptions {
+	var o node.FetchOptions
+	if d, err := time.ParseDuration(r.URL.Query().Get("timeout")); err == nil {
+		o.Timeout = d
+	}
+	if st != nil {
+		o.Progress = st.progressEvent
+	}
+	return o
+}
+
 func (s *stream) finish(result any, err error) {
 	if err != nil {
 		s.send(event{Error: err.Error()})
@@ -158,7 +183,7 @@ func (s *Server) routes() {
 			return
 		}
 		st := newStream(w)
-		err := s.api.Get(r.Context(), c, r.URL.Query().Get("out"), st.progress)
+		err := s.api.Get(r.Context(), c, r.URL.Query().Get("out"), fetchOptions(r, st))
 		st.finish(true, err)
 	})
 	s.mux.HandleFunc("POST /v0/ls", func(w http.ResponseWriter, r *http.Request) {
@@ -180,7 +205,7 @@ func (s *Server) routes() {
 		}
 		q := r.URL.Query()
 		st := newStream(w)
-		err := s.api.PinAdd(r.Context(), c, pin.Mode(q.Get("mode")), q.Get("name"))
+		err := s.api.PinAdd(r.Context(), c, pin.Mode(q.Get("mode")), q.Get("name"), fetchOptions(r, st))
 		st.finish(true, err)
 	})
 	s.mux.HandleFunc("POST /v0/pin/rm", func(w http.ResponseWriter, r *http.Request) {
@@ -285,7 +310,7 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Trailer", errTrailer)
 	cw := &countingWriter{w: w}
-	_, err := s.api.Cat(r.Context(), c, cw)
+	_, err := s.api.Cat(r.Context(), c, cw, fetchOptions(r, nil))
 	if err == nil {
 		return
 	}

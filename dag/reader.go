@@ -312,13 +312,15 @@ func (r *FileReader) produce(ctx context.Context, n *fileNode, base, from uint64
 				defer fetches.Done()
 				defer close(s.done)
 				var buf []byte
-				select {
-				case buf = <-r.pool:
-				default:
-					buf = make([]byte, 0, s.size)
+				_, appends := r.g.(BlockAppender)
+				if appends {
+					select {
+					case buf = <-r.pool:
+					default:
+						buf = make([]byte, 0, s.size)
+					}
 				}
 				s.data, s.err = fetchInto(ctx, r.g, buf, s.c)
-				_, appends := r.g.(BlockAppender)
 				s.pooled = s.err == nil && appends
 				if s.err == nil {
 					s.err = checkLeafSize(s.c, s.data, s.size)

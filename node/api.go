@@ -14,10 +14,10 @@ import (
 // api package's Client implements it through a running daemon's socket.
 type API interface {
 	Add(ctx context.Context, path string, r io.Reader, opts AddOptions, onEntry func(Added)) (cid.Cid, error)
-	Cat(ctx context.Context, c cid.Cid, w io.Writer) (int64, error)
-	Get(ctx context.Context, c cid.Cid, out string, progress func(int64)) error
+	Cat(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOptions) (int64, error)
+	Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions) error
 	Ls(ctx context.Context, c cid.Cid) ([]Entry, error)
-	PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string) error
+	PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string, opts FetchOptions) error
 	PinRm(ctx context.Context, c cid.Cid) error
 	PinLs(ctx context.Context) ([]pin.Pin, error)
 	PinVerify(ctx context.Context, report func(pin.Pin, error)) (bad int, err error)

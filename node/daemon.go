@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -10,59 +9,32 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/net"
 	"github.com/share-p2p/share/net/peer"
 )
 
-// Daemon is a node with its network host: it listens, serves the local API
-// on $SHARE_PATH/api.sock, and (as later parts land) discovers peers and
-// serves blocks.
+// Daemon is a node on the network for the long run: it listens, serves
+// blocks, finds peers, and its caller serves the local API on
+// $SHARE_PATH/api.sock. Closing the node stops the network.
 type Daemon struct {
 	*Node
 	Host   *net.Host
 	Logger *slog.Logger
 }
 
-// DaemonOptions tune StartDaemon; the zero value uses the repository config.
-type DaemonOptions struct {
-	Logger    *slog.Logger
-	Transport net.Transport // default TCP
-}
-
-// StartDaemon starts the network host on the configured listen addresses
-// and the API socket. Serve then runs it until its context ends.
-func (n *Node) StartDaemon(ctx context.Context, opts DaemonOptions) (*Daemon, error) {
+// StartDaemon joins the network (see StartNetwork) for a long-running
+// node; the caller serves the API.
+func (n *Node) StartDaemon(ctx context.Context, opts NetworkOptions) (*Daemon, error) {
+	nw, err := n.StartNetwork(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	cfg := n.Repo.Config
-	var listen []ma.Multiaddr
-	for _, s := range cfg.Addresses.Listen {
-		m, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("config Addresses.Listen %q: %w", s, err)
-		}
-		listen = append(listen, m)
-	}
-	h, err := net.NewHost(ctx, net.Config{
-		Key:         n.Repo.Identity.Key,
-		ListenAddrs: listen,
-		Network:     cfg.Network,
-		Transport:   opts.Transport,
-		Logger:      logger,
-		AddrStore:   n.Blocks.Keyspace('a'),
-		IsNotFound:  func(err error) bool { return errors.Is(err, blockstore.ErrNotFound) },
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &Daemon{Node: n, Host: h, Logger: logger}, nil
+	return &Daemon{Node: n, Host: nw.Host, Logger: logger}, nil
 }
-
-// Close stops the network host; the repository stays open (Node.Close).
-func (d *Daemon) Close() error { return d.Host.Close() }
 
 // ID returns the PeerID and the dialable addresses (with /p2p/ID).
 func (d *Daemon) ID(ctx context.Context) (IDInfo, error) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
@@ -31,6 +32,10 @@ type Node struct {
 	Blocks *blockstore.Store
 	Pins   *pin.Set
 	GCLock gc.Lock
+
+	netMu    sync.Mutex
+	net      *Network
+	startNet func(ctx context.Context) (*Network, error)
 }
 
 // Open opens (and on first use initialises) the repository at path.
@@ -42,8 +47,16 @@ func Open(path string) (*Node, error) {
 	return &Node{Repo: r, Blocks: r.Blocks, Pins: pin.New(r.Blocks.Keyspace('p'))}, nil
 }
 
-// Close closes the repository.
-func (n *Node) Close() error { return n.Repo.Close() }
+// Close stops the network, if it runs, and closes the repository.
+func (n *Node) Close() error {
+	n.netMu.Lock()
+	if n.net != nil {
+		n.net.Close()
+		n.net = nil
+	}
+	n.netMu.Unlock()
+	return n.Repo.Close()
+}
 
 // AddOptions control Add.
 type AddOptions struct {
@@ -136,22 +149,50 @@ func (g localGetter) GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]by
 // Has lets walks check leaves without reading them (dag.BlockHaser).
 func (g localGetter) Has(ctx context.Context, c cid.Cid) (bool, error) { return g.s.Has(ctx, c) }
 
-// Cat writes the file at c to w.
-func (n *Node) Cat(ctx context.Context, c cid.Cid, w io.Writer) (int64, error) {
-	fr, err := dag.NewFileReader(ctx, n.getter(), c)
+// Cat writes the file at c to w, fetching what is missing.
+func (n *Node) Cat(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOptions) (int64, error) {
+	unlock := n.GCLock.Writer()
+	defer unlock()
+	var written int64
+	read := func(g dag.BlockGetter) error {
+		fr, err := dag.NewFileReader(ctx, g, c)
+		if err != nil {
+			return err
+		}
+		written, err = fr.WriteTo(w)
+		return err
+	}
+	local, err := n.isLocal(ctx, c)
 	if err != nil {
 		return 0, err
 	}
-	return fr.WriteTo(w)
+	if local {
+		return written, read(n.getter())
+	}
+	err = n.fetch(ctx, c, opts, read)
+	return written, err
 }
 
-// Get writes the file or directory at c to out.
-func (n *Node) Get(ctx context.Context, c cid.Cid, out string, progress func(int64)) error {
-	var opts dag.WriteOptions
-	if progress != nil {
-		opts.Progress = func(done uint64) { progress(int64(done)) }
+// Get writes the file or directory at c to out, fetching what is missing.
+// Fetched blocks stay cached, unpinned.
+func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions) error {
+	unlock := n.GCLock.Writer()
+	defer unlock()
+	local, err := n.isLocal(ctx, c)
+	if err != nil {
+		return err
 	}
-	return dag.WriteTo(ctx, n.getter(), c, out, opts)
+	if !local {
+		if err := n.fetch(ctx, c, opts, nil); err != nil {
+			return err
+		}
+	}
+	var wopts dag.WriteOptions
+	if opts.Progress != nil {
+		opts.Progress(Progress{Phase: "writing"})
+		wopts.Progress = func(done uint64) { opts.Progress(Progress{Phase: "writing", Bytes: int64(done)}) }
+	}
+	return dag.WriteTo(ctx, n.getter(), c, out, wopts)
 }
 
 // Ls lists the directory at c.
@@ -178,10 +219,22 @@ func (n *Node) ID(ctx context.Context) (IDInfo, error) {
 	return IDInfo{ID: n.Repo.Identity.ID.String(), Addresses: []string{}}, nil
 }
 
-// PinAdd pins c after checking that its content is complete and intact.
-func (n *Node) PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string) error {
+// PinAdd pins c after fetching what is missing and checking that its
+// content is complete and intact.
+func (n *Node) PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string, opts FetchOptions) error {
 	unlock := n.GCLock.Writer()
 	defer unlock()
+	if mode == pin.Recursive {
+		local, err := n.isLocal(ctx, c)
+		if err != nil {
+			return fmt.Errorf("pin %s: %w", c, err)
+		}
+		if !local {
+			if err := n.fetch(ctx, c, opts, nil); err != nil {
+				return fmt.Errorf("pin %s: %w", c, err)
+			}
+		}
+	}
 	if err := pin.Complete(ctx, n.getter(), c, mode); err != nil {
 		return fmt.Errorf("pin %s: %w", c, err)
 	}

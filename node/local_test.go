@@ -70,7 +70,7 @@ func TestGCConcurrentWithAdds(t *testing.T) {
 					continue // gc may take it; that is allowed
 				}
 				var buf bytes.Buffer
-				if _, err := n.Cat(ctx, c, &buf); err != nil {
+				if _, err := n.Cat(ctx, c, &buf, FetchOptions{}); err != nil {
 					errs <- err
 					return
 				}
@@ -121,7 +121,7 @@ func TestPinAddRequiresContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.PinAdd(ctx, c, pin.Recursive, "x"); err != nil {
+	if err := n.PinAdd(ctx, c, pin.Recursive, "x", FetchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n.Pins.Get(c); err != nil {
@@ -163,14 +163,14 @@ func TestCorruptBlock(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	_, err = n.Cat(ctx, root, &out)
+	_, err = n.Cat(ctx, root, &out, FetchOptions{})
 	if !errors.Is(err, dag.ErrHashMismatch) || !strings.Contains(err.Error(), bad.String()) {
 		t.Fatalf("cat of corrupt DAG: %v, want hash mismatch naming %s", err, bad)
 	}
 	if !bytes.Equal(out.Bytes(), data[:out.Len()]) || out.Len() > 2*65536 {
 		t.Fatalf("cat wrote %d bytes, some past the corrupt block or wrong", out.Len())
 	}
-	if err := n.Get(ctx, root, t.TempDir()+"/out", nil); !errors.Is(err, dag.ErrHashMismatch) {
+	if err := n.Get(ctx, root, t.TempDir()+"/out", FetchOptions{}); !errors.Is(err, dag.ErrHashMismatch) {
 		t.Fatalf("get of corrupt DAG: %v", err)
 	}
 	res, err := n.RepoVerify(ctx, nil)

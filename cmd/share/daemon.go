@@ -34,11 +34,10 @@ then "daemon ready", and runs until SIGINT or SIGTERM.`,
 			}
 			defer n.Close()
 			ctx := cmd.Context()
-			d, err := n.StartDaemon(ctx, node.DaemonOptions{Logger: slog.Default()})
+			d, err := n.StartDaemon(ctx, node.NetworkOptions{Logger: slog.Default()})
 			if err != nil {
 				return err
 			}
-			defer d.Close()
 			srv := api.NewDaemonServer(d, slog.Default())
 			_, errc, err := api.ServeUnix(ctx, srv, filepath.Join(p, repo.APISocket))
 			if err != nil {

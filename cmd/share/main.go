@@ -109,7 +109,19 @@ func openNode() (node.API, error) {
 	if c, err := api.Dial(filepath.Join(p, repo.APISocket)); err == nil {
 		return c, nil
 	}
-	return node.Open(p)
+	n, err := node.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	// Without a daemon, content that is not here comes through a
+	// temporary node, started only when needed.
+	n.SetOnline(func(ctx context.Context) (*node.Network, error) {
+		return n.StartNetwork(ctx, node.NetworkOptions{
+			Logger:      slog.Default(),
+			ListenAddrs: node.EphemeralAddrs(n.Repo.Config.Addresses.Listen),
+		})
+	})
+	return n, nil
 }
 
 // withNode runs fn with a node and closes it afterwards.

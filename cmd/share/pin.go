@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -18,8 +19,9 @@ func pinCmd(g *globals) *cobra.Command {
 		Long:  "Pinned content is never removed by gc. Pins are recursive (the whole DAG) unless --direct.",
 	}
 	var (
-		direct bool
-		name   string
+		direct  bool
+		name    string
+		timeout time.Duration
 	)
 	add := &cobra.Command{
 		Use:     "add CID...",
@@ -32,7 +34,13 @@ func pinCmd(g *globals) *cobra.Command {
 				mode = pin.Direct
 			}
 			return forCIDs(args, func(n node.API, c cidArg) error {
-				if err := n.PinAdd(cmd.Context(), c.c, mode, name); err != nil {
+				opts := node.FetchOptions{Timeout: timeout}
+				if g.showProgress() {
+					bar := newBar(g.stderr, -1, "pinning "+c.s)
+					defer bar.Exit()
+					opts.Progress = func(p node.Progress) { bar.Set64(p.Bytes) }
+				}
+				if err := n.PinAdd(cmd.Context(), c.c, mode, name, opts); err != nil {
 					return err
 				}
 				return report(g, map[string]string{"Cid": c.s, "Mode": string(mode)}, "pinned %s %s", c.s, mode)
@@ -41,6 +49,7 @@ func pinCmd(g *globals) *cobra.Command {
 	}
 	add.Flags().BoolVar(&direct, "direct", false, "pin only this block, not what it links to")
 	add.Flags().StringVar(&name, "name", "", "a name for the pin")
+	add.Flags().DurationVar(&timeout, "timeout", node.DefaultTimeout, "when fetching, give up when nothing arrives for this long")
 	rm := &cobra.Command{
 		Use:     "rm CID...",
 		Short:   "Unpin content (gc may then remove it)",

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,7 +17,8 @@ import (
 )
 
 func catCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var timeout time.Duration
+	cmd := &cobra.Command{
 		Use:     "cat CID",
 		Short:   "Write the file with this CID to standard output",
 		Example: "  share cat bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku > hello.txt",
@@ -26,13 +30,15 @@ func catCmd(g *globals) *cobra.Command {
 			}
 			return withNode(func(n node.API) error {
 				w := bufio.NewWriterSize(g.stdout, 1<<20)
-				if _, err := n.Cat(cmd.Context(), c, w); err != nil {
+				if _, err := n.Cat(cmd.Context(), c, w, node.FetchOptions{Timeout: timeout}); err != nil {
 					return err
 				}
 				return w.Flush()
 			})
 		},
 	}
+	cmd.Flags().DurationVar(&timeout, "timeout", node.DefaultTimeout, "give up when nothing arrives for this long")
+	return cmd
 }
 
 func getCmd(g *globals) *cobra.Command {
@@ -59,13 +65,23 @@ in the current directory). The output appears only when it is complete.`,
 				return fmt.Errorf("get: %s already exists (choose another -o PATH or remove it)", out)
 			}
 			return withNode(func(n node.API) error {
-				var progress func(int64)
+				opts := node.FetchOptions{Timeout: timeout}
 				if g.showProgress() {
-					bar := newBar(g.stderr, -1, "getting")
+					bar := newBar(g.stderr, -1, "checking")
 					defer bar.Exit()
-					progress = func(done int64) { bar.Set64(done) }
+					opts.Progress = func(p node.Progress) {
+						desc := p.Phase
+						if p.Phase == "fetching" {
+							desc = fmt.Sprintf("fetching from %d peer(s)", p.Peers)
+						}
+						bar.Describe(desc)
+						bar.Set64(p.Bytes)
+					}
 				}
-				if err := n.Get(cmd.Context(), c, out, progress); err != nil {
+				if err := n.Get(cmd.Context(), c, out, opts); err != nil {
+					if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), node.ErrTimeout.Error()) {
+						return fmt.Errorf("%w (is a node that has it running on this LAN or in Bootstrap?)", err)
+					}
 					return err
 				}
 				if g.json {
@@ -80,7 +96,7 @@ in the current directory). The output appears only when it is complete.`,
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write the file or directory (default: ./CID)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "give up when nothing arrives for this long")
+	cmd.Flags().DurationVar(&timeout, "timeout", node.DefaultTimeout, "give up when nothing arrives for this long")
 	return cmd
 }
 

@@ -1,0 +1,167 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/exchange"
+)
+
+// DefaultTimeout is how long a fetch waits without progress.
+const DefaultTimeout = 30 * time.Second
+
+// ErrTimeout ends a fetch during which nothing arrived for the timeout.
+var ErrTimeout = errors.New("nothing arrived in time")
+
+// FetchOptions control Get, Cat and PinAdd when content must come from
+// the network.
+type FetchOptions struct {
+	// Timeout gives up when nothing arrives for this long (default 30 s).
+	Timeout time.Duration
+	// Progress, if not nil, sees what is happening.
+	Progress func(Progress)
+}
+
+// Progress is a snapshot of a get.
+type Progress struct {
+	Phase  string // "finding providers", "fetching", "writing", "done"
+	Bytes  int64  // bytes fetched from the network (or written, when local)
+	Blocks int
+	Peers  int
+}
+
+// SetOnline tells the node how to join the network when it lacks content
+// (the CLI starts a temporary node); without it, missing content is an
+// error wrapping ErrNotLocal.
+func (n *Node) SetOnline(start func(ctx context.Context) (*Network, error)) {
+	n.startNet = start
+}
+
+// network returns the node's network, starting it on first use.
+func (n *Node) network(ctx context.Context) (*Network, error) {
+	n.netMu.Lock()
+	defer n.netMu.Unlock()
+	if n.net != nil || n.startNet == nil {
+		return n.net, nil
+	}
+	nw, err := n.startNet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.net = nw
+	return nw, nil
+}
+
+// isLocal reports whether every block of the DAG under root is here.
+func (n *Node) isLocal(ctx context.Context, root cid.Cid) (bool, error) {
+	err := dag.Walk(ctx, n.getter(), root, dag.WalkOptions{CheckLeaves: true}, func(cid.Cid) error { return nil })
+	if errors.Is(err, ErrNotLocal) || errors.Is(err, dag.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// fetch makes the DAG under root complete locally, fetching what is
+// missing from the network. The caller holds the gc writer lock. With a
+// non-nil reader, the session streams blocks to it while it stores them.
+func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read func(dag.BlockGetter) error) error {
+	nw, err := n.network(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w, and the network could not start: %v", root, ErrNotLocal, err)
+	}
+	if nw == nil {
+		return fmt.Errorf("%s: %w", root, ErrNotLocal)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	batch := n.Blocks.NewBatch()
+	defer batch.Close()
+
+	var mu sync.Mutex
+	last, lastBytes := time.Now(), int64(-1)
+	report := func(p exchange.Progress) {
+		mu.Lock()
+		if p.Bytes != lastBytes || p.LocalBlocks > 0 && lastBytes < 0 {
+			last, lastBytes = time.Now(), p.Bytes
+		}
+		mu.Unlock()
+		if opts.Progress != nil {
+			phase := "fetching"
+			if p.Peers == 0 && p.Blocks == 0 {
+				phase = "finding providers"
+			}
+			opts.Progress(Progress{Phase: phase, Bytes: p.Bytes, Blocks: p.Blocks, Peers: p.Peers})
+		}
+	}
+	sess := nw.Exchange.NewSession(ctx, root, exchange.SessionOptions{
+		Local:    n.Blocks,
+		Putter:   batch,
+		Stream:   read != nil,
+		Progress: report,
+	})
+	defer sess.Close()
+	go nw.findProviders(ctx, root, sess)
+	go func() {
+		t := time.NewTicker(timeout / 10)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sess.Done():
+				return
+			case <-t.C:
+				mu.Lock()
+				idle := time.Since(last)
+				mu.Unlock()
+				if idle > timeout {
+					cancel(fmt.Errorf("%s: %w (no peer that has it answered for %s)", root, ErrTimeout, timeout))
+					return
+				}
+			}
+		}
+	}()
+
+	if read != nil {
+		err = read(sessionGetter{local: n.getter(), sess: sess})
+		if err == nil {
+			err = sess.Wait()
+		}
+	} else {
+		err = sess.Wait()
+	}
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return cause
+		}
+		if errors.Is(err, exchange.ErrNoProgress) {
+			return fmt.Errorf("%s: %w", root, ErrTimeout)
+		}
+		return err
+	}
+	return batch.Commit(ctx)
+}
+
+// sessionGetter reads local blocks first and waits for the session for
+// the others.
+type sessionGetter struct {
+	local dag.BlockGetter
+	sess  *exchange.Session
+}
+
+func (g sessionGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if b, err := g.local.Get(ctx, c); err == nil {
+		return b, nil
+	}
+	return g.sess.Get(ctx, c)
+}

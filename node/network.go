@@ -1,0 +1,262 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/share-p2p/share/blockstore"
+	"github.com/share-p2p/share/exchange"
+	"github.com/share-p2p/share/net"
+	"github.com/share-p2p/share/net/mdns"
+	"github.com/share-p2p/share/net/peer"
+)
+
+// Network is a node's presence on the network: the host, the block
+// exchange and LAN discovery, plus the bootstrap dialler.
+type Network struct {
+	Host     *net.Host
+	Exchange *exchange.Exchange
+	mdns     *mdns.Service
+	logger   *slog.Logger
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// NetworkOptions tune StartNetwork.
+type NetworkOptions struct {
+	Logger *slog.Logger
+	// Transport opens raw connections (default TCP).
+	Transport net.Transport
+	// ListenAddrs override Addresses.Listen (a temporary node listens on
+	// port 0 so it never collides with a daemon).
+	ListenAddrs []string
+	// MDNSLoopback also announces and browses on the loopback interface
+	// (tests).
+	MDNSLoopback bool
+	// ExchangeConfig tunes the block exchange.
+	ExchangeConfig exchange.Config
+}
+
+// StartNetwork starts the host on the configured addresses, serves blocks,
+// and finds peers on the LAN (mDNS) and from the bootstrap list. The node
+// then fetches what it lacks from the network.
+func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	cfg := n.Repo.Config
+	addrs := opts.ListenAddrs
+	if addrs == nil {
+		addrs = cfg.Addresses.Listen
+	}
+	var listen []ma.Multiaddr
+	for _, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("config Addresses.Listen %q: %w", s, err)
+		}
+		listen = append(listen, m)
+	}
+	h, err := net.NewHost(ctx, net.Config{
+		Key:         n.Repo.Identity.Key,
+		ListenAddrs: listen,
+		Network:     cfg.Network,
+		Transport:   opts.Transport,
+		Logger:      logger,
+		AddrStore:   n.Blocks.Keyspace('a'),
+		IsNotFound:  func(err error) bool { return errors.Is(err, blockstore.ErrNotFound) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	xcfg := opts.ExchangeConfig
+	xcfg.Logger = logger
+	xcfg.OnBadPeer = func(p peer.ID, err error) {
+		logger.Warn("disconnecting a peer that sent bad data", "peer", p, "err", err)
+		go h.ClosePeer(p)
+	}
+	ex, err := exchange.New(hostAdapter{h}, h.Protocol("blocks"), n.Blocks, xcfg)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	nw := &Network{Host: h, Exchange: ex, logger: logger, cancel: cancel}
+	if cfg.Discovery.MDNS {
+		svc, err := mdns.New(mdns.Config{
+			Network:         cfg.Network,
+			ID:              h.ID(),
+			Addrs:           h.Addrs,
+			IncludeLoopback: opts.MDNSLoopback,
+			Logger:          logger,
+			OnPeer: func(id peer.ID, addrs []ma.Multiaddr) {
+				nw.wg.Add(1)
+				go func() {
+					defer nw.wg.Done()
+					dctx, cancel := context.WithTimeout(nctx, 10*time.Second)
+					defer cancel()
+					if err := h.Connect(dctx, peer.AddrInfo{ID: id, Addrs: addrs}); err != nil {
+						logger.Debug("mdns peer: connect failed", "peer", id, "err", err)
+					}
+				}()
+			},
+		})
+		if err != nil {
+			// No multicast interface is not fatal: bootstrap and DHT remain.
+			logger.Warn("LAN discovery is off", "err", err)
+		} else {
+			nw.mdns = svc
+			svc.Start(nctx)
+		}
+	}
+	for _, b := range cfg.Bootstrap {
+		ai, err := peer.AddrInfoFromString(b)
+		if err != nil {
+			logger.Warn("bad bootstrap address", "addr", b, "err", err)
+			continue
+		}
+		nw.wg.Add(1)
+		go func() { defer nw.wg.Done(); nw.keepConnected(nctx, ai) }()
+	}
+	n.net = nw
+	return nw, nil
+}
+
+// keepConnected dials a bootstrap peer and redials it with backoff
+// whenever the connection is gone.
+func (nw *Network) keepConnected(ctx context.Context, ai peer.AddrInfo) {
+	backoff := time.Second
+	for {
+		if !nw.Host.Connected(ai.ID) {
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := nw.Host.Connect(dctx, ai)
+			cancel()
+			if err != nil {
+				nw.logger.Debug("bootstrap dial failed", "peer", ai.ID, "err", err, "retry", backoff)
+				backoff = min(backoff*2, 5*time.Minute)
+			} else {
+				backoff = time.Second
+				nw.Host.Protect(ai.ID, "bootstrap")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// Close stops discovery, the exchange and the host.
+func (nw *Network) Close() error {
+	nw.cancel()
+	if nw.mdns != nil {
+		nw.mdns.Close()
+	}
+	nw.Exchange.Close()
+	err := nw.Host.Close()
+	nw.wg.Wait()
+	return err
+}
+
+// hostAdapter gives the exchange the streams of the net host.
+type hostAdapter struct{ h *net.Host }
+
+func (a hostAdapter) NewStream(ctx context.Context, p peer.ID, proto string) (exchange.Stream, error) {
+	s, err := a.h.NewStream(ctx, p, proto)
+	if err != nil {
+		return nil, err
+	}
+	return stream{s}, nil
+}
+
+func (a hostAdapter) SetHandler(proto string, h func(exchange.Stream)) {
+	a.h.SetHandler(proto, func(s *net.Stream) { h(stream{s}) })
+}
+
+type stream struct{ *net.Stream }
+
+func (s stream) RemotePeer() peer.ID { return s.Conn().RemotePeer() }
+
+// findProviders feeds sess with every connected peer that has root, now
+// and as peers connect, until ctx ends. It reports the number of peers
+// asked through asked.
+func (nw *Network) findProviders(ctx context.Context, root cid.Cid, sess *exchange.Session) {
+	sub := nw.Host.Subscribe()
+	defer sub.Close()
+	asked := make(map[peer.ID]bool)
+	ask := func(p peer.ID) {
+		if asked[p] {
+			return
+		}
+		asked[p] = true
+		nw.wg.Add(1)
+		go func() {
+			defer nw.wg.Done()
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			has, err := nw.Exchange.Has(actx, p, []cid.Cid{root})
+			if err == nil && len(has) == 1 && has[0] {
+				sess.AddProviders(p)
+			}
+		}()
+	}
+	for _, p := range nw.Host.Peers() {
+		ask(p)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-sub.Events():
+			if !ok {
+				return
+			}
+			switch e.Kind {
+			case net.Connected, net.Identified:
+				ask(e.Peer)
+			case net.Disconnected:
+				delete(asked, e.Peer) // ask again if it comes back
+			}
+		}
+	}
+}
+
+// EphemeralAddrs returns addrs with every TCP port set to 0, for a
+// temporary node that must not collide with a daemon.
+func EphemeralAddrs(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	for _, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue
+		}
+		var b ma.Multiaddr
+		ok := true
+		ma.ForEach(m, func(c ma.Component) bool {
+			if c.Protocol().Code == ma.P_TCP {
+				zero, err := ma.NewComponent("tcp", "0")
+				if err != nil {
+					ok = false
+					return false
+				}
+				b = append(b, *zero)
+				return true
+			}
+			b = append(b, c)
+			return true
+		})
+		if ok {
+			out = append(out, b.String())
+		}
+	}
+	return out
+}

@@ -1,0 +1,162 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/pin"
+)
+
+// onlineNode opens a node in a fresh repository with its network on a
+// loopback port and LAN discovery off.
+func onlineNode(t testing.TB) *Node {
+	t.Helper()
+	dir := t.TempDir()
+	n, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := n.Repo.Config.Set("Discovery.MDNS", "false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Repo.SaveConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.StartNetwork(context.Background(), NetworkOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func connect(t testing.TB, from, to *Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := from.net.Host.Connect(ctx, peer.AddrInfo{ID: to.net.Host.ID(), Addrs: to.net.Host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func addRandom(t testing.TB, n *Node, size int64, seed byte) (cid.Cid, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.NewChaCha8([32]byte{seed}).Read(data)
+	c, err := n.Add(context.Background(), "f", bytes.NewReader(data), AddOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, data
+}
+
+// TestFetchFromProviders: a getter fetches a DAG that three providers
+// hold, through cat, get and pin add; fetched blocks are cached unpinned.
+func TestFetchFromProviders(t *testing.T) {
+	getter := onlineNode(t)
+	var providers []*Node
+	for i := 0; i < 3; i++ {
+		providers = append(providers, onlineNode(t))
+	}
+	c, data := addRandom(t, providers[0], 20<<20+3, 1)
+	for _, p := range providers[1:] {
+		if _, err := p.Add(context.Background(), "f", bytes.NewReader(data), AddOptions{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range providers {
+		connect(t, getter, p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var out bytes.Buffer
+	if _, err := getter.Cat(ctx, c, &out, FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("cat over the network: different bytes")
+	}
+	if _, err := getter.Pins.Get(c); err == nil {
+		t.Fatal("cat pinned what it fetched")
+	}
+	// Cached: get now works with every provider gone.
+	for _, p := range providers {
+		p.net.Host.Close()
+	}
+	dst := filepath.Join(t.TempDir(), "out")
+	if err := getter.Get(ctx, c, dst, FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, data) {
+		t.Fatal("get from cache: different bytes")
+	}
+}
+
+// TestPinAddFetches: pin add on a node that lacks the content fetches it.
+func TestPinAddFetches(t *testing.T) {
+	a, b := onlineNode(t), onlineNode(t)
+	c, _ := addRandom(t, a, 5<<20, 2)
+	connect(t, b, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var last Progress
+	if err := b.PinAdd(ctx, c, pin.Recursive, "remote", FetchOptions{Progress: func(p Progress) { last = p }}); err != nil {
+		t.Fatal(err)
+	}
+	if last.Bytes < 5<<20 {
+		t.Fatalf("last progress %+v: expected the fetched bytes", last)
+	}
+	if _, err := b.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pin.Complete(ctx, b.getter(), c, pin.Recursive); err != nil {
+		t.Fatalf("pinned content incomplete after gc: %v", err)
+	}
+}
+
+// TestFetchTimeout: nobody has it, so the get gives up after the timeout.
+func TestFetchTimeout(t *testing.T) {
+	a, b := onlineNode(t), onlineNode(t)
+	connect(t, b, a)
+	c, _ := addRandom(t, onlineNode(t), 1000, 3) // on a third node nobody knows
+	start := time.Now()
+	err := b.Get(context.Background(), c, filepath.Join(t.TempDir(), "x"), FetchOptions{Timeout: time.Second})
+	if err == nil || time.Since(start) > 10*time.Second {
+		t.Fatalf("get of unreachable content: %v after %v", err, time.Since(start))
+	}
+	if !bytes.Contains([]byte(err.Error()), []byte(ErrTimeout.Error())) {
+		t.Fatalf("error %q does not say it timed out", err)
+	}
+}
+
+// BenchmarkFetchCat measures cat of a file held by one provider over
+// loopback TCP, both nodes in this process.
+func BenchmarkFetchCat(b *testing.B) {
+	const size = 256 << 20
+	prov, getter := onlineNode(b), onlineNode(b)
+	c, _ := addRandom(b, prov, size, 9)
+	connect(b, getter, prov)
+	ctx := context.Background()
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := getter.Cat(ctx, c, io.Discard, FetchOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if _, err := getter.GC(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
