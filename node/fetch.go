@@ -125,7 +125,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 				idle := time.Since(last)
 				mu.Unlock()
 				if idle > timeout {
-					cancel(fmt.Errorf("%s: %w (no peer that has it answered for %s)", root, ErrTimeout, timeout))
+					cancel(fmt.Errorf("%s: not found locally, and %w: no peer sent any of it for %s", root, ErrTimeout, timeout))
 					return
 				}
 			}
@@ -145,7 +145,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 			return cause
 		}
 		if errors.Is(err, exchange.ErrNoProgress) {
-			return fmt.Errorf("%s: %w", root, ErrTimeout)
+			return fmt.Errorf("%s: not found locally, and %w: the peers stopped sending it", root, ErrTimeout)
 		}
 		return err
 	}

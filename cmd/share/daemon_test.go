@@ -131,7 +131,7 @@ func TestDaemonServesCommands(t *testing.T) {
 	}
 	ok(t, rp, "repo", "verify")
 	ok(t, rp, "gc")
-	fails(t, rp, "not found locally", "cat", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku")
+	fails(t, rp, "not found locally", "cat", "--timeout", "1s", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku")
 	fails(t, rp, "invalid CID", "cat", "nope")
 
 	// A second daemon on the same repository is refused.

@@ -175,9 +175,9 @@ func TestBadInput(t *testing.T) {
 	fails(t, rp, "invalid CID", "cat", "notacid")
 	fails(t, rp, "invalid CID", "get", "bafyinvalid")
 	fails(t, rp, "invalid CID", "pin", "add", "xyz")
-	fails(t, rp, "not found locally", "cat", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku")
-	fails(t, rp, "not found locally", "get", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku", "-o", filepath.Join(work, "x"))
-	fails(t, rp, "not found locally", "pin", "add", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku")
+	fails(t, rp, "not found locally", "cat", "--timeout", "1s", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku")
+	fails(t, rp, "not found locally", "get", "--timeout", "1s", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku", "-o", filepath.Join(work, "x"))
+	fails(t, rp, "not found locally", "pin", "add", "--timeout", "1s", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku")
 	fails(t, rp, "unknown config key", "config", "get", "Nope.Key")
 	fails(t, rp, "unknown config key", "config", "set", "Nope", "1")
 	fails(t, rp, "Routing.Mode", "config", "set", "Routing.Mode", "sideways")
@@ -232,7 +232,7 @@ func TestPinGCStat(t *testing.T) {
 	if out := ok(t, rp, "gc"); !strings.HasPrefix(out, "removed 1 blocks") {
 		t.Fatalf("gc printed %q", out)
 	}
-	fails(t, rp, "not found locally", "cat", cb)
+	fails(t, rp, "not found locally", "cat", "--timeout", "1s", cb)
 	ok(t, rp, "cat", ca)
 
 	ok(t, rp, "pin", "add", "--name", "keep", "--direct", ca)
@@ -244,7 +244,7 @@ func TestPinGCStat(t *testing.T) {
 		t.Fatalf("gc --json printed %q", out)
 	}
 	ok(t, rp, "pin", "verify") // the root block is all a direct pin needs
-	fails(t, rp, "not found locally", "cat", ca)
+	fails(t, rp, "not found locally", "cat", "--timeout", "1s", ca)
 	ok(t, rp, "pin", "rm", ca)
 	fails(t, rp, "not pinned", "pin", "rm", ca)
 	ok(t, rp, "gc")
