@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,11 @@ import (
 func lanScript() string {
 	if p := os.Getenv("SHARE_LAB_LAN"); p != "" {
 		return p
+	}
+	if p, err := filepath.Abs("../../testdata/lab/lan"); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
 	}
 	if p, err := exec.LookPath("lan"); err == nil {
 		return p

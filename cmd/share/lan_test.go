@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lab is a LAN of network namespaces made with testdata/lab/lan.
+type lab struct {
+	script string
+	env    []string
+}
+
+// newLab brings up n hosts (h1..hn, 10.77.0.K/24, multicast on, no route
+// out) under a prefix of its own, and tears them down at the end. It needs
+// root; CI runs as root and sets SHARE_REQUIRE_LAB=1 so that a missing lab
+// fails instead of skipping.
+func newLab(t *testing.T, n int, args ...string) *lab {
+	t.Helper()
+	script, _ := filepath.Abs("../../testdata/lab/lan")
+	if os.Geteuid() != 0 {
+		if os.Getenv("SHARE_REQUIRE_LAB") != "" {
+			t.Fatal("the lab LAN needs root")
+		}
+		t.Skip("the lab LAN needs root (network namespaces)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Fatal("the lab LAN needs iproute2 (ip): install it")
+	}
+	l := &lab{script: script, env: append(os.Environ(), fmt.Sprintf("LAN_PREFIX=t%d", os.Getpid()%100000))}
+	l.run(t, append([]string{"up", fmt.Sprint(n)}, args...)...)
+	t.Cleanup(func() { exec.Command(l.script, "down").Run() })
+	return l
+}
+
+func (l *lab) run(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(l.script, args...)
+	cmd.Env = l.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("lan %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// share runs the share binary on host with repository rp.
+func (l *lab) share(host, rp string, args ...string) *exec.Cmd {
+	cmd := exec.Command(l.script, append([]string{"exec", host, shareBin}, args...)...)
+	cmd.Env = append(append([]string(nil), l.env...), "SHARE_PATH="+rp)
+	return cmd
+}
+
+// startDaemon runs `share daemon` on host and waits for "daemon ready".
+func (l *lab) startDaemon(t *testing.T, host, rp string) {
+	t.Helper()
+	cmd := l.share(host, rp, "daemon")
+	out, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "daemon ready" {
+				ready <- true
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("daemon on %s not ready: %s", host, stderr.String())
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+}
+
+// TestLANGetViaMDNS is the main path end to end: on a LAN of 3 hosts, the
+// daemon on h1 adds a 64 MiB file; h3, with a fresh repository, no
+// configuration and no daemon, gets it by CID and writes identical bytes,
+// having found h1 through mDNS.
+func TestLANGetViaMDNS(t *testing.T) {
+	l := newLab(t, 3)
+	work := t.TempDir()
+	r1, r3 := filepath.Join(work, "r1"), filepath.Join(work, "r3")
+	l.startDaemon(t, "h1", r1)
+
+	data := randBytes(t, 64<<20)
+	src := filepath.Join(work, "big.bin")
+	writeFile(t, src, data)
+	out, err := l.share("h1", r1, "add", "-Q", src).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := strings.TrimSpace(string(out))
+
+	small := filepath.Join(work, "small.txt")
+	writeFile(t, small, []byte("first byte\n"))
+	out, err = l.share("h1", r1, "add", "-Q", small).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	smallCID := strings.TrimSpace(string(out))
+
+	// First byte of a small file, no daemon on the getter.
+	start := time.Now()
+	cat := l.share("h3", r3, "cat", "--timeout", "20s", smallCID)
+	got, err := cat.Output()
+	firstByte := time.Since(start)
+	if err != nil || string(got) != "first byte\n" {
+		t.Fatalf("cat on h3: %q, %v", got, err)
+	}
+	t.Logf("first byte of a small file on h3 (no daemon, mDNS): %v", firstByte)
+
+	dst := filepath.Join(work, "out.bin")
+	start = time.Now()
+	get := l.share("h3", r3, "get", c, "-o", dst, "--timeout", "20s")
+	if msg, err := get.CombinedOutput(); err != nil {
+		t.Fatalf("get on h3: %v\n%s", err, msg)
+	}
+	t.Logf("get of 64 MiB on h3: %v", time.Since(start))
+	b, err := os.ReadFile(dst)
+	if err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("h3 got different bytes (%d bytes, %v)", len(b), err)
+	}
+}
