@@ -20,6 +20,7 @@ import (
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/gc"
 	"github.com/share-p2p/share/pin"
+	"github.com/share-p2p/share/provide"
 	"github.com/share-p2p/share/repo"
 )
 
@@ -125,7 +126,47 @@ func (n *Node) Add(ctx context.Context, path string, r io.Reader, opts AddOption
 			return cid.Undef, err
 		}
 	}
+	n.announce(ctx, root)
 	return root, nil
+}
+
+// announce tells the network about a new root, when the node is on it.
+func (n *Node) announce(ctx context.Context, root cid.Cid) {
+	n.netMu.Lock()
+	nw := n.net
+	n.netMu.Unlock()
+	if nw == nil || nw.Provider == nil {
+		return
+	}
+	var blocks []cid.Cid
+	if n.Repo.Config.Provide.Strategy == "all" {
+		dag.Walk(ctx, n.getter(), root, dag.WalkOptions{}, func(c cid.Cid) error {
+			blocks = append(blocks, c)
+			return nil
+		})
+	}
+	nw.Announce(root, blocks)
+}
+
+// provideKeys lists what reprovides announce: the pinned roots, or every
+// block with the "all" strategy.
+func (n *Node) provideKeys(ctx context.Context, strategy provide.Strategy) ([][]byte, error) {
+	var keys [][]byte
+	switch strategy {
+	case provide.All:
+		err := n.Blocks.ForEach(ctx, func(mh multihash.Multihash, _ int) error {
+			keys = append(keys, append([]byte(nil), mh...))
+			return nil
+		})
+		return keys, err
+	case provide.Roots:
+		pins, err := n.Pins.List(ctx)
+		for _, p := range pins {
+			keys = append(keys, p.Cid.Hash())
+		}
+		return keys, err
+	}
+	return nil, nil
 }
 
 // getter returns a BlockGetter that turns missing blocks into ErrNotLocal.

@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/share-p2p/share/blockstore"
+	"github.com/share-p2p/share/dht"
 	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/net"
 	"github.com/share-p2p/share/net/mdns"
 	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/provide"
 )
 
 // Network is a node's presence on the network: the host, the block
@@ -23,10 +26,14 @@ import (
 type Network struct {
 	Host     *net.Host
 	Exchange *exchange.Exchange
+	DHT      *dht.DHT          // nil when Routing.Mode is off
+	Provider *provide.Provider // nil when Routing.Mode is off
 	mdns     *mdns.Service
 	logger   *slog.Logger
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// bootstrapped is set once the DHT's routing table was filled.
+	bootstrapped atomic.Bool
+	wg           sync.WaitGroup
 }
 
 // NetworkOptions tune StartNetwork.
@@ -42,6 +49,9 @@ type NetworkOptions struct {
 	MDNSLoopback bool
 	// ExchangeConfig tunes the block exchange.
 	ExchangeConfig exchange.Config
+	// Temporary marks a node that only fetches and exits (the CLI without
+	// a daemon): a DHT client that announces nothing.
+	Temporary bool
 }
 
 // StartNetwork starts the host on the configured addresses, serves blocks,
@@ -90,6 +100,10 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	}
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	nw := &Network{Host: h, Exchange: ex, logger: logger, cancel: cancel}
+	if err := nw.startDHT(nctx, n, opts); err != nil {
+		nw.Close()
+		return nil, err
+	}
 	if cfg.Discovery.MDNS {
 		svc, err := mdns.New(mdns.Config{
 			Network:         cfg.Network,
@@ -126,8 +140,92 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		nw.wg.Add(1)
 		go func() { defer nw.wg.Done(); nw.keepConnected(nctx, ai) }()
 	}
+	if nw.DHT != nil && len(cfg.Bootstrap) > 0 {
+		nw.wg.Add(1)
+		go func() { defer nw.wg.Done(); nw.bootstrapDHT(nctx, cfg.Bootstrap) }()
+	}
 	n.net = nw
 	return nw, nil
+}
+
+// startDHT starts the Kademlia DHT and the provider (unless Routing.Mode
+// is off): provider records live in keyspace 'P'; reprovides re-announce
+// what Provide.Strategy says every 22 h.
+func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) error {
+	cfg := n.Repo.Config
+	mode, err := dht.ParseMode(cfg.Routing.Mode)
+	if err != nil {
+		return fmt.Errorf("config Routing.Mode: %w", err)
+	}
+	if mode == dht.ModeOff {
+		return nil
+	}
+	if opts.Temporary {
+		mode = dht.ModeClient
+	}
+	store, err := provide.NewStore(provide.StoreConfig{KV: n.Blocks.Keyspace('P')})
+	if err != nil {
+		return err
+	}
+	nw.wg.Add(1)
+	go func() { defer nw.wg.Done(); store.RunExpiry(ctx, time.Hour) }()
+	proto := dht.Protocol(cfg.Network)
+	d, err := dht.New(dht.Config{
+		Self:      nw.Host.AddrInfo,
+		Mode:      mode,
+		Transport: dht.NewHostNetwork(nw.Host, proto),
+		Store:     store,
+		Logger:    nw.logger,
+	})
+	if err != nil {
+		return err
+	}
+	d.Attach(nw.Host, proto)
+	nw.DHT = d
+	strategy, err := provide.ParseStrategy(cfg.Provide.Strategy)
+	if err != nil {
+		return fmt.Errorf("config Provide.Strategy: %w", err)
+	}
+	pcfg := provide.Config{Router: d, Strategy: strategy, Logger: nw.logger}
+	if !opts.Temporary {
+		pcfg.Keys = func(ctx context.Context) ([][]byte, error) { return n.provideKeys(ctx, strategy) }
+	}
+	p, err := provide.New(pcfg)
+	if err != nil {
+		return err
+	}
+	nw.Provider = p
+	if !opts.Temporary {
+		nw.wg.Add(1)
+		go func() { defer nw.wg.Done(); p.Run(ctx) }()
+	}
+	return nil
+}
+
+// bootstrapDHT fills the routing table from the bootstrap peers once some
+// are connected, retrying with backoff until it works.
+func (nw *Network) bootstrapDHT(ctx context.Context, addrs []string) {
+	var seeds []peer.AddrInfo
+	for _, a := range addrs {
+		if ai, err := peer.AddrInfoFromString(a); err == nil {
+			seeds = append(seeds, ai)
+		}
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		err := nw.DHT.Bootstrap(ctx, seeds)
+		if err == nil {
+			nw.bootstrapped.Store(true)
+			return
+		}
+		nw.logger.Debug("DHT bootstrap", "err", err, "retry", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Minute)
+	}
 }
 
 // keepConnected dials a bootstrap peer and redials it with backoff
@@ -155,11 +253,14 @@ func (nw *Network) keepConnected(ctx context.Context, ai peer.AddrInfo) {
 	}
 }
 
-// Close stops discovery, the exchange and the host.
+// Close stops discovery, the DHT, the exchange and the host.
 func (nw *Network) Close() error {
 	nw.cancel()
 	if nw.mdns != nil {
 		nw.mdns.Close()
+	}
+	if nw.DHT != nil {
+		nw.DHT.Close()
 	}
 	nw.Exchange.Close()
 	err := nw.Host.Close()
@@ -212,6 +313,10 @@ func (nw *Network) findProviders(ctx context.Context, root cid.Cid, sess *exchan
 	for _, p := range nw.Host.Peers() {
 		ask(p)
 	}
+	if nw.Provider != nil {
+		nw.wg.Add(1)
+		go func() { defer nw.wg.Done(); nw.findInDHT(ctx, root, sess) }()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -228,6 +333,61 @@ func (nw *Network) findProviders(ctx context.Context, root cid.Cid, sess *exchan
 			}
 		}
 	}
+}
+
+// findInDHT looks root up in the DHT unless connected or LAN peers have
+// provided it within a moment, and feeds the session every provider found
+// while the lookup goes on.
+func (nw *Network) findInDHT(ctx context.Context, root cid.Cid, sess *exchange.Session) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(300 * time.Millisecond):
+	}
+	if sess.Progress().Peers > 0 {
+		return
+	}
+	// A temporary node may still be filling its routing table.
+	for i := 0; i < 50 && nw.DHT.RoutingTableSize() == 0; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	for ai := range nw.Provider.FindProviders(ctx, root, 0) {
+		if ai.ID == nw.Host.ID() {
+			continue
+		}
+		nw.wg.Add(1)
+		go func() {
+			defer nw.wg.Done()
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := nw.Host.Connect(dctx, ai); err != nil {
+				nw.logger.Debug("DHT provider unreachable", "peer", ai.ID, "err", err)
+				return
+			}
+			sess.AddProviders(ai.ID)
+		}()
+	}
+}
+
+// Announce tells the DHT that this node provides root (and, with the
+// "all" strategy, blocks). It runs in the background.
+func (nw *Network) Announce(root cid.Cid, blocks []cid.Cid) {
+	if nw.Provider == nil {
+		return
+	}
+	nw.wg.Add(1)
+	go func() {
+		defer nw.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := nw.Provider.Announce(ctx, root, blocks); err != nil {
+			nw.logger.Debug("announce", "cid", root, "err", err)
+		}
+	}()
 }
 
 // EphemeralAddrs returns addrs with every TCP port set to 0, for a

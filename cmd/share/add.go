@@ -73,6 +73,9 @@ func runAdd(cmd *cobra.Command, g *globals, paths []string, opts node.AddOptions
 				}
 			}
 		}
+		if _, local := n.(*node.Node); local && !g.quiet && !g.json && !onlyRoot {
+			fmt.Fprintln(g.stderr, "share: stored locally; no daemon runs, so nobody can fetch it until 'share daemon' runs here")
+		}
 		return nil
 	})
 }

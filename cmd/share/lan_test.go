@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -142,5 +143,89 @@ func TestLANGetViaMDNS(t *testing.T) {
 	b, err := os.ReadFile(dst)
 	if err != nil || !bytes.Equal(b, data) {
 		t.Fatalf("h3 got different bytes (%d bytes, %v)", len(b), err)
+	}
+}
+
+// configure sets config keys in repository rp (before any daemon runs).
+func configure(t *testing.T, rp string, kv ...string) {
+	t.Helper()
+	for i := 0; i < len(kv); i += 2 {
+		ok(t, rp, "config", "set", kv[i], kv[i+1])
+	}
+}
+
+// TestLANGetViaDHT: with mDNS off everywhere, h1 and h3 know only h2 (a
+// DHT server) as bootstrap peer; h1's daemon adds, h3 (no daemon) finds
+// the provider record through the DHT and gets identical bytes.
+func TestLANGetViaDHT(t *testing.T) {
+	l := newLab(t, 3)
+	work := t.TempDir()
+	r1, r2, r3 := filepath.Join(work, "r1"), filepath.Join(work, "r2"), filepath.Join(work, "r3")
+	for _, r := range []string{r1, r2, r3} {
+		configure(t, r, "Discovery.MDNS", "false", "Addresses.Gateway", "")
+	}
+	var id2 struct{ ID string }
+	if err := json.Unmarshal([]byte(ok(t, r2, "id", "--json")), &id2); err != nil {
+		t.Fatal(err)
+	}
+	boot := fmt.Sprintf(`["/ip4/10.77.0.2/tcp/4001/p2p/%s"]`, id2.ID)
+	configure(t, r1, "Bootstrap", boot)
+	configure(t, r3, "Bootstrap", boot)
+	l.startDaemon(t, "h2", r2)
+	l.startDaemon(t, "h1", r1)
+
+	data := randBytes(t, 8<<20)
+	src := filepath.Join(work, "f.bin")
+	writeFile(t, src, data)
+	out, err := l.share("h1", r1, "add", "-Q", src).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := strings.TrimSpace(string(out))
+
+	// The announcement runs in the background: retry the get (each try is
+	// a fresh temporary node) until the record has reached h2.
+	dst := filepath.Join(work, "out.bin")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		msg, err := l.share("h3", r3, "get", c, "-o", dst, "--timeout", "5s").CombinedOutput()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("get through the DHT: %v\n%s", err, msg)
+		}
+	}
+	if b, _ := os.ReadFile(dst); !bytes.Equal(b, data) {
+		t.Fatal("h3 got different bytes through the DHT")
+	}
+}
+
+// TestLANNetworksDoNotMix: two networks on one LAN (names "share" and
+// "lab"), mDNS on: a node of one never gets content from, nor connects to,
+// a node of the other.
+func TestLANNetworksDoNotMix(t *testing.T) {
+	l := newLab(t, 3)
+	work := t.TempDir()
+	r1, r2, r3 := filepath.Join(work, "r1"), filepath.Join(work, "r2"), filepath.Join(work, "r3")
+	configure(t, r1, "Addresses.Gateway", "")
+	configure(t, r2, "Addresses.Gateway", "", "Network", "lab")
+	configure(t, r3, "Network", "lab")
+	l.startDaemon(t, "h1", r1)
+	l.startDaemon(t, "h2", r2)
+	src := filepath.Join(work, "f.txt")
+	writeFile(t, src, []byte("only on network share\n"))
+	out, err := l.share("h1", r1, "add", "-Q", src).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := strings.TrimSpace(string(out))
+	msg, err := l.share("h3", r3, "cat", "--timeout", "3s", c).CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "not found locally") {
+		t.Fatalf("a 'lab' node got content of network 'share': %v\n%s", err, msg)
+	}
+	// Neither daemon ever connected to the other.
+	if p := strings.TrimSpace(ok(t, r1, "peers", "-q")); p != "" {
+		t.Fatalf("h1 (share) has peers %q", p)
 	}
 }

@@ -119,6 +119,7 @@ func openNode() (node.API, error) {
 		return n.StartNetwork(ctx, node.NetworkOptions{
 			Logger:      slog.Default(),
 			ListenAddrs: node.EphemeralAddrs(n.Repo.Config.Addresses.Listen),
+			Temporary:   true,
 		})
 	})
 	return n, nil
