@@ -326,3 +326,36 @@ func (c *Client) ID(ctx context.Context) (node.IDInfo, error) {
 	err := c.Call(ctx, "id", nil, nil, &id)
 	return id, err
 }
+
+// Export streams the DAG under c as a CAR file from the daemon to w.
+func (c *Client) Export(ctx context.Context, id cid.Cid, w io.Writer, opts node.FetchOptions) error {
+	resp, err := c.post(ctx, "export", url.Values{"arg": {id.String()}, "timeout": {timeoutArg(opts)}}, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return err
+	}
+	if msg := resp.Trailer.Get(errTrailer); msg != "" {
+		return &remoteError{msg}
+	}
+	return nil
+}
+
+// Import streams a CAR file to the daemon, which stores and pins it.
+func (c *Client) Import(ctx context.Context, r io.Reader, pinRoots bool) ([]cid.Cid, error) {
+	var raw []string
+	if err := c.Call(ctx, "import", url.Values{"pin": {flag(pinRoots)}}, r, &raw); err != nil {
+		return nil, err
+	}
+	roots := make([]cid.Cid, 0, len(raw))
+	for _, s := range raw {
+		rc, err := cid.Decode(s)
+		if err != nil {
+			return nil, fmt.Errorf("daemon sent a bad CID %q", s)
+		}
+		roots = append(roots, rc)
+	}
+	return roots, nil
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/share-p2p/share/node"
 )
@@ -51,4 +52,21 @@ func ServeUnix(ctx context.Context, s *Server, path string) (net.Listener, <-cha
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ctx, ln) }()
 	return ln, errc, nil
+}
+
+// ServeTCP serves h (the gateway) on addr until ctx ends and returns the
+// address it is bound to.
+func ServeTCP(ctx context.Context, h http.Handler, addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go hs.Serve(ln)
+	context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	})
+	return ln.Addr().String(), nil
 }

@@ -260,6 +260,39 @@ func (s *Server) routes() {
 		res, err := s.api.RepoVerify(r.Context(), func(n int) { st.progress(int64(n)) })
 		st.finish(res, err)
 	})
+	s.mux.HandleFunc("POST /v0/export", func(w http.ResponseWriter, r *http.Request) {
+		c, ok := cidArg(w, r)
+		if !ok {
+			return
+		}
+		w.Header().Set("Trailer", errTrailer)
+		cw := &countingWriter{w: w}
+		err := s.api.Export(r.Context(), c, cw, fetchOptions(r, nil))
+		if err == nil {
+			return
+		}
+		if !cw.started {
+			WriteError(w, http.StatusInternalServerError, err)
+			return
+		}
+		w.Header().Set(errTrailer, err.Error())
+	})
+	s.mux.HandleFunc("POST /v0/import", func(w http.ResponseWriter, r *http.Request) {
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			WriteError(w, http.StatusInternalServerError, err)
+			return
+		}
+		roots, err := s.api.Import(r.Context(), r.Body, r.URL.Query().Get("pin") != "0")
+		if err != nil {
+			WriteError(w, http.StatusInternalServerError, err)
+			return
+		}
+		out := make([]string, len(roots))
+		for i, c := range roots {
+			out[i] = c.String()
+		}
+		WriteJSON(w, out)
+	})
 	s.mux.HandleFunc("POST /v0/id", func(w http.ResponseWriter, r *http.Request) {
 		id, err := s.api.ID(r.Context())
 		if err != nil {

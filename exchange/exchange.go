@@ -81,6 +81,9 @@ type Config struct {
 	// block it was not asked for or a malformed frame. The node should
 	// disconnect it; sessions already stop using it.
 	OnBadPeer func(p peer.ID, err error)
+	// OnServed, if not nil, is called with the size of each block the
+	// server sends (for metrics); it must not block.
+	OnServed func(size int)
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }

@@ -362,6 +362,9 @@ func (ss *serverStream) write(in <-chan answer) {
 				if _, err = bw.Write(hdr); err == nil {
 					_, err = bw.Write(a.data)
 				}
+				if err == nil && ss.e.cfg.OnServed != nil {
+					ss.e.cfg.OnServed(len(a.data))
+				}
 			} else {
 				hdr = appendMessage(hdr[:0], a.typ, a.req.c)
 				_, err = bw.Write(hdr)

@@ -45,15 +45,27 @@ type Result struct {
 // removes nothing, if a pinned DAG cannot be walked (a missing inner block
 // would otherwise hide live children).
 func Collect(ctx context.Context, lock *Lock, store Store, pins *pin.Set) (Result, error) {
+	return CollectUntil(ctx, lock, store, pins, 0)
+}
+
+// CollectUntil is Collect that stops once it has freed at least need bytes
+// (need <= 0: no limit), for auto-gc that only brings the repository back
+// under its limit.
+func CollectUntil(ctx context.Context, lock *Lock, store Store, pins *pin.Set, need int64) (Result, error) {
 	defer lock.Collector()()
 	live, err := mark(ctx, store, pins)
 	if err != nil {
 		return Result{}, err
 	}
 	var dead []multihash.Multihash
+	var deadBytes int64
 	err = store.ForEach(ctx, func(mh multihash.Multihash, size int) error {
+		if need > 0 && deadBytes >= need {
+			return nil
+		}
 		if _, ok := live[string(mh)]; !ok {
 			dead = append(dead, append(multihash.Multihash(nil), mh...))
+			deadBytes += int64(size)
 		}
 		return nil
 	})

@@ -25,6 +25,8 @@ type API interface {
 	Stat(ctx context.Context) (RepoStat, error)
 	RepoVerify(ctx context.Context, progress func(blocks int)) (VerifyResult, error)
 	ID(ctx context.Context) (IDInfo, error)
+	Export(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOptions) error
+	Import(ctx context.Context, r io.Reader, pinRoots bool) ([]cid.Cid, error)
 	Close() error
 }
 

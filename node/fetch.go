@@ -87,12 +87,21 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	batch := n.Blocks.NewBatch()
 	defer batch.Close()
 
+	tr := n.transfers.start(root)
+	defer n.transfers.end(tr)
+	defer n.invalidateStat()
+	fetched := n.Metrics().BlocksFetched
 	var mu sync.Mutex
-	last, lastBytes := time.Now(), int64(-1)
+	last, lastBytes, lastBlocks := time.Now(), int64(-1), 0
 	report := func(p exchange.Progress) {
+		n.transfers.update(tr, p)
 		mu.Lock()
 		if p.Bytes != lastBytes || p.LocalBlocks > 0 && lastBytes < 0 {
 			last, lastBytes = time.Now(), p.Bytes
+		}
+		if p.Blocks > lastBlocks {
+			fetched.Add(uint64(p.Blocks - lastBlocks))
+			lastBlocks = p.Blocks
 		}
 		mu.Unlock()
 		if opts.Progress != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/share-p2p/share/chunker"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/gc"
+	"github.com/share-p2p/share/metrics"
 	"github.com/share-p2p/share/pin"
 	"github.com/share-p2p/share/provide"
 	"github.com/share-p2p/share/repo"
@@ -37,6 +38,11 @@ type Node struct {
 	netMu    sync.Mutex
 	net      *Network
 	startNet func(ctx context.Context) (*Network, error)
+
+	stats       statCache
+	transfers   transfers
+	metricsOnce sync.Once
+	metrics     *metrics.Node
 }
 
 // Open opens (and on first use initialises) the repository at path.
@@ -126,6 +132,7 @@ func (n *Node) Add(ctx context.Context, path string, r io.Reader, opts AddOption
 			return cid.Undef, err
 		}
 	}
+	n.invalidateStat()
 	n.announce(ctx, root)
 	return root, nil
 }
@@ -305,7 +312,15 @@ func (n *Node) PinVerify(ctx context.Context, report func(pin.Pin, error)) (bad 
 
 // GC removes every block that no pin reaches.
 func (n *Node) GC(ctx context.Context) (gc.Result, error) {
-	return gc.Collect(ctx, &n.GCLock, n.Blocks, n.Pins)
+	res, err := gc.Collect(ctx, &n.GCLock, n.Blocks, n.Pins)
+	if err == nil {
+		m := n.Metrics()
+		m.GCRuns.Inc()
+		m.GCFreedBlocks.Add(uint64(res.Blocks))
+		m.GCFreedBytes.Add(uint64(res.Bytes))
+	}
+	n.invalidateStat()
+	return res, err
 }
 
 // RepoStat describes the repository.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,5 +180,45 @@ func TestCorruptBlock(t *testing.T) {
 	}
 	if len(res.Corrupt) != 1 || !strings.Contains(res.Corrupt[0], cid.NewCidV1(cid.Raw, bad.Hash()).String()) || len(res.BadPins) != 1 {
 		t.Fatalf("repo verify = %+v, want the corrupt block and its pin", res)
+	}
+}
+
+// TestAutoGC: over StorageMax, auto-gc frees unpinned blocks down to 90%
+// of it and never touches pins.
+func TestAutoGC(t *testing.T) {
+	n := openTest(t)
+	ctx := context.Background()
+	cfg, _ := n.Repo.Config.Set("Datastore.StorageMax", "4MiB")
+	if err := n.Repo.SaveConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	pinned := make([]byte, 3<<20)
+	rand.Read(pinned)
+	pc, err := n.Add(ctx, "p", bytes.NewReader(pinned), AddOptions{Chunker: "size-262144"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		junk := make([]byte, 1<<20)
+		rand.Read(junk)
+		if _, err := n.Add(ctx, "j", bytes.NewReader(junk), AddOptions{Chunker: "size-262144", NoPin: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := n.Stat(ctx)
+	res := n.autoGCOnce(ctx, slog.New(slog.DiscardHandler))
+	after, _ := n.Stat(ctx)
+	if before.Bytes <= 4<<20 || res.Blocks == 0 || after.Bytes > 4<<20*9/10 {
+		t.Fatalf("auto-gc: before %d, freed %+v, after %d (limit %d)", before.Bytes, res, after.Bytes, 4<<20)
+	}
+	if after.Bytes < 3<<20 {
+		t.Fatalf("auto-gc freed %d bytes, more than it needed to", before.Bytes-after.Bytes)
+	}
+	var out bytes.Buffer
+	if _, err := n.Cat(ctx, pc, &out, FetchOptions{}); err != nil || !bytes.Equal(out.Bytes(), pinned) {
+		t.Fatalf("pinned content after auto-gc: %v", err)
+	}
+	if res := n.autoGCOnce(ctx, slog.New(slog.DiscardHandler)); res.Blocks != 0 {
+		t.Fatalf("auto-gc ran under the limit: %+v", res)
 	}
 }

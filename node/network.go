@@ -15,6 +15,7 @@ import (
 	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/dht"
 	"github.com/share-p2p/share/exchange"
+	"github.com/share-p2p/share/metrics"
 	"github.com/share-p2p/share/net"
 	"github.com/share-p2p/share/net/mdns"
 	"github.com/share-p2p/share/net/peer"
@@ -93,7 +94,9 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		logger.Warn("disconnecting a peer that sent bad data", "peer", p, "err", err)
 		go h.ClosePeer(p)
 	}
-	ex, err := exchange.New(hostAdapter{h}, h.Protocol("blocks"), n.Blocks, xcfg)
+	m := n.Metrics()
+	xcfg.OnServed = func(int) { m.BlocksServed.Inc() }
+	ex, err := exchange.New(hostAdapter{h: h, in: m.BytesIn("blocks"), out: m.BytesOut("blocks")}, h.Protocol("blocks"), n.Blocks, xcfg)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -173,7 +176,7 @@ func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) e
 	d, err := dht.New(dht.Config{
 		Self:      nw.Host.AddrInfo,
 		Mode:      mode,
-		Transport: dht.NewHostNetwork(nw.Host, proto),
+		Transport: countedDHT{dht.NewHostNetwork(nw.Host, proto), n.Metrics()},
 		Store:     store,
 		Logger:    nw.logger,
 	})
@@ -268,24 +271,39 @@ func (nw *Network) Close() error {
 	return err
 }
 
-// hostAdapter gives the exchange the streams of the net host.
-type hostAdapter struct{ h *net.Host }
+// hostAdapter gives the exchange the streams of the net host, counting
+// their bytes.
+type hostAdapter struct {
+	h       *net.Host
+	in, out *metrics.Counter
+}
 
 func (a hostAdapter) NewStream(ctx context.Context, p peer.ID, proto string) (exchange.Stream, error) {
 	s, err := a.h.NewStream(ctx, p, proto)
 	if err != nil {
 		return nil, err
 	}
-	return stream{s}, nil
+	return stream{countingStream{s, a.in, a.out}}, nil
 }
 
 func (a hostAdapter) SetHandler(proto string, h func(exchange.Stream)) {
-	a.h.SetHandler(proto, func(s *net.Stream) { h(stream{s}) })
+	a.h.SetHandler(proto, func(s *net.Stream) { h(stream{countingStream{s, a.in, a.out}}) })
 }
 
-type stream struct{ *net.Stream }
+type stream struct{ countingStream }
 
 func (s stream) RemotePeer() peer.ID { return s.Conn().RemotePeer() }
+
+// countedDHT counts the DHT requests this node sends, by type.
+type countedDHT struct {
+	dht.Network
+	m *metrics.Node
+}
+
+func (c countedDHT) Send(ctx context.Context, to peer.AddrInfo, req *dht.Message) (*dht.Message, error) {
+	c.m.DHTRequests.With(req.Type.String()).Inc()
+	return c.Network.Send(ctx, to, req)
+}
 
 // findProviders feeds sess with every connected peer that has root, now
 // and as peers connect, until ctx ends. It reports the number of peers

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/share-p2p/share/api"
+	"github.com/share-p2p/share/gateway"
 	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/repo"
 )
@@ -43,6 +44,16 @@ then "daemon ready", and runs until SIGINT or SIGTERM.`,
 			if err != nil {
 				return err
 			}
+			if addr := n.Repo.Config.Addresses.Gateway; addr != "" {
+				gw := gateway.New(n, gateway.Options{Metrics: n.Metrics().Registry})
+				bound, err := api.ServeTCP(ctx, gw, addr)
+				if err != nil {
+					fmt.Fprintf(g.stderr, "share: gateway off: %v (set Addresses.Gateway to another host:port, or \"\")\n", err)
+				} else {
+					fmt.Fprintf(g.stderr, "gateway on http://%s/ (status page at /, content at /ipfs/CID)\n", bound)
+				}
+			}
+			go n.AutoGC(ctx, slog.Default())
 			for _, a := range d.ListenAddrs() {
 				fmt.Fprintf(g.stdout, "listening on %s\n", a)
 			}

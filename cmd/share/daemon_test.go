@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,9 +18,44 @@ import (
 
 // daemon is a running `share daemon` process.
 type daemon struct {
-	cmd   *exec.Cmd
-	addrs []string
-	done  chan error
+	cmd    *exec.Cmd
+	addrs  []string
+	done   chan error
+	stderr *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gateway returns the daemon's gateway URL from its stderr.
+func (d *daemon) gateway(t *testing.T) string {
+	t.Helper()
+	var url string
+	waitFor(t, 10*time.Second, "the gateway line", func() bool {
+		for _, line := range strings.Split(d.stderr.String(), "\n") {
+			if rest, found := strings.CutPrefix(line, "gateway on "); found {
+				url = strings.Fields(rest)[0]
+				return true
+			}
+		}
+		return false
+	})
+	return strings.TrimSuffix(url, "/")
 }
 
 // startDaemon starts a daemon on a loopback port in repo rp and waits for
@@ -27,18 +64,19 @@ func startDaemon(t *testing.T, rp string) *daemon {
 	t.Helper()
 	ok(t, rp, "config", "set", "Addresses.Listen", `["/ip4/127.0.0.1/tcp/0"]`)
 	ok(t, rp, "config", "set", "Discovery.MDNS", "false")
+	ok(t, rp, "config", "set", "Addresses.Gateway", "127.0.0.1:0")
 	cmd := exec.Command(shareBin, "daemon")
 	cmd.Env = append(os.Environ(), "SHARE_PATH="+rp)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, done: make(chan error, 1)}
+	d := &daemon{cmd: cmd, done: make(chan error, 1), stderr: stderr}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -167,4 +205,70 @@ func TestDaemonConnectPeers(t *testing.T) {
 	waitFor(t, 10*time.Second, "both daemons to list each other", func() bool {
 		return strings.Contains(ok(t, r2, "peers", "-q"), id1) && strings.Count(ok(t, r1, "peers", "-q"), "12D3KooW") == 1
 	})
+}
+
+// TestDaemonGatewayExportImport: the daemon serves its content on the
+// gateway (bytes, ranges, ETag, listing, metrics, read-only), and a DAG
+// moves between repositories as a CAR file.
+func TestDaemonGatewayExportImport(t *testing.T) {
+	rp, work := t.TempDir(), t.TempDir()
+	d := startDaemon(t, rp)
+	data := randBytes(t, 2<<20+77)
+	dir := filepath.Join(work, "site")
+	writeFile(t, filepath.Join(dir, "big.bin"), data)
+	writeFile(t, filepath.Join(dir, "index.txt"), []byte("hello gateway\n"))
+	root := strings.TrimSpace(ok(t, rp, "add", "-r", "-Q", dir))
+	gw := d.gateway(t)
+
+	get := func(path string, hdr ...string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", gw+path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, body := get("/ipfs/" + root + "/big.bin")
+	if resp.StatusCode != 200 || !bytes.Equal(body, data) || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
+		t.Fatalf("gateway file: %d, %d bytes, headers %v", resp.StatusCode, len(body), resp.Header)
+	}
+	resp, body = get("/ipfs/"+root+"/big.bin", "Range", "bytes=1000-1999")
+	if resp.StatusCode != 206 || !bytes.Equal(body, data[1000:2000]) {
+		t.Fatalf("gateway range: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if resp, body = get("/ipfs/" + root + "/"); resp.StatusCode != 200 || !strings.Contains(string(body), "index.txt") {
+		t.Fatalf("gateway listing: %d %q", resp.StatusCode, body)
+	}
+	if resp, body = get("/metrics"); resp.StatusCode != 200 || !strings.Contains(string(body), "share_store_blocks") {
+		t.Fatalf("metrics: %d %q", resp.StatusCode, body)
+	}
+	if resp, err := http.Post(gw+"/ipfs/"+root, "text/plain", strings.NewReader("x")); err != nil || resp.StatusCode != 405 {
+		t.Fatalf("POST to the gateway: %v %v", resp, err)
+	}
+
+	// export through the daemon, import into another repository.
+	r := run(t, rp, nil, "export", root)
+	if r.code != 0 || len(r.stdout) < len(data) {
+		t.Fatalf("export: exit %d, %d bytes, %s", r.code, len(r.stdout), r.stderr)
+	}
+	carFile := filepath.Join(work, "site.car")
+	writeFile(t, carFile, []byte(r.stdout))
+	other := t.TempDir()
+	if out := ok(t, other, "import", carFile); !strings.Contains(out, root) {
+		t.Fatalf("import printed %q", out)
+	}
+	if pins := ok(t, other, "pin", "ls"); !strings.Contains(pins, root) {
+		t.Fatalf("import did not pin the root: %q", pins)
+	}
+	ok(t, other, "repo", "verify")
+	bad := []byte(r.stdout)
+	bad[len(bad)-10] ^= 0xff // inside the last block
+	writeFile(t, carFile, bad)
+	fails(t, t.TempDir(), "hash mismatch", "import", carFile)
 }

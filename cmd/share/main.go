@@ -69,11 +69,15 @@ prints their CIDs, and fetches content by CID from peers.
 
 The repository lives in $SHARE_PATH (default ~/.share); every command
 initialises it on first use.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Version:       version,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		SilenceErrors:     true,
+		Version:           version,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
 			level := slog.LevelWarn
+			if cmd.Name() == "daemon" && !g.quiet {
+				level = slog.LevelInfo
+			}
 			if g.verbose {
 				level = slog.LevelDebug
 			}
@@ -92,6 +96,7 @@ initialises it on first use.`,
 	root.AddCommand(
 		initCmd(g), addCmd(g), catCmd(g), getCmd(g), lsCmd(g), pinCmd(g), gcCmd(g),
 		repoCmd(g), configCmd(g), idCmd(g), daemonCmd(g), connectCmd(g), peersCmd(g),
+		exportCmd(g), importCmd(g), completionCmd(g),
 	)
 	return root
 }
