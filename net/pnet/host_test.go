@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -91,13 +92,13 @@ func newPSK(t *testing.T) *[32]byte {
 	return &k
 }
 
-func echo(t *testing.T, from, to *testHost, size int) {
-	t.Helper()
+// echo sends size random bytes to to's echo handler and checks the reply.
+func echo(from, to *testHost, size int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s, err := from.NewStream(ctx, to.ID(), echoProto)
 	if err != nil {
-		t.Fatalf("new stream: %v", err)
+		return fmt.Errorf("new stream: %w", err)
 	}
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(20 * time.Second))
@@ -109,11 +110,12 @@ func echo(t *testing.T, from, to *testHost, size int) {
 	}()
 	got, err := io.ReadAll(s)
 	if err != nil {
-		t.Fatalf("read echo: %v", err)
+		return fmt.Errorf("read echo: %w", err)
 	}
 	if !bytes.Equal(got, msg) {
-		t.Fatalf("echo returned %d bytes, not the %d sent", len(got), len(msg))
+		return fmt.Errorf("echo returned %d bytes, not the %d sent", len(got), len(msg))
 	}
+	return nil
 }
 
 func TestSameKeyConnects(t *testing.T) {
@@ -124,11 +126,28 @@ func TestSameKeyConnects(t *testing.T) {
 	if err := a.Connect(ctx, b.AddrInfo()); err != nil {
 		t.Fatal(err)
 	}
+	// b registers the inbound connection a moment after a's Connect returns.
+	for !b.Connected(a.ID()) {
+		if ctx.Err() != nil {
+			t.Fatal("b never saw the connection")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(2)
-		go func() { defer wg.Done(); echo(t, a, b, 3<<20) }()
-		go func() { defer wg.Done(); echo(t, b, a, 100_000) }()
+		go func() {
+			defer wg.Done()
+			if err := echo(a, b, 3<<20); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := echo(b, a, 100_000); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
 	wg.Wait()
 	if _, err := a.Ping(ctx, b.ID()); err != nil {
