@@ -37,6 +37,13 @@ type BlockAppender interface {
 	GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, error)
 }
 
+// BlockReleaser is implemented by getters that recycle the buffers Get
+// returns: a sequential reader calls Release with a leaf once it has
+// written it and holds no reference to it any more.
+type BlockReleaser interface {
+	Release(data []byte)
+}
+
 // BlockHaser is implemented by getters that can tell cheaply whether they
 // hold a block; Walk uses it to check leaves without reading them.
 type BlockHaser interface {

@@ -262,6 +262,8 @@ func (r *FileReader) WriteTo(w io.Writer) (int64, error) {
 			case r.pool <- s.data:
 			default:
 			}
+		} else if rel, ok := r.g.(BlockReleaser); ok && s.c.Defined() {
+			rel.Release(s.data)
 		}
 		written += int64(n)
 		r.off += int64(n)

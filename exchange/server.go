@@ -118,6 +118,29 @@ type answer struct {
 	req  *request
 	typ  msgType
 	data []byte
+	buf  *[]byte // data's pooled buffer, returned once written
+}
+
+// appender is implemented by stores that copy a block into a buffer the
+// caller owns (blockstore.Store), so serving recycles buffers.
+type appender interface {
+	GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, error)
+}
+
+// loadBlock reads a block, into a pooled buffer when the store allows.
+func (ss *serverStream) loadBlock(c cid.Cid) ([]byte, *[]byte, error) {
+	app, ok := ss.e.store.(appender)
+	if !ok {
+		data, err := ss.e.store.Get(ss.ctx, c)
+		return data, nil, err
+	}
+	bp := getBuf(1 << 20)
+	data, err := app.GetAppend(ss.ctx, (*bp)[:0], c)
+	if err != nil || cap(data) != cap(*bp) {
+		putBuf(bp) // grown past the buffer: data is a fresh slice
+		bp = nil
+	}
+	return data, bp, err
 }
 
 // serverStream serves one inbound stream: a reader queues requests, a
@@ -330,18 +353,22 @@ func (ss *serverStream) load(out chan<- answer) {
 			if ok, err := ss.e.store.Has(ss.ctx, r.c); err == nil && ok {
 				a.typ = msgHave
 			}
-		} else if data, err := ss.e.store.Get(ss.ctx, r.c); err == nil && len(data) <= MaxBlockSize {
+		} else if data, bp, err := ss.loadBlock(r.c); err == nil && len(data) <= MaxBlockSize {
 			n := ss.q.bytes.acquire(int64(len(data)), ss.done)
 			if n == 0 && len(data) > 0 {
+				putBuf(bp)
 				ss.unhold(1, 0)
 				return
 			}
 			ss.hold(0, n)
-			a.typ, a.data = msgBlock, data
+			a.typ, a.data, a.buf = msgBlock, data, bp
+		} else {
+			putBuf(bp)
 		}
 		select {
 		case out <- a:
 		case <-ss.done:
+			putBuf(a.buf)
 			ss.unhold(1, int64(min(len(a.data), ss.e.cfg.MaxBufferedBytes)))
 			return
 		}
@@ -376,6 +403,7 @@ func (ss *serverStream) write(in <-chan answer) {
 		if err != nil {
 			ss.fail(fmt.Errorf("write: %w", err))
 		}
+		putBuf(a.buf) // written (or dropped): bufio holds no reference to it
 		ss.mu.Lock()
 		if ss.byCID[a.req.c] == a.req {
 			delete(ss.byCID, a.req.c)

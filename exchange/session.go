@@ -791,6 +791,16 @@ func (s *Session) isFinished() bool {
 	return s.finished
 }
 
+// Release gives back a block that Get returned once its reader is done
+// with it, so its buffer serves the next block (dag.BlockReleaser).
+func (s *Session) Release(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	b = b[:cap(b)]
+	putBuf(&b)
+}
+
 // Get returns block c, waiting for the session to fetch it and moving it
 // to the front of the queue. It makes the session a dag.BlockGetter for a
 // reader that consumes the DAG while it arrives: with Stream set, each

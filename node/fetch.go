@@ -174,3 +174,6 @@ func (g sessionGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	}
 	return g.sess.Get(ctx, c)
 }
+
+// Release hands a written leaf back to the session's buffer pool.
+func (g sessionGetter) Release(b []byte) { g.sess.Release(b) }

@@ -221,26 +221,27 @@ func (n *Node) Cat(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOption
 	return written, err
 }
 
-// Get writes the file or directory at c to out, fetching what is missing.
-// Fetched blocks stay cached, unpinned.
+// Get writes the file or directory at c to out, fetching what is missing;
+// fetched blocks are written out as they arrive and stay cached, unpinned.
 func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions) error {
 	unlock := n.GCLock.Writer()
 	defer unlock()
+	var wopts dag.WriteOptions
+	if opts.Progress != nil {
+		wopts.Progress = func(done uint64) { opts.Progress(Progress{Phase: "writing", Bytes: int64(done)}) }
+	}
 	local, err := n.isLocal(ctx, c)
 	if err != nil {
 		return err
 	}
-	if !local {
-		if err := n.fetch(ctx, c, opts, nil); err != nil {
-			return err
-		}
+	if local {
+		return dag.WriteTo(ctx, n.getter(), c, out, wopts)
 	}
-	var wopts dag.WriteOptions
-	if opts.Progress != nil {
-		opts.Progress(Progress{Phase: "writing"})
-		wopts.Progress = func(done uint64) { opts.Progress(Progress{Phase: "writing", Bytes: int64(done)}) }
-	}
-	return dag.WriteTo(ctx, n.getter(), c, out, wopts)
+	// The session reports fetch progress; the writer's own is redundant.
+	wopts.Progress = nil
+	return n.fetch(ctx, c, opts, func(g dag.BlockGetter) error {
+		return dag.WriteTo(ctx, g, c, out, wopts)
+	})
 }
 
 // Ls lists the directory at c.
