@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,7 +27,35 @@ func NewDaemonServer(d *node.Daemon, logger *slog.Logger) *Server {
 		}
 		WriteJSON(w, id)
 	})
+	s.Handle("config/get", func(w http.ResponseWriter, r *http.Request) {
+		v, err := d.Repo.Config.Get(r.URL.Query().Get("key"))
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		WriteJSON(w, v)
+	})
+	s.Handle("config/set", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if err := d.SetConfig(r.Context(), q.Get("key"), q.Get("value")); err != nil {
+			WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		WriteJSON(w, true)
+	})
 	return s
+}
+
+// ConfigGet reads a key of the daemon's configuration.
+func (c *Client) ConfigGet(ctx context.Context, key string) (json.RawMessage, error) {
+	var v json.RawMessage
+	err := c.Call(ctx, "config/get", url.Values{"key": {key}}, nil, &v)
+	return v, err
+}
+
+// ConfigSet sets a key of the daemon's configuration (saved to its file).
+func (c *Client) ConfigSet(ctx context.Context, key, value string) error {
+	return c.Call(ctx, "config/set", url.Values{"key": {key}, "value": {value}}, nil, nil)
 }
 
 // Peers lists the daemon's connected peers.

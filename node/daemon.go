@@ -97,3 +97,34 @@ func (d *Daemon) Connect(ctx context.Context, addr string) (string, error) {
 	}
 	return id.String(), nil
 }
+
+// SetConfig changes one key of the running daemon's configuration and
+// saves it. Most keys take effect at the next start; new Bootstrap peers
+// are dialled at once.
+func (d *Daemon) SetConfig(ctx context.Context, key, value string) error {
+	d.netMu.Lock()
+	defer d.netMu.Unlock()
+	old := d.Repo.Config
+	c, err := old.Set(key, value)
+	if err != nil {
+		return err
+	}
+	if err := d.Repo.SaveConfig(c); err != nil {
+		return err
+	}
+	known := make(map[string]bool)
+	for _, b := range old.Bootstrap {
+		known[b] = true
+	}
+	for _, b := range c.Bootstrap {
+		if known[b] || d.net == nil {
+			continue
+		}
+		if ai, err := peer.AddrInfoFromString(b); err == nil {
+			nw := d.net
+			nw.wg.Add(1)
+			go func() { defer nw.wg.Done(); nw.keepConnected(nw.ctx, ai) }()
+		}
+	}
+	return nil
+}

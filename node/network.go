@@ -31,6 +31,7 @@ type Network struct {
 	Provider *provide.Provider // nil when Routing.Mode is off
 	mdns     *mdns.Service
 	logger   *slog.Logger
+	ctx      context.Context // lives until Close
 	cancel   context.CancelFunc
 	// bootstrapped is set once the DHT's routing table was filled.
 	bootstrapped atomic.Bool
@@ -102,7 +103,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		return nil, err
 	}
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	nw := &Network{Host: h, Exchange: ex, logger: logger, cancel: cancel}
+	nw := &Network{Host: h, Exchange: ex, logger: logger, cancel: cancel, ctx: nctx}
 	if err := nw.startDHT(nctx, n, opts); err != nil {
 		nw.Close()
 		return nil, err

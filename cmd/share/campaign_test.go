@@ -180,11 +180,11 @@ type campaign struct {
 	rng  *rand.Rand
 
 	srv, a, g, d, h string // repositories (see TestCrashCampaign)
-	srvPort        int
-	srvD           *proc
-	file           []byte // on srv, pinned
-	fileCID        string
-	aBlocks        int64 // blocks of A's baseline pin
+	srvPort         int
+	srvD            *proc
+	file            []byte // on srv, pinned
+	fileCID         string
+	aBlocks         int64 // blocks of A's baseline pin
 
 	est      map[string]time.Duration // how long each operation takes when left alone
 	kills    map[string]int
@@ -329,7 +329,9 @@ func (c *campaign) getOK(rp, what string) time.Duration {
 	r := run(t, rp, nil, "get", c.fileCID, "-o", dst, "--timeout", "20s")
 	took := time.Since(start)
 	if r.code != 0 {
-		t.Fatalf("%s: get exit %d: %s", what, r.code, r.stderr)
+		v := run(t, rp, nil, "-v", "get", c.fileCID, "-o", dst, "--timeout", "5s")
+		t.Fatalf("%s: get exit %d after %v: %s\nagain with -v: exit %d\n%s\nserving daemon running: %v, state %v, stderr:\n%s",
+			what, r.code, took, r.stderr, v.code, v.stderr, running(c.srvD), c.srvD.cmd.ProcessState, c.srvD.err.String())
 	}
 	got, err := os.ReadFile(dst)
 	if err != nil || !bytes.Equal(got, c.file) {
@@ -401,6 +403,9 @@ func (c *campaign) killGet() bool {
 		c.noOutput(dst)
 	}
 	consistent(t, c.g, "killed get")
+	if !killed {
+		return false
+	}
 	c.resumed = append(c.resumed, repoStat(t, c.g).Blocks)
 	c.getLost = append(c.getLost, c.getOK(c.g, "get after a killed get")-c.est["get"])
 	os.Remove(dst)
@@ -470,7 +475,14 @@ func (c *campaign) killServer() bool {
 	dst := filepath.Join(c.work, fmt.Sprintf("killed-%d", c.n))
 	p := spawn(t, c.g, "get", c.fileCID, "-o", dst, "--timeout", "20s")
 	time.Sleep(c.delay(c.est["get"]))
-	killed := running(p) && c.srvD.kill()
+	if !running(p) {
+		if p.cmd.ProcessState.ExitCode() != 0 {
+			t.Fatalf("undisturbed get failed: %s", p.err.String())
+		}
+		os.Remove(dst)
+		return false
+	}
+	killed := c.srvD.kill()
 	consistent(t, c.srv, "serving daemon killed")
 	c.srvD = startDaemonAt(t, c.srv)
 	code := p.wait(t, 60*time.Second, "get whose server was killed")
@@ -483,9 +495,7 @@ func (c *campaign) killServer() bool {
 		if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, c.file) {
 			t.Fatalf("get across a server restart wrote %d different bytes (%v)", len(got), err)
 		}
-		if killed {
-			c.getLost = append(c.getLost, took-c.est["get"])
-		}
+		c.getLost = append(c.getLost, took-c.est["get"])
 	}
 	os.Remove(dst)
 	return killed

@@ -272,3 +272,35 @@ func TestDaemonGatewayExportImport(t *testing.T) {
 	writeFile(t, carFile, bad)
 	fails(t, t.TempDir(), "hash mismatch", "import", carFile)
 }
+
+// TestBootstrapCommands: add (validated), ls, rm, with and without a
+// daemon; a bootstrap peer added while the daemon runs is dialled at once.
+func TestBootstrapCommands(t *testing.T) {
+	rp := t.TempDir()
+	var other struct{ ID string }
+	json.Unmarshal([]byte(ok(t, t.TempDir(), "id", "--json")), &other)
+	a := "/ip4/10.9.9.9/tcp/4001/p2p/" + other.ID
+	fails(t, rp, "/p2p/ID", "bootstrap", "add", "/ip4/10.9.9.9/tcp/4001")
+	ok(t, rp, "bootstrap", "add", a)
+	ok(t, rp, "bootstrap", "add", a) // no duplicates
+	if got := ok(t, rp, "bootstrap", "ls"); got != a+"\n" {
+		t.Fatalf("bootstrap ls = %q", got)
+	}
+	ok(t, rp, "bootstrap", "rm", a)
+	if got := ok(t, rp, "bootstrap", "ls"); got != "" {
+		t.Fatalf("after rm: %q", got)
+	}
+
+	// Through a running daemon: the new peer is dialled without a restart.
+	d1 := startDaemon(t, t.TempDir())
+	startDaemon(t, rp)
+	ok(t, rp, "bootstrap", "add", d1.addrs[0])
+	id1 := d1.addrs[0][strings.LastIndex(d1.addrs[0], "/")+1:]
+	waitFor(t, 15*time.Second, "the daemon to dial its new bootstrap peer", func() bool {
+		return strings.Contains(ok(t, rp, "peers", "-q"), id1)
+	})
+	if got := ok(t, rp, "config", "get", "Bootstrap"); !strings.Contains(got, id1) {
+		t.Fatalf("config get through the daemon: %q", got)
+	}
+	ok(t, rp, "bootstrap", "rm", "--all")
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -141,41 +143,25 @@ func configCmd(g *globals) *cobra.Command {
 		Example: "  share config get Addresses.Listen",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := load()
+			v, err := configGet(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			v, err := c.Get(args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(g.stdout, string(v))
+			fmt.Fprintln(g.stdout, strings.TrimSpace(string(v)))
 			return nil
 		},
 	}
 	set := &cobra.Command{
 		Use:   "set KEY VALUE",
 		Short: "Set KEY to VALUE (JSON where it parses as JSON, a string otherwise)",
+		Long: `Set changes config.json. While a daemon runs, it goes through the daemon,
+and most keys take effect when the daemon restarts (new Bootstrap peers are
+dialled at once).`,
 		Example: `  share config set Discovery.MDNS false
   share config set Addresses.Listen '["/ip4/0.0.0.0/tcp/4001"]'`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, p, err := load()
-			if err != nil {
-				return err
-			}
-			nc, err := c.Set(args[0], args[1])
-			if err != nil {
-				return err
-			}
-			// Hold the repository lock so we never write under a running daemon
-			// that would overwrite or ignore the change.
-			lock, err := repo.Lock(p)
-			if err != nil {
-				return err
-			}
-			defer lock.Close()
-			return repo.WriteConfig(filepath.Join(p, repo.ConfigFile), nc)
+			return configSet(cmd.Context(), args[0], args[1])
 		},
 	}
 	show := &cobra.Command{
@@ -202,6 +188,56 @@ func configCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(get, set, show)
 	return cmd
+}
+
+// configGet reads a key from the running daemon, or from config.json.
+func configGet(ctx context.Context, key string) (json.RawMessage, error) {
+	if c, err := daemonClient(); err == nil {
+		defer c.Close()
+		return c.ConfigGet(ctx, key)
+	}
+	p, err := repoPath()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := repo.Init(p); err != nil {
+		return nil, err
+	}
+	cfg, err := repo.LoadConfig(filepath.Join(p, repo.ConfigFile))
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Get(key)
+}
+
+// configSet sets a key through the running daemon, or in config.json
+// under the repository lock.
+func configSet(ctx context.Context, key, value string) error {
+	if c, err := daemonClient(); err == nil {
+		defer c.Close()
+		return c.ConfigSet(ctx, key, value)
+	}
+	p, err := repoPath()
+	if err != nil {
+		return err
+	}
+	if _, err := repo.Init(p); err != nil {
+		return err
+	}
+	lock, err := repo.Lock(p)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	cfg, err := repo.LoadConfig(filepath.Join(p, repo.ConfigFile))
+	if err != nil {
+		return err
+	}
+	nc, err := cfg.Set(key, value)
+	if err != nil {
+		return err
+	}
+	return repo.WriteConfig(filepath.Join(p, repo.ConfigFile), nc)
 }
 
 func idCmd(g *globals) *cobra.Command {

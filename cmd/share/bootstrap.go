@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/share-p2p/share/net/peer"
+)
+
+func bootstrapCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bootstrap",
+		Short: "The peers dialled at start: add, rm, ls",
+		Long: `Bootstrap peers are dialled when the daemon starts (and redialled with
+backoff); they are the way into the DHT beyond the LAN. The list is empty by
+default. Entries are multiaddrs that end in /p2p/ID.`,
+	}
+	list := func(cmd *cobra.Command) ([]string, error) {
+		v, err := configGet(cmd.Context(), "Bootstrap")
+		if err != nil {
+			return nil, err
+		}
+		var l []string
+		err = json.Unmarshal(v, &l)
+		return l, err
+	}
+	save := func(cmd *cobra.Command, l []string) error {
+		if l == nil {
+			l = []string{}
+		}
+		b, _ := json.Marshal(l)
+		return configSet(cmd.Context(), "Bootstrap", string(b))
+	}
+	add := &cobra.Command{
+		Use:     "add MULTIADDR...",
+		Short:   "Add bootstrap peers",
+		Example: "  share bootstrap add /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, a := range args {
+				if _, err := peer.AddrInfoFromString(a); err != nil {
+					return fmt.Errorf("bootstrap add %q: %v (want /ip4/ADDR/tcp/PORT/p2p/ID)", a, err)
+				}
+			}
+			l, err := list(cmd)
+			if err != nil {
+				return err
+			}
+			for _, a := range args {
+				if !slices.Contains(l, a) {
+					l = append(l, a)
+				}
+			}
+			if err := save(cmd, l); err != nil {
+				return err
+			}
+			return report(g, args, "added %d bootstrap peer(s)", len(args))
+		},
+	}
+	rm := &cobra.Command{
+		Use:     "rm MULTIADDR...|--all",
+		Short:   "Remove bootstrap peers",
+		Example: "  share bootstrap rm --all",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			all, _ := cmd.Flags().GetBool("all")
+			if !all && len(args) == 0 {
+				return fmt.Errorf("bootstrap rm: name the peers to remove, or --all")
+			}
+			l, err := list(cmd)
+			if err != nil {
+				return err
+			}
+			var keep []string
+			for _, a := range l {
+				if !all && !slices.Contains(args, a) {
+					keep = append(keep, a)
+				}
+			}
+			if !all && len(keep)+len(args) != len(l) {
+				return fmt.Errorf("bootstrap rm: not in the list: see 'share bootstrap ls'")
+			}
+			if err := save(cmd, keep); err != nil {
+				return err
+			}
+			return report(g, map[string]int{"Removed": len(l) - len(keep)}, "removed %d bootstrap peer(s)", len(l)-len(keep))
+		},
+	}
+	rm.Flags().Bool("all", false, "remove every bootstrap peer")
+	ls := &cobra.Command{
+		Use:     "ls",
+		Short:   "List bootstrap peers",
+		Example: "  share bootstrap ls",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := list(cmd)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.stdout, l)
+			}
+			for _, a := range l {
+				fmt.Fprintln(g.stdout, a)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(add, rm, ls)
+	return cmd
+}
