@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/exchange"
 )
@@ -84,8 +85,8 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	batch := n.Blocks.NewBatch()
-	defer batch.Close()
+	batch := &commitEvery{b: n.Blocks.NewBatch(), every: resumeEvery}
+	defer batch.b.Close()
 
 	tr := n.transfers.start(root)
 	defer n.transfers.end(tr)
@@ -150,6 +151,8 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 		err = sess.Wait()
 	}
 	if err != nil {
+		// Keep what arrived (verified blocks): a later get resumes there.
+		batch.b.Commit(context.WithoutCancel(ctx))
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return cause
 		}
@@ -158,7 +161,30 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 		}
 		return err
 	}
-	return batch.Commit(ctx)
+	return batch.b.Commit(ctx)
+}
+
+// resumeEvery is how many fetched bytes a get stores durably at a time,
+// so that a killed get resumes from there.
+const resumeEvery = 64 << 20
+
+// commitEvery is a Putter that commits its batch every so many bytes.
+type commitEvery struct {
+	b       *blockstore.Batch
+	every   int64
+	pending int64
+}
+
+func (c *commitEvery) Put(ctx context.Context, id cid.Cid, data []byte) error {
+	if err := c.b.Put(ctx, id, data); err != nil {
+		return err
+	}
+	c.pending += int64(len(data))
+	if c.pending >= c.every {
+		c.pending = 0
+		return c.b.Commit(ctx)
+	}
+	return nil
 }
 
 // sessionGetter reads local blocks first and waits for the session for

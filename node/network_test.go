@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,5 +159,38 @@ func BenchmarkFetchCat(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+	}
+}
+
+// TestResumeAfterCutOff: a get cut off half-way keeps what arrived, and
+// the next get fetches only the rest.
+func TestResumeAfterCutOff(t *testing.T) {
+	prov, getter := onlineNode(t), onlineNode(t)
+	c, data := addRandom(t, prov, 40<<20, 5)
+	connect(t, getter, prov)
+	ctx, cancel := context.WithCancel(context.Background())
+	var once sync.Once
+	err := getter.Get(ctx, c, filepath.Join(t.TempDir(), "a"), FetchOptions{Progress: func(p Progress) {
+		if p.Bytes >= 20<<20 {
+			once.Do(cancel)
+		}
+	}})
+	if err == nil {
+		t.Fatal("the cut-off get succeeded")
+	}
+	st, _ := getter.Stat(context.Background())
+	if st.Bytes < 10<<20 {
+		t.Fatalf("only %d bytes kept after the cut", st.Bytes)
+	}
+	var last Progress
+	dst := filepath.Join(t.TempDir(), "b")
+	if err := getter.Get(context.Background(), c, dst, FetchOptions{Progress: func(p Progress) { last = p }}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, data) {
+		t.Fatal("resumed get: different bytes")
+	}
+	if last.Bytes > int64(len(data))-st.Bytes+2<<20 {
+		t.Fatalf("resumed get fetched %d bytes; %d were already here", last.Bytes, st.Bytes)
 	}
 }
