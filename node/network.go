@@ -91,6 +91,11 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	}
 	xcfg := opts.ExchangeConfig
 	xcfg.Logger = logger
+	if xcfg.MaxInFlightBytes == 0 {
+		// Enough for line rate on a LAN (1 Gbit/s x 10 ms is 1.25 MB per
+		// peer), small enough to keep the getter's memory in bounds.
+		xcfg.MaxInFlightBytes = 32 << 20
+	}
 	xcfg.OnBadPeer = func(p peer.ID, err error) {
 		logger.Warn("disconnecting a peer that sent bad data", "peer", p, "err", err)
 		go h.ClosePeer(p)
