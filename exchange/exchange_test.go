@@ -590,25 +590,38 @@ func allCIDs(t testing.TB, src dag.BlockGetter, root cid.Cid) []cid.Cid {
 	return cids
 }
 
+// TestSwarmThroughput fetches from 4 rate-limited providers: each must
+// carry a fair share of the blocks (a session that used one provider
+// would get 1/4 of the rate). The rate itself is logged here and measured
+// by BenchmarkFetchSwarm: a timed assertion would fail on a busy machine.
 func TestSwarmThroughput(t *testing.T) {
 	const rate = 20e6
 	root, src, data := makeDAG(t, 64<<20, 256<<10, 16)
 	n := newMemNet()
 	var provs []*testPeer
+	served := make([]atomic.Int64, 4)
 	for i := range 4 {
-		provs = append(provs, newTestPeer(t, n, fmt.Sprint("prov", i), src, linkOpts{rate: rate, latency: 2 * time.Millisecond}, Config{}))
+		cfg := Config{OnServed: func(int) { served[i].Add(1) }}
+		provs = append(provs, newTestPeer(t, n, fmt.Sprint("prov", i), src, linkOpts{rate: rate, latency: 2 * time.Millisecond}, cfg))
 	}
 	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{})
 	start := time.Now()
-	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Stream: true, Providers: providerIDs(provs...)})
+	s := client.e.NewSession(testContext(t, 60*time.Second), root, SessionOptions{Stream: true, Providers: providerIDs(provs...)})
 	checkFile(t, s, root, data)
 	if err := s.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	got := float64(len(data)) / time.Since(start).Seconds()
-	t.Logf("%.1f MB/s from 4 providers of %.0f MB/s, %d duplicate blocks", got/1e6, rate/1e6, s.Progress().Duplicates)
-	if got < 0.8*4*rate && !raceEnabled {
-		t.Fatalf("%.1f MB/s, want at least %.1f", got/1e6, 0.8*4*rate/1e6)
+	var total int64
+	for i := range served {
+		total += served[i].Load()
+	}
+	t.Logf("%.1f MB/s from 4 providers of %.0f MB/s, %d duplicate blocks, served %d/%d/%d/%d",
+		got/1e6, rate/1e6, s.Progress().Duplicates, served[0].Load(), served[1].Load(), served[2].Load(), served[3].Load())
+	for i := range served {
+		if share := float64(served[i].Load()) / float64(total); share < 0.15 {
+			t.Fatalf("provider %d served %.0f%% of the blocks: the session does not swarm", i, 100*share)
+		}
 	}
 }
 
