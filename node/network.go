@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,9 @@ import (
 	"github.com/share-p2p/share/net"
 	"github.com/share-p2p/share/net/mdns"
 	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/net/pnet"
 	"github.com/share-p2p/share/provide"
+	"github.com/share-p2p/share/repo"
 )
 
 // Network is a node's presence on the network: the host, the block
@@ -77,7 +80,20 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		}
 		listen = append(listen, m)
 	}
+	// A private network (swarm.key) wraps every connection before anything
+	// else and announces itself on the LAN under a name of its own.
+	psk, err := repo.LoadSwarmKey(filepath.Join(n.Repo.Path, repo.SwarmKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	var protector net.Protector
+	discoveryName := cfg.Network
+	if psk != nil {
+		protector = pnet.NewProtector(*psk)
+		discoveryName = pnet.DiscoveryName(cfg.Network, *psk)
+	}
 	h, err := net.NewHost(ctx, net.Config{
+		Protector:   protector,
 		Key:         n.Repo.Identity.Key,
 		ListenAddrs: listen,
 		Network:     cfg.Network,
@@ -115,7 +131,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	}
 	if cfg.Discovery.MDNS {
 		svc, err := mdns.New(mdns.Config{
-			Network:         cfg.Network,
+			Network:         discoveryName,
 			ID:              h.ID(),
 			Addrs:           h.Addrs,
 			IncludeLoopback: opts.MDNSLoopback,

@@ -304,3 +304,35 @@ func TestBootstrapCommands(t *testing.T) {
 	}
 	ok(t, rp, "bootstrap", "rm", "--all")
 }
+
+// TestPrivateNetwork: nodes that share swarm.key connect and fetch; a node
+// without it cannot connect at all.
+func TestPrivateNetwork(t *testing.T) {
+	r1, r2, r3 := t.TempDir(), t.TempDir(), t.TempDir()
+	ok(t, r1, "init", "--private")
+	fails(t, r1, "exist", "init", "--private") // never overwritten
+	key, err := os.ReadFile(filepath.Join(r1, "swarm.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(r1, "swarm.key")); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("swarm.key mode %v", fi.Mode())
+	}
+	writeFile(t, filepath.Join(r2, "swarm.key"), key)
+	d1 := startDaemon(t, r1)
+	startDaemon(t, r2)
+	startDaemon(t, r3) // no key
+	fails(t, r3, "connect", "connect", d1.addrs[0])
+	if out := ok(t, r2, "connect", d1.addrs[0]); !strings.Contains(out, "connected") {
+		t.Fatalf("connect with the key: %q", out)
+	}
+	f := filepath.Join(t.TempDir(), "secret.txt")
+	writeFile(t, f, []byte("members only\n"))
+	c := strings.TrimSpace(ok(t, r1, "add", "-Q", f))
+	if got := ok(t, r2, "cat", c); got != "members only\n" {
+		t.Fatalf("cat inside the private network: %q", got)
+	}
+	if p := ok(t, r1, "peers", "-q"); strings.Count(p, "12D3KooW") != 1 {
+		t.Fatalf("the keyless node got in: peers %q", p)
+	}
+}

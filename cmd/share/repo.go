@@ -15,13 +15,19 @@ import (
 )
 
 func initCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var private bool
+	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create the repository (optional: every command does it on first use)",
 		Long: `Init creates $SHARE_PATH (default ~/.share) with a default config.json
-and a new node identity. An existing repository is left as it is.`,
-		Example: "  SHARE_PATH=/data/share share init",
-		Args:    cobra.NoArgs,
+and a new node identity. An existing repository is left as it is.
+
+--private also creates swarm.key, a pre-shared key that makes a private
+network: nodes without the same key cannot connect. Copy the file to the
+other nodes' repositories (it is a secret: keep it mode 0600).`,
+		Example: `  SHARE_PATH=/data/share share init
+  share init --private && scp ~/.share/swarm.key other:.share/`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := repoPath()
 			if err != nil {
@@ -30,6 +36,15 @@ and a new node identity. An existing repository is left as it is.`,
 			created, err := repo.Init(p)
 			if err != nil {
 				return err
+			}
+			if private {
+				kp := filepath.Join(p, repo.SwarmKeyFile)
+				if err := repo.GenerateSwarmKey(kp); err != nil {
+					return err
+				}
+				if !g.quiet && !g.json {
+					fmt.Fprintf(g.stderr, "created %s: copy it to every node of the private network\n", kp)
+				}
 			}
 			id, err := repo.LoadIdentity(p)
 			if err != nil {
@@ -42,6 +57,8 @@ and a new node identity. An existing repository is left as it is.`,
 			return report(g, map[string]string{"Path": p, "ID": id.ID.String()}, "%s repository %s\npeer identity: %s", msg, p, id.ID)
 		},
 	}
+	cmd.Flags().BoolVar(&private, "private", false, "create swarm.key: a private network only nodes with the key can join")
+	return cmd
 }
 
 func gcCmd(g *globals) *cobra.Command {
