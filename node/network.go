@@ -92,7 +92,12 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		protector = pnet.NewProtector(*psk)
 		discoveryName = pnet.DiscoveryName(cfg.Network, *psk)
 	}
+	lim := cfg.Limits
 	h, err := net.NewHost(ctx, net.Config{
+		Limits: net.Limits{
+			MaxInbound: lim.ConnsInbound, MaxOutbound: lim.ConnsOutbound,
+			MaxStreamsPerPeer: lim.StreamsPerPeer,
+		},
 		Protector:   protector,
 		Key:         n.Repo.Identity.Key,
 		ListenAddrs: listen,
@@ -107,6 +112,12 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	}
 	xcfg := opts.ExchangeConfig
 	xcfg.Logger = logger
+	if xcfg.MaxRequests == 0 {
+		xcfg.MaxRequests = lim.RequestsPerPeer
+	}
+	if xcfg.MaxBufferedBytes == 0 {
+		xcfg.MaxBufferedBytes = lim.BufferedBytesPerPeer
+	}
 	if xcfg.MaxInFlightBytes == 0 {
 		// Enough for line rate on a LAN (1 Gbit/s x 10 ms is 1.25 MB per
 		// peer), small enough to keep the getter's memory in bounds.
@@ -188,7 +199,7 @@ func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) e
 	if opts.Temporary {
 		mode = dht.ModeClient
 	}
-	store, err := provide.NewStore(provide.StoreConfig{KV: n.Blocks.Keyspace('P')})
+	store, err := provide.NewStore(provide.StoreConfig{KV: n.Blocks.Keyspace('P'), MaxPerPeer: cfg.Limits.DHTRecordsPerPeer})
 	if err != nil {
 		return err
 	}

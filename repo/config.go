@@ -44,7 +44,29 @@ type Config struct {
 		// StorageMax triggers auto-GC above this size ("10GB").
 		StorageMax string
 	}
+	// Limits bound what peers may use of this node; a peer over a limit is
+	// throttled or disconnected. Zero means the default.
+	Limits struct {
+		// ConnsInbound and ConnsOutbound bound connections by direction.
+		ConnsInbound, ConnsOutbound int
+		// StreamsPerPeer bounds the inbound streams one peer may hold open.
+		StreamsPerPeer int
+		// RequestsPerPeer bounds the block requests of one peer the
+		// exchange queues; it reads no more until some are answered.
+		RequestsPerPeer int
+		// BufferedBytesPerPeer bounds the block bytes loaded for one peer
+		// ahead of sending them.
+		BufferedBytesPerPeer int
+		// DHTRecordsPerPeer bounds the provider records one peer may store
+		// here.
+		DHTRecordsPerPeer int
+	}
 }
+
+// DefaultLimits are the limits of a fresh repository.
+var DefaultLimits = struct {
+	ConnsInbound, ConnsOutbound, StreamsPerPeer, RequestsPerPeer, BufferedBytesPerPeer, DHTRecordsPerPeer int
+}{1024, 1024, 512, 256, 8 << 20, 10000}
 
 // Default returns the configuration of a fresh repository.
 func Default() *Config {
@@ -56,6 +78,10 @@ func Default() *Config {
 	c.Routing.Mode = "auto"
 	c.Provide.Strategy = "roots"
 	c.Datastore.StorageMax = "10GB"
+	l := &c.Limits
+	l.ConnsInbound, l.ConnsOutbound = DefaultLimits.ConnsInbound, DefaultLimits.ConnsOutbound
+	l.StreamsPerPeer, l.RequestsPerPeer = DefaultLimits.StreamsPerPeer, DefaultLimits.RequestsPerPeer
+	l.BufferedBytesPerPeer, l.DHTRecordsPerPeer = DefaultLimits.BufferedBytesPerPeer, DefaultLimits.DHTRecordsPerPeer
 	return c
 }
 
@@ -103,6 +129,18 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParseSize(c.Datastore.StorageMax); err != nil {
 		return fmt.Errorf("config Datastore.StorageMax: %v", err)
+	}
+	for name, v := range map[string]int{
+		"ConnsInbound": c.Limits.ConnsInbound, "ConnsOutbound": c.Limits.ConnsOutbound,
+		"StreamsPerPeer": c.Limits.StreamsPerPeer, "RequestsPerPeer": c.Limits.RequestsPerPeer,
+		"BufferedBytesPerPeer": c.Limits.BufferedBytesPerPeer, "DHTRecordsPerPeer": c.Limits.DHTRecordsPerPeer,
+	} {
+		if v < 0 {
+			return fmt.Errorf("config Limits.%s: %d is negative (0 means the default)", name, v)
+		}
+	}
+	if b := c.Limits.BufferedBytesPerPeer; b != 0 && b < 4<<20+256 {
+		return fmt.Errorf("config Limits.BufferedBytesPerPeer: %d is below one largest block (4 MiB)", b)
 	}
 	return nil
 }

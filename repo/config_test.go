@@ -26,6 +26,9 @@ func TestConfigSetGet(t *testing.T) {
 		{"Provide.Strategy", "all", `"all"`, ""},
 		{"Datastore.StorageMax", "512MiB", `"512MiB"`, ""},
 		{"Datastore.StorageMax", "lots", "", "StorageMax"},
+		{"Limits.ConnsInbound", "50", "50", ""},
+		{"Limits.StreamsPerPeer", "-1", "", "negative"},
+		{"Limits.BufferedBytesPerPeer", "1000", "", "below one largest block"},
 		{"Nope", "1", "", "unknown config key"},
 		{"Discovery.Nope", "1", "", "unknown config key"},
 	}
