@@ -176,6 +176,14 @@ func (r *Repo) Close() error {
 // writeFileAtomic writes data to a temporary file beside path, syncs it and
 // renames it into place, so a crash leaves either the old or the new file.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	return writeFile(path, data, mode, true)
+}
+
+// writeFile writes data to a temporary file beside path and syncs it, then
+// renames it over path (replace) or links it to path, failing with
+// os.ErrExist if path exists (!replace); the file is complete before it
+// appears under its name, and the directory is synced.
+func writeFile(path string, data []byte, mode os.FileMode, replace bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -197,7 +205,11 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	place := os.Link
+	if replace {
+		place = os.Rename
+	}
+	if err := place(f.Name(), path); err != nil {
 		return err
 	}
 	d, err := os.Open(dir)

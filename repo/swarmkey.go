@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 )
 
 // A swarm key file holds a private network's 256-bit pre-shared key in the
@@ -127,40 +126,11 @@ func nextLine(data []byte) (string, []byte, error) {
 }
 
 // writeFileNew writes data to a new file at path, atomically and durably,
-// and fails if path exists: the file is complete before it appears under
-// its name, and os.Link never replaces an existing one.
+// and fails if path exists (see writeFile).
 func writeFileNew(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
+	err := writeFile(path, data, mode, false)
+	if errors.Is(err, os.ErrExist) {
+		return errors.New("already exists; remove it first to replace the key")
 	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(f.Name(), path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return errors.New("already exists; remove it first to replace the key")
-		}
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return err
 }
