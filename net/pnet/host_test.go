@@ -223,7 +223,8 @@ func BenchmarkThroughput(b *testing.B) {
 				var k [32]byte
 				psk = &k
 			}
-			a, c := benchHost(b, psk), benchHost(b, psk)
+			var received atomic.Int64
+			a, c := benchHost(b, psk, &received), benchHost(b, psk, &received)
 			ctx := context.Background()
 			if err := a.Connect(ctx, c.AddrInfo()); err != nil {
 				b.Fatal(err)
@@ -236,23 +237,23 @@ func BenchmarkThroughput(b *testing.B) {
 			rand.Read(buf)
 			b.SetBytes(int64(len(buf)))
 			b.ResetTimer()
-			done := make(chan int64)
-			go func() { n, _ := io.Copy(io.Discard, s); done <- n }()
 			for range b.N {
 				if _, err := s.Write(buf); err != nil {
 					b.Fatal(err)
 				}
 			}
 			s.CloseWrite()
-			if n := <-done; n != int64(b.N)<<20 {
-				b.Fatalf("got %d bytes back", n)
+			io.Copy(io.Discard, s) // EOF once the sink has read everything
+			if n := received.Load(); n != int64(b.N)<<20 {
+				b.Fatalf("sink received %d bytes, want %d", n, int64(b.N)<<20)
 			}
 		})
 	}
 }
 
-// benchHost is a host whose echo handler only sinks data, then closes.
-func benchHost(b *testing.B, psk *[32]byte) *net.Host {
+// benchHost is a host whose echo handler only sinks data, counting it in
+// received, then closes.
+func benchHost(b *testing.B, psk *[32]byte, received *atomic.Int64) *net.Host {
 	b.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	cfg := net.Config{Key: key, ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}}
@@ -265,7 +266,8 @@ func benchHost(b *testing.B, psk *[32]byte) *net.Host {
 	}
 	b.Cleanup(func() { h.Close() })
 	h.SetHandler(echoProto, func(s *net.Stream) {
-		io.Copy(io.Discard, s)
+		n, _ := io.Copy(io.Discard, s)
+		received.Add(n)
 		s.Close()
 	})
 	return h
