@@ -67,6 +67,9 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if ok {
 		return nil
 	}
+	if err := b.s.checkSpace(len(data)); err != nil {
+		return fmt.Errorf("block %s: %w", c, err)
+	}
 	b.seen[string(mh)] = struct{}{}
 	if !b.bulk && b.pendBy+len(data) <= b.s.opts.SmallBatch {
 		b.pending = append(b.pending, block{mh: mh, data: bytes.Clone(data)})

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -110,6 +111,12 @@ type Store struct {
 
 	spansMu sync.Mutex
 	spans   []span // data ranges deleted since the last Reclaim
+
+	// free space, as last seen by checkSpace
+	spaceMu   sync.Mutex
+	spaceAt   time.Time
+	spaceFree int64
+	spaceUsed int64 // bytes written since spaceAt
 }
 
 type span struct{ start, end uint64 } // [start, end) of sequence numbers
@@ -442,6 +449,9 @@ func (s *Store) Size(ctx context.Context, c cid.Cid) (int, error) {
 func (s *Store) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if err := s.checkSpace(len(data)); err != nil {
+		return fmt.Errorf("block %s: %w", c, err)
 	}
 	if err := s.putInline([]block{{mh: c.Hash(), data: data}}); err != nil {
 		return fmt.Errorf("block %s: %w", c, err)

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/share-p2p/share/api"
+	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/repo"
 )
@@ -74,6 +75,10 @@ func errorLine(err error) string {
 		return "interrupted"
 	case errors.Is(err, repo.ErrUnknownKey):
 		return msg + " (see 'share config show' for the keys)"
+	case errors.Is(err, blockstore.ErrNoSpace) || strings.Contains(msg, blockstore.ErrNoSpace.Error()):
+		// The chain of wrappers names the block; the user needs the disk.
+		i := strings.Index(msg, blockstore.ErrNoSpace.Error())
+		return "the disk is full: " + msg[i:] + " (free some space, e.g. with 'share gc', and run it again: nothing was lost)"
 	}
 	return msg
 }

@@ -1,0 +1,41 @@
+package blockstore
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// ErrNoSpace is returned when the disk that holds the store is too full to
+// take more blocks. Nothing is half-written: the store stays consistent and
+// accepts writes again once space is freed.
+var ErrNoSpace = errors.New("no space left on device")
+
+// spaceReserve is the free space blocks may never use: Pebble needs room for
+// its WAL, flushes and manifest, and at ENOSPC it retries its flushes
+// forever while writers stall (seen on a full tmpfs), so the store refuses
+// blocks before the disk fills.
+const spaceReserve = 32 << 20
+
+// checkSpace fails with ErrNoSpace unless n more bytes fit on the disk with
+// the reserve left over. statfs is cheap, but to keep it off the hot path it
+// runs at most every 50 ms or every 16 MiB written.
+func (s *Store) checkSpace(n int) error {
+	s.spaceMu.Lock()
+	defer s.spaceMu.Unlock()
+	s.spaceUsed += int64(n)
+	if time.Since(s.spaceAt) < 50*time.Millisecond && s.spaceUsed < 16<<20 && s.spaceFree-s.spaceUsed > spaceReserve {
+		return nil
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.dir, &st); err != nil {
+		return nil // cannot tell: let the write itself fail
+	}
+	s.spaceFree = int64(st.Bavail) * int64(st.Bsize)
+	s.spaceAt, s.spaceUsed = time.Now(), int64(n)
+	if s.spaceFree-int64(n) < spaceReserve {
+		return fmt.Errorf("%w: %d MiB free in %s, of which the store keeps %d MiB for itself", ErrNoSpace, s.spaceFree>>20, s.dir, spaceReserve>>20)
+	}
+	return nil
+}
