@@ -44,6 +44,14 @@ type BlockReleaser interface {
 	Release(data []byte)
 }
 
+// VerifiedGetter is implemented by getters that can tell which blocks they
+// have already verified against their CIDs in this process (a network
+// session checks every block as it arrives): readers skip hashing those
+// again. Blocks read from storage are never reported verified.
+type VerifiedGetter interface {
+	GetVerified(ctx context.Context, c cid.Cid) (data []byte, verified bool, err error)
+}
+
 // BlockHaser is implemented by getters that can tell cheaply whether they
 // hold a block; Walk uses it to check leaves without reading them.
 type BlockHaser interface {

@@ -18,16 +18,26 @@ func fetch(ctx context.Context, g BlockGetter, c cid.Cid) ([]byte, error) {
 func fetchInto(ctx context.Context, g BlockGetter, buf []byte, c cid.Cid) ([]byte, error) {
 	var data []byte
 	var err error
-	if a, ok := g.(BlockAppender); ok && buf != nil {
-		data, err = a.GetAppend(ctx, buf[:0], c)
-	} else {
+	verified := false
+	switch a := g.(type) {
+	case VerifiedGetter:
+		data, verified, err = a.GetVerified(ctx, c)
+	case BlockAppender:
+		if buf != nil {
+			data, err = a.GetAppend(ctx, buf[:0], c)
+		} else {
+			data, err = g.Get(ctx, c)
+		}
+	default:
 		data, err = g.Get(ctx, c)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", c, err)
 	}
-	if err := Verify(c, data); err != nil {
-		return nil, err
+	if !verified {
+		if err := Verify(c, data); err != nil {
+			return nil, err
+		}
 	}
 	return data, nil
 }

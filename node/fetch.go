@@ -195,10 +195,19 @@ type sessionGetter struct {
 }
 
 func (g sessionGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	b, _, err := g.GetVerified(ctx, c)
+	return b, err
+}
+
+// GetVerified tells the reader which blocks the session has verified as
+// they arrived (dag.VerifiedGetter), so they are not hashed twice; blocks
+// read from the disk are checked by the reader as always.
+func (g sessionGetter) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, error) {
 	if b, err := g.local.Get(ctx, c); err == nil {
-		return b, nil
+		return b, false, nil
 	}
-	return g.sess.Get(ctx, c)
+	b, err := g.sess.Get(ctx, c)
+	return b, err == nil, err
 }
 
 // Release hands a written leaf back to the session's buffer pool.

@@ -128,7 +128,13 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		go h.ClosePeer(p)
 	}
 	m := n.Metrics()
-	xcfg.OnServed = func(int) { m.BlocksServed.Inc() }
+	onServed := xcfg.OnServed
+	xcfg.OnServed = func(n int) {
+		m.BlocksServed.Inc()
+		if onServed != nil {
+			onServed(n)
+		}
+	}
 	ex, err := exchange.New(hostAdapter{h: h, in: m.BytesIn("blocks"), out: m.BytesOut("blocks")}, h.Protocol("blocks"), n.Blocks, xcfg)
 	if err != nil {
 		h.Close()

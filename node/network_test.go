@@ -7,12 +7,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/net/peer"
 	"github.com/share-p2p/share/pin"
 )
@@ -20,6 +21,11 @@ import (
 // onlineNode opens a node in a fresh repository with its network on a
 // loopback port and LAN discovery off.
 func onlineNode(t testing.TB) *Node {
+	t.Helper()
+	return onlineNodeWith(t, NetworkOptions{})
+}
+
+func onlineNodeWith(t testing.TB, opts NetworkOptions) *Node {
 	t.Helper()
 	dir := t.TempDir()
 	n, err := Open(dir)
@@ -33,7 +39,8 @@ func onlineNode(t testing.TB) *Node {
 	if err := n.Repo.SaveConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.StartNetwork(context.Background(), NetworkOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
+	opts.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	if _, err := n.StartNetwork(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
@@ -162,31 +169,39 @@ func BenchmarkFetchCat(b *testing.B) {
 	}
 }
 
-// TestResumeAfterCutOff: a get cut off half-way keeps what arrived, and
-// the next get fetches only the rest.
+// TestResumeAfterCutOff: a get whose only provider vanishes half-way keeps
+// what arrived, and the next get (from another provider) fetches only the
+// rest.
 func TestResumeAfterCutOff(t *testing.T) {
-	prov, getter := onlineNode(t), onlineNode(t)
-	c, data := addRandom(t, prov, 40<<20, 5)
-	connect(t, getter, prov)
-	ctx, cancel := context.WithCancel(context.Background())
-	var once sync.Once
-	err := getter.Get(ctx, c, filepath.Join(t.TempDir(), "a"), FetchOptions{Progress: func(p Progress) {
-		if p.Bytes >= 20<<20 {
-			once.Do(cancel)
+	var served atomic.Int64
+	var prov *Node
+	prov = onlineNodeWith(t, NetworkOptions{ExchangeConfig: exchange.Config{OnServed: func(int) {
+		if served.Add(1) == 8 { // the provider vanishes after 8 blocks
+			go prov.net.Host.Close()
 		}
-	}})
+	}}})
+	getter := onlineNode(t)
+	const size = 96 << 20
+	c, data := addRandom(t, prov, size, 5)
+	connect(t, getter, prov)
+	err := getter.Get(context.Background(), c, filepath.Join(t.TempDir(), "a"), FetchOptions{Timeout: time.Second})
 	if err == nil {
-		t.Fatal("the cut-off get succeeded")
+		t.Fatal("the get succeeded although its provider vanished at 8 MiB of 96")
 	}
 	st, _ := getter.Stat(context.Background())
-	if st.Bytes < 10<<20 {
-		t.Fatalf("only %d bytes kept after the cut", st.Bytes)
+	if st.Bytes < 4<<20 || st.Bytes >= size {
+		t.Fatalf("%d bytes kept after the cut, want what arrived (about 8 MiB)", st.Bytes)
 	}
-	var last Progress // of the fetch, not of writing the output
+	again := onlineNode(t)
+	if c2, _ := addRandom(t, again, size, 5); !c2.Equals(c) {
+		t.Fatal("same bytes, other CID")
+	}
+	connect(t, getter, again)
+	var fetched int64 // by the session, not the writer
 	dst := filepath.Join(t.TempDir(), "b")
 	if err := getter.Get(context.Background(), c, dst, FetchOptions{Progress: func(p Progress) {
 		if p.Phase != "writing" {
-			last = p
+			fetched = p.Bytes
 		}
 	}}); err != nil {
 		t.Fatal(err)
@@ -194,7 +209,8 @@ func TestResumeAfterCutOff(t *testing.T) {
 	if got, _ := os.ReadFile(dst); !bytes.Equal(got, data) {
 		t.Fatal("resumed get: different bytes")
 	}
-	if last.Bytes > int64(len(data))-st.Bytes+2<<20 {
-		t.Fatalf("resumed get fetched %d bytes; %d were already here", last.Bytes, st.Bytes)
+	if fetched > size-st.Bytes+2<<20 {
+		t.Fatalf("resumed get fetched %d bytes; %d of %d were already here", fetched, st.Bytes, size)
 	}
+	t.Logf("cut-off get kept %d MiB; the resumed get fetched %d MiB", st.Bytes>>20, fetched>>20)
 }
