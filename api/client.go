@@ -88,7 +88,7 @@ func (c *Client) post(ctx context.Context, name string, q url.Values, body io.Re
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("daemon: %w", err)
+		return nil, daemonGone(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
@@ -132,9 +132,9 @@ func (c *Client) events(ctx context.Context, name string, q url.Values, body io.
 		return ctx.Err()
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return daemonGone(err)
 	}
-	return fmt.Errorf("daemon: %s ended without a result", name)
+	return daemonGone(fmt.Errorf("%s ended without a result", name))
 }
 
 func onProgress(f func(int64)) func(event) {
@@ -191,6 +191,11 @@ func (c *Client) Add(ctx context.Context, path string, r io.Reader, opts node.Ad
 	return cid.Decode(root)
 }
 
+// daemonGone explains a connection to the daemon that broke mid-command.
+func daemonGone(err error) error {
+	return fmt.Errorf("the daemon stopped answering during the command (%v): see its log, restart it if needed, and run the command again", err)
+}
+
 // relToBase drops the first element of a slash path.
 func relToBase(name string) string {
 	for i := 0; i < len(name); i++ {
@@ -210,6 +215,9 @@ func (c *Client) Cat(ctx context.Context, id cid.Cid, w io.Writer, opts node.Fet
 	defer resp.Body.Close()
 	n, err := io.Copy(w, resp.Body)
 	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return n, daemonGone(err)
+		}
 		return n, err
 	}
 	if msg := resp.Trailer.Get(errTrailer); msg != "" {

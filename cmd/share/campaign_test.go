@@ -341,11 +341,16 @@ func (c *campaign) getOK(rp, what string) time.Duration {
 	return took
 }
 
-// noOutput checks that a killed get left no output where it was asked to
-// write; it removes and counts temporary files beside it.
+// noOutput checks that a killed get left no partial output where it was
+// asked to write (a get killed after it renamed its complete output into
+// place, while it stored the last blocks, leaves the whole file: that is
+// fine); it removes temporary files beside it.
 func (c *campaign) noOutput(dst string) {
-	if _, err := os.Lstat(dst); err == nil {
-		c.t.Fatalf("a killed get left its output %s behind (it must appear only when complete)", dst)
+	if got, err := os.ReadFile(dst); err == nil {
+		if !bytes.Equal(got, c.file) {
+			c.t.Fatalf("a killed get left a partial output %s (%d of %d bytes): it must appear only when complete", dst, len(got), len(c.file))
+		}
+		os.Remove(dst)
 	}
 	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), "*"+filepath.Base(dst)+"*"))
 	for _, l := range leftovers {
