@@ -643,3 +643,42 @@ func TestSlowProvider(t *testing.T) {
 	}
 	t.Logf("slow provider served %d of %d blocks in %v", slow.store.gets.Load(), src.Len(), time.Since(start))
 }
+
+// TestSlowloris: a provider that starts a block and then sends one byte
+// every 100 ms is given up after ReadTimeout; the honest provider serves
+// the DAG with a bounded delay.
+func TestSlowloris(t *testing.T) {
+	root, src, data := makeDAG(t, 2<<20, 64<<10, 9)
+	n := newMemNet()
+	good := newTestPeer(t, n, "good", src, linkOpts{}, Config{})
+	n.addHost("slow", linkOpts{}).SetHandler(testProto, func(st Stream) {
+		defer st.Reset()
+		fr := newFrameReader(st)
+		m, buf, err := fr.next()
+		putBuf(buf)
+		if err != nil {
+			return
+		}
+		block, _ := src.Get(context.Background(), m.cid)
+		frame := append(appendBlockHeader(nil, m.cid, len(block)), block...)
+		for _, b := range frame {
+			if _, err := st.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	out := dag.NewMemStore()
+	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{ReadTimeout: 500 * time.Millisecond})
+	start := time.Now()
+	s := client.e.NewSession(testContext(t, 30*time.Second), root, SessionOptions{Putter: out, Providers: []peer.ID{"slow", good.h.id}})
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, root, data)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the slowloris provider held the fetch up for %v", took)
+	} else {
+		t.Logf("fetch with a slowloris provider took %v", took)
+	}
+}
