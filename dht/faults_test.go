@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	ma "github.com/multiformats/go-multiaddr"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -169,5 +170,28 @@ func TestProvideManyRoots(t *testing.T) {
 	})
 	if found.Load() != 100 {
 		t.Errorf("found %d of 100 sampled keys", found.Load())
+	}
+}
+
+// TestForeignProviderRecords: an ADD_PROVIDER that names another peer than
+// its sender is ignored; the sender's own record is kept.
+func TestForeignProviderRecords(t *testing.T) {
+	mem := dht.NewMemNetwork()
+	s := newSim(t, mem, dht.Protocol("share"), 3, simOptions{})
+	server := s.nodes[0]
+	evil := peer.AddrInfo{ID: randomID(t), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/10.9.9.9/tcp/4001")}}
+	victim := peer.AddrInfo{ID: randomID(t), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/10.9.9.8/tcp/4001")}}
+	ep := mem.Endpoint(dht.Protocol("share"), evil)
+	key := randomKey()
+	req := &dht.Message{Type: dht.AddProvider, Key: key, ProviderPeers: []dht.Peer{
+		{ID: victim.ID, Addrs: victim.Addrs}, // a record for someone else
+		{ID: evil.ID, Addrs: evil.Addrs},     // and its own
+	}}
+	if _, err := ep.Send(context.Background(), server.ai, req); err != nil {
+		t.Fatal(err)
+	}
+	got := server.store.Providers(key, 0)
+	if len(got) != 1 || got[0].ID != evil.ID {
+		t.Fatalf("stored providers %v, want only the sender %s", got, evil.ID)
 	}
 }
