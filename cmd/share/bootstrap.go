@@ -17,6 +17,8 @@ func bootstrapCmd(g *globals) *cobra.Command {
 		Long: `Bootstrap peers are dialled when the daemon starts (and redialled with
 backoff); they are the way into the DHT beyond the LAN. The list is empty by
 default. Entries are multiaddrs that end in /p2p/ID.`,
+		Example: `  share bootstrap add /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...
+  share bootstrap ls`,
 	}
 	list := func(cmd *cobra.Command) ([]string, error) {
 		v, err := configGet(cmd.Context(), "Bootstrap")

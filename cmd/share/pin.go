@@ -17,6 +17,8 @@ func pinCmd(g *globals) *cobra.Command {
 		Use:   "pin",
 		Short: "Keep content: add, remove, list and verify pins",
 		Long:  "Pinned content is never removed by gc. Pins are recursive (the whole DAG) unless --direct.",
+		Example: `  share pin add --name photos bafyb4i...
+  share pin ls`,
 	}
 	var (
 		direct  bool

@@ -81,7 +81,7 @@ func gcCmd(g *globals) *cobra.Command {
 }
 
 func repoCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "repo", Short: "Inspect the repository: stat, verify"}
+	cmd := &cobra.Command{Use: "repo", Short: "Inspect the repository: stat, verify", Example: "  share repo stat\n  share repo verify"}
 	stat := &cobra.Command{
 		Use:     "stat",
 		Short:   "Print the repository's size, block count and pin count",
@@ -142,6 +142,8 @@ func configCmd(g *globals) *cobra.Command {
 		Use:   "config",
 		Short: "Read and change config.json: get, set, show",
 		Long:  "Keys are dotted paths such as Addresses.Listen; 'share config show' prints them all.",
+		Example: `  share config show
+  share config set Datastore.StorageMax 50GB`,
 	}
 	load := func() (*repo.Config, string, error) {
 		p, err := repoPath()
