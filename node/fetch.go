@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -33,6 +34,7 @@ type FetchOptions struct {
 type Progress struct {
 	Phase  string // "finding providers", "fetching", "writing", "done"
 	Bytes  int64  // bytes fetched from the network (or written, when local)
+	Total  int64  // bytes of the whole DAG, once its root is known (else 0)
 	Blocks int
 	Peers  int
 }
@@ -92,6 +94,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	defer n.transfers.end(tr)
 	defer n.invalidateStat()
 	fetched := n.Metrics().BlocksFetched
+	var total atomic.Int64 // the DAG's size, once its root has arrived
 	var mu sync.Mutex
 	last, lastBytes, lastBlocks := time.Now(), int64(-1), 0
 	report := func(p exchange.Progress) {
@@ -110,7 +113,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 			if p.Peers == 0 && p.Blocks == 0 {
 				phase = "finding providers"
 			}
-			opts.Progress(Progress{Phase: phase, Bytes: p.Bytes, Blocks: p.Blocks, Peers: p.Peers})
+			opts.Progress(Progress{Phase: phase, Bytes: p.Bytes, Total: total.Load(), Blocks: p.Blocks, Peers: p.Peers})
 		}
 	}
 	sess := nw.Exchange.NewSession(ctx, root, exchange.SessionOptions{
@@ -121,6 +124,16 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	})
 	defer sess.Close()
 	go nw.findProviders(ctx, root, sess)
+	if root.Type() == dag.DagPB {
+		// The root says how big the DAG is: progress can show an ETA. (A
+		// session keeps inner nodes, so reading the root takes nothing
+		// from the reader.)
+		go func() {
+			if info, err := dag.Stat(ctx, sess, root); err == nil {
+				total.Store(int64(info.CumulativeSize))
+			}
+		}()
+	}
 	go func() {
 		t := time.NewTicker(timeout / 10)
 		defer t.Stop()
@@ -161,7 +174,18 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 		}
 		return err
 	}
-	return batch.b.Commit(ctx)
+	if err := batch.b.Commit(ctx); err != nil {
+		return err
+	}
+	if opts.Progress != nil {
+		p := sess.Progress()
+		t := total.Load()
+		if info, err := dag.Stat(ctx, n.getter(), root); err == nil {
+			t = int64(info.CumulativeSize)
+		}
+		opts.Progress(Progress{Phase: "done", Bytes: p.Bytes, Total: t, Blocks: p.Blocks, Peers: p.Peers})
+	}
+	return nil
 }
 
 // resumeEvery is how many fetched bytes a get stores durably at a time,

@@ -121,8 +121,8 @@ func TestPinAddFetches(t *testing.T) {
 	if err := b.PinAdd(ctx, c, pin.Recursive, "remote", FetchOptions{Progress: func(p Progress) { last = p }}); err != nil {
 		t.Fatal(err)
 	}
-	if last.Bytes < 5<<20 {
-		t.Fatalf("last progress %+v: expected the fetched bytes", last)
+	if last.Bytes < 5<<20 || last.Total < 5<<20 {
+		t.Fatalf("last progress %+v: expected the fetched bytes and the DAG's size", last)
 	}
 	if _, err := b.GC(ctx); err != nil {
 		t.Fatal(err)

@@ -75,6 +75,9 @@ in the current directory). The output appears only when it is complete.`,
 							desc = fmt.Sprintf("fetching from %d peer(s)", p.Peers)
 						}
 						bar.Describe(desc)
+						if p.Total > 0 && p.Phase == "fetching" && bar.GetMax64() != p.Total {
+							bar.ChangeMax64(p.Total) // now the bar has an ETA
+						}
 						bar.Set64(p.Bytes)
 					}
 				}
