@@ -24,6 +24,7 @@ type event struct {
 	Fetch    *node.Progress  `json:",omitempty"`
 	Added    *addedJSON      `json:",omitempty"`
 	Pin      *pinJSON        `json:",omitempty"`
+	Provider *providerJSON   `json:",omitempty"`
 	Result   json.RawMessage `json:",omitempty"`
 	Error    string          `json:",omitempty"`
 }

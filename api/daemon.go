@@ -3,6 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"strconv"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/net/peer"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,6 +31,26 @@ func NewDaemonServer(d *node.Daemon, logger *slog.Logger) *Server {
 			return
 		}
 		WriteJSON(w, id)
+	})
+	s.Handle("provide", func(w http.ResponseWriter, r *http.Request) {
+		c, ok := cidArg(w, r)
+		if !ok {
+			return
+		}
+		st := newStream(w)
+		st.finish(true, d.Provide(r.Context(), c))
+	})
+	s.Handle("routing/findprovs", func(w http.ResponseWriter, r *http.Request) {
+		c, ok := cidArg(w, r)
+		if !ok {
+			return
+		}
+		max, _ := strconv.Atoi(r.URL.Query().Get("max"))
+		st := newStream(w)
+		err := d.FindProviders(r.Context(), c, max, func(ai peer.AddrInfo) {
+			st.send(event{Provider: &providerJSON{ID: ai.ID.String(), Addrs: multiaddrStrings(ai)}})
+		})
+		st.finish(true, err)
 	})
 	s.Handle("config/get", func(w http.ResponseWriter, r *http.Request) {
 		v, err := d.Repo.Config.Get(r.URL.Query().Get("key"))
@@ -98,4 +123,31 @@ func ServeTCP(ctx context.Context, h http.Handler, addr string) (string, error) 
 		hs.Shutdown(sctx)
 	})
 	return ln.Addr().String(), nil
+}
+
+type providerJSON struct {
+	ID    string
+	Addrs []string
+}
+
+func multiaddrStrings(ai peer.AddrInfo) []string {
+	out := make([]string, 0, len(ai.Addrs))
+	for _, a := range ai.Addrs {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// Provide asks the daemon to announce c in the DHT now.
+func (c *Client) Provide(ctx context.Context, id cid.Cid) error {
+	return c.events(ctx, "provide", url.Values{"arg": {id.String()}}, nil, nil, nil)
+}
+
+// FindProviders streams what the daemon's DHT lookup finds.
+func (c *Client) FindProviders(ctx context.Context, id cid.Cid, max int, fn func(id string, addrs []string)) error {
+	return c.events(ctx, "routing/findprovs", url.Values{"arg": {id.String()}, "max": {strconv.Itoa(max)}}, nil, func(e event) {
+		if e.Provider != nil {
+			fn(e.Provider.ID, e.Provider.Addrs)
+		}
+	}, nil)
 }

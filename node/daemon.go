@@ -1,8 +1,11 @@
 package node
 
 import (
+	"errors"
+
 	"context"
 	"fmt"
+	"github.com/ipfs/go-cid"
 	"log/slog"
 	"sort"
 	"time"
@@ -127,4 +130,36 @@ func (d *Daemon) SetConfig(ctx context.Context, key, value string) error {
 		}
 	}
 	return nil
+}
+
+// ErrNoDHT is returned by Provide and FindProviders when Routing.Mode is off.
+var ErrNoDHT = errors.New("the DHT is off (Routing.Mode is \"off\")")
+
+// Provide announces c in the DHT now and waits for the announcement.
+func (d *Daemon) Provide(ctx context.Context, c cid.Cid) error {
+	d.netMu.Lock()
+	nw := d.net
+	d.netMu.Unlock()
+	if nw == nil || nw.Provider == nil {
+		return ErrNoDHT
+	}
+	if ok, err := d.Blocks.Has(ctx, c); err != nil || !ok {
+		return fmt.Errorf("provide %s: %w", c, ErrNotLocal)
+	}
+	return nw.DHT.Provide(ctx, [][]byte{c.Hash()})
+}
+
+// FindProviders streams the providers of c the DHT knows, at most max
+// (<= 0: no limit), until ctx ends or the lookup does.
+func (d *Daemon) FindProviders(ctx context.Context, c cid.Cid, max int, fn func(peer.AddrInfo)) error {
+	d.netMu.Lock()
+	nw := d.net
+	d.netMu.Unlock()
+	if nw == nil || nw.Provider == nil {
+		return ErrNoDHT
+	}
+	for ai := range nw.Provider.FindProviders(ctx, c, max) {
+		fn(ai)
+	}
+	return ctx.Err()
 }

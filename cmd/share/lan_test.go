@@ -183,8 +183,17 @@ func TestLANGetViaDHT(t *testing.T) {
 	}
 	c := strings.TrimSpace(string(out))
 
-	// The announcement runs in the background: retry the get (each try is
-	// a fresh temporary node) until the record has reached h2.
+	// provide waits for the announcement; then h2's daemon finds h1.
+	if out, err := l.share("h1", r1, "provide", c).CombinedOutput(); err != nil {
+		t.Fatalf("provide: %v\n%s", err, out)
+	}
+	var id1 struct{ ID string }
+	json.Unmarshal([]byte(ok(t, r1, "id", "--json")), &id1)
+	if out, err := l.share("h2", r2, "routing", "findprovs", "-q", c).CombinedOutput(); err != nil || !strings.Contains(string(out), id1.ID) {
+		t.Fatalf("routing findprovs on h2: %v\n%s", err, out)
+	}
+	// Retry the get (each try is a fresh temporary node) in case the
+	// lookup races the routing tables.
 	dst := filepath.Join(work, "out.bin")
 	deadline := time.Now().Add(60 * time.Second)
 	for {

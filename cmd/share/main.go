@@ -120,7 +120,7 @@ initialises it on first use.`,
 	root.AddCommand(
 		initCmd(g), addCmd(g), catCmd(g), getCmd(g), lsCmd(g), pinCmd(g), gcCmd(g),
 		repoCmd(g), configCmd(g), idCmd(g), daemonCmd(g), connectCmd(g), peersCmd(g),
-		exportCmd(g), importCmd(g), completionCmd(g), bootstrapCmd(g),
+		exportCmd(g), importCmd(g), completionCmd(g), bootstrapCmd(g), provideCmd(g), routingCmd(g),
 	)
 	return root
 }
