@@ -336,3 +336,50 @@ func TestPrivateNetwork(t *testing.T) {
 		t.Fatalf("the keyless node got in: peers %q", p)
 	}
 }
+
+// TestAPISocketOtherUser: the API socket is mode 0600, so another user
+// (nobody) cannot talk to the daemon.
+func TestAPISocketOtherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("SHARE_REQUIRE_LAB") != "" {
+			t.Fatal("needs root to run a command as another user")
+		}
+		t.Skip("needs root to run a command as another user")
+	}
+	// Directories anyone may traverse: only the socket's mode keeps others
+	// out (t.TempDir's parents are 0700).
+	base, err := os.MkdirTemp("", "share-sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	rp := filepath.Join(base, "repo")
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(rp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	startDaemon(t, rp)
+	sock := filepath.Join(rp, "api.sock")
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("api.sock: %v %v", fi, err)
+	}
+	probe := func(uid uint32) error {
+		// The system python, which user nobody may run (a pyenv shim in
+		// root's home may not be).
+		cmd := exec.Command("/usr/bin/python3", "-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])", sock)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.CombinedOutput()
+		if err != nil && !strings.Contains(string(out), "PermissionError") {
+			t.Fatalf("probe as uid %d failed for another reason: %v\n%s", uid, err, out)
+		}
+		return err
+	}
+	if err := probe(0); err != nil {
+		t.Fatalf("the owner cannot connect: %v", err)
+	}
+	if err := probe(65534); err == nil {
+		t.Fatal("user nobody connected to the API socket")
+	}
+}
