@@ -98,7 +98,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	var mu sync.Mutex
 	last, lastBytes, lastBlocks := time.Now(), int64(-1), 0
 	report := func(p exchange.Progress) {
-		n.transfers.update(tr, p)
+		n.transfers.update(tr, p, total.Load())
 		mu.Lock()
 		if p.Bytes != lastBytes || p.LocalBlocks > 0 && lastBytes < 0 {
 			last, lastBytes = time.Now(), p.Bytes

@@ -35,9 +35,9 @@ func (t *transfers) start(c cid.Cid) *gateway.Transfer {
 	return tr
 }
 
-func (t *transfers) update(tr *gateway.Transfer, p exchange.Progress) {
+func (t *transfers) update(tr *gateway.Transfer, p exchange.Progress, total int64) {
 	t.mu.Lock()
-	tr.Bytes, tr.Peers = p.Bytes, p.Peers
+	tr.Bytes, tr.Peers, tr.Total = p.Bytes, p.Peers, total
 	t.mu.Unlock()
 }
 
@@ -178,7 +178,7 @@ func (g *requestGetter) session(root cid.Cid) (*exchange.Session, error) {
 	tr := g.n.transfers.start(root)
 	sess := nw.Exchange.NewSession(g.ctx, root, exchange.SessionOptions{
 		Local: g.n.Blocks, Putter: batch, Stream: true,
-		Progress: func(p exchange.Progress) { g.n.transfers.update(tr, p) },
+		Progress: func(p exchange.Progress) { g.n.transfers.update(tr, p, 0) },
 	})
 	go nw.findProviders(g.ctx, root, sess)
 	context.AfterFunc(g.ctx, func() {
