@@ -47,6 +47,9 @@ func (k *Keyspace) Get(key []byte) ([]byte, error) {
 
 // Set stores val under key, durably.
 func (k *Keyspace) Set(key, val []byte) error {
+	if err := k.s.writable(); err != nil {
+		return err
+	}
 	if err := k.s.db.Set(k.key(key), val, pebble.Sync); err != nil {
 		return fmt.Errorf("key %q: %w", key, err)
 	}
@@ -55,6 +58,9 @@ func (k *Keyspace) Set(key, val []byte) error {
 
 // Delete removes key, durably. A missing key is not an error.
 func (k *Keyspace) Delete(key []byte) error {
+	if err := k.s.writable(); err != nil {
+		return err
+	}
 	if err := k.s.db.Delete(k.key(key), pebble.Sync); err != nil {
 		return fmt.Errorf("key %q: %w", key, err)
 	}

@@ -22,6 +22,9 @@ const spaceReserve = 32 << 20
 // the reserve left over. statfs is cheap, but to keep it off the hot path it
 // runs at most every 50 ms or every 16 MiB written.
 func (s *Store) checkSpace(n int) error {
+	if s.readOnly {
+		return fmt.Errorf("%w: the repository was opened read-only because %s was full", ErrNoSpace, s.dir)
+	}
 	s.spaceMu.Lock()
 	defer s.spaceMu.Unlock()
 	s.spaceUsed += int64(n)
@@ -36,6 +39,27 @@ func (s *Store) checkSpace(n int) error {
 	s.spaceAt, s.spaceUsed = time.Now(), int64(n)
 	if s.spaceFree-int64(n) < spaceReserve {
 		return fmt.Errorf("%w: %d MiB free in %s, of which the store keeps %d MiB for itself", ErrNoSpace, s.spaceFree>>20, s.dir, spaceReserve>>20)
+	}
+	return nil
+}
+
+// minOpenFree is the free space below which Open opens read-only.
+const minOpenFree = 16 << 20
+
+// freeSpace returns the bytes available to us on dir's filesystem.
+func freeSpace(dir string) (int64, bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * int64(st.Bsize), true
+}
+
+// writable fails with ErrNoSpace when the store was opened read-only on a
+// full disk.
+func (s *Store) writable() error {
+	if s.readOnly {
+		return fmt.Errorf("%w: the repository was opened read-only because %s was full; free space outside it and run again", ErrNoSpace, s.dir)
 	}
 	return nil
 }

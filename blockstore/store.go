@@ -112,6 +112,9 @@ type Store struct {
 	spansMu sync.Mutex
 	spans   []span // data ranges deleted since the last Reclaim
 
+	// readOnly: opened on a full disk (see Open); every write fails.
+	readOnly bool
+
 	// free space, as last seen by checkSpace
 	spaceMu   sync.Mutex
 	spaceAt   time.Time
@@ -121,11 +124,31 @@ type Store struct {
 
 type span struct{ start, end uint64 } // [start, end) of sequence numbers
 
-type pebbleLogger struct{ l *slog.Logger }
+// pebbleLogger passes Pebble's errors on, at most one a second: at ENOSPC
+// Pebble retries a failing flush thousands of times a second.
+type pebbleLogger struct {
+	l          *slog.Logger
+	mu         *sync.Mutex
+	last       *time.Time
+	suppressed *int
+}
+
+func newPebbleLogger(l *slog.Logger) pebbleLogger {
+	return pebbleLogger{l: l, mu: new(sync.Mutex), last: new(time.Time), suppressed: new(int)}
+}
 
 func (pebbleLogger) Infof(string, ...any) {}
 func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+	p.mu.Lock()
+	if time.Since(*p.last) < time.Second {
+		*p.suppressed++
+		p.mu.Unlock()
+		return
+	}
+	n := *p.suppressed
+	*p.last, *p.suppressed = time.Now(), 0
+	p.mu.Unlock()
+	p.l.Error("pebble: "+fmt.Sprintf(format, args...), "suppressed", n)
 }
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
@@ -160,7 +183,15 @@ func Open(dir string, opts *Options) (*Store, error) {
 		Cache:              cache,
 		MemTableSize:       o.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{o.Logger},
+		Logger:             newPebbleLogger(o.Logger),
+	}
+	// On a full disk Pebble cannot flush what it replays from its WAL and
+	// would retry forever: open read-only instead, so that reading,
+	// verifying and listing work and every write says the disk is full.
+	if free, ok := freeSpace(dir); ok && free < minOpenFree {
+		popts.ReadOnly = true
+		s.readOnly = true
+		o.Logger.Debug("the disk is full: the repository is open read-only until space is freed", "dir", dir, "free", free)
 	}
 	// Blocks are hashes and (mostly) compressed media: compression would
 	// only cost CPU when compactions rewrite them.
@@ -175,6 +206,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
 	}
 	s.db = db
+	if s.readOnly {
+		return s, nil // recovery writes; it runs at the next open with space
+	}
 	if err := s.recover(); err != nil {
 		db.Close()
 		lock.Close()
@@ -495,6 +529,9 @@ func (s *Store) putInline(blocks []block) error {
 // back after Reclaim (or, later, by Pebble's own compactions).
 func (s *Store) Delete(ctx context.Context, mhs []multihash.Multihash) (freedBlocks int, freedBytes int64, err error) {
 	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	if err := s.writable(); err != nil {
 		return 0, 0, err
 	}
 	s.indexMu.Lock()

@@ -324,7 +324,7 @@ func (ps *Peerstore) persist(id peer.ID, pi *peerInfo) {
 		err = ps.store.Set([]byte(id), val)
 	}
 	if err != nil {
-		ps.log.Warn("peerstore: save failed", "peer", id, "err", err)
+		ps.log.Debug("peerstore: save failed", "peer", id, "err", err)
 	}
 }
 

@@ -72,4 +72,15 @@ func TestFullDisk(t *testing.T) {
 		t.Fatal("get after freeing space: different bytes")
 	}
 	ok(t, rp, "repo", "verify")
+
+	// Something else fills the disk to the last byte: the repository still
+	// opens (read-only) at once, reads work, writes say the disk is full.
+	// (Pebble used to retry its flush forever on open.)
+	full := exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=1M", "count=200")
+	full.Run() // stops at ENOSPC
+	ok(t, rp, "repo", "verify")
+	fails(t, rp, "disk is full", "add", src)
+	os.Remove(filler)
+	ok(t, rp, "add", "-Q", src)
+	ok(t, rp, "repo", "verify")
 }
