@@ -37,7 +37,11 @@ func newLab(t *testing.T, n int, args ...string) *lab {
 	}
 	l := &lab{script: script, env: append(os.Environ(), fmt.Sprintf("LAN_PREFIX=t%d", os.Getpid()%100000))}
 	l.run(t, append([]string{"up", fmt.Sprint(n)}, args...)...)
-	t.Cleanup(func() { exec.Command(l.script, "down").Run() })
+	t.Cleanup(func() {
+		down := exec.Command(l.script, "down")
+		down.Env = l.env // our prefix, not the default lab's
+		down.Run()
+	})
 	return l
 }
 
