@@ -53,7 +53,7 @@ func NewDaemonServer(d *node.Daemon, logger *slog.Logger) *Server {
 		st.finish(true, err)
 	})
 	s.Handle("config/get", func(w http.ResponseWriter, r *http.Request) {
-		v, err := d.Repo.Config.Get(r.URL.Query().Get("key"))
+		v, err := d.Repo.Config().Get(r.URL.Query().Get("key"))
 		if err != nil {
 			WriteError(w, http.StatusBadRequest, err)
 			return

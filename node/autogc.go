@@ -32,7 +32,7 @@ func (n *Node) AutoGC(ctx context.Context, logger *slog.Logger) {
 // autoGCOnce collects if the repository is over its limit; it reports
 // what it freed.
 func (n *Node) autoGCOnce(ctx context.Context, logger *slog.Logger) gc.Result {
-	max, err := repo.ParseSize(n.Repo.Config.Datastore.StorageMax)
+	max, err := repo.ParseSize(n.Repo.Config().Datastore.StorageMax)
 	if err != nil || max <= 0 {
 		return gc.Result{}
 	}

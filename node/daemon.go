@@ -107,7 +107,7 @@ func (d *Daemon) Connect(ctx context.Context, addr string) (string, error) {
 func (d *Daemon) SetConfig(ctx context.Context, key, value string) error {
 	d.netMu.Lock()
 	defer d.netMu.Unlock()
-	old := d.Repo.Config
+	old := d.Repo.Config()
 	c, err := old.Set(key, value)
 	if err != nil {
 		return err

@@ -63,7 +63,7 @@ func TestLoad(t *testing.T) {
 		conns = 1000
 	}
 	server, getter := onlineNode(t), onlineNode(t)
-	cfgLimit := server.Repo.Config.Limits
+	cfgLimit := server.Repo.Config().Limits
 	if conns > cfgLimit.ConnsInbound {
 		t.Fatalf("test wants %d connections, the default limit is %d", conns, cfgLimit.ConnsInbound)
 	}

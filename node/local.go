@@ -146,7 +146,7 @@ func (n *Node) announce(ctx context.Context, root cid.Cid) {
 		return
 	}
 	var blocks []cid.Cid
-	if n.Repo.Config.Provide.Strategy == "all" {
+	if n.Repo.Config().Provide.Strategy == "all" {
 		dag.Walk(ctx, n.getter(), root, dag.WalkOptions{}, func(c cid.Cid) error {
 			blocks = append(blocks, c)
 			return nil
@@ -344,7 +344,7 @@ func (n *Node) Stat(ctx context.Context) (RepoStat, error) {
 	if err != nil {
 		return RepoStat{}, err
 	}
-	max, _ := repo.ParseSize(n.Repo.Config.Datastore.StorageMax)
+	max, _ := repo.ParseSize(n.Repo.Config().Datastore.StorageMax)
 	return RepoStat{Path: n.Repo.Path, Blocks: int64(st.Blocks), Bytes: st.Bytes, DiskUsage: int64(st.DiskUsage), Pins: len(pins), StorageMax: max}, nil
 }
 

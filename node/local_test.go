@@ -188,7 +188,7 @@ func TestCorruptBlock(t *testing.T) {
 func TestAutoGC(t *testing.T) {
 	n := openTest(t)
 	ctx := context.Background()
-	cfg, _ := n.Repo.Config.Set("Datastore.StorageMax", "4MiB")
+	cfg, _ := n.Repo.Config().Set("Datastore.StorageMax", "4MiB")
 	if err := n.Repo.SaveConfig(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	if logger == nil {
 		logger = slog.Default()
 	}
-	cfg := n.Repo.Config
+	cfg := n.Repo.Config()
 	addrs := opts.ListenAddrs
 	if addrs == nil {
 		addrs = cfg.Addresses.Listen
@@ -194,7 +194,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 // is off): provider records live in keyspace 'P'; reprovides re-announce
 // what Provide.Strategy says every 22 h.
 func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) error {
-	cfg := n.Repo.Config
+	cfg := n.Repo.Config()
 	mode, err := dht.ParseMode(cfg.Routing.Mode)
 	if err != nil {
 		return fmt.Errorf("config Routing.Mode: %w", err)

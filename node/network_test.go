@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -32,7 +33,7 @@ func onlineNodeWith(t testing.TB, opts NetworkOptions) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := n.Repo.Config.Set("Discovery.MDNS", "false")
+	cfg, err := n.Repo.Config().Set("Discovery.MDNS", "false")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,4 +214,29 @@ func TestResumeAfterCutOff(t *testing.T) {
 		t.Fatalf("resumed get fetched %d bytes; %d of %d were already here", fetched, st.Bytes, size)
 	}
 	t.Logf("cut-off get kept %d MiB; the resumed get fetched %d MiB", st.Bytes>>20, fetched>>20)
+}
+
+// TestSetConfigWhileRunning: the daemon changes its config while other
+// goroutines read it (run with -race).
+func TestSetConfigWhileRunning(t *testing.T) {
+	n := onlineNode(t)
+	d := &Daemon{Node: n, Host: n.net.Host}
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50; i++ {
+			n.Stat(ctx)
+			n.Status(ctx)
+		}
+	}()
+	for i := 0; i < 50; i++ {
+		if err := d.SetConfig(ctx, "Datastore.StorageMax", fmt.Sprintf("%dGB", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	if got := n.Repo.Config().Datastore.StorageMax; got != "50GB" {
+		t.Fatalf("StorageMax = %s after the last set", got)
+	}
 }

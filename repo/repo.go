@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/share-p2p/share/blockstore"
@@ -98,7 +99,7 @@ func LoadIdentity(path string) (*Identity, error) {
 // until Close, because Pebble is single-process.
 type Repo struct {
 	Path     string
-	Config   *Config
+	config   atomic.Pointer[Config]
 	Identity *Identity
 	Blocks   *blockstore.Store
 	lock     *os.File
@@ -115,10 +116,12 @@ func Open(path string) (*Repo, error) {
 		return nil, err
 	}
 	r := &Repo{Path: path, lock: lock}
-	if r.Config, err = LoadConfig(filepath.Join(path, ConfigFile)); err != nil {
+	c, err := LoadConfig(filepath.Join(path, ConfigFile))
+	if err != nil {
 		r.Close()
 		return nil, err
 	}
+	r.config.Store(c)
 	if r.Identity, err = LoadIdentity(path); err != nil {
 		r.Close()
 		return nil, err
@@ -157,9 +160,13 @@ func (r *Repo) SaveConfig(c *Config) error {
 	if err := WriteConfig(filepath.Join(r.Path, ConfigFile), c); err != nil {
 		return err
 	}
-	r.Config = c
+	r.config.Store(c)
 	return nil
 }
+
+// Config returns the current configuration. A daemon may replace it
+// (SaveConfig) while other goroutines read it: treat it as read-only.
+func (r *Repo) Config() *Config { return r.config.Load() }
 
 // Close closes the blockstore and releases the lock.
 func (r *Repo) Close() error {

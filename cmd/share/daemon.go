@@ -44,7 +44,7 @@ then "daemon ready", and runs until SIGINT or SIGTERM.`,
 			if err != nil {
 				return err
 			}
-			if addr := n.Repo.Config.Addresses.Gateway; addr != "" {
+			if addr := n.Repo.Config().Addresses.Gateway; addr != "" {
 				gw := gateway.New(n, gateway.Options{Metrics: n.Metrics().Registry})
 				bound, err := api.ServeTCP(ctx, gw, addr)
 				if err != nil {

@@ -147,7 +147,7 @@ func openNode() (node.API, error) {
 	n.SetOnline(func(ctx context.Context) (*node.Network, error) {
 		return n.StartNetwork(ctx, node.NetworkOptions{
 			Logger:      slog.Default(),
-			ListenAddrs: node.EphemeralAddrs(n.Repo.Config.Addresses.Listen),
+			ListenAddrs: node.EphemeralAddrs(n.Repo.Config().Addresses.Listen),
 			Temporary:   true,
 		})
 	})
