@@ -137,7 +137,7 @@ func (c *Conn) NewStream(ctx context.Context, protos ...string) (*Stream, error)
 			return nil, err
 		}
 		s.lazy = lz
-		s.proto = protos[0]
+		s.setProto(protos[0])
 		return s, nil
 	}
 	stop := deadlineFromContext(ctx, ys, c.h.cfg.NegotiationTimeout)
@@ -147,7 +147,7 @@ func (c *Conn) NewStream(ctx context.Context, protos ...string) (*Stream, error)
 		s.Reset()
 		return nil, fmt.Errorf("negotiate %v with %s: %w", protos, c.remote.ShortString(), err)
 	}
-	s.proto = proto
+	s.setProto(proto)
 	return s, nil
 }
 
@@ -209,7 +209,7 @@ func (c *Conn) serveStream(s *Stream) {
 		return
 	}
 	s.ys.SetDeadline(time.Time{})
-	s.proto = proto
+	s.setProto(proto)
 	handler(s)
 	s.release(true)
 }
@@ -225,6 +225,16 @@ type Stream struct {
 	// reads stop going through lazy.
 	negotiated atomic.Bool
 	released   atomic.Bool
+	// in and out count payload bytes for Config.StreamMeter (nil: none).
+	in, out func(int)
+}
+
+// setProto records the stream's protocol and attaches its byte meters.
+func (s *Stream) setProto(p string) {
+	s.proto = p
+	if m := s.conn.h.cfg.StreamMeter; m != nil {
+		s.in, s.out = m(p)
+	}
 }
 
 // Protocol returns the negotiated (or, for an optimistic stream, the
@@ -239,24 +249,33 @@ func (s *Stream) Direction() Direction { return s.dir }
 
 // Read reads from the stream. On an optimistic stream the first Read checks
 // the peer's answer and fails with ErrNotSupported if it refused.
-func (s *Stream) Read(p []byte) (int, error) {
+func (s *Stream) Read(p []byte) (n int, err error) {
 	if s.lazy != nil && !s.negotiated.Load() {
-		n, err := s.lazy.Read(p)
+		n, err = s.lazy.Read(p)
 		if err == nil {
 			s.negotiated.Store(true)
 		}
-		return n, err
+	} else {
+		n, err = s.ys.Read(p)
 	}
-	return s.ys.Read(p)
+	if s.in != nil && n > 0 {
+		s.in(n)
+	}
+	return n, err
 }
 
 // Write writes to the stream; the first Write of an optimistic stream
 // carries the protocol proposal in the same frame.
-func (s *Stream) Write(p []byte) (int, error) {
+func (s *Stream) Write(p []byte) (n int, err error) {
 	if s.lazy != nil {
-		return s.lazy.Write(p)
+		n, err = s.lazy.Write(p)
+	} else {
+		n, err = s.ys.Write(p)
 	}
-	return s.ys.Write(p)
+	if s.out != nil && n > 0 {
+		s.out(n)
+	}
+	return n, err
 }
 
 // flush sends a pending optimistic proposal.

@@ -41,6 +41,10 @@ type Config struct {
 	// Protector, if set, wraps every raw connection before anything else
 	// is sent: the place for a private-network (pre-shared key) layer.
 	Protector Protector
+	// StreamMeter, if set, is asked once per stream, when its protocol is
+	// known, for the functions that count its payload bytes in and out
+	// (either may be nil): the place for per-protocol traffic metrics.
+	StreamMeter func(protocol string) (in, out func(n int))
 	// Limits bound connections and streams.
 	Limits Limits
 	// HandshakeTimeout bounds the whole upgrade of a raw connection:

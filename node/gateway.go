@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"sync"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/gateway"
 	"github.com/share-p2p/share/metrics"
-	"github.com/share-p2p/share/net"
 )
 
 // transfers tracks the fetches in progress, for the status page.
@@ -193,25 +191,6 @@ func (g *requestGetter) session(root cid.Cid) (*exchange.Session, error) {
 	return sess, nil
 }
 
-// countingStream counts a protocol's bytes in both directions.
-type countingStream struct {
-	*net.Stream
-	in, out *metrics.Counter
-}
-
-func (s countingStream) Read(p []byte) (int, error) {
-	n, err := s.Stream.Read(p)
-	s.in.Add(uint64(n))
-	return n, err
-}
-
-func (s countingStream) Write(p []byte) (int, error) {
-	n, err := s.Stream.Write(p)
-	s.out.Add(uint64(n))
-	return n, err
-}
-
 var (
-	_ io.ReadWriter = countingStream{}
-	_ gateway.Node  = (*Node)(nil)
+	_ gateway.Node = (*Node)(nil)
 )

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,7 +94,13 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		discoveryName = pnet.DiscoveryName(cfg.Network, *psk)
 	}
 	lim := cfg.Limits
+	m := n.Metrics()
 	h, err := net.NewHost(ctx, net.Config{
+		StreamMeter: func(proto string) (in, out func(int)) {
+			name := protocolName(proto)
+			cin, cout := m.BytesIn(name), m.BytesOut(name)
+			return func(n int) { cin.Add(uint64(n)) }, func(n int) { cout.Add(uint64(n)) }
+		},
 		Limits: net.Limits{
 			MaxInbound: lim.ConnsInbound, MaxOutbound: lim.ConnsOutbound,
 			MaxStreamsPerPeer: lim.StreamsPerPeer,
@@ -127,7 +134,6 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		logger.Warn("disconnecting a peer that sent bad data", "peer", p, "err", err)
 		go h.ClosePeer(p)
 	}
-	m := n.Metrics()
 	onServed := xcfg.OnServed
 	xcfg.OnServed = func(n int) {
 		m.BlocksServed.Inc()
@@ -135,7 +141,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 			onServed(n)
 		}
 	}
-	ex, err := exchange.New(hostAdapter{h: h, in: m.BytesIn("blocks"), out: m.BytesOut("blocks")}, h.Protocol("blocks"), n.Blocks, xcfg)
+	ex, err := exchange.New(hostAdapter{h}, h.Protocol("blocks"), n.Blocks, xcfg)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -310,26 +316,22 @@ func (nw *Network) Close() error {
 	return err
 }
 
-// hostAdapter gives the exchange the streams of the net host, counting
-// their bytes.
-type hostAdapter struct {
-	h       *net.Host
-	in, out *metrics.Counter
-}
+// hostAdapter gives the exchange the streams of the net host.
+type hostAdapter struct{ h *net.Host }
 
 func (a hostAdapter) NewStream(ctx context.Context, p peer.ID, proto string) (exchange.Stream, error) {
 	s, err := a.h.NewStream(ctx, p, proto)
 	if err != nil {
 		return nil, err
 	}
-	return stream{countingStream{s, a.in, a.out}}, nil
+	return stream{s}, nil
 }
 
 func (a hostAdapter) SetHandler(proto string, h func(exchange.Stream)) {
-	a.h.SetHandler(proto, func(s *net.Stream) { h(stream{countingStream{s, a.in, a.out}}) })
+	a.h.SetHandler(proto, func(s *net.Stream) { h(stream{s}) })
 }
 
-type stream struct{ countingStream }
+type stream struct{ *net.Stream }
 
 func (s stream) RemotePeer() peer.ID { return s.Conn().RemotePeer() }
 
@@ -445,6 +447,16 @@ func (nw *Network) Announce(root cid.Cid, blocks []cid.Cid) {
 			nw.logger.Debug("announce", "cid", root, "err", err)
 		}
 	}()
+}
+
+// protocolName turns a protocol ID ("/share/blocks/1.0.0") into the short
+// name metrics use ("blocks").
+func protocolName(proto string) string {
+	parts := strings.Split(proto, "/")
+	if len(parts) >= 4 {
+		return parts[2]
+	}
+	return "other"
 }
 
 // EphemeralAddrs returns addrs with every TCP port set to 0, for a

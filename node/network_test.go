@@ -125,6 +125,18 @@ func TestPinAddFetches(t *testing.T) {
 	if last.Bytes < 5<<20 || last.Total < 5<<20 {
 		t.Fatalf("last progress %+v: expected the fetched bytes and the DAG's size", last)
 	}
+	// Traffic is counted per protocol, in the net layer.
+	m := b.Metrics()
+	if in := m.BytesIn("blocks").Value(); in < 5<<20 {
+		t.Fatalf("blocks bytes in = %d, want the 5 MiB fetched", in)
+	}
+	if m.BytesIn("id").Value() == 0 || m.BytesOut("blocks").Value() == 0 || m.BlocksFetched.Value() == 0 {
+		t.Fatalf("identify/want bytes or fetched blocks not counted: id in %d, blocks out %d, fetched %d",
+			m.BytesIn("id").Value(), m.BytesOut("blocks").Value(), m.BlocksFetched.Value())
+	}
+	if served := a.Metrics().BlocksServed.Value(); served == 0 {
+		t.Fatal("provider counted no blocks served")
+	}
 	if _, err := b.GC(ctx); err != nil {
 		t.Fatal(err)
 	}
