@@ -55,6 +55,17 @@ type HostNetwork struct {
 	// Timeout bounds a whole request (default 10 s); IdleTimeout bounds
 	// the wait for the next request on an inbound stream (default 1 min).
 	Timeout, IdleTimeout time.Duration
+	// MaxMessageSize bounds every message read (default and maximum
+	// MaxMessageSize); a peer that sends more is cut off.
+	MaxMessageSize int
+}
+
+// maxMessage is the read limit in effect.
+func (n *HostNetwork) maxMessage() int {
+	if n.MaxMessageSize <= 0 || n.MaxMessageSize > MaxMessageSize {
+		return MaxMessageSize
+	}
+	return n.MaxMessageSize
 }
 
 // NewHostNetwork returns the DHT transport over h for protocol proto
@@ -90,7 +101,7 @@ func (n *HostNetwork) Send(ctx context.Context, to peer.AddrInfo, req *Message) 
 		return nil, fmt.Errorf("%w: %v", ErrNoAnswer, err)
 	}
 	br := bufio.NewReaderSize(s, 4096)
-	b, err := net.ReadDelimited(br, br, MaxMessageSize)
+	b, err := net.ReadDelimited(br, br, n.maxMessage())
 	if err != nil {
 		s.Reset()
 		return nil, fmt.Errorf("%w: %v", ErrNoAnswer, err)
@@ -113,7 +124,7 @@ func (n *HostNetwork) serve(s *net.Stream, h Handler) {
 	br := bufio.NewReaderSize(s, 4096)
 	for {
 		s.SetReadDeadline(time.Now().Add(n.IdleTimeout))
-		b, err := net.ReadDelimited(br, br, MaxMessageSize)
+		b, err := net.ReadDelimited(br, br, n.maxMessage())
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				s.Close()

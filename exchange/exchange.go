@@ -72,6 +72,10 @@ type Config struct {
 	// yet stored, plus the blocks a streaming session holds for its
 	// reader. Default 64 MiB.
 	MaxInFlightBytes int64
+	// MaxBlockSize is the largest block this node sends or accepts; a
+	// peer that sends a larger frame is cut off. Default and maximum
+	// MaxBlockSize (4 MiB); content chunked larger cannot be exchanged.
+	MaxBlockSize int
 	// ProgressTimeout ends a session with ErrNoProgress when no block
 	// arrives for that long while blocks are missing. Default 30 s.
 	ProgressTimeout time.Duration
@@ -110,6 +114,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxInFlightBytes = 64 << 20
 	}
 	defDur(&c.ProgressTimeout, 30*time.Second)
+	def(&c.MaxBlockSize, MaxBlockSize)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -124,6 +129,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("exchange config: MinWindow %d < 1", c.MinWindow)
 	case c.MaxWindow < c.MinWindow:
 		return c, fmt.Errorf("exchange config: MaxWindow %d < MinWindow %d", c.MaxWindow, c.MinWindow)
+	case c.MaxBlockSize < 1 || c.MaxBlockSize > MaxBlockSize:
+		return c, fmt.Errorf("exchange config: MaxBlockSize %d not in 1..%d", c.MaxBlockSize, MaxBlockSize)
 	case c.MaxInFlightBytes < 1:
 		return c, fmt.Errorf("exchange config: MaxInFlightBytes %d < 1", c.MaxInFlightBytes)
 	}
@@ -221,7 +228,7 @@ func (e *Exchange) ask(s Stream, cids []cid.Cid) ([]bool, error) {
 		return nil, err
 	}
 	have := make([]bool, len(cids))
-	fr := newFrameReader(s)
+	fr := newFrameReaderMax(s, e.cfg.MaxBlockSize)
 	for len(index) > 0 {
 		s.SetReadDeadline(time.Now().Add(e.cfg.ReadTimeout))
 		m, buf, err := fr.next()

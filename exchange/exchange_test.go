@@ -682,3 +682,30 @@ func TestSlowloris(t *testing.T) {
 		t.Logf("fetch with a slowloris provider took %v", took)
 	}
 }
+
+// TestMaxBlockSize: a node that accepts blocks of at most 64 KiB cuts off
+// a peer that sends a 256 KiB block; the limit cannot exceed the
+// protocol's.
+func TestMaxBlockSize(t *testing.T) {
+	root, src, _ := makeDAG(t, 1<<20, 256<<10, 12)
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
+	reported := make(chan error, 8)
+	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{
+		MaxBlockSize: 64 << 10, ProgressTimeout: 2 * time.Second,
+		OnBadPeer: func(p peer.ID, err error) { reported <- err },
+	})
+	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Providers: []peer.ID{prov.h.id}})
+	select {
+	case err := <-reported:
+		if !errors.Is(err, ErrFrameTooLarge) {
+			t.Fatalf("peer reported with %v, want a frame too large", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a block above MaxBlockSize was not refused")
+	}
+	s.Close()
+	if _, err := (Config{MaxBlockSize: MaxBlockSize + 1}).withDefaults(); err == nil {
+		t.Fatal("MaxBlockSize above the protocol's maximum accepted")
+	}
+}

@@ -107,7 +107,7 @@ func (pc *peerConn) idle() bool {
 // receive reads the answers on st until it fails or the session ends.
 func (pc *peerConn) receive(st Stream) {
 	s := pc.s
-	fr := newFrameReader(st)
+	fr := newFrameReaderMax(st, s.cfg.MaxBlockSize)
 	for {
 		st.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 		if _, err := fr.br.Peek(1); err != nil {

@@ -248,7 +248,7 @@ func (ss *serverStream) unhold(reqs, bytes int64) {
 
 // read reads requests until the client closes its half (nil) or fails.
 func (ss *serverStream) read() error {
-	fr := newFrameReader(ss.s)
+	fr := newFrameReaderMax(ss.s, ss.e.cfg.MaxBlockSize)
 	for {
 		ss.s.SetReadDeadline(time.Now().Add(ss.e.cfg.IdleTimeout))
 		m, buf, err := fr.next()
@@ -353,7 +353,7 @@ func (ss *serverStream) load(out chan<- answer) {
 			if ok, err := ss.e.store.Has(ss.ctx, r.c); err == nil && ok {
 				a.typ = msgHave
 			}
-		} else if data, bp, err := ss.loadBlock(r.c); err == nil && len(data) <= MaxBlockSize {
+		} else if data, bp, err := ss.loadBlock(r.c); err == nil && len(data) <= ss.e.cfg.MaxBlockSize {
 			n := ss.q.bytes.acquire(int64(len(data)), ss.done)
 			if n == 0 && len(data) > 0 {
 				putBuf(bp)

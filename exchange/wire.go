@@ -147,12 +147,22 @@ func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 // ones (blocks) in pooled buffers that the caller hands back with putBuf.
 type frameReader struct {
 	br      *bufio.Reader
+	max     uint64 // largest frame accepted
 	scratch [256]byte
 }
 
 func newFrameReader(r io.Reader) *frameReader {
-	return &frameReader{br: bufio.NewReaderSize(r, 64<<10)}
+	return newFrameReaderMax(r, MaxBlockSize)
 }
+
+// newFrameReaderMax accepts frames that carry blocks of up to maxBlock
+// bytes (at most MaxBlockSize).
+func newFrameReaderMax(r io.Reader, maxBlock int) *frameReader {
+	return &frameReader{br: bufio.NewReaderSize(r, 64<<10), max: uint64(frameSize(min(maxBlock, MaxBlockSize)))}
+}
+
+// frameSize is the largest frame that carries a block of maxBlock bytes.
+func frameSize(maxBlock int) int { return 1 + binary.MaxVarintLen64 + MaxCIDSize + maxBlock }
 
 // next reads one frame and decodes it. When buf is not nil, msg.data
 // aliases it and the caller must release it with putBuf; otherwise msg is
@@ -165,7 +175,7 @@ func (fr *frameReader) next() (msg message, buf *[]byte, err error) {
 	if n == 0 {
 		return message{}, nil, fmt.Errorf("%w: empty frame", ErrBadMessage)
 	}
-	if n > MaxFrameSize {
+	if n > fr.max {
 		return message{}, nil, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, n)
 	}
 	if n <= uint64(len(fr.scratch)) {

@@ -125,6 +125,9 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	if xcfg.MaxBufferedBytes == 0 {
 		xcfg.MaxBufferedBytes = lim.BufferedBytesPerPeer
 	}
+	if xcfg.MaxBlockSize == 0 {
+		xcfg.MaxBlockSize = lim.MaxBlockBytes
+	}
 	if xcfg.MaxInFlightBytes == 0 {
 		// Enough for line rate on a LAN (1 Gbit/s x 10 ms is 1.25 MB per
 		// peer), small enough to keep the getter's memory in bounds.
@@ -218,10 +221,12 @@ func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) e
 	nw.wg.Add(1)
 	go func() { defer nw.wg.Done(); store.RunExpiry(ctx, time.Hour) }()
 	proto := dht.Protocol(cfg.Network)
+	hostNet := dht.NewHostNetwork(nw.Host, proto)
+	hostNet.MaxMessageSize = cfg.Limits.MaxDHTMessageBytes
 	d, err := dht.New(dht.Config{
 		Self:      nw.Host.AddrInfo,
 		Mode:      mode,
-		Transport: countedDHT{dht.NewHostNetwork(nw.Host, proto), n.Metrics()},
+		Transport: countedDHT{hostNet, n.Metrics()},
 		Store:     store,
 		Logger:    nw.logger,
 	})

@@ -60,13 +60,20 @@ type Config struct {
 		// DHTRecordsPerPeer bounds the provider records one peer may store
 		// here.
 		DHTRecordsPerPeer int
+		// MaxBlockBytes bounds the blocks this node sends or accepts (at
+		// most 4 MiB, the protocol's limit); a larger frame cuts the peer
+		// off. Content chunked larger cannot be exchanged.
+		MaxBlockBytes int
+		// MaxDHTMessageBytes bounds every DHT message read (at most 4 MiB).
+		MaxDHTMessageBytes int
 	}
 }
 
 // DefaultLimits are the limits of a fresh repository.
 var DefaultLimits = struct {
 	ConnsInbound, ConnsOutbound, StreamsPerPeer, RequestsPerPeer, BufferedBytesPerPeer, DHTRecordsPerPeer int
-}{1024, 1024, 512, 256, 8 << 20, 10000}
+	MaxBlockBytes, MaxDHTMessageBytes                                                                     int
+}{1024, 1024, 512, 256, 8 << 20, 10000, 4 << 20, 4 << 20}
 
 // Default returns the configuration of a fresh repository.
 func Default() *Config {
@@ -82,6 +89,7 @@ func Default() *Config {
 	l.ConnsInbound, l.ConnsOutbound = DefaultLimits.ConnsInbound, DefaultLimits.ConnsOutbound
 	l.StreamsPerPeer, l.RequestsPerPeer = DefaultLimits.StreamsPerPeer, DefaultLimits.RequestsPerPeer
 	l.BufferedBytesPerPeer, l.DHTRecordsPerPeer = DefaultLimits.BufferedBytesPerPeer, DefaultLimits.DHTRecordsPerPeer
+	l.MaxBlockBytes, l.MaxDHTMessageBytes = DefaultLimits.MaxBlockBytes, DefaultLimits.MaxDHTMessageBytes
 	return c
 }
 
@@ -141,6 +149,11 @@ func (c *Config) Validate() error {
 	}
 	if b := c.Limits.BufferedBytesPerPeer; b != 0 && b < 4<<20+256 {
 		return fmt.Errorf("config Limits.BufferedBytesPerPeer: %d is below one largest block (4 MiB)", b)
+	}
+	for name, v := range map[string]int{"MaxBlockBytes": c.Limits.MaxBlockBytes, "MaxDHTMessageBytes": c.Limits.MaxDHTMessageBytes} {
+		if v != 0 && (v < 64<<10 || v > 4<<20) {
+			return fmt.Errorf("config Limits.%s: %d not between 65536 and 4194304", name, v)
+		}
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ func TestConfigSetGet(t *testing.T) {
 		{"Limits.ConnsInbound", "50", "50", ""},
 		{"Limits.StreamsPerPeer", "-1", "", "negative"},
 		{"Limits.BufferedBytesPerPeer", "1000", "", "below one largest block"},
+		{"Limits.MaxBlockBytes", "1048576", "1048576", ""},
+		{"Limits.MaxBlockBytes", "5000000", "", "not between"},
+		{"Limits.MaxDHTMessageBytes", "100", "", "not between"},
 		{"Nope", "1", "", "unknown config key"},
 		{"Discovery.Nope", "1", "", "unknown config key"},
 	}
