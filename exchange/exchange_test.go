@@ -595,8 +595,11 @@ func allCIDs(t testing.TB, src dag.BlockGetter, root cid.Cid) []cid.Cid {
 // would get 1/4 of the rate). The rate itself is logged here and measured
 // by BenchmarkFetchSwarm: a timed assertion would fail on a busy machine.
 func TestSwarmThroughput(t *testing.T) {
-	const rate = 20e6
-	root, src, data := makeDAG(t, 64<<20, 256<<10, 16)
+	// Links slow enough that the simulated rate, not the CPU, is the limit
+	// even under -race on a busy 2-core CI machine (20 MB/s links let the
+	// client's CPU decide who served what).
+	const rate = 5e6
+	root, src, data := makeDAG(t, 32<<20, 256<<10, 16)
 	n := newMemNet()
 	var provs []*testPeer
 	served := make([]atomic.Int64, 4)
