@@ -27,15 +27,16 @@ import (
 // (the next file is written meanwhile), and the index entries of a file are
 // written, synced, once its ingest is durable.
 type Batch struct {
-	s       *Store
-	seen    map[string]struct{} // multihashes Put since the last Commit
-	pending []block             // small-batch blocks (copies)
-	pendBy  int
-	bulk    bool     // switched to sstables since the last Commit
-	cur     *sstFile // sstable being written
-	bg      chan error
-	err     error // sticky background error
-	closed  bool
+	s        *Store
+	seen     map[string]struct{} // multihashes Put since the last Commit
+	pending  []block             // small-batch blocks (copies)
+	pendBy   int
+	bulk     bool     // switched to sstables since the last Commit
+	cur      *sstFile // sstable being written
+	bg       chan error
+	err      error // sticky background error
+	closed   bool
+	fileSize int64 // 0: Options.FileSize
 }
 
 // NewBatch returns a Batch writing into s.
@@ -86,7 +87,11 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 		b.err = fmt.Errorf("blockstore: write sstable: %w", err)
 		return b.err
 	}
-	if b.cur.bytes >= b.s.opts.FileSize || b.cur.n >= fileSpan-1 {
+	size := b.fileSize
+	if size == 0 {
+		size = b.s.opts.FileSize
+	}
+	if b.cur.bytes >= size || b.cur.n >= fileSpan-1 {
 		if err := b.wait(ctx); err != nil {
 			return err
 		}
@@ -96,6 +101,17 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 		go func(ch chan error) { ch <- b.s.ingest(context.Background(), f) }(b.bg)
 	}
 	return nil
+}
+
+// SetFileSize sets the size at which this batch finishes an sstable and
+// ingests it in the background (default Options.FileSize). Each ingested
+// file is durable and visible without waiting for Commit, so a long batch
+// that is abandoned keeps every finished file: a checkpoint that costs the
+// writer nothing.
+func (b *Batch) SetFileSize(n int64) {
+	if n > 0 {
+		b.fileSize = n
+	}
 }
 
 // startFile opens a new sstable and moves the pending blocks into it.

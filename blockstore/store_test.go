@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
@@ -381,4 +382,53 @@ func TestKeyspace(t *testing.T) {
 		}
 	}()
 	s.Keyspace('b')
+}
+
+// TestBatchFileSizeCheckpoints: with SetFileSize, the files a batch
+// finished are durable and visible without Commit (a fetch's resume
+// checkpoints); only the unfinished file is lost when the batch is
+// abandoned.
+func TestBatchFileSizeCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, &Options{SmallBatch: 64 << 10})
+	b := s.NewBatch()
+	b.SetFileSize(1 << 20)
+	const n, size = 40, 100 << 10 // 4 MB: three files of 11 blocks finish
+	var cids []cid.Cid
+	for i := range n {
+		c, data := testBlock(t, uint64(1000+i), size)
+		if err := b.Put(ctx, c, data); err != nil {
+			t.Fatal(err)
+		}
+		cids = append(cids, c)
+	}
+	// The last finished file ingests in the background: wait for it with
+	// a deadline rather than for a fixed time.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if ok, err := s.Has(ctx, cids[32]); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the third finished file never became visible")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.Close() // abandon: no Commit
+	s.Close()
+	s = openTest(t, dir, nil)
+	defer s.Close()
+	checkConsistent(t, s)
+	for i, c := range cids {
+		ok, err := s.Has(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := i < 33; ok != want {
+			t.Fatalf("block %d: stored = %v, want %v (files of 11 blocks, 3 finished)", i, ok, want)
+		}
+	}
 }

@@ -807,6 +807,14 @@ func (s *Session) Release(b []byte) {
 // leaf is held until Get returns it once; blocks read again, or not part of
 // the DAG, are read from Local or fetched anew while the session runs.
 func (s *Session) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	b, _, err := s.GetVerified(ctx, c)
+	return b, err
+}
+
+// GetVerified is Get that also tells whether the block comes from the
+// session (verified against c as it arrived) rather than from Local
+// (dag.VerifiedGetter).
+func (s *Session) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, error) {
 	for {
 		s.mu.Lock()
 		en := s.entries[c]
@@ -818,13 +826,13 @@ func (s *Session) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 				s.wakeAllLocked()
 			}
 			s.mu.Unlock()
-			return data, nil
+			return data, true, nil
 		}
 		if s.finished || en == nil || en.state == stateDone {
 			s.mu.Unlock()
 			if s.opts.Local != nil {
 				if data, err := s.opts.Local.Get(ctx, c); err == nil {
-					return data, nil
+					return data, false, nil
 				}
 			}
 			s.mu.Lock()
@@ -834,7 +842,7 @@ func (s *Session) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 				if err == nil {
 					err = fmt.Errorf("get %s: %w", c, dag.ErrNotFound)
 				}
-				return nil, err
+				return nil, false, err
 			}
 			if cur := s.entries[c]; cur != en {
 				s.mu.Unlock() // changed meanwhile; look again
@@ -866,12 +874,12 @@ func (s *Session) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 		select {
 		case <-w:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 	}
 }
 
-var _ dag.BlockGetter = (*Session)(nil)
+var _ dag.VerifiedGetter = (*Session)(nil)
 
 // staleAfter is how long pc may take to send a block of est bytes before
 // another peer is asked for it too.

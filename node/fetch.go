@@ -10,7 +10,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/exchange"
 )
@@ -87,8 +86,13 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	batch := &commitEvery{b: n.Blocks.NewBatch(), every: resumeEvery}
-	defer batch.b.Close()
+	// The batch ingests each finished file of resumeEvery bytes in the
+	// background while the next one is written: checkpoints for a resume
+	// that never stall the transfer (a Commit every so often did, for the
+	// length of an fsync).
+	batch := n.Blocks.NewBatch()
+	batch.SetFileSize(resumeEvery)
+	defer batch.Close()
 
 	tr := n.transfers.start(root)
 	defer n.transfers.end(tr)
@@ -156,7 +160,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	}()
 
 	if read != nil {
-		err = read(sessionGetter{local: n.getter(), sess: sess})
+		err = read(sessionGetter{sess: sess})
 		if err == nil {
 			err = sess.Wait()
 		}
@@ -165,7 +169,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	}
 	if err != nil {
 		// Keep what arrived (verified blocks): a later get resumes there.
-		batch.b.Commit(context.WithoutCancel(ctx))
+		batch.Commit(context.WithoutCancel(ctx))
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return cause
 		}
@@ -174,7 +178,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 		}
 		return err
 	}
-	if err := batch.b.Commit(ctx); err != nil {
+	if err := batch.Commit(ctx); err != nil {
 		return err
 	}
 	if opts.Progress != nil {
@@ -188,50 +192,28 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	return nil
 }
 
-// resumeEvery is how many fetched bytes a get stores durably at a time,
-// so that a killed get resumes from there.
+// resumeEvery is how many fetched bytes a get stores durably at a time
+// (in the background), so that a killed get resumes from there.
 const resumeEvery = 64 << 20
 
-// commitEvery is a Putter that commits its batch every so many bytes.
-type commitEvery struct {
-	b       *blockstore.Batch
-	every   int64
-	pending int64
-}
-
-func (c *commitEvery) Put(ctx context.Context, id cid.Cid, data []byte) error {
-	if err := c.b.Put(ctx, id, data); err != nil {
-		return err
-	}
-	c.pending += int64(len(data))
-	if c.pending >= c.every {
-		c.pending = 0
-		return c.b.Commit(ctx)
-	}
-	return nil
-}
-
-// sessionGetter reads local blocks first and waits for the session for
-// the others.
+// sessionGetter reads the DAG through the session: blocks it holds or
+// fetches, and local ones (which it reads from the blockstore).
 type sessionGetter struct {
-	local dag.BlockGetter
-	sess  *exchange.Session
+	sess *exchange.Session
 }
 
 func (g sessionGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	b, _, err := g.GetVerified(ctx, c)
-	return b, err
+	return g.sess.Get(ctx, c)
 }
 
 // GetVerified tells the reader which blocks the session has verified as
 // they arrived (dag.VerifiedGetter), so they are not hashed twice; blocks
-// read from the disk are checked by the reader as always.
+// read from the disk are checked by the reader as always. The session is
+// asked first: it holds each arriving leaf for the reader, and a leaf that
+// was meanwhile ingested must still be taken from it, or the session would
+// hold it (and count it against its memory) to the end.
 func (g sessionGetter) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, error) {
-	if b, err := g.local.Get(ctx, c); err == nil {
-		return b, false, nil
-	}
-	b, err := g.sess.Get(ctx, c)
-	return b, err == nil, err
+	return g.sess.GetVerified(ctx, c)
 }
 
 // Release hands a written leaf back to the session's buffer pool.
