@@ -25,7 +25,8 @@ var ErrNoDaemon = errors.New("no daemon is running")
 
 // Client talks to a daemon over its unix socket. It implements node.API.
 type Client struct {
-	hc *http.Client
+	hc   *http.Client
+	path string
 }
 
 var _ node.API = (*Client)(nil)
@@ -47,7 +48,7 @@ func Dial(path string) (*Client, error) {
 		WriteBufferSize:    1 << 20,
 		ReadBufferSize:     1 << 20,
 	}
-	return &Client{hc: &http.Client{Transport: tr}}, nil
+	return &Client{hc: &http.Client{Transport: tr}, path: path}, nil
 }
 
 // Close releases idle connections.

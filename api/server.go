@@ -69,9 +69,10 @@ func ListenUnix(path string) (net.Listener, error) {
 // Serve serves s on ln until ctx ends, then shuts down, letting requests
 // in flight finish for a few seconds.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }, ConnContext: connContext}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(fdListener{ln}) }()
 	select {
 	case err := <-errc:
 		return err
@@ -343,6 +344,10 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request) {
 func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
 	c, ok := cidArg(w, r)
 	if !ok {
+		return
+	}
+	if r.URL.Query().Get("fd") == "1" {
+		s.catFD(w, r, c)
 		return
 	}
 	w.Header().Set("Trailer", errTrailer)

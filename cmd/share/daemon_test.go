@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -381,5 +382,56 @@ func TestAPISocketOtherUser(t *testing.T) {
 	}
 	if err := probe(65534); err == nil {
 		t.Fatal("user nobody connected to the API socket")
+	}
+}
+
+// TestDaemonCatIntoFile: through a daemon, `share cat` hands its stdout to
+// the daemon, which writes into it: at the file's offset (an append keeps
+// what was there), and a closed pipe ends the command quietly with the
+// status of SIGPIPE.
+func TestDaemonCatIntoFile(t *testing.T) {
+	rp, work := t.TempDir(), t.TempDir()
+	startDaemon(t, rp)
+	data := randBytes(t, 3<<20+7)
+	f := filepath.Join(work, "f.bin")
+	writeFile(t, f, data)
+	c := strings.TrimSpace(ok(t, rp, "add", "-Q", f))
+
+	outPath := filepath.Join(work, "out")
+	writeFile(t, outPath, []byte("prefix\n"))
+	out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(shareBin, "cat", c)
+	cmd.Env = append(os.Environ(), "SHARE_PATH="+rp)
+	cmd.Stdout, cmd.Stderr = out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("cat >> file: %v, stderr %s", err, stderr.String())
+	}
+	out.Close()
+	if got, _ := os.ReadFile(outPath); !bytes.Equal(got, append([]byte("prefix\n"), data...)) {
+		t.Fatalf("cat >> file: %d bytes, want the prefix then the %d bytes", len(got), len(data))
+	}
+
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Close() // nobody reads
+	stderr.Reset()
+	cmd = exec.Command(shareBin, "cat", c)
+	cmd.Env = append(os.Environ(), "SHARE_PATH="+rp)
+	cmd.Stdout, cmd.Stderr = pw, &stderr
+	err = cmd.Run()
+	pw.Close()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 141 || stderr.Len() != 0 {
+		t.Fatalf("cat into a closed pipe: %v, stderr %q; want exit 141 and nothing said", err, stderr.String())
+	}
+	// The daemon is unharmed.
+	if got := run(t, rp, nil, "cat", c); got.code != 0 || got.stdout != string(data) {
+		t.Fatalf("cat after the closed pipe: exit %d, stderr %s", got.code, got.stderr)
 	}
 }

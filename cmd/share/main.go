@@ -57,6 +57,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
+	if errors.Is(err, syscall.EPIPE) {
+		// The reader of our output went away (`share cat CID | head`):
+		// end quietly, as a write to a closed pipe would have, with the
+		// status of a process killed by SIGPIPE.
+		pprof.StopCPUProfile()
+		os.Exit(141)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "share: "+errorLine(err))
 		pprof.StopCPUProfile()

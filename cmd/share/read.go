@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
 	"github.com/share-p2p/share/node"
@@ -29,8 +30,16 @@ func catCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return withNode(func(n node.API) error {
+				opts := node.FetchOptions{Timeout: timeout}
+				if f, ok := g.stdout.(*os.File); ok {
+					if fc, ok := n.(fileCatter); ok {
+						// The daemon writes into our stdout itself.
+						_, err := fc.CatFile(cmd.Context(), c, f, opts)
+						return err
+					}
+				}
 				w := bufio.NewWriterSize(g.stdout, 1<<20)
-				if _, err := n.Cat(cmd.Context(), c, w, node.FetchOptions{Timeout: timeout}); err != nil {
+				if _, err := n.Cat(cmd.Context(), c, w, opts); err != nil {
 					return err
 				}
 				return w.Flush()
@@ -39,6 +48,12 @@ func catCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", node.DefaultTimeout, "give up when nothing arrives for this long")
 	return cmd
+}
+
+// fileCatter is a node that can write a file into an open file of ours
+// (api.Client: the daemon writes into the descriptor it is sent).
+type fileCatter interface {
+	CatFile(ctx context.Context, c cid.Cid, f *os.File, opts node.FetchOptions) (int64, error)
 }
 
 func getCmd(g *globals) *cobra.Command {
