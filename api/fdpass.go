@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -203,6 +204,16 @@ func (c *Client) CatFile(ctx context.Context, id cid.Cid, f *os.File, opts node.
 		return 0, daemonGone(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && resp.Header.Get("Content-Type") == "application/octet-stream" {
+		// A daemon that ignores fd=1 (an older build) streams the bytes.
+		n, err := io.Copy(f, resp.Body)
+		if err == nil {
+			if msg := resp.Trailer.Get(errTrailer); msg != "" {
+				err = &remoteError{msg}
+			}
+		}
+		return n, err
+	}
 	var out struct {
 		Bytes int64
 		Error string
