@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
+
+	"github.com/share-p2p/share/api"
 )
 
 func provideCmd(g *globals) *cobra.Command {
@@ -17,11 +20,7 @@ adds (Provide.Strategy), and records are re-announced every 22 h.`,
 		Example: "  share provide bafyb4i...",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCID(args[0])
-			if err != nil {
-				return err
-			}
-			cl, err := daemonClient()
+			c, cl, err := cidForDaemon(args[0])
 			if err != nil {
 				return err
 			}
@@ -47,11 +46,7 @@ func routingCmd(g *globals) *cobra.Command {
 		Example: "  share routing findprovs -n 5 bafyb4i...",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCID(args[0])
-			if err != nil {
-				return err
-			}
-			cl, err := daemonClient()
+			c, cl, err := cidForDaemon(args[0])
 			if err != nil {
 				return err
 			}
@@ -80,4 +75,15 @@ func routingCmd(g *globals) *cobra.Command {
 	find.Flags().IntVarP(&max, "num-providers", "n", 20, "stop after this many providers")
 	cmd.AddCommand(find)
 	return cmd
+}
+
+// cidForDaemon parses a CID argument and connects to the running daemon
+// (the DHT commands need one).
+func cidForDaemon(arg string) (cid.Cid, *api.Client, error) {
+	c, err := parseCID(arg)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	cl, err := daemonClient()
+	return c, cl, err
 }

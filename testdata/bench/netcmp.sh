@@ -4,18 +4,12 @@
 # the raw TLS ceiling: (cd ../shared/ceilings && go build -o /tmp/ceilings-tlscopy .)
 # netcmp.sh ROUNDS: raw TLS vs share cat/get (1 GiB) between two loopback daemons.
 set -eu
+. "$(dirname "$0")/common.sh"
 R=${1:-3}; BIN=${BIN:-/tmp/share}; F=${F:-/tmp/big1g}
 P=/tmp/nc-prov; G=/tmp/nc-get
 pkill -f "$BIN daemon" 2>/dev/null || true; sleep 0.3
 rm -rf $P $G
-for d in $P $G; do
-  SHARE_PATH=$d $BIN init >/dev/null
-  SHARE_PATH=$d $BIN config set Addresses.Listen '["/ip4/127.0.0.1/tcp/0"]'
-  SHARE_PATH=$d $BIN config set Addresses.Gateway '""'
-  SHARE_PATH=$d $BIN config set Discovery.MDNS false
-  SHARE_PATH=$d $BIN config set Routing.Mode off
-  SHARE_PATH=$d $BIN config set Datastore.StorageMax '"100GB"'
-done
+for d in $P $G; do init_repo $d; done
 CID=$(SHARE_PATH=$P $BIN add -Q $F)
 SHARE_PATH=$P $BIN daemon > /tmp/nc-prov.log 2>&1 &
 SHARE_PATH=$G /usr/bin/time -v -o /tmp/nc-get.time $BIN daemon > /tmp/nc-get.log 2>&1 &

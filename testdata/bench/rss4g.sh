@@ -1,17 +1,11 @@
 #!/usr/bin/env bash
 # rss4g.sh: peak RSS of provider and getter daemons over a 4 GiB get.
 set -eu
+. "$(dirname "$0")/common.sh"
 BIN=${BIN:-/tmp/share}; P=/tmp/r4-prov; G=/tmp/r4-get
 pkill -f "$BIN daemon" 2>/dev/null || true; sleep 0.3
 rm -rf $P $G /tmp/r4-out
-for d in $P $G; do
-  SHARE_PATH=$d $BIN init >/dev/null
-  SHARE_PATH=$d $BIN config set Addresses.Listen '["/ip4/127.0.0.1/tcp/0"]'
-  SHARE_PATH=$d $BIN config set Addresses.Gateway '""'
-  SHARE_PATH=$d $BIN config set Discovery.MDNS false
-  SHARE_PATH=$d $BIN config set Routing.Mode off
-  SHARE_PATH=$d $BIN config set Datastore.StorageMax '"100GB"'
-done
+for d in $P $G; do init_repo $d; done
 CID=$(SHARE_PATH=$P $BIN add -Q ${F:-/tmp/big4g})
 sync
 SHARE_PATH=$P /usr/bin/time -v -o /tmp/r4-prov.time $BIN daemon > /tmp/r4-prov.log 2>&1 &
