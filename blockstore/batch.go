@@ -15,6 +15,8 @@ import (
 	sstblock "github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/ipfs/go-cid"
 	"golang.org/x/sys/unix"
+
+	"github.com/share-p2p/share/internal/drop"
 )
 
 // Batch writes many blocks efficiently. Nothing is durable until Commit; a
@@ -37,6 +39,8 @@ type Batch struct {
 	err      error // sticky background error
 	closed   bool
 	fileSize int64 // 0: Options.FileSize
+	// dropBehind: keep the sstables out of the page cache (SetDropBehind)
+	dropBehind bool
 }
 
 // NewBatch returns a Batch writing into s.
@@ -114,9 +118,15 @@ func (b *Batch) SetFileSize(n int64) {
 	}
 }
 
+// SetDropBehind makes the batch write its sstables through to the disk
+// and drop them from the page cache as it goes (see internal/drop), for
+// blocks that are stored for later rather than read now: fetched ones.
+// Small batches committed through the WAL are unaffected.
+func (b *Batch) SetDropBehind(on bool) { b.dropBehind = on }
+
 // startFile opens a new sstable and moves the pending blocks into it.
 func (b *Batch) startFile() error {
-	f, err := b.s.newSSTFile()
+	f, err := b.s.newSSTFile(b.dropBehind)
 	if err != nil {
 		b.err = err
 		return err
@@ -221,7 +231,7 @@ var writerOpts = sstable.WriterOptions{
 	DisableValueBlocks: true,
 }
 
-func (s *Store) newSSTFile() (*sstFile, error) {
+func (s *Store) newSSTFile(dropBehind bool) (*sstFile, error) {
 	base := s.nextBase.Add(fileSpan) - fileSpan
 	path := filepath.Join(s.staging, strconv.FormatUint(s.stagingN.Add(1), 10)+".sst")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
@@ -229,6 +239,9 @@ func (s *Store) newSSTFile() (*sstFile, error) {
 		return nil, fmt.Errorf("blockstore: %w", err)
 	}
 	out := &syncWriter{f: f}
+	if dropBehind {
+		out.drop = drop.New(f)
+	}
 	return &sstFile{path: path, out: out, w: sstable.NewWriter(out, writerOpts), base: base}, nil
 }
 
@@ -298,15 +311,24 @@ func (s *Store) ingest(ctx context.Context, f *sstFile) error {
 
 // syncWriter writes an sstable straight to its file and asks the kernel to
 // start writeback every few MiB, so the final fsync has little left to do.
+// With drop set it also drops the written pages from the page cache as it
+// goes (internal/drop): for fetched blocks, which are cached for later
+// rather than read at once, and whose many GiB should not evict the
+// machine's cache.
 type syncWriter struct {
 	f       *os.File
 	off     int64
 	flushed int64
+	drop    *drop.Writer
 }
 
 const writebackEvery = 8 << 20
 
 func (w *syncWriter) Write(p []byte) error {
+	if w.drop != nil {
+		_, err := w.drop.Write(p)
+		return err
+	}
 	n, err := w.f.Write(p)
 	w.off += int64(n)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/internal/drop"
 )
 
 // WriteOptions tune WriteTo. The zero value is the default.
@@ -90,6 +92,9 @@ func tempName(dir, base string, create func(name string) error) (string, error) 
 	return "", fmt.Errorf("create temporary file in %s: too many collisions", dir)
 }
 
+// keepCached is how much of a file WriteTo leaves in the page cache.
+const keepCached = 64 << 20
+
 type writer struct {
 	g    BlockGetter
 	opts WriteOptions
@@ -100,9 +105,11 @@ type writer struct {
 func (w *writer) fill(ctx context.Context, f *os.File, c cid.Cid) error {
 	r, err := NewFileReader(ctx, w.g, c)
 	if err == nil {
-		var dst io.Writer = f
+		// A big file streams through to the disk rather than filling
+		// the page cache (internal/drop); a small one stays cached.
+		var dst io.Writer = drop.NewFrom(f, keepCached)
 		if w.opts.Progress != nil {
-			dst = &progressWriter{w: f, wr: w}
+			dst = &progressWriter{w: dst, wr: w}
 		}
 		_, err = r.WriteTo(dst)
 	}

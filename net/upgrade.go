@@ -51,7 +51,8 @@ func (h *Host) upgrade(ctx context.Context, raw stdnet.Conn, dir Direction, want
 		if err != nil {
 			return nil, err
 		}
-		tc, err := h.ident.Client(ctx, wrappedConn{Conn: conn, rw: lz}, want)
+		bc := &batchConn{Conn: wrappedConn{Conn: conn, rw: lz}}
+		tc, err := h.ident.Client(ctx, bc, want)
 		if err != nil {
 			return nil, fmt.Errorf("security handshake: %w", err)
 		}
@@ -62,7 +63,7 @@ func (h *Host) upgrade(ctx context.Context, raw stdnet.Conn, dir Direction, want
 			return nil, fmt.Errorf("muxer negotiation: %w", err)
 		}
 		raw.SetDeadline(time.Time{})
-		if sess, err = yamux.Client(tc, ycfg, mem.newSpan); err != nil {
+		if sess, err = yamux.Client(batchTLS{tc, bc}, ycfg, mem.newSpan); err != nil {
 			return nil, err
 		}
 		remote = want
@@ -71,7 +72,8 @@ func (h *Host) upgrade(ctx context.Context, raw stdnet.Conn, dir Direction, want
 	if _, err := mss.Negotiate(conn, isProto(sec.ProtocolID), nil); err != nil {
 		return nil, fmt.Errorf("security negotiation: %w", err)
 	}
-	tc, remote, err := h.ident.Server(ctx, conn)
+	bc := &batchConn{Conn: conn}
+	tc, remote, err := h.ident.Server(ctx, bc)
 	if err != nil {
 		return nil, fmt.Errorf("security handshake: %w", err)
 	}
@@ -79,7 +81,7 @@ func (h *Host) upgrade(ctx context.Context, raw stdnet.Conn, dir Direction, want
 		return nil, fmt.Errorf("muxer negotiation: %w", err)
 	}
 	raw.SetDeadline(time.Time{})
-	if sess, err = yamux.Server(tc, ycfg, mem.newSpan); err != nil {
+	if sess, err = yamux.Server(batchTLS{tc, bc}, ycfg, mem.newSpan); err != nil {
 		return nil, err
 	}
 	return h.newConn(sess, raw, remote, dir), nil

@@ -92,6 +92,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	// length of an fsync).
 	batch := n.Blocks.NewBatch()
 	batch.SetFileSize(resumeEvery)
+	batch.SetDropBehind(true)
 	defer batch.Close()
 
 	tr := n.transfers.start(root)
