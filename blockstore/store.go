@@ -411,28 +411,40 @@ func (s *Store) GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, e
 // View calls fn with the block's bytes without copying them. data is valid
 // only during the call and must not be modified. fn's error is returned.
 func (s *Store) View(ctx context.Context, c cid.Cid, fn func(data []byte) error) error {
-	if err := ctx.Err(); err != nil {
+	data, release, err := s.Borrow(ctx, c)
+	if err != nil {
 		return err
+	}
+	defer release()
+	return fn(data)
+}
+
+// Borrow returns the block's bytes without copying them, straight from
+// Pebble's block cache, and a release function that the caller must call
+// exactly once when done; until then data stays valid (and must not be
+// modified), and it holds its share of the cache. Serving peers uses it to
+// send blocks without a copy.
+func (s *Store) Borrow(ctx context.Context, c cid.Cid) (data []byte, release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
 	}
 	mh := c.Hash()
 	var kb [80]byte
 	for range 3 {
 		v, closer, err := s.db.Get(indexKey(kb[:], mh))
 		if errors.Is(err, pebble.ErrNotFound) {
-			return fmt.Errorf("block %s: %w", c, ErrNotFound)
+			return nil, nil, fmt.Errorf("block %s: %w", c, ErrNotFound)
 		}
 		if err != nil {
-			return fmt.Errorf("block %s: %w", c, err)
+			return nil, nil, fmt.Errorf("block %s: %w", c, err)
 		}
 		e, err := parseEntry(v)
 		if err != nil {
 			closer.Close()
-			return fmt.Errorf("block %s: %w", c, err)
+			return nil, nil, fmt.Errorf("block %s: %w", c, err)
 		}
 		if !e.ref {
-			err := fn(e.inline)
-			closer.Close()
-			return err
+			return e.inline, func() { closer.Close() }, nil
 		}
 		closer.Close()
 		v, closer, err = s.db.Get(dataKey(e.seq))
@@ -440,15 +452,15 @@ func (s *Store) View(ctx context.Context, c cid.Cid, fn func(data []byte) error)
 			continue // deleted between the two reads? look again
 		}
 		if err != nil {
-			return fmt.Errorf("block %s: %w", c, err)
+			return nil, nil, fmt.Errorf("block %s: %w", c, err)
 		}
-		defer closer.Close()
 		if len(v) != e.size {
-			return fmt.Errorf("block %s: stored size %d, index says %d", c, len(v), e.size)
+			closer.Close()
+			return nil, nil, fmt.Errorf("block %s: stored size %d, index says %d", c, len(v), e.size)
 		}
-		return fn(v)
+		return v, func() { closer.Close() }, nil
 	}
-	return fmt.Errorf("block %s: index points at missing data", c)
+	return nil, nil, fmt.Errorf("block %s: index points at missing data", c)
 }
 
 // Has reports whether the block is stored.

@@ -115,32 +115,32 @@ type request struct {
 
 // answer is what the loader hands the writer.
 type answer struct {
-	req  *request
-	typ  msgType
-	data []byte
-	buf  *[]byte // data's pooled buffer, returned once written
+	req     *request
+	typ     msgType
+	data    []byte
+	release func() // hands data back to the store once written; may be nil
 }
 
-// appender is implemented by stores that copy a block into a buffer the
-// caller owns (blockstore.Store), so serving recycles buffers.
-type appender interface {
-	GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, error)
+func (a *answer) done() {
+	if a.release != nil {
+		a.release()
+		a.release = nil
+	}
 }
 
-// loadBlock reads a block, into a pooled buffer when the store allows.
-func (ss *serverStream) loadBlock(c cid.Cid) ([]byte, *[]byte, error) {
-	app, ok := ss.e.store.(appender)
-	if !ok {
-		data, err := ss.e.store.Get(ss.ctx, c)
-		return data, nil, err
+// borrower is implemented by stores that lend a block's bytes without a
+// copy until released (blockstore.Store: straight from Pebble's cache).
+type borrower interface {
+	Borrow(ctx context.Context, c cid.Cid) ([]byte, func(), error)
+}
+
+// loadBlock reads a block, without a copy when the store allows.
+func (ss *serverStream) loadBlock(c cid.Cid) ([]byte, func(), error) {
+	if b, ok := ss.e.store.(borrower); ok {
+		return b.Borrow(ss.ctx, c)
 	}
-	bp := getBuf(1 << 20)
-	data, err := app.GetAppend(ss.ctx, (*bp)[:0], c)
-	if err != nil || cap(data) != cap(*bp) {
-		putBuf(bp) // grown past the buffer: data is a fresh slice
-		bp = nil
-	}
-	return data, bp, err
+	data, err := ss.e.store.Get(ss.ctx, c)
+	return data, nil, err
 }
 
 // serverStream serves one inbound stream: a reader queues requests, a
@@ -353,22 +353,25 @@ func (ss *serverStream) load(out chan<- answer) {
 			if ok, err := ss.e.store.Has(ss.ctx, r.c); err == nil && ok {
 				a.typ = msgHave
 			}
-		} else if data, bp, err := ss.loadBlock(r.c); err == nil && len(data) <= ss.e.cfg.MaxBlockSize {
-			n := ss.q.bytes.acquire(int64(len(data)), ss.done)
-			if n == 0 && len(data) > 0 {
-				putBuf(bp)
-				ss.unhold(1, 0)
-				return
+		} else if data, release, err := ss.loadBlock(r.c); err == nil {
+			a.release = release
+			if len(data) > ss.e.cfg.MaxBlockSize {
+				a.done()
+			} else {
+				n := ss.q.bytes.acquire(int64(len(data)), ss.done)
+				if n == 0 && len(data) > 0 {
+					a.done()
+					ss.unhold(1, 0)
+					return
+				}
+				ss.hold(0, n)
+				a.typ, a.data = msgBlock, data
 			}
-			ss.hold(0, n)
-			a.typ, a.data, a.buf = msgBlock, data, bp
-		} else {
-			putBuf(bp)
 		}
 		select {
 		case out <- a:
 		case <-ss.done:
-			putBuf(a.buf)
+			a.done()
 			ss.unhold(1, int64(min(len(a.data), ss.e.cfg.MaxBufferedBytes)))
 			return
 		}
@@ -403,7 +406,7 @@ func (ss *serverStream) write(in <-chan answer) {
 		if err != nil {
 			ss.fail(fmt.Errorf("write: %w", err))
 		}
-		putBuf(a.buf) // written (or dropped): bufio holds no reference to it
+		a.done() // written (or dropped): bufio holds no reference to it
 		ss.mu.Lock()
 		if ss.byCID[a.req.c] == a.req {
 			delete(ss.byCID, a.req.c)
