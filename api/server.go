@@ -180,6 +180,7 @@ func (s *Server) routes() {
 	// Profiles of the daemon, for people who debug (the socket is 0600).
 	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	s.mux.HandleFunc("POST /v0/add", s.add)
 	s.mux.HandleFunc("POST /v0/cat", s.cat)
 	s.mux.HandleFunc("POST /v0/get", func(w http.ResponseWriter, r *http.Request) {

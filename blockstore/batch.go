@@ -342,6 +342,9 @@ func (w *syncWriter) Write(p []byte) error {
 }
 
 func (w *syncWriter) Finish() error {
+	if w.drop != nil {
+		w.drop.Close()
+	}
 	err := w.f.Sync()
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
@@ -349,4 +352,9 @@ func (w *syncWriter) Finish() error {
 	return err
 }
 
-func (w *syncWriter) Abort() { w.f.Close() }
+func (w *syncWriter) Abort() {
+	if w.drop != nil {
+		w.drop.Close()
+	}
+	w.f.Close()
+}

@@ -107,11 +107,13 @@ func (w *writer) fill(ctx context.Context, f *os.File, c cid.Cid) error {
 	if err == nil {
 		// A big file streams through to the disk rather than filling
 		// the page cache (internal/drop); a small one stays cached.
-		var dst io.Writer = drop.NewFrom(f, keepCached)
+		dw := drop.NewFrom(f, keepCached)
+		var dst io.Writer = dw
 		if w.opts.Progress != nil {
 			dst = &progressWriter{w: dst, wr: w}
 		}
 		_, err = r.WriteTo(dst)
+		dw.Close()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

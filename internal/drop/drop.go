@@ -5,10 +5,10 @@
 //
 // Every Chunk bytes the kernel is asked to start writing the new chunk
 // back (sync_file_range SYNC_FILE_RANGE_WRITE, which does not wait); the
-// chunk two behind it is by then on its way to the disk, so the writer
-// waits for it and drops its pages (posix_fadvise POSIX_FADV_DONTNEED).
-// The page cache a Writer holds is thus bounded by three chunks, and the
-// pages it frees are reused by the next ones at once.
+// chunk two behind it is by then on its way to the disk, and a goroutine
+// of the Writer waits for it and drops its pages (posix_fadvise
+// POSIX_FADV_DONTNEED). The page cache a Writer holds is thus bounded by a
+// few chunks, and the pages it frees are reused by the next ones at once.
 //
 // That recycling is most of the gain: allocating page cache is cheap on
 // bare metal, but on virtual machines whose free memory is handed back
@@ -29,31 +29,34 @@ import (
 // Chunk is the writeback unit.
 const Chunk = 8 << 20
 
+// lag is how many chunks may wait for the background to settle them
+// before Write waits: the page cache a Writer holds stays under
+// (lag+3) chunks.
+const lag = 4
+
 // Writer writes sequentially to a file, dropping written pages behind it.
-// It is not safe for concurrent use.
+// The waiting for the disk happens on a goroutine of its own, so that a
+// writer in a pipeline does not stall on it; Close stops it. It is not safe
+// for concurrent use.
 type Writer struct {
 	f       *os.File
 	off     int64 // bytes written
 	started int64 // writeback started up to here
-	dropped int64 // dropped up to here
-	// From: nothing before this offset is dropped (a small file stays
-	// cached whole; see NewFrom).
-	from int64
+	queued  int64 // handed to the background up to here
+	jobs    chan int64
+	done    chan struct{}
 }
 
 // New returns a Writer appending to f at its start (f must be empty or
-// positioned at offset 0).
+// positioned at offset 0). Close it before closing f.
 func New(f *os.File) *Writer { return &Writer{f: f} }
 
 // NewFrom returns a Writer that leaves the first from bytes in the page
 // cache and drops only what follows.
 func NewFrom(f *os.File, from int64) *Writer {
 	from = from / Chunk * Chunk
-	return &Writer{f: f, from: from, started: from, dropped: from}
+	return &Writer{f: f, started: from, queued: from}
 }
-
-// File returns the underlying file.
-func (w *Writer) File() *os.File { return w.f }
 
 // Write writes p to the file.
 func (w *Writer) Write(p []byte) (int, error) {
@@ -71,14 +74,38 @@ func (w *Writer) advance() {
 	for w.off-w.started >= Chunk {
 		_ = unix.SyncFileRange(fd, w.started, Chunk, unix.SYNC_FILE_RANGE_WRITE)
 		w.started += Chunk
-		// Keep two chunks in flight; settle the one before them.
-		for w.started-w.dropped > 2*Chunk {
-			_ = unix.SyncFileRange(fd, w.dropped, Chunk,
-				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
-			_ = unix.Fadvise(fd, w.dropped, Chunk, unix.FADV_DONTNEED)
-			w.dropped += Chunk
+		// Keep two chunks in flight; the background settles the one
+		// before them.
+		for w.started-w.queued > 2*Chunk {
+			if w.jobs == nil {
+				w.jobs = make(chan int64, lag)
+				w.done = make(chan struct{})
+				go w.settle(fd)
+			}
+			w.jobs <- w.queued
+			w.queued += Chunk
 		}
 	}
+}
+
+// settle waits for each queued chunk to reach the disk and drops it.
+func (w *Writer) settle(fd int) {
+	defer close(w.done)
+	for off := range w.jobs {
+		_ = unix.SyncFileRange(fd, off, Chunk,
+			unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+		_ = unix.Fadvise(fd, off, Chunk, unix.FADV_DONTNEED)
+	}
+}
+
+// Close waits for the background to finish; it does not close the file.
+func (w *Writer) Close() error {
+	if w.jobs != nil {
+		close(w.jobs)
+		<-w.done
+		w.jobs = nil
+	}
+	return nil
 }
 
 // Offset returns the number of bytes written.

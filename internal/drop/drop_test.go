@@ -3,6 +3,7 @@ package drop
 import (
 	"bytes"
 	"crypto/rand"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -54,6 +55,7 @@ func TestWriterDropsBehind(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			w.Close()
 			if w.Offset() != size {
 				t.Fatalf("offset %d, want %d", w.Offset(), size)
 			}
@@ -89,7 +91,7 @@ func BenchmarkWrite(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var w interface{ Write([]byte) (int, error) } = f
+				var w io.WriteCloser = f
 				if mode == "drop" {
 					w = New(f)
 				}
@@ -97,6 +99,9 @@ func BenchmarkWrite(b *testing.B) {
 					if _, err := w.Write(buf); err != nil {
 						b.Fatal(err)
 					}
+				}
+				if mode == "drop" {
+					w.Close()
 				}
 				f.Close()
 				os.Remove(f.Name())
