@@ -343,7 +343,10 @@ func (w *syncWriter) Write(p []byte) error {
 
 func (w *syncWriter) Finish() error {
 	if w.drop != nil {
-		w.drop.Close()
+		if err := w.drop.Close(); err != nil {
+			w.f.Close()
+			return err
+		}
 	}
 	err := w.f.Sync()
 	if cerr := w.f.Close(); err == nil {

@@ -113,7 +113,9 @@ func (w *writer) fill(ctx context.Context, f *os.File, c cid.Cid) error {
 			dst = &progressWriter{w: dst, wr: w}
 		}
 		_, err = r.WriteTo(dst)
-		dw.Close()
+		if cerr := dw.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

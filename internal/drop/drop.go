@@ -15,7 +15,7 @@
 // to the host (free page reporting, ballooning), every fresh page costs a
 // fault in the hypervisor. Measured on the 2-core PVM guest we develop
 // on: writing 1 GiB into fresh page cache cost 2.6 CPU-s of kernel time,
-// through a Writer 0.22 CPU-s (testdata/bench/dropcmp.sh).
+// through a Writer 0.22 CPU-s (BenchmarkWrite compares).
 //
 // The data is not made durable: call Sync for that, as with any file.
 package drop
