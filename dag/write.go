@@ -92,8 +92,10 @@ func tempName(dir, base string, create func(name string) error) (string, error) 
 	return "", fmt.Errorf("create temporary file in %s: too many collisions", dir)
 }
 
-// keepCached is how much of a file WriteTo leaves in the page cache.
-const keepCached = 64 << 20
+// keepCached is how much of a file WriteTo leaves in the page cache: a
+// small file (most of a directory tree) stays cached whole, a big one
+// streams through to the disk (internal/drop).
+const keepCached = 8 << 20
 
 type writer struct {
 	g    BlockGetter
