@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"errors"
 	"math/rand/v2"
 	"testing"
 
@@ -56,4 +57,33 @@ func BenchmarkBlake3(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestBlockHasher feeds blocks in uneven pieces through a BlockHasher and
+// checks it accepts the right CID and refuses a wrong one.
+func TestBlockHasher(t *testing.T) {
+	data := make([]byte, 1<<20+5000)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	for _, n := range []int{0, 1, 1024, 1025, 16 << 10, 16<<10 + 1, 100 << 10, 1 << 20, len(data)} {
+		for _, piece := range []int{1000, 16 << 10, 300 << 10} {
+			var h BlockHasher
+			for got := 0; got < n; {
+				got = min(got+piece, n)
+				h.Advance(data[:got])
+			}
+			c := Sum(Raw, data[:n])
+			if err := h.Verify(c, data[:n]); err != nil {
+				t.Fatalf("%d bytes in pieces of %d: %v", n, piece, err)
+			}
+			var h2 BlockHasher
+			h2.Advance(data[:n])
+			wrong := Sum(Raw, append([]byte{1}, data[:n]...))
+			if err := h2.Verify(wrong, data[:n]); !errors.Is(err, ErrHashMismatch) {
+				t.Fatalf("%d bytes against a wrong CID: %v, want ErrHashMismatch", n, err)
+			}
+		}
+	}
 }

@@ -108,6 +108,7 @@ func (pc *peerConn) idle() bool {
 func (pc *peerConn) receive(st Stream) {
 	s := pc.s
 	fr := newFrameReaderMax(st, s.cfg.MaxBlockSize)
+	fr.hash = true
 	for {
 		st.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 		if _, err := fr.br.Peek(1); err != nil {
@@ -125,7 +126,7 @@ func (pc *peerConn) receive(st Stream) {
 		ok := false
 		switch m.typ {
 		case msgBlock:
-			ok = s.received(pc, m.cid, m.data, buf)
+			ok = s.received(pc, m.cid, m.data, buf, m.hasher)
 		case msgDontHave:
 			ok = s.dontHave(pc, m.cid)
 		}

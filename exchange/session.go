@@ -160,10 +160,11 @@ type Session struct {
 }
 
 type verifyJob struct {
-	pc   *peerConn
-	e    *entry
-	data []byte
-	buf  *[]byte
+	pc     *peerConn
+	e      *entry
+	data   []byte
+	buf    *[]byte
+	hasher *dag.BlockHasher // nil: hash data from scratch
 }
 
 // NewSession starts fetching the DAG under root. It runs until the whole
@@ -601,7 +602,7 @@ func (s *Session) dropPeer(pc *peerConn, err error, bad bool) {
 
 // received takes a BLOCK frame from pc. It returns false when pc must be
 // dropped for sending a block it was not asked for.
-func (s *Session) received(pc *peerConn, c cid.Cid, data []byte, buf *[]byte) bool {
+func (s *Session) received(pc *peerConn, c cid.Cid, data []byte, buf *[]byte, h *dag.BlockHasher) bool {
 	now := time.Now()
 	s.mu.Lock()
 	r, ok := pc.reqs[c]
@@ -629,7 +630,7 @@ func (s *Session) received(pc *peerConn, c cid.Cid, data []byte, buf *[]byte) bo
 	s.avgBlock = 0.9*s.avgBlock + 0.1*float64(len(data))
 	s.mu.Unlock()
 	select {
-	case s.verifyQ <- verifyJob{pc, en, data, buf}:
+	case s.verifyQ <- verifyJob{pc, en, data, buf, h}:
 	case <-s.done:
 		putBuf(buf)
 	}
@@ -687,7 +688,11 @@ func (s *Session) verifier() {
 
 // verify checks a received block and stores it, or drops its sender.
 func (s *Session) verify(j verifyJob) {
-	if err := dag.Verify(j.e.c, j.data); err != nil {
+	check := dag.Verify
+	if j.hasher != nil {
+		check = j.hasher.Verify
+	}
+	if err := check(j.e.c, j.data); err != nil {
 		putBuf(j.buf)
 		s.mu.Lock()
 		s.verifying -= int64(len(j.data))

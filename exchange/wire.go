@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share/dag"
 )
 
 // Limits of the wire format.
@@ -69,6 +71,9 @@ type message struct {
 	typ  msgType
 	cid  cid.Cid
 	data []byte
+	// hasher has hashed most of data as it arrived (frameReader.hash);
+	// its Verify finishes the check.
+	hasher *dag.BlockHasher
 }
 
 // decodeMessage decodes a frame body (type byte included).
@@ -149,6 +154,9 @@ type frameReader struct {
 	br      *bufio.Reader
 	max     uint64 // largest frame accepted
 	scratch [256]byte
+	// hash: hash each BLOCK's data as it arrives (message.hasher), while
+	// it is still in the CPU's cache.
+	hash bool
 }
 
 func newFrameReader(r io.Reader) *frameReader {
@@ -216,12 +224,29 @@ func (fr *frameReader) nextBlock(n int) (message, *[]byte, error) {
 	}
 	buf := getBuf(size)
 	data := (*buf)[:size]
-	if _, err := io.ReadFull(fr.br, data); err != nil {
-		putBuf(buf)
-		return message{}, nil, noEOF(err)
+	if !fr.hash {
+		if _, err := io.ReadFull(fr.br, data); err != nil {
+			putBuf(buf)
+			return message{}, nil, noEOF(err)
+		}
+		return message{typ: msgBlock, cid: c, data: data}, buf, nil
 	}
-	return message{typ: msgBlock, cid: c, data: data}, buf, nil
+	h := new(dag.BlockHasher)
+	for got := 0; got < size; {
+		n, err := fr.br.Read(data[got:min(got+hashPiece, size)])
+		got += n
+		h.Advance(data[:got])
+		if err != nil && got < size {
+			putBuf(buf)
+			return message{}, nil, noEOF(err)
+		}
+	}
+	return message{typ: msgBlock, cid: c, data: data, hasher: h}, buf, nil
 }
+
+// hashPiece is the most a hashing frameReader reads before hashing: the
+// piece is still in the CPU's L2 cache.
+const hashPiece = 256 << 10
 
 // maxLengthBytes is the length of the uvarint of MaxFrameSize.
 const maxLengthBytes = (28 + 6) / 7
