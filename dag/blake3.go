@@ -106,4 +106,3 @@ func (h *BlockHasher) Verify(c cid.Cid, data []byte) error {
 	}
 	return nil
 }
-
