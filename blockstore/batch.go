@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable"
@@ -41,6 +42,9 @@ type Batch struct {
 	fileSize int64 // 0: Options.FileSize
 	// dropBehind: keep the sstables out of the page cache (SetDropBehind)
 	dropBehind bool
+	every      time.Duration    // SetCheckpointEvery; 0: by size only
+	now        func() time.Time // clock (tests)
+	pendStart  time.Time        // when the first pending block came
 }
 
 // NewBatch returns a Batch writing into s.
@@ -76,7 +80,11 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 		return fmt.Errorf("block %s: %w", c, err)
 	}
 	b.seen[string(mh)] = struct{}{}
-	if !b.bulk && b.pendBy+len(data) <= b.s.opts.SmallBatch {
+	stale := b.every > 0 && len(b.pending) > 0 && b.clock().Sub(b.pendStart) >= b.every
+	if !b.bulk && b.pendBy+len(data) <= b.s.opts.SmallBatch && !stale {
+		if len(b.pending) == 0 {
+			b.pendStart = b.clock()
+		}
 		b.pending = append(b.pending, block{mh: mh, data: bytes.Clone(data)})
 		b.pendBy += len(data)
 		return nil
@@ -95,7 +103,8 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if size == 0 {
 		size = b.s.opts.FileSize
 	}
-	if b.cur.bytes >= size || b.cur.n >= fileSpan-1 {
+	due := b.every > 0 && b.clock().Sub(b.cur.started) >= b.every && b.idle()
+	if b.cur.bytes >= size || b.cur.n >= fileSpan-1 || due {
 		if err := b.wait(ctx); err != nil {
 			return err
 		}
@@ -118,6 +127,35 @@ func (b *Batch) SetFileSize(n int64) {
 	}
 }
 
+// SetCheckpointEvery makes the batch also finish and ingest its sstable
+// once it has been open for d, if the previous one is ingested by then: a
+// slow transfer that is killed loses about d of work, not a whole file.
+func (b *Batch) SetCheckpointEvery(d time.Duration) { b.every = d }
+
+func (b *Batch) clock() time.Time {
+	if b.now != nil {
+		return b.now()
+	}
+	return time.Now()
+}
+
+// idle reports, without waiting, whether no ingest is running.
+func (b *Batch) idle() bool {
+	if b.bg == nil {
+		return true
+	}
+	select {
+	case err := <-b.bg:
+		b.bg = nil
+		if err != nil && b.err == nil {
+			b.err = err
+		}
+		return true
+	default:
+		return false
+	}
+}
+
 // SetDropBehind makes the batch write its sstables through to the disk
 // and drop them from the page cache as it goes (see internal/drop), for
 // blocks that are stored for later rather than read now: fetched ones.
@@ -132,6 +170,10 @@ func (b *Batch) startFile() error {
 		return err
 	}
 	b.cur = f
+	f.started = b.clock()
+	if len(b.pending) > 0 {
+		f.started = b.pendStart // held in memory since then
+	}
 	for _, bl := range b.pending {
 		if err := f.add(bl.mh, bl.data); err != nil {
 			b.err = fmt.Errorf("blockstore: write sstable: %w", err)
@@ -214,6 +256,7 @@ type sstFile struct {
 	n       uint64 // blocks written
 	bytes   int64
 	entries []fileEntry
+	started time.Time
 }
 
 type fileEntry struct {

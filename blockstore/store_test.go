@@ -480,3 +480,41 @@ func TestBorrowAndDropBehind(t *testing.T) {
 		t.Fatalf("Close after releasing every borrowed block: %v", err)
 	}
 }
+
+// TestBatchCheckpointEvery: with a clock that moves 2 s per block, a
+// batch with a 1 s checkpoint interval makes its blocks durable as it
+// goes, even those first held in memory, though no file reaches its size.
+func TestBatchCheckpointEvery(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, &Options{SmallBatch: 1 << 20})
+	b := s.NewBatch()
+	var now time.Time
+	b.now = func() time.Time { return now }
+	b.SetFileSize(1 << 30)
+	b.SetCheckpointEvery(time.Second)
+	var cids []cid.Cid
+	for i := range 6 {
+		c, data := testBlock(t, uint64(5000+i), 100<<10)
+		if err := b.Put(ctx, c, data); err != nil {
+			t.Fatal(err)
+		}
+		// Let a checkpoint finish before the next block, as the
+		// seconds between blocks would.
+		if err := b.wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cids = append(cids, c)
+		now = now.Add(2 * time.Second)
+	}
+	b.Close() // killed: no Commit
+	s.Close()
+	s = openTest(t, dir, nil)
+	defer s.Close()
+	checkConsistent(t, s)
+	for i, c := range cids {
+		if ok, err := s.Has(ctx, c); err != nil || !ok {
+			t.Fatalf("block %d: stored = %v (%v), want true after its checkpoint", i, ok, err)
+		}
+	}
+}
