@@ -15,7 +15,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable"
 	sstblock "github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/ipfs/go-cid"
-	"golang.org/x/sys/unix"
 
 	"github.com/share-p2p/share/internal/drop"
 )
@@ -281,9 +280,9 @@ func (s *Store) newSSTFile(dropBehind bool) (*sstFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blockstore: %w", err)
 	}
-	out := &syncWriter{f: f}
+	out := &syncWriter{f: f, w: drop.NewWriteback(f)}
 	if dropBehind {
-		out.drop = drop.New(f)
+		out.w = drop.New(f)
 	}
 	return &sstFile{path: path, out: out, w: sstable.NewWriter(out, writerOpts), base: base}, nil
 }
@@ -352,44 +351,25 @@ func (s *Store) ingest(ctx context.Context, f *sstFile) error {
 	return nil
 }
 
-// syncWriter writes an sstable straight to its file and asks the kernel to
-// start writeback every few MiB, so the final fsync has little left to do.
-// With drop set it also drops the written pages from the page cache as it
-// goes (internal/drop): for fetched blocks, which are cached for later
-// rather than read at once, and whose many GiB should not evict the
-// machine's cache.
+// syncWriter writes an sstable straight to its file through a
+// drop.Writer: writeback starts every few MiB, so the final fsync has
+// little left to do, and with drop-behind (fetched blocks, cached for
+// later rather than read at once) the written pages also leave the page
+// cache as it goes, so many GiB do not evict the machine's cache.
 type syncWriter struct {
-	f       *os.File
-	off     int64
-	flushed int64
-	drop    *drop.Writer
+	f *os.File
+	w *drop.Writer
 }
 
-const writebackEvery = 8 << 20
-
 func (w *syncWriter) Write(p []byte) error {
-	if w.drop != nil {
-		_, err := w.drop.Write(p)
-		return err
-	}
-	n, err := w.f.Write(p)
-	w.off += int64(n)
-	if err != nil {
-		return err
-	}
-	if w.off-w.flushed >= writebackEvery {
-		_ = unix.SyncFileRange(int(w.f.Fd()), w.flushed, w.off-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
-		w.flushed = w.off
-	}
-	return nil
+	_, err := w.w.Write(p)
+	return err
 }
 
 func (w *syncWriter) Finish() error {
-	if w.drop != nil {
-		if err := w.drop.Close(); err != nil {
-			w.f.Close()
-			return err
-		}
+	if err := w.w.Close(); err != nil {
+		w.f.Close()
+		return err
 	}
 	err := w.f.Sync()
 	if cerr := w.f.Close(); err == nil {
@@ -399,8 +379,6 @@ func (w *syncWriter) Finish() error {
 }
 
 func (w *syncWriter) Abort() {
-	if w.drop != nil {
-		w.drop.Close()
-	}
+	w.w.Close()
 	w.f.Close()
 }

@@ -45,6 +45,7 @@ type Writer struct {
 	queued  int64 // handed to the background up to here
 	jobs    chan int64
 	done    chan struct{}
+	keep    bool // NewWriteback: start writeback, drop nothing
 }
 
 // New returns a Writer appending to f at its start (f must be empty or
@@ -57,6 +58,11 @@ func NewFrom(f *os.File, from int64) *Writer {
 	from = from / Chunk * Chunk
 	return &Writer{f: f, started: from, queued: from}
 }
+
+// NewWriteback returns a Writer that only starts writeback every Chunk
+// and keeps every page cached: a file to be fsynced and read soon, whose
+// final fsync then has little left to do.
+func NewWriteback(f *os.File) *Writer { return &Writer{f: f, keep: true} }
 
 // Write writes p to the file.
 func (w *Writer) Write(p []byte) (int, error) {
@@ -76,7 +82,7 @@ func (w *Writer) advance() {
 		w.started += Chunk
 		// Keep two chunks in flight; the background settles the one
 		// before them.
-		for w.started-w.queued > 2*Chunk {
+		for !w.keep && w.started-w.queued > 2*Chunk {
 			if w.jobs == nil {
 				w.jobs = make(chan int64, lag)
 				w.done = make(chan struct{})

@@ -42,6 +42,7 @@ func TestWriterDropsBehind(t *testing.T) {
 	}{
 		{"all", 0, 3 * Chunk},
 		{"from", 4 * Chunk, 7 * Chunk},
+		{"writeback", size, size}, // NewWriteback: everything stays
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := os.Create(filepath.Join(t.TempDir(), "f"))
@@ -50,6 +51,9 @@ func TestWriterDropsBehind(t *testing.T) {
 			}
 			defer f.Close()
 			w := NewFrom(f, tc.from)
+			if tc.name == "writeback" {
+				w = NewWriteback(f)
+			}
 			for off := 0; off < size; off += 300 << 10 { // writes that straddle chunks
 				if _, err := w.Write(data[off:min(off+300<<10, size)]); err != nil {
 					t.Fatal(err)
