@@ -145,13 +145,18 @@ func (b *Batch) idle() bool {
 	}
 	select {
 	case err := <-b.bg:
-		b.bg = nil
-		if err != nil && b.err == nil {
-			b.err = err
-		}
+		b.ingested(err)
 		return true
 	default:
 		return false
+	}
+}
+
+// ingested takes the result of the background ingest.
+func (b *Batch) ingested(err error) {
+	b.bg = nil
+	if err != nil && b.err == nil {
+		b.err = err
 	}
 }
 
@@ -190,10 +195,7 @@ func (b *Batch) wait(ctx context.Context) error {
 	}
 	select {
 	case err := <-b.bg:
-		b.bg = nil
-		if err != nil && b.err == nil {
-			b.err = err
-		}
+		b.ingested(err)
 		return b.err
 	case <-ctx.Done():
 		return ctx.Err()

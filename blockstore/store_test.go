@@ -39,6 +39,17 @@ func openTest(t testing.TB, dir string, o *Options) *Store {
 	return s
 }
 
+// abandonAndReopen drops b without a Commit (as a killed process would),
+// reopens the store in dir and checks it is consistent.
+func abandonAndReopen(t testing.TB, b *Batch, s *Store, dir string) *Store {
+	t.Helper()
+	b.Close()
+	s.Close()
+	s = openTest(t, dir, nil)
+	checkConsistent(t, s)
+	return s
+}
+
 // smallFiles makes batches switch to sstables early and roll files often.
 var smallFiles = &Options{SmallBatch: 64 << 10, FileSize: 1 << 20}
 
@@ -417,11 +428,8 @@ func TestBatchFileSizeCheckpoints(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	b.Close() // abandon: no Commit
-	s.Close()
-	s = openTest(t, dir, nil)
+	s = abandonAndReopen(t, b, s, dir)
 	defer s.Close()
-	checkConsistent(t, s)
 	for i, c := range cids {
 		ok, err := s.Has(ctx, c)
 		if err != nil {
@@ -507,11 +515,8 @@ func TestBatchCheckpointEvery(t *testing.T) {
 		cids = append(cids, c)
 		now = now.Add(2 * time.Second)
 	}
-	b.Close() // killed: no Commit
-	s.Close()
-	s = openTest(t, dir, nil)
+	s = abandonAndReopen(t, b, s, dir)
 	defer s.Close()
-	checkConsistent(t, s)
 	for i, c := range cids {
 		if ok, err := s.Has(ctx, c); err != nil || !ok {
 			t.Fatalf("block %d: stored = %v (%v), want true after its checkpoint", i, ok, err)
