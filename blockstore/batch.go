@@ -258,6 +258,8 @@ type sstFile struct {
 	bytes   int64
 	entries []fileEntry
 	started time.Time
+	// dropAfter: drop the whole file from the page cache once ingested
+	dropAfter bool
 }
 
 type fileEntry struct {
@@ -284,9 +286,13 @@ func (s *Store) newSSTFile(dropBehind bool) (*sstFile, error) {
 	}
 	out := &syncWriter{f: f, w: drop.NewWriteback(f)}
 	if dropBehind {
-		out.w = drop.New(f)
+		// Ingest reads the first and the last data block of the file
+		// to learn its bounds: keep the first chunk (the tail is never
+		// dropped while writing) and drop the rest after the ingest,
+		// instead of reading two blocks back from the disk.
+		out.w = drop.NewFrom(f, drop.Chunk)
 	}
-	return &sstFile{path: path, out: out, w: sstable.NewWriter(out, writerOpts), base: base}, nil
+	return &sstFile{path: path, out: out, w: sstable.NewWriter(out, writerOpts), base: base, dropAfter: dropBehind}, nil
 }
 
 func (f *sstFile) add(mh, data []byte) error {
@@ -317,6 +323,14 @@ func (s *Store) ingest(ctx context.Context, f *sstFile) error {
 	binary.BigEndian.PutUint64(jk[1:], f.base)
 	if err := s.db.Set(jk, binary.BigEndian.AppendUint64(nil, f.base+f.n), pebble.Sync); err != nil {
 		return fmt.Errorf("blockstore: journal: %w", err)
+	}
+	if f.dropAfter {
+		// Ingest moves the file into the database: hold it open to drop
+		// its pages afterwards.
+		if fd, err := os.Open(f.path); err == nil {
+			defer fd.Close()
+			defer drop.All(fd)
+		}
 	}
 	if err := s.db.Ingest(ctx, []string{f.path}); err != nil {
 		_ = s.db.Delete(jk, pebble.NoSync)

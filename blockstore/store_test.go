@@ -11,9 +11,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
+	"golang.org/x/sys/unix"
 )
 
 func testBlock(t testing.TB, seed uint64, size int) (cid.Cid, []byte) {
@@ -522,4 +524,71 @@ func TestBatchCheckpointEvery(t *testing.T) {
 			t.Fatalf("block %d: stored = %v (%v), want true after its checkpoint", i, ok, err)
 		}
 	}
+}
+
+// TestDropBehindLeavesNoCache: the sstables of a drop-behind batch leave
+// the page cache entirely once ingested, the chunks written last (which
+// the writer keeps while ingest reads the file's bounds) included.
+func TestDropBehindLeavesNoCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir, &Options{SmallBatch: 64 << 10, FileSize: 24 << 20})
+	defer s.Close()
+	b := s.NewBatch()
+	b.SetDropBehind(true)
+	for i := range 48 {
+		c, data := testBlock(t, uint64(7000+i), 1<<20)
+		if err := b.Put(ctx, c, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	var total, cached int64
+	for _, p := range tables {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += fi.Size()
+		cached += residentBytes(t, p)
+	}
+	if total < 48<<20 {
+		t.Fatalf("found %d bytes of sstables in %v, want the 48 MiB written", total, tables)
+	}
+	if cached > 2<<20 {
+		t.Fatalf("%d of %d bytes of fetched sstables still in the page cache", cached, total)
+	}
+}
+
+// residentBytes is how much of the file at path is in the page cache.
+func residentBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	if fi.Size() == 0 {
+		return 0
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	pg := os.Getpagesize()
+	vec := make([]byte, (len(m)+pg-1)/pg)
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal(e)
+	}
+	var n int64
+	for _, v := range vec {
+		n += int64(v & 1)
+	}
+	return n * int64(pg)
 }

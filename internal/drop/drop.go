@@ -114,5 +114,11 @@ func (w *Writer) Close() error {
 	return nil
 }
 
+// All drops the pages of f from the page cache, as far as they are
+// clean (written back); errors are ignored, the cache being only a cache.
+func All(f *os.File) {
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+}
+
 // Offset returns the number of bytes written.
 func (w *Writer) Offset() int64 { return w.off }
