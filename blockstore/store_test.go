@@ -11,11 +11,11 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
-	"golang.org/x/sys/unix"
+
+	"github.com/share-p2p/share/internal/drop"
 )
 
 func testBlock(t testing.TB, seed uint64, size int) (cid.Cid, []byte) {
@@ -554,7 +554,16 @@ func TestDropBehindLeavesNoCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		total += fi.Size()
-		cached += residentBytes(t, p)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := drop.Resident(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cached += n
 	}
 	if total < 48<<20 {
 		t.Fatalf("found %d bytes of sstables in %v, want the 48 MiB written", total, tables)
@@ -562,33 +571,4 @@ func TestDropBehindLeavesNoCache(t *testing.T) {
 	if cached > 2<<20 {
 		t.Fatalf("%d of %d bytes of fetched sstables still in the page cache", cached, total)
 	}
-}
-
-// residentBytes is how much of the file at path is in the page cache.
-func residentBytes(t *testing.T, path string) int64 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fi, _ := f.Stat()
-	if fi.Size() == 0 {
-		return 0
-	}
-	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(m)
-	pg := os.Getpagesize()
-	vec := make([]byte, (len(m)+pg-1)/pg)
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatal(e)
-	}
-	var n int64
-	for _, v := range vec {
-		n += int64(v & 1)
-	}
-	return n * int64(pg)
 }

@@ -7,29 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
-
-// resident counts the pages of f in the page cache.
-func resident(t *testing.T, f *os.File, size int) int {
-	t.Helper()
-	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(m)
-	vec := make([]byte, (size+os.Getpagesize()-1)/os.Getpagesize())
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatal(e)
-	}
-	n := 0
-	for _, v := range vec {
-		n += int(v & 1)
-	}
-	return n
-}
 
 func TestWriterDropsBehind(t *testing.T) {
 	const size = 12 * Chunk
@@ -63,7 +41,11 @@ func TestWriterDropsBehind(t *testing.T) {
 			if w.Offset() != size {
 				t.Fatalf("offset %d, want %d", w.Offset(), size)
 			}
-			res := resident(t, f, size) * os.Getpagesize()
+			r, err := Resident(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := int(r)
 			if res > tc.maxResident {
 				t.Errorf("%d bytes of the file still cached, want at most %d", res, tc.maxResident)
 			}
