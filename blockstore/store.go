@@ -16,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 	"golang.org/x/sys/unix"
@@ -184,6 +185,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		MemTableSize:       o.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             newPebbleLogger(o.Logger),
+		FS:                 rawReadFS{vfs.Default},
 	}
 	// On a full disk Pebble cannot flush what it replays from its WAL and
 	// would retry forever: open read-only instead, so that reading,

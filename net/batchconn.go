@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	stdnet "net"
 	"sync"
+
+	"github.com/share-p2p/share/internal/rawio"
 )
 
 // batchConn sits under TLS and cuts the number of system calls, which cost
@@ -31,6 +33,33 @@ type batchConn struct {
 	rbuf *[]byte // read-ahead, nil when drained
 	r, w int
 	big  bool // the last read filled its buffer: read ahead next time
+
+	// raw: the socket itself, once the handshake is over and nothing sits
+	// between it and TLS (see direct)
+	raw *rawio.Conn
+}
+
+// direct makes the connection read and write the socket c with raw system
+// calls (see internal/rawio) from now on, if c has a file descriptor. Call
+// it before the layer above can use the connection concurrently, and only
+// when c is what Conn reads and writes underneath any wrapping that holds
+// no data (the lazy negotiation, once answered).
+func (b *batchConn) direct(c stdnet.Conn) {
+	b.raw = rawio.NewConn(c)
+}
+
+func (b *batchConn) connRead(p []byte) (int, error) {
+	if b.raw != nil {
+		return b.raw.Read(p)
+	}
+	return b.Conn.Read(p)
+}
+
+func (b *batchConn) connWrite(p []byte) (int, error) {
+	if b.raw != nil {
+		return b.raw.Write(p)
+	}
+	return b.Conn.Write(p)
 }
 
 // batchMax is the size of a gathered write or a read-ahead.
@@ -42,7 +71,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	if !b.hold {
-		return b.Conn.Write(p)
+		return b.connWrite(p)
 	}
 	if b.wbuf == nil {
 		b.wbuf = batchPool.Get().(*[]byte)
@@ -60,7 +89,7 @@ func (b *batchConn) flushLocked() error {
 	if b.wbuf == nil {
 		return nil
 	}
-	_, err := b.Conn.Write(*b.wbuf)
+	_, err := b.connWrite(*b.wbuf)
 	*b.wbuf = (*b.wbuf)[:0]
 	batchPool.Put(b.wbuf)
 	b.wbuf = nil
@@ -92,12 +121,12 @@ func (b *batchConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	if !b.big || len(p) >= batchMax {
-		n, err := b.Conn.Read(p)
+		n, err := b.connRead(p)
 		b.big = n == len(p) && n > 0
 		return n, err
 	}
 	buf := batchPool.Get().(*[]byte)
-	n, err := b.Conn.Read((*buf)[:batchMax])
+	n, err := b.connRead((*buf)[:batchMax])
 	b.big = n == batchMax
 	if n == 0 {
 		batchPool.Put(buf)

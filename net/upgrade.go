@@ -63,6 +63,9 @@ func (h *Host) upgrade(ctx context.Context, raw stdnet.Conn, dir Direction, want
 			return nil, fmt.Errorf("muxer negotiation: %w", err)
 		}
 		raw.SetDeadline(time.Time{})
+		if conn == raw {
+			bc.direct(raw)
+		}
 		if sess, err = yamux.Client(batchTLS{tc, bc}, ycfg, mem.newSpan); err != nil {
 			return nil, err
 		}
@@ -81,6 +84,9 @@ func (h *Host) upgrade(ctx context.Context, raw stdnet.Conn, dir Direction, want
 		return nil, fmt.Errorf("muxer negotiation: %w", err)
 	}
 	raw.SetDeadline(time.Time{})
+	if conn == raw {
+		bc.direct(raw)
+	}
 	if sess, err = yamux.Server(batchTLS{tc, bc}, ycfg, mem.newSpan); err != nil {
 		return nil, err
 	}

@@ -25,6 +25,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/share-p2p/share/internal/rawio"
 )
 
 // Chunk is the writeback unit.
@@ -67,7 +69,12 @@ func NewWriteback(f *os.File) *Writer { return &Writer{f: f, keep: true} }
 
 // Write writes p to the file.
 func (w *Writer) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
+	// A regular file: the write is a copy into the page cache, made as a
+	// raw system call (internal/rawio).
+	n, err := rawio.WriteFile(w.f.Fd(), p)
+	if err != nil {
+		err = &os.PathError{Op: "write", Path: w.f.Name(), Err: err}
+	}
 	w.off += int64(n)
 	if err != nil {
 		return n, err
