@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"golang.org/x/sys/unix"
 
+	"github.com/share-p2p/share/internal/rawio"
 	"github.com/share-p2p/share/node"
 )
 
@@ -136,6 +137,7 @@ func (s *Server) catFD(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		return
 	}
 	defer f.Close()
+	rawio.GrowPipe(f) // the CLI did, unless it is an older one
 	n, err := s.api.Cat(r.Context(), c, f, fetchOptions(r, nil))
 	if err != nil {
 		if errors.Is(err, syscall.EPIPE) {

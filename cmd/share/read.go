@@ -14,6 +14,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
+	"github.com/share-p2p/share/internal/rawio"
 	"github.com/share-p2p/share/node"
 )
 
@@ -32,6 +33,7 @@ func catCmd(g *globals) *cobra.Command {
 			return withNode(func(n node.API) error {
 				opts := node.FetchOptions{Timeout: timeout}
 				if f, ok := g.stdout.(*os.File); ok {
+					rawio.GrowPipe(f)
 					if fc, ok := n.(fileCatter); ok {
 						// The daemon writes into our stdout itself.
 						_, err := fc.CatFile(cmd.Context(), c, f, opts)

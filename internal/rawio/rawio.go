@@ -15,6 +15,7 @@ package rawio
 
 import (
 	"io"
+	"os"
 	"syscall"
 	"unsafe"
 
@@ -154,4 +155,35 @@ func WriteFile(fd uintptr, p []byte) (int, error) {
 		n += int(r)
 	}
 	return n, nil
+}
+
+// PipeSize is the buffer GrowPipe asks for: Linux's default limit for
+// unprivileged processes (/proc/sys/fs/pipe-max-size).
+const PipeSize = 1 << 20
+
+// GrowPipe enlarges f's buffer to PipeSize if f is a pipe with a smaller
+// one, and reports whether it is now that large. Writing a large file into
+// a pipe of the default 64 KiB wakes the reader, and waits for it, every
+// 64 KiB; with 1 MiB both sides work in longer stretches (share cat of
+// 1 GiB from a loopback peer into a pipe: 2.3-2.7 s instead of 2.9-3.8 s).
+// A refusal (a user over their pipe quota) leaves the pipe as it was.
+func GrowPipe(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return false
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	rc.Control(func(fd uintptr) {
+		if n, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); err == nil && n >= PipeSize {
+			ok = true
+			return
+		}
+		_, err := unix.FcntlInt(fd, unix.F_SETPIPE_SZ, PipeSize)
+		ok = err == nil
+	})
+	return ok
 }

@@ -181,3 +181,37 @@ func BenchmarkReadAt(b *testing.B) {
 		})
 	}
 }
+
+func TestGrowPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	size := func() int {
+		n, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if size() >= PipeSize {
+		t.Fatalf("a new pipe already holds %d bytes: the test cannot tell", size())
+	}
+	if !GrowPipe(w) || size() < PipeSize {
+		t.Fatalf("pipe of %d bytes after GrowPipe, want %d", size(), PipeSize)
+	}
+	// Writes as large as the buffer now go through without a reader.
+	if _, err := w.Write(make([]byte, PipeSize)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if GrowPipe(f) {
+		t.Fatal("GrowPipe says a regular file is a pipe")
+	}
+}
