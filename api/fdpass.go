@@ -138,7 +138,7 @@ func (s *Server) catFD(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 	}
 	defer f.Close()
 	rawio.GrowPipe(f) // the CLI did, unless it is an older one
-	n, err := s.api.Cat(r.Context(), c, f, fetchOptions(r, nil))
+	n, err := s.api.Cat(r.Context(), c, rawio.NewOutput(f), fetchOptions(r, nil))
 	if err != nil {
 		if errors.Is(err, syscall.EPIPE) {
 			w.Header().Set(errCodeHeader, "EPIPE")

@@ -187,3 +187,65 @@ func GrowPipe(f *os.File) bool {
 	})
 	return ok
 }
+
+// Output writes to a descriptor that may block, such as standard output
+// (a pipe, a terminal, /dev/null, a file): as raw calls that do not wait
+// (pwritev2 with RWF_NOWAIT) while they succeed, as ordinary ones when they
+// would wait (a full pipe) or where RWF_NOWAIT is not supported.
+type Output struct {
+	f      *os.File
+	fd     uintptr
+	noWait bool
+}
+
+// NewOutput returns an Output writing to f.
+func NewOutput(f *os.File) *Output {
+	o := &Output{f: f, noWait: true}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		o.noWait = false
+		return o
+	}
+	rc.Control(func(fd uintptr) { o.fd = fd })
+	return o
+}
+
+// Write writes all of p.
+func (o *Output) Write(p []byte) (int, error) {
+	n := 0
+	for o.noWait && n < len(p) {
+		r, err := pwriteNoWait(o.fd, p[n:])
+		if err == syscall.EAGAIN {
+			break // full: wait the ordinary way
+		}
+		if err == syscall.EOPNOTSUPP || err == syscall.EINVAL || err == syscall.ENOSYS {
+			o.noWait = false
+			break
+		}
+		if err != nil {
+			return n, &os.PathError{Op: "write", Path: o.f.Name(), Err: err}
+		}
+		n += r
+	}
+	if n == len(p) {
+		return n, nil
+	}
+	m, err := o.f.Write(p[n:])
+	return n + m, err
+}
+
+func pwriteNoWait(fd uintptr, p []byte) (int, error) {
+	iov := syscall.Iovec{Base: &p[0]}
+	iov.SetLen(len(p))
+	for {
+		// offset -1: at the file's position, like write(2)
+		r, _, e := syscall.RawSyscall6(unix.SYS_PWRITEV2, fd, uintptr(unsafe.Pointer(&iov)), 1, ^uintptr(0), ^uintptr(0), unix.RWF_NOWAIT)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int(r), nil
+	}
+}

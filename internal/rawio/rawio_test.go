@@ -215,3 +215,58 @@ func TestGrowPipe(t *testing.T) {
 		t.Fatal("GrowPipe says a regular file is a pipe")
 	}
 }
+
+func TestOutput(t *testing.T) {
+	data := make([]byte, 5<<20+77)
+	rand.Read(data)
+	t.Run("pipe", func(t *testing.T) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		got := make(chan []byte)
+		go func() {
+			b, _ := io.ReadAll(r)
+			got <- b
+		}()
+		// 5 MiB into a 64 KiB pipe: raw writes until it is full, then
+		// ordinary ones that wait for the reader.
+		o := NewOutput(w)
+		for off := 0; off < len(data); off += 1 << 20 {
+			if n, err := o.Write(data[off:min(off+1<<20, len(data))]); err != nil || n != min(1<<20, len(data)-off) {
+				t.Fatal(n, err)
+			}
+		}
+		w.Close()
+		if !bytes.Equal(<-got, data) {
+			t.Fatal("the reader got other bytes")
+		}
+	})
+	t.Run("file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "f")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := NewOutput(f)
+		if n, err := o.Write(data); err != nil || n != len(data) {
+			t.Fatal(n, err)
+		}
+		f.Close()
+		if b, _ := os.ReadFile(path); !bytes.Equal(b, data) {
+			t.Fatal("the file holds other bytes")
+		}
+	})
+	t.Run("broken pipe", func(t *testing.T) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		r.Close()
+		if _, err := NewOutput(w).Write(data[:100]); !errors.Is(err, unix.EPIPE) {
+			t.Fatalf("write into a pipe nobody reads: %v, want EPIPE", err)
+		}
+	})
+}
