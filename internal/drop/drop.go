@@ -29,13 +29,18 @@ import (
 	"github.com/share-p2p/share/internal/rawio"
 )
 
-// Chunk is the writeback unit.
-const Chunk = 8 << 20
+// Chunk is the writeback unit. Larger chunks mean fewer system calls that
+// wait for the disk, each of which the Go scheduler answers with a thread
+// hand-off (and sysmon with a burst of wake-ups): 32 MiB chunks with
+// 256 MiB fetch files, instead of 8 and 64, cut the getter's CPU time by a
+// tenth (share cat of 1 GiB between loopback daemons, medians of 16
+// alternating rounds: 1.81 instead of 2.02 CPU-s).
+const Chunk = 32 << 20
 
 // lag is how many chunks may wait for the background to settle them
 // before Write waits: the page cache a Writer holds stays under
 // (lag+3) chunks.
-const lag = 4
+const lag = 2
 
 // Writer writes sequentially to a file, dropping written pages behind it.
 // The waiting for the disk happens on a goroutine of its own, so that a
@@ -49,23 +54,32 @@ type Writer struct {
 	jobs    chan int64
 	done    chan struct{}
 	keep    bool // NewWriteback: start writeback, drop nothing
+	chunk   int64
 }
 
 // New returns a Writer appending to f at its start (f must be empty or
 // positioned at offset 0). Close it before closing f.
-func New(f *os.File) *Writer { return &Writer{f: f} }
+func New(f *os.File) *Writer { return &Writer{f: f, chunk: Chunk} }
 
 // NewFrom returns a Writer that leaves the first from bytes in the page
 // cache and drops only what follows.
 func NewFrom(f *os.File, from int64) *Writer {
-	from = from / Chunk * Chunk
-	return &Writer{f: f, started: from, queued: from}
+	return newFrom(f, from, Chunk)
 }
 
-// NewWriteback returns a Writer that only starts writeback every Chunk
+func newFrom(f *os.File, from, chunk int64) *Writer {
+	from = from / chunk * chunk
+	return &Writer{f: f, started: from, queued: from, chunk: chunk}
+}
+
+// NewWriteback returns a Writer that only starts writeback every 8 MiB
 // and keeps every page cached: a file to be fsynced and read soon, whose
 // final fsync then has little left to do.
-func NewWriteback(f *os.File) *Writer { return &Writer{f: f, keep: true} }
+func NewWriteback(f *os.File) *Writer { return &Writer{f: f, keep: true, chunk: writebackChunk} }
+
+// writebackChunk is NewWriteback's unit: smaller than Chunk, so that the
+// fsync that follows (share add) finds at most 8 MiB not yet on its way.
+const writebackChunk = 8 << 20
 
 // Write writes p to the file.
 func (w *Writer) Write(p []byte) (int, error) {
@@ -85,19 +99,19 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 func (w *Writer) advance() {
 	fd := int(w.f.Fd())
-	for w.off-w.started >= Chunk {
-		_ = unix.SyncFileRange(fd, w.started, Chunk, unix.SYNC_FILE_RANGE_WRITE)
-		w.started += Chunk
+	for w.off-w.started >= w.chunk {
+		_ = unix.SyncFileRange(fd, w.started, w.chunk, unix.SYNC_FILE_RANGE_WRITE)
+		w.started += w.chunk
 		// Keep two chunks in flight; the background settles the one
 		// before them.
-		for !w.keep && w.started-w.queued > 2*Chunk {
+		for !w.keep && w.started-w.queued > 2*w.chunk {
 			if w.jobs == nil {
 				w.jobs = make(chan int64, lag)
 				w.done = make(chan struct{})
 				go w.settle(fd)
 			}
 			w.jobs <- w.queued
-			w.queued += Chunk
+			w.queued += w.chunk
 		}
 	}
 }
@@ -106,9 +120,9 @@ func (w *Writer) advance() {
 func (w *Writer) settle(fd int) {
 	defer close(w.done)
 	for off := range w.jobs {
-		_ = unix.SyncFileRange(fd, off, Chunk,
+		_ = unix.SyncFileRange(fd, off, w.chunk,
 			unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
-		_ = unix.Fadvise(fd, off, Chunk, unix.FADV_DONTNEED)
+		_ = unix.Fadvise(fd, off, w.chunk, unix.FADV_DONTNEED)
 	}
 }
 

@@ -10,7 +10,8 @@ import (
 )
 
 func TestWriterDropsBehind(t *testing.T) {
-	const size = 12 * Chunk
+	const chunk = 8 << 20 // smaller than Chunk: the same logic, less to write
+	const size = 12 * chunk
 	data := make([]byte, size)
 	rand.Read(data)
 	for _, tc := range []struct {
@@ -18,8 +19,8 @@ func TestWriterDropsBehind(t *testing.T) {
 		from        int64
 		maxResident int
 	}{
-		{"all", 0, 3 * Chunk},
-		{"from", 4 * Chunk, 7 * Chunk},
+		{"all", 0, 3 * chunk},
+		{"from", 4 * chunk, 7 * chunk},
 		{"writeback", size, size}, // NewWriteback: everything stays
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -28,9 +29,10 @@ func TestWriterDropsBehind(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			w := NewFrom(f, tc.from)
+			w := newFrom(f, tc.from, chunk)
 			if tc.name == "writeback" {
 				w = NewWriteback(f)
+				w.chunk = chunk
 			}
 			for off := 0; off < size; off += 300 << 10 { // writes that straddle chunks
 				if _, err := w.Write(data[off:min(off+300<<10, size)]); err != nil {
