@@ -137,7 +137,6 @@ func (s *Server) catFD(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		return
 	}
 	defer f.Close()
-	rawio.GrowPipe(f) // the CLI did, unless it is an older one
 	n, err := s.api.Cat(r.Context(), c, rawio.NewOutput(f), fetchOptions(r, nil))
 	if err != nil {
 		if errors.Is(err, syscall.EPIPE) {

@@ -33,6 +33,8 @@ func catCmd(g *globals) *cobra.Command {
 			return withNode(func(n node.API) error {
 				opts := node.FetchOptions{Timeout: timeout}
 				if f, ok := g.stdout.(*os.File); ok {
+					// Local or through the daemon, which writes into f:
+					// a pipe gets 1 MiB of buffer either way.
 					rawio.GrowPipe(f)
 					if fc, ok := n.(fileCatter); ok {
 						// The daemon writes into our stdout itself.

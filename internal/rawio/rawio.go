@@ -79,18 +79,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 	var n int
 	var werr error
 	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
-			switch e {
-			case 0:
-				n += int(r)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				werr = e
-				return true
-			}
+		m, e := writeAll(fd, p[n:])
+		n += m
+		if e == syscall.EAGAIN {
+			return false
+		}
+		if e != 0 {
+			werr = e
 		}
 		return true
 	})
@@ -98,6 +93,23 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return n, err
 	}
 	return n, werr
+}
+
+// writeAll writes p with raw write(2) calls until all of it is written or
+// one fails (EINTR aside).
+func writeAll(fd uintptr, p []byte) (int, syscall.Errno) {
+	n := 0
+	for n < len(p) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return n, e
+		}
+		n += int(r)
+	}
+	return n, 0
 }
 
 // ReadAt reads len(p) bytes at off from a regular file, like
@@ -127,10 +139,16 @@ func ReadAt(fd uintptr, p []byte, off int64) (int, error) {
 }
 
 func preadNoWait(fd uintptr, p []byte, off int64) (int, error) {
+	return noWait(unix.SYS_PREADV2, fd, p, off)
+}
+
+// noWait makes one preadv2 or pwritev2 (trap) of p at off with RWF_NOWAIT.
+// The offset goes in two halves (a 64-bit kernel ignores the second).
+func noWait(trap, fd uintptr, p []byte, off int64) (int, error) {
 	iov := syscall.Iovec{Base: &p[0]}
 	iov.SetLen(len(p))
 	for {
-		r, _, e := syscall.RawSyscall6(unix.SYS_PREADV2, fd, uintptr(unsafe.Pointer(&iov)), 1, uintptr(off), uintptr(off>>32), unix.RWF_NOWAIT)
+		r, _, e := syscall.RawSyscall6(trap, fd, uintptr(unsafe.Pointer(&iov)), 1, uintptr(off), uintptr(uint64(off)>>32), unix.RWF_NOWAIT)
 		if e == syscall.EINTR {
 			continue
 		}
@@ -143,16 +161,9 @@ func preadNoWait(fd uintptr, p []byte, off int64) (int, error) {
 
 // WriteFile writes all of p to a regular file at its current offset.
 func WriteFile(fd uintptr, p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
-		if e == syscall.EINTR {
-			continue
-		}
-		if e != 0 {
-			return n, e
-		}
-		n += int(r)
+	n, e := writeAll(fd, p)
+	if e != 0 {
+		return n, e
 	}
 	return n, nil
 }
@@ -235,17 +246,5 @@ func (o *Output) Write(p []byte) (int, error) {
 }
 
 func pwriteNoWait(fd uintptr, p []byte) (int, error) {
-	iov := syscall.Iovec{Base: &p[0]}
-	iov.SetLen(len(p))
-	for {
-		// offset -1: at the file's position, like write(2)
-		r, _, e := syscall.RawSyscall6(unix.SYS_PWRITEV2, fd, uintptr(unsafe.Pointer(&iov)), 1, ^uintptr(0), ^uintptr(0), unix.RWF_NOWAIT)
-		if e == syscall.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, e
-		}
-		return int(r), nil
-	}
+	return noWait(unix.SYS_PWRITEV2, fd, p, -1) // -1: at the file's position, like write(2)
 }
