@@ -17,6 +17,7 @@ for i in $(seq 50); do grep -q 'daemon ready' /tmp/nc-prov.log /dev/null 2>/dev/
 ADDR=$(grep -m1 'listening on' /tmp/nc-prov.log | awk '{print $3}')
 SHARE_PATH=$G $BIN connect $ADDR >/dev/null
 rate() { python3 -c "import sys; print(f'{(1<<30)/1e6/(float(sys.argv[2])-float(sys.argv[1])):.0f}')" $1 $2; }
+rows=$(mktemp)
 for r in $(seq $R); do
   tls=$(${TLSCOPY:-/tmp/ceilings-tlscopy} $((1<<30)))
   SHARE_PATH=$G $BIN gc >/dev/null; sync
@@ -25,7 +26,17 @@ for r in $(seq $R); do
   t2=$(date +%s.%N); SHARE_PATH=$G $BIN get $CID -o /tmp/nc-out > /dev/null; t3=$(date +%s.%N)
   c=$(rate $t0 $t1); g=$(rate $t2 $t3); tl=$(python3 -c "print(round($tls*1.048576))")
   echo "round $r: tls $tl MB/s  cat $c MB/s ($(python3 -c "print(f'{$c/$tl:.2f}')"))  get $g MB/s ($(python3 -c "print(f'{$g/$tl:.2f}')"))"
+  echo "$tl $c $g" >> $rows
 done
+# Medians: the machine is noisy, single rounds are not figures.
+python3 - $rows <<'P'
+import statistics as st, sys
+t, c, g = zip(*([float(x) for x in l.split()] for l in open(sys.argv[1])))
+med = st.median
+print(f"median of {len(t)}: tls {med(t):.0f} MB/s  cat {med(c):.0f} MB/s  get {med(g):.0f} MB/s;"
+      f"  ratio per round: cat {med([a/b for a, b in zip(c, t)]):.2f} get {med([a/b for a, b in zip(g, t)]):.2f}")
+P
+rm -f $rows
 cmp /tmp/nc-out $F && echo "get output identical"
 pkill -INT -f "$BIN daemon"; wait
 grep 'Maximum resident' /tmp/nc-get.time
