@@ -21,7 +21,7 @@ func (n *Node) Export(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOpt
 		return err
 	}
 	if !local {
-		if err := n.fetch(ctx, c, opts, nil); err != nil {
+		if err := n.fetch(ctx, c, opts, nil, nil); err != nil {
 			return err
 		}
 	}

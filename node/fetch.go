@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/exchange"
 )
@@ -62,6 +63,7 @@ func (n *Node) network(ctx context.Context) (*Network, error) {
 
 // isLocal reports whether every block of the DAG under root is here.
 func (n *Node) isLocal(ctx context.Context, root cid.Cid) (bool, error) {
+	n.settle()
 	err := dag.Walk(ctx, n.getter(), root, dag.WalkOptions{CheckLeaves: true}, func(cid.Cid) error { return nil })
 	if errors.Is(err, ErrNotLocal) || errors.Is(err, dag.ErrNotFound) {
 		return false, nil
@@ -71,8 +73,11 @@ func (n *Node) isLocal(ctx context.Context, root cid.Cid) (bool, error) {
 
 // fetch makes the DAG under root complete locally, fetching what is
 // missing from the network. The caller holds the gc writer lock. With a
-// non-nil reader, the session streams blocks to it while it stores them.
-func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read func(dag.BlockGetter) error) error {
+// non-nil reader, the session streams blocks to it while it stores them,
+// and with lk (the caller's hold of that lock) too, fetch returns once the
+// reader is done: the last stored blocks are committed in the background
+// (see finishLater). Without lk every block is durable on return.
+func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read func(dag.BlockGetter) error, lk *writerHold) error {
 	nw, err := n.network(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w, and the network could not start: %v", root, ErrNotLocal, err)
@@ -94,7 +99,11 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	batch.SetFileSize(resumeEvery)
 	batch.SetCheckpointEvery(checkpointEvery)
 	batch.SetDropBehind(true)
-	defer batch.Close()
+	defer func() {
+		if batch != nil {
+			batch.Close()
+		}
+	}()
 
 	tr := n.transfers.start(root)
 	defer n.transfers.end(tr)
@@ -180,7 +189,10 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 		}
 		return err
 	}
-	if err := batch.Commit(ctx); err != nil {
+	if read != nil && lk != nil {
+		n.finishLater(batch, lk, root, nw)
+		batch = nil
+	} else if err := batch.Commit(ctx); err != nil {
 		return err
 	}
 	if opts.Progress != nil {
@@ -192,6 +204,56 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 		opts.Progress(Progress{Phase: "done", Bytes: p.Bytes, Total: t, Blocks: p.Blocks, Peers: p.Peers})
 	}
 	return nil
+}
+
+// finishLater commits batch, the last blocks of a fetch whose reader has
+// everything, in the background, holding the caller's gc writer lock
+// (taken over from lk) until it is done: cat and get through a daemon
+// return when their output is written, not after the fsyncs of the cache
+// (a tenth of a GiB's transfer). The blocks are a cache: if the commit
+// fails, or the daemon dies first, a later fetch fetches them again.
+// Node methods that read blocks call settle first, so they never miss
+// blocks that are still being committed.
+func (n *Node) finishLater(batch *blockstore.Batch, lk *writerHold, root cid.Cid, nw *Network) {
+	release := lk.take()
+	n.finishing.RLock()
+	go func() {
+		defer n.finishing.RUnlock()
+		defer release()
+		defer batch.Close()
+		if n.finishHook != nil {
+			n.finishHook()
+		}
+		if err := batch.Commit(context.Background()); err != nil {
+			nw.logger.Warn("fetched blocks not cached", "root", root, "err", err)
+		}
+		n.invalidateStat()
+	}()
+}
+
+// settle waits for the fetches that are finishing in the background.
+func (n *Node) settle() {
+	n.finishing.Lock()
+	n.finishing.Unlock()
+}
+
+// writerHold is a hold of the gc writer lock that a fetch can take over
+// (take) to finish in the background; release frees it unless taken.
+type writerHold struct{ unlock func() }
+
+func (n *Node) holdWriter() *writerHold { return &writerHold{unlock: n.GCLock.Writer()} }
+
+func (h *writerHold) release() {
+	if h.unlock != nil {
+		h.unlock()
+		h.unlock = nil
+	}
+}
+
+func (h *writerHold) take() func() {
+	u := h.unlock
+	h.unlock = nil
+	return u
 }
 
 // A get stores what it fetched durably (in the background) every

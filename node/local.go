@@ -39,6 +39,11 @@ type Node struct {
 	net      *Network
 	startNet func(ctx context.Context) (*Network, error)
 
+	// finishing is held for reading by fetches that commit their last
+	// blocks in the background (finishLater); settle waits for them.
+	finishing  sync.RWMutex
+	finishHook func() // tests: runs before each background commit
+
 	stats       statCache
 	transfers   transfers
 	metricsOnce sync.Once
@@ -56,6 +61,7 @@ func Open(path string) (*Node, error) {
 
 // Close stops the network, if it runs, and closes the repository.
 func (n *Node) Close() error {
+	n.settle()
 	n.netMu.Lock()
 	if n.net != nil {
 		n.net.Close()
@@ -199,8 +205,8 @@ func (g localGetter) Has(ctx context.Context, c cid.Cid) (bool, error) { return 
 
 // Cat writes the file at c to w, fetching what is missing.
 func (n *Node) Cat(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOptions) (int64, error) {
-	unlock := n.GCLock.Writer()
-	defer unlock()
+	lk := n.holdWriter()
+	defer lk.release()
 	var written int64
 	read := func(g dag.BlockGetter) error {
 		fr, err := dag.NewFileReader(ctx, g, c)
@@ -217,15 +223,15 @@ func (n *Node) Cat(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOption
 	if local {
 		return written, read(n.getter())
 	}
-	err = n.fetch(ctx, c, opts, read)
+	err = n.fetch(ctx, c, opts, read, lk)
 	return written, err
 }
 
 // Get writes the file or directory at c to out, fetching what is missing;
 // fetched blocks are written out as they arrive and stay cached, unpinned.
 func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions) error {
-	unlock := n.GCLock.Writer()
-	defer unlock()
+	lk := n.holdWriter()
+	defer lk.release()
 	var wopts dag.WriteOptions
 	if opts.Progress != nil {
 		wopts.Progress = func(done uint64) { opts.Progress(Progress{Phase: "writing", Bytes: int64(done)}) }
@@ -241,11 +247,12 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions
 	wopts.Progress = nil
 	return n.fetch(ctx, c, opts, func(g dag.BlockGetter) error {
 		return dag.WriteTo(ctx, g, c, out, wopts)
-	})
+	}, lk)
 }
 
 // Ls lists the directory at c.
 func (n *Node) Ls(ctx context.Context, c cid.Cid) ([]Entry, error) {
+	n.settle()
 	des, err := dag.ReadDir(ctx, n.getter(), c)
 	if err != nil {
 		return nil, err
@@ -279,7 +286,7 @@ func (n *Node) PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string
 			return fmt.Errorf("pin %s: %w", c, err)
 		}
 		if !local {
-			if err := n.fetch(ctx, c, opts, nil); err != nil {
+			if err := n.fetch(ctx, c, opts, nil, nil); err != nil {
 				return fmt.Errorf("pin %s: %w", c, err)
 			}
 		}
@@ -292,6 +299,7 @@ func (n *Node) PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string
 
 // PinVerify checks every pin's content; report is called once per pin.
 func (n *Node) PinVerify(ctx context.Context, report func(pin.Pin, error)) (bad int, err error) {
+	n.settle()
 	pins, err := n.Pins.List(ctx)
 	if err != nil {
 		return 0, err
@@ -336,6 +344,7 @@ type RepoStat struct {
 
 // Stat returns the repository's sizes and counts.
 func (n *Node) Stat(ctx context.Context) (RepoStat, error) {
+	n.settle()
 	st, err := n.Blocks.Stat(ctx)
 	if err != nil {
 		return RepoStat{}, err
@@ -358,6 +367,7 @@ type VerifyResult struct {
 // RepoVerify re-hashes every block and checks that every pin's DAG is
 // complete.
 func (n *Node) RepoVerify(ctx context.Context, progress func(blocks int)) (VerifyResult, error) {
+	n.settle()
 	var res VerifyResult
 	err := n.Blocks.ForEach(ctx, func(mh multihash.Multihash, size int) error {
 		c := cid.NewCidV1(cid.Raw, mh)

@@ -252,3 +252,69 @@ func TestSetConfigWhileRunning(t *testing.T) {
 		t.Fatalf("StorageMax = %s after the last set", got)
 	}
 }
+
+// TestFetchFinishesInBackground: cat returns once its output is written,
+// while the last fetched blocks are still being committed; what reads
+// blocks next (get, stat) waits for that commit instead of missing them.
+func TestFetchFinishesInBackground(t *testing.T) {
+	getter, prov := onlineNode(t), onlineNode(t)
+	c, data := addRandom(t, prov, 6<<20+5, 3)
+	connect(t, getter, prov)
+	gate := make(chan struct{})
+	var released atomic.Bool
+	getter.finishHook = func() { <-gate }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var out bytes.Buffer
+	if _, err := getter.Cat(ctx, c, &out, FetchOptions{}); err != nil {
+		t.Fatal(err) // (a Cat that waited for the commit would time out)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("cat: different bytes")
+	}
+
+	// The provider is gone: get can only succeed from the cache, once
+	// the held-back commit is done, and must not finish before it.
+	prov.net.Host.Close()
+	dst := filepath.Join(t.TempDir(), "out")
+	type result struct {
+		err   error
+		after bool
+	}
+	got, stat := make(chan result, 1), make(chan result, 1)
+	go func() {
+		err := getter.Get(ctx, c, dst, FetchOptions{})
+		got <- result{err, released.Load()}
+	}()
+	go func() {
+		st, err := getter.Stat(ctx)
+		if err == nil && st.Blocks == 0 {
+			err = fmt.Errorf("stat counts no blocks")
+		}
+		stat <- result{err, released.Load()}
+	}()
+	// Give a get or stat that does not wait the time to finish early.
+	select {
+	case r := <-got:
+		t.Fatalf("get finished before the commit (err %v)", r.err)
+	case r := <-stat:
+		t.Fatalf("stat finished before the commit (err %v)", r.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	released.Store(true)
+	close(gate)
+	for _, ch := range []chan result{got, stat} {
+		select {
+		case r := <-ch:
+			if r.err != nil || !r.after {
+				t.Fatalf("after the commit: err %v, finished after it %v", r.err, r.after)
+			}
+		case <-ctx.Done():
+			t.Fatal("get or stat still waiting after the commit")
+		}
+	}
+	if b, _ := os.ReadFile(dst); !bytes.Equal(b, data) {
+		t.Fatal("get from the cache: different bytes")
+	}
+}
