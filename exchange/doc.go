@@ -12,8 +12,9 @@
 // A client opens one long-lived stream per provider and per session and
 // pipelines requests on it: it writes WANT frames as its window allows,
 // without waiting for answers, and the server answers each with a BLOCK or a
-// DONT_HAVE frame, in request order (clients accept any order: every answer
-// names its CID). Every frame is
+// DONT_HAVE frame, in request order, except that the requests behind a block
+// that is slow to load (from a busy disk) are answered while it loads
+// (clients accept any order: every answer names its CID). Every frame is
 //
 //	uvarint(n) | type (1 byte) | body (n-1 bytes)
 //

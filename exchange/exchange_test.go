@@ -380,6 +380,19 @@ func TestResume(t *testing.T) {
 	if have < src.Len()/2 || have == src.Len() {
 		t.Fatalf("%d of %d blocks after the first fetch", have, src.Len())
 	}
+	// The provider may still be loading answers to the first session's
+	// stream (several at a time) when it ends: count from when it is done.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		prov.e.mu.Lock()
+		busy := len(prov.e.peers)
+		prov.e.mu.Unlock()
+		if busy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the provider still serves the first session's stream")
+		}
+	}
 	served := prov.store.gets.Load()
 
 	var last Progress
@@ -710,5 +723,73 @@ func TestMaxBlockSize(t *testing.T) {
 	s.Close()
 	if _, err := (Config{MaxBlockSize: MaxBlockSize + 1}).withDefaults(); err == nil {
 		t.Fatal("MaxBlockSize above the protocol's maximum accepted")
+	}
+}
+
+// stallingStore holds back the Get of one block until released, as a block
+// that must come from a busy disk would be.
+type stallingStore struct {
+	Store
+	slow    cid.Cid
+	release chan struct{}
+}
+
+func (s *stallingStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if c == s.slow {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.Store.Get(ctx, c)
+}
+
+// TestSlowBlockDoesNotHoldUpOthers: the server answers the requests after
+// a block that is slow to load while that one is still loading.
+func TestSlowBlockDoesNotHoldUpOthers(t *testing.T) {
+	root, src, _ := makeDAG(t, 1<<20, 16<<10, 21)
+	cids := allCIDs(t, src, root)[:6]
+	store := &stallingStore{Store: src, slow: cids[0], release: make(chan struct{})}
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", store, linkOpts{}, Config{})
+	released := false
+	t.Cleanup(func() { // before the exchange closes, should the test fail
+		if !released {
+			close(store.release)
+		}
+	})
+	client := n.addHost("client", linkOpts{})
+	st, err := client.NewStream(context.Background(), prov.h.id, testProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wants []byte
+	for _, c := range cids {
+		wants = appendMessage(wants, msgWantBlock, c)
+	}
+	if _, err := st.Write(wants); err != nil {
+		t.Fatal(err)
+	}
+	fr := newFrameReader(st)
+	next := func() cid.Cid {
+		t.Helper()
+		st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		m, buf, err := fr.next()
+		putBuf(buf)
+		if err != nil || m.typ != msgBlock {
+			t.Fatalf("read %s: %v", m.typ, err)
+		}
+		return m.cid
+	}
+	for range cids[1:] {
+		if c := next(); c == cids[0] {
+			t.Fatal("the held-back block was sent")
+		}
+	}
+	close(store.release)
+	released = true
+	if c := next(); c != cids[0] {
+		t.Fatalf("got %s, want the held-back block", c)
 	}
 }

@@ -329,16 +329,38 @@ func (ss *serverStream) next() *request {
 	}
 }
 
+// queued returns the next request if one is queued, without waiting.
+func (ss *serverStream) queued() *request {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.failed || len(ss.queue) == 0 {
+		return nil
+	}
+	r := ss.queue[0]
+	ss.queue[0] = nil
+	ss.queue = ss.queue[1:]
+	return r
+}
+
 func (ss *serverStream) isCancelled(r *request) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return r.cancelled
 }
 
+// slowLoad is how long the server waits for a block to load before it
+// answers the requests queued behind it meanwhile (spill): a block that
+// must come from a busy disk then delays only itself. From the page cache a
+// block loads in a fraction of a millisecond.
+const slowLoad = 2 * time.Millisecond
+
 // load answers requests in order, loading blocks ahead of the writer within
-// the peer's byte quota.
+// the peer's byte quota; while one is slow to load, the requests behind it
+// are answered first (clients accept answers in any order).
 func (ss *serverStream) load(out chan<- answer) {
 	defer close(out)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		r := ss.next()
 		if r == nil {
@@ -348,33 +370,68 @@ func (ss *serverStream) load(out chan<- answer) {
 			ss.unhold(1, 0)
 			continue
 		}
-		a := answer{req: r, typ: msgDontHave}
-		if r.have {
-			if ok, err := ss.e.store.Has(ss.ctx, r.c); err == nil && ok {
-				a.typ = msgHave
-			}
-		} else if data, release, err := ss.loadBlock(r.c); err == nil {
-			a.release = release
-			if len(data) > ss.e.cfg.MaxBlockSize {
-				a.done()
-			} else {
-				n := ss.q.bytes.acquire(int64(len(data)), ss.done)
-				if n == 0 && len(data) > 0 {
-					a.done()
-					ss.unhold(1, 0)
-					return
-				}
-				ss.hold(0, n)
-				a.typ, a.data = msgBlock, data
-			}
+		stop := make(chan struct{})
+		wg.Add(1) // for the spill, done here if it does not start
+		t := time.AfterFunc(slowLoad, func() {
+			defer wg.Done()
+			ss.spill(out, stop)
+		})
+		ss.answer(r, out)
+		close(stop)
+		if t.Stop() {
+			wg.Done()
 		}
+	}
+}
+
+// spill answers the requests already queued until stop is closed (the slow
+// load it stands in for is done) or none is left.
+func (ss *serverStream) spill(out chan<- answer, stop <-chan struct{}) {
+	for {
 		select {
-		case out <- a:
-		case <-ss.done:
-			a.done()
-			ss.unhold(1, int64(min(len(a.data), ss.e.cfg.MaxBufferedBytes)))
+		case <-stop:
+			return
+		default:
+		}
+		r := ss.queued()
+		if r == nil {
 			return
 		}
+		if ss.isCancelled(r) {
+			ss.unhold(1, 0)
+			continue
+		}
+		ss.answer(r, out)
+	}
+}
+
+// answer loads what r asks for and hands the answer to the writer.
+func (ss *serverStream) answer(r *request, out chan<- answer) {
+	a := answer{req: r, typ: msgDontHave}
+	if r.have {
+		if ok, err := ss.e.store.Has(ss.ctx, r.c); err == nil && ok {
+			a.typ = msgHave
+		}
+	} else if data, release, err := ss.loadBlock(r.c); err == nil {
+		a.release = release
+		if len(data) > ss.e.cfg.MaxBlockSize {
+			a.done()
+		} else {
+			n := ss.q.bytes.acquire(int64(len(data)), ss.done)
+			if n == 0 && len(data) > 0 {
+				a.done()
+				ss.unhold(1, 0)
+				return
+			}
+			ss.hold(0, n)
+			a.typ, a.data = msgBlock, data
+		}
+	}
+	select {
+	case out <- a:
+	case <-ss.done:
+		a.done()
+		ss.unhold(1, int64(min(len(a.data), ss.e.cfg.MaxBufferedBytes)))
 	}
 }
 
