@@ -351,8 +351,15 @@ func (ss *serverStream) isCancelled(r *request) bool {
 // slowLoad is how long the server waits for a block to load before it
 // answers the requests queued behind it meanwhile (spill): a block that
 // must come from a busy disk then delays only itself. From the page cache a
-// block loads in a fraction of a millisecond.
-const slowLoad = 2 * time.Millisecond
+// block loads in a fraction of a millisecond; one that takes 10 comes from
+// the disk (40-120 ms behind heavy writeback, as measured). A stream loads
+// at most maxLoads blocks at once, so blocks that all come from the disk
+// are read with a queue the disk can work on, and the memory they hold is
+// bounded.
+const (
+	slowLoad = 10 * time.Millisecond
+	maxLoads = 4
+)
 
 // load answers requests in order, loading blocks ahead of the writer within
 // the peer's byte quota; while one is slow to load, the requests behind it
@@ -361,6 +368,7 @@ func (ss *serverStream) load(out chan<- answer) {
 	defer close(out)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	spills := make(chan struct{}, maxLoads-1) // loads beside the loader's
 	for {
 		r := ss.next()
 		if r == nil {
@@ -374,12 +382,20 @@ func (ss *serverStream) load(out chan<- answer) {
 		wg.Add(1) // for the spill, done here if it does not start
 		t := time.AfterFunc(slowLoad, func() {
 			defer wg.Done()
-			ss.spill(out, stop)
+			select {
+			case spills <- struct{}{}:
+				ss.spill(out, stop)
+				<-spills
+			default: // as many loads as allowed already
+			}
 		})
-		ss.answer(r, out)
+		a := ss.loadAnswer(r)
 		close(stop)
 		if t.Stop() {
 			wg.Done()
+		}
+		if !ss.send(a, out) {
+			return
 		}
 	}
 }
@@ -401,12 +417,14 @@ func (ss *serverStream) spill(out chan<- answer, stop <-chan struct{}) {
 			ss.unhold(1, 0)
 			continue
 		}
-		ss.answer(r, out)
+		if !ss.send(ss.loadAnswer(r), out) {
+			return
+		}
 	}
 }
 
-// answer loads what r asks for and hands the answer to the writer.
-func (ss *serverStream) answer(r *request, out chan<- answer) {
+// loadAnswer reads from the store what r asks for.
+func (ss *serverStream) loadAnswer(r *request) answer {
 	a := answer{req: r, typ: msgDontHave}
 	if r.have {
 		if ok, err := ss.e.store.Has(ss.ctx, r.c); err == nil && ok {
@@ -417,21 +435,31 @@ func (ss *serverStream) answer(r *request, out chan<- answer) {
 		if len(data) > ss.e.cfg.MaxBlockSize {
 			a.done()
 		} else {
-			n := ss.q.bytes.acquire(int64(len(data)), ss.done)
-			if n == 0 && len(data) > 0 {
-				a.done()
-				ss.unhold(1, 0)
-				return
-			}
-			ss.hold(0, n)
 			a.typ, a.data = msgBlock, data
 		}
 	}
+	return a
+}
+
+// send hands a to the writer once the peer's byte quota has room for it;
+// false means the stream ended first.
+func (ss *serverStream) send(a answer, out chan<- answer) bool {
+	if len(a.data) > 0 {
+		n := ss.q.bytes.acquire(int64(len(a.data)), ss.done)
+		if n == 0 {
+			a.done()
+			ss.unhold(1, 0)
+			return false
+		}
+		ss.hold(0, n)
+	}
 	select {
 	case out <- a:
+		return true
 	case <-ss.done:
 		a.done()
 		ss.unhold(1, int64(min(len(a.data), ss.e.cfg.MaxBufferedBytes)))
+		return false
 	}
 }
 
