@@ -793,3 +793,83 @@ func TestSlowBlockDoesNotHoldUpOthers(t *testing.T) {
 		t.Fatalf("got %s, want the held-back block", c)
 	}
 }
+
+// blockingStore holds back every Get until released and counts how many
+// wait at once.
+type blockingStore struct {
+	Store
+	release       chan struct{}
+	mu            sync.Mutex
+	waiting, peak int
+}
+
+func (s *blockingStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	s.mu.Lock()
+	s.waiting++
+	s.peak = max(s.peak, s.waiting)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.waiting--
+		s.mu.Unlock()
+	}()
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Store.Get(ctx, c)
+}
+
+// TestSlowLoadsBounded: when every block is slow to load, a stream loads
+// several at once, but no more than maxLoads.
+func TestSlowLoadsBounded(t *testing.T) {
+	root, src, _ := makeDAG(t, 1<<20, 16<<10, 22)
+	cids := allCIDs(t, src, root)[:20]
+	store := &blockingStore{Store: src, release: make(chan struct{})}
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", store, linkOpts{}, Config{})
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(store.release)
+		}
+	})
+	client := n.addHost("client", linkOpts{})
+	st, err := client.NewStream(context.Background(), prov.h.id, testProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wants []byte
+	for _, c := range cids {
+		wants = appendMessage(wants, msgWantBlock, c)
+	}
+	if _, err := st.Write(wants); err != nil {
+		t.Fatal(err)
+	}
+	peak := func() int {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return store.peak
+	}
+	for deadline := time.Now().Add(10 * time.Second); peak() < maxLoads; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d loads at once, want %d", peak(), maxLoads)
+		}
+	}
+	time.Sleep(10 * slowLoad) // time for more spills, were they allowed
+	if p := peak(); p != maxLoads {
+		t.Fatalf("%d loads at once, limit %d", p, maxLoads)
+	}
+	close(store.release)
+	released = true
+	fr := newFrameReader(st)
+	for range cids {
+		st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		m, buf, err := fr.next()
+		putBuf(buf)
+		if err != nil || m.typ != msgBlock {
+			t.Fatalf("read %s: %v", m.typ, err)
+		}
+	}
+}

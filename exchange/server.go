@@ -366,9 +366,8 @@ const (
 // are answered first (clients accept answers in any order).
 func (ss *serverStream) load(out chan<- answer) {
 	defer close(out)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	spills := make(chan struct{}, maxLoads-1) // loads beside the loader's
+	l := &loaders{ss: ss, out: out, slots: make(chan struct{}, maxLoads-1)}
+	defer l.wg.Wait()
 	for {
 		r := ss.next()
 		if r == nil {
@@ -378,31 +377,47 @@ func (ss *serverStream) load(out chan<- answer) {
 			ss.unhold(1, 0)
 			continue
 		}
-		stop := make(chan struct{})
-		wg.Add(1) // for the spill, done here if it does not start
-		t := time.AfterFunc(slowLoad, func() {
-			defer wg.Done()
-			select {
-			case spills <- struct{}{}:
-				ss.spill(out, stop)
-				<-spills
-			default: // as many loads as allowed already
-			}
-		})
-		a := ss.loadAnswer(r)
-		close(stop)
-		if t.Stop() {
-			wg.Done()
-		}
-		if !ss.send(a, out) {
+		if !ss.send(l.load(r), out) {
 			return
 		}
 	}
 }
 
+// loaders are a stream's loader and the spills that stand in for it, and
+// for each other, while loads are slow.
+type loaders struct {
+	ss    *serverStream
+	out   chan<- answer
+	wg    sync.WaitGroup
+	slots chan struct{} // one per spill running
+}
+
+// load loads r's answer; if that takes slowLoad, a spill answers the
+// requests queued behind it meanwhile, if fewer than maxLoads load.
+func (l *loaders) load(r *request) answer {
+	stop := make(chan struct{})
+	l.wg.Add(1) // for the spill; done here if it does not start
+	t := time.AfterFunc(slowLoad, func() {
+		defer l.wg.Done()
+		select {
+		case l.slots <- struct{}{}:
+			l.spill(stop)
+			<-l.slots
+		default: // as many loads as allowed already
+		}
+	})
+	a := l.ss.loadAnswer(r)
+	close(stop)
+	if t.Stop() {
+		l.wg.Done()
+	}
+	return a
+}
+
 // spill answers the requests already queued until stop is closed (the slow
 // load it stands in for is done) or none is left.
-func (ss *serverStream) spill(out chan<- answer, stop <-chan struct{}) {
+func (l *loaders) spill(stop <-chan struct{}) {
+	ss := l.ss
 	for {
 		select {
 		case <-stop:
@@ -417,7 +432,7 @@ func (ss *serverStream) spill(out chan<- answer, stop <-chan struct{}) {
 			ss.unhold(1, 0)
 			continue
 		}
-		if !ss.send(ss.loadAnswer(r), out) {
+		if !ss.send(l.load(r), l.out) {
 			return
 		}
 	}
