@@ -72,6 +72,7 @@ type peerQuota struct {
 	streams int // guarded by Exchange.mu
 	reqs    *limiter
 	bytes   *limiter
+	spills  chan struct{} // one per spill running (see slowLoad)
 }
 
 func (e *Exchange) acquireQuota(p peer.ID) *peerQuota {
@@ -80,8 +81,9 @@ func (e *Exchange) acquireQuota(p peer.ID) *peerQuota {
 	q := e.peers[p]
 	if q == nil {
 		q = &peerQuota{
-			reqs:  newLimiter(int64(e.cfg.MaxRequests)),
-			bytes: newLimiter(int64(e.cfg.MaxBufferedBytes)),
+			reqs:   newLimiter(int64(e.cfg.MaxRequests)),
+			bytes:  newLimiter(int64(e.cfg.MaxBufferedBytes)),
+			spills: make(chan struct{}, maxLoads-1),
 		}
 		e.peers[p] = q
 	}
@@ -353,8 +355,9 @@ func (ss *serverStream) isCancelled(r *request) bool {
 // must come from a busy disk then delays only itself. From the page cache a
 // block loads in a fraction of a millisecond; one that takes 10 comes from
 // the disk (40-120 ms behind heavy writeback, as measured). A stream loads
-// at most maxLoads blocks at once, so blocks that all come from the disk
-// are read with a queue the disk can work on, and the memory they hold is
+// at most maxLoads blocks at once, and a peer's streams together at most
+// maxLoads-1 more than one each, so blocks that all come from the disk are
+// read with a queue the disk can work on, and the memory they hold is
 // bounded.
 const (
 	slowLoad = 10 * time.Millisecond
@@ -366,7 +369,7 @@ const (
 // are answered first (clients accept answers in any order).
 func (ss *serverStream) load(out chan<- answer) {
 	defer close(out)
-	l := &loaders{ss: ss, out: out, slots: make(chan struct{}, maxLoads-1)}
+	l := &loaders{ss: ss, out: out, slots: ss.q.spills}
 	defer l.wg.Wait()
 	for {
 		r := ss.next()
@@ -389,7 +392,7 @@ type loaders struct {
 	ss    *serverStream
 	out   chan<- answer
 	wg    sync.WaitGroup
-	slots chan struct{} // one per spill running
+	slots chan struct{} // one per spill running for the peer
 }
 
 // load loads r's answer; if that takes slowLoad, a spill answers the
