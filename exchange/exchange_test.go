@@ -726,16 +726,50 @@ func TestMaxBlockSize(t *testing.T) {
 	}
 }
 
-// stallingStore holds back the Get of one block until released, as a block
-// that must come from a busy disk would be.
-type stallingStore struct {
+// holdingStore holds back the Gets of the blocks in slow (of every block
+// when slow is nil) until Release, as blocks that come from a busy disk
+// would be, and counts how many wait at once.
+type holdingStore struct {
 	Store
-	slow    cid.Cid
-	release chan struct{}
+	slow     map[cid.Cid]bool
+	release  chan struct{}
+	released bool // used by the test goroutine only
+
+	mu            sync.Mutex
+	waiting, peak int
 }
 
-func (s *stallingStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	if c == s.slow {
+// holdBlocks returns a holdingStore over src holding back slow (every
+// block if none is given).
+func holdBlocks(src Store, slow ...cid.Cid) *holdingStore {
+	s := &holdingStore{Store: src, release: make(chan struct{})}
+	if slow != nil {
+		s.slow = make(map[cid.Cid]bool)
+		for _, c := range slow {
+			s.slow[c] = true
+		}
+	}
+	return s
+}
+
+func (s *holdingStore) Release() {
+	if !s.released {
+		s.released = true
+		close(s.release)
+	}
+}
+
+func (s *holdingStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if s.slow == nil || s.slow[c] {
+		s.mu.Lock()
+		s.waiting++
+		s.peak = max(s.peak, s.waiting)
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.waiting--
+			s.mu.Unlock()
+		}()
 		select {
 		case <-s.release:
 		case <-ctx.Done():
@@ -745,20 +779,20 @@ func (s *stallingStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return s.Store.Get(ctx, c)
 }
 
-// TestSlowBlockDoesNotHoldUpOthers: the server answers the requests after
-// a block that is slow to load while that one is still loading.
-func TestSlowBlockDoesNotHoldUpOthers(t *testing.T) {
-	root, src, _ := makeDAG(t, 1<<20, 16<<10, 21)
-	cids := allCIDs(t, src, root)[:6]
-	store := &stallingStore{Store: src, slow: cids[0], release: make(chan struct{})}
+func (s *holdingStore) peakWaiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}
+
+// serveHeld starts a provider serving from store (released before it
+// closes) and asks it for cids on a raw stream; the returned function reads
+// the CID of the next BLOCK.
+func serveHeld(t *testing.T, store *holdingStore, cids []cid.Cid) (nextBlock func() cid.Cid) {
+	t.Helper()
 	n := newMemNet()
 	prov := newTestPeer(t, n, "prov", store, linkOpts{}, Config{})
-	released := false
-	t.Cleanup(func() { // before the exchange closes, should the test fail
-		if !released {
-			close(store.release)
-		}
-	})
+	t.Cleanup(store.Release) // runs before the exchange closes
 	client := n.addHost("client", linkOpts{})
 	st, err := client.NewStream(context.Background(), prov.h.id, testProto)
 	if err != nil {
@@ -772,7 +806,7 @@ func TestSlowBlockDoesNotHoldUpOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	fr := newFrameReader(st)
-	next := func() cid.Cid {
+	return func() cid.Cid {
 		t.Helper()
 		st.SetReadDeadline(time.Now().Add(10 * time.Second))
 		m, buf, err := fr.next()
@@ -782,43 +816,24 @@ func TestSlowBlockDoesNotHoldUpOthers(t *testing.T) {
 		}
 		return m.cid
 	}
+}
+
+// TestSlowBlockDoesNotHoldUpOthers: the server answers the requests after
+// a block that is slow to load while that one is still loading.
+func TestSlowBlockDoesNotHoldUpOthers(t *testing.T) {
+	root, src, _ := makeDAG(t, 1<<20, 16<<10, 21)
+	cids := allCIDs(t, src, root)[:6]
+	store := holdBlocks(src, cids[0])
+	next := serveHeld(t, store, cids)
 	for range cids[1:] {
 		if c := next(); c == cids[0] {
 			t.Fatal("the held-back block was sent")
 		}
 	}
-	close(store.release)
-	released = true
+	store.Release()
 	if c := next(); c != cids[0] {
 		t.Fatalf("got %s, want the held-back block", c)
 	}
-}
-
-// blockingStore holds back every Get until released and counts how many
-// wait at once.
-type blockingStore struct {
-	Store
-	release       chan struct{}
-	mu            sync.Mutex
-	waiting, peak int
-}
-
-func (s *blockingStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	s.mu.Lock()
-	s.waiting++
-	s.peak = max(s.peak, s.waiting)
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.waiting--
-		s.mu.Unlock()
-	}()
-	select {
-	case <-s.release:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return s.Store.Get(ctx, c)
 }
 
 // TestSlowLoadsBounded: when every block is slow to load, a stream loads
@@ -826,50 +841,19 @@ func (s *blockingStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 func TestSlowLoadsBounded(t *testing.T) {
 	root, src, _ := makeDAG(t, 1<<20, 16<<10, 22)
 	cids := allCIDs(t, src, root)[:20]
-	store := &blockingStore{Store: src, release: make(chan struct{})}
-	n := newMemNet()
-	prov := newTestPeer(t, n, "prov", store, linkOpts{}, Config{})
-	released := false
-	t.Cleanup(func() {
-		if !released {
-			close(store.release)
-		}
-	})
-	client := n.addHost("client", linkOpts{})
-	st, err := client.NewStream(context.Background(), prov.h.id, testProto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wants []byte
-	for _, c := range cids {
-		wants = appendMessage(wants, msgWantBlock, c)
-	}
-	if _, err := st.Write(wants); err != nil {
-		t.Fatal(err)
-	}
-	peak := func() int {
-		store.mu.Lock()
-		defer store.mu.Unlock()
-		return store.peak
-	}
-	for deadline := time.Now().Add(10 * time.Second); peak() < maxLoads; time.Sleep(time.Millisecond) {
+	store := holdBlocks(src)
+	next := serveHeld(t, store, cids)
+	for deadline := time.Now().Add(10 * time.Second); store.peakWaiting() < maxLoads; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d loads at once, want %d", peak(), maxLoads)
+			t.Fatalf("%d loads at once, want %d", store.peakWaiting(), maxLoads)
 		}
 	}
 	time.Sleep(10 * slowLoad) // time for more spills, were they allowed
-	if p := peak(); p != maxLoads {
+	if p := store.peakWaiting(); p != maxLoads {
 		t.Fatalf("%d loads at once, limit %d", p, maxLoads)
 	}
-	close(store.release)
-	released = true
-	fr := newFrameReader(st)
+	store.Release()
 	for range cids {
-		st.SetReadDeadline(time.Now().Add(10 * time.Second))
-		m, buf, err := fr.next()
-		putBuf(buf)
-		if err != nil || m.typ != msgBlock {
-			t.Fatalf("read %s: %v", m.typ, err)
-		}
+		next()
 	}
 }

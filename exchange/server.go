@@ -305,24 +305,10 @@ func (ss *serverStream) signal() {
 func (ss *serverStream) next() *request {
 	for {
 		ss.mu.Lock()
-		if ss.failed {
-			ss.mu.Unlock()
-			return nil
-		}
-		if len(ss.queue) > 0 {
-			r := ss.queue[0]
-			ss.queue[0] = nil
-			ss.queue = ss.queue[1:]
-			if len(ss.queue) == 0 {
-				ss.queue = ss.queue[:0:0] // let the backing array go
-			}
-			ss.mu.Unlock()
-			return r
-		}
-		eof := ss.eof
+		r, over := ss.popLocked(), ss.eof || ss.failed
 		ss.mu.Unlock()
-		if eof {
-			return nil
+		if r != nil || over {
+			return r
 		}
 		select {
 		case <-ss.wake:
@@ -335,12 +321,20 @@ func (ss *serverStream) next() *request {
 func (ss *serverStream) queued() *request {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	return ss.popLocked()
+}
+
+// popLocked takes the first queued request; nil if none or the stream failed.
+func (ss *serverStream) popLocked() *request {
 	if ss.failed || len(ss.queue) == 0 {
 		return nil
 	}
 	r := ss.queue[0]
 	ss.queue[0] = nil
 	ss.queue = ss.queue[1:]
+	if len(ss.queue) == 0 {
+		ss.queue = ss.queue[:0:0] // let the backing array go
+	}
 	return r
 }
 
@@ -371,18 +365,7 @@ func (ss *serverStream) load(out chan<- answer) {
 	defer close(out)
 	l := &loaders{ss: ss, out: out, slots: ss.q.spills}
 	defer l.wg.Wait()
-	for {
-		r := ss.next()
-		if r == nil {
-			return
-		}
-		if ss.isCancelled(r) {
-			ss.unhold(1, 0)
-			continue
-		}
-		if !ss.send(l.load(r), out) {
-			return
-		}
+	for r := ss.next(); r != nil && l.answer(r); r = ss.next() {
 	}
 }
 
@@ -393,6 +376,15 @@ type loaders struct {
 	out   chan<- answer
 	wg    sync.WaitGroup
 	slots chan struct{} // one per spill running for the peer
+}
+
+// answer answers r unless it was cancelled; false means the stream ended.
+func (l *loaders) answer(r *request) bool {
+	if l.ss.isCancelled(r) {
+		l.ss.unhold(1, 0)
+		return true
+	}
+	return l.ss.send(l.load(r), l.out)
 }
 
 // load loads r's answer; if that takes slowLoad, a spill answers the
@@ -420,22 +412,13 @@ func (l *loaders) load(r *request) answer {
 // spill answers the requests already queued until stop is closed (the slow
 // load it stands in for is done) or none is left.
 func (l *loaders) spill(stop <-chan struct{}) {
-	ss := l.ss
 	for {
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		r := ss.queued()
-		if r == nil {
-			return
-		}
-		if ss.isCancelled(r) {
-			ss.unhold(1, 0)
-			continue
-		}
-		if !ss.send(l.load(r), l.out) {
+		if r := l.ss.queued(); r == nil || !l.answer(r) {
 			return
 		}
 	}
