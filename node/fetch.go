@@ -73,10 +73,11 @@ func (n *Node) isLocal(ctx context.Context, root cid.Cid) (bool, error) {
 
 // fetch makes the DAG under root complete locally, fetching what is
 // missing from the network. The caller holds the gc writer lock. With a
-// non-nil reader, the session streams blocks to it while it stores them,
-// and with lk (the caller's hold of that lock) too, fetch returns once the
-// reader is done: the last stored blocks are committed in the background
-// (see finishLater). Without lk every block is durable on return.
+// non-nil reader, the session streams blocks to it while it stores them.
+// Callers with a reader may pass lk, their hold of that lock: fetch then
+// returns once the reader is done and the last stored blocks are committed
+// in the background (see finishLater). Without lk every block is durable
+// on return.
 func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read func(dag.BlockGetter) error, lk *writerHold) error {
 	nw, err := n.network(ctx)
 	if err != nil {
@@ -189,7 +190,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 		}
 		return err
 	}
-	if read != nil && lk != nil {
+	if lk != nil {
 		n.finishLater(batch, lk, root, nw)
 		batch = nil
 	} else if err := batch.Commit(ctx); err != nil {
