@@ -48,6 +48,9 @@ func statBlock(c cid.Cid, data []byte) (Info, error) {
 		return Info{}, err
 	}
 	info.Type, info.Size, info.NumLinks = fs.Type, 0, len(pn.Links)
+	if fs.Type == TypeHAMTShard {
+		info.Type = TypeDirectory // readers handle both kinds
+	}
 	for _, l := range pn.Links {
 		info.CumulativeSize += l.Tsize
 	}
@@ -74,11 +77,12 @@ type DirEntry struct {
 }
 
 // ReadDir lists the directory c in link order (sorted by name for the
-// directories this package writes). Each entry's type and size come from
-// its own block, fetched and verified, except for raw leaves, which are
-// files whose size is their Tsize. Entry names are checked: an empty name,
-// ".", "..", or one with a slash or NUL is ErrInvalidNode. HAMT-sharded
-// directories are not supported yet (ErrUnsupported).
+// directories this package writes; a HAMT-sharded directory's entries are
+// gathered from all its shards and sorted by name). Each entry's type and
+// size come from its own block, fetched and verified, except for raw
+// leaves, which are files whose size is their Tsize. Entry names are
+// checked: an empty name, ".", "..", or one with a slash or NUL is
+// ErrInvalidNode.
 func ReadDir(ctx context.Context, g BlockGetter, c cid.Cid) ([]DirEntry, error) {
 	links, err := dirLinks(ctx, g, c)
 	if err != nil {
@@ -131,7 +135,7 @@ func dirLinks(ctx context.Context, g BlockGetter, c cid.Cid) ([]PBLink, error) {
 	switch fs.Type {
 	case TypeDirectory:
 	case TypeHAMTShard:
-		return nil, fmt.Errorf("block %s: %w: HAMT-sharded directory", c, ErrUnsupported)
+		return shardLinks(ctx, g, c, pn, fs)
 	default:
 		return nil, fmt.Errorf("block %s: %w: a %s", c, ErrNotDir, fs.Type)
 	}
@@ -141,6 +145,35 @@ func dirLinks(ctx context.Context, g BlockGetter, c cid.Cid) ([]PBLink, error) {
 		}
 	}
 	return pn.Links, nil
+}
+
+// Lookup returns the entry called name of directory c, plain or
+// HAMT-sharded (only the shards on the name's path are fetched). A name
+// that is not there is ErrNoLink; c not being a directory is ErrNotDir.
+func Lookup(ctx context.Context, g BlockGetter, c cid.Cid, name string) (PBLink, error) {
+	if c.Type() != DagPB {
+		return PBLink{}, fmt.Errorf("block %s: %w", c, ErrNotDir)
+	}
+	data, err := fetch(ctx, g, c)
+	if err != nil {
+		return PBLink{}, err
+	}
+	pn, fs, err := decodeUnixFSNode(c, data)
+	if err != nil {
+		return PBLink{}, err
+	}
+	switch fs.Type {
+	case TypeDirectory:
+		for _, l := range pn.Links {
+			if l.Name == name {
+				return l, nil
+			}
+		}
+		return PBLink{}, ErrNoLink
+	case TypeHAMTShard:
+		return shardLookup(ctx, g, c, pn, fs, name)
+	}
+	return PBLink{}, fmt.Errorf("block %s: %w: a %s", c, ErrNotDir, fs.Type)
 }
 
 // validName reports whether name is safe as one path component.

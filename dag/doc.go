@@ -74,4 +74,6 @@ var (
 	ErrNotFile = errors.New("not a file")
 	// ErrNotDir means a directory was expected and the node is something else.
 	ErrNotDir = errors.New("not a directory")
+	// ErrNoLink means a directory has no entry of the name looked up.
+	ErrNoLink = errors.New("no such file or directory")
 )

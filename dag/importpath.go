@@ -15,7 +15,8 @@ import (
 // ImportPath imports the file, directory tree or symlink at name and
 // returns the root CID. Regular files become balanced file DAGs,
 // directories UnixFS Directory nodes whose links are sorted by name (hidden
-// entries included), and symlinks, never followed (name itself included),
+// entries included; above ShardThreshold, HAMT-sharded directories as kubo
+// writes them), and symlinks, never followed (name itself included),
 // UnixFS Symlink nodes whose Data is the link target. Other kinds of file
 // (devices, sockets, pipes) are an error.
 //
@@ -84,7 +85,6 @@ func (im *importer) dir(ctx context.Context, name, rel string, onEntry func(cid.
 	// what strings.Compare gives.
 	slices.SortFunc(des, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	links := make([]PBLink, 0, len(des))
-	var tsize uint64
 	for _, de := range des {
 		info, err := de.Info()
 		if err != nil {
@@ -96,7 +96,20 @@ func (im *importer) dir(ctx context.Context, name, rel string, onEntry func(cid.
 			return entry{}, err
 		}
 		links = append(links, PBLink{Hash: ce.c, Name: de.Name(), Tsize: ce.tsize})
-		tsize += ce.tsize
+	}
+	return im.directory(ctx, links)
+}
+
+// directory stores the directory whose entries are links, sorted by name:
+// one Directory node, or a HAMT when the links are too many for one
+// (needsShard).
+func (im *importer) directory(ctx context.Context, links []PBLink) (entry, error) {
+	if needsShard(links) {
+		return im.hamt(ctx, links)
+	}
+	var tsize uint64
+	for _, l := range links {
+		tsize += l.Tsize
 	}
 	return im.node(ctx, &PBNode{Links: links, Data: (&UnixFS{Type: TypeDirectory}).Marshal()}, tsize)
 }

@@ -42,7 +42,7 @@ type request struct {
 }
 
 // errNoLink is a path segment that names nothing.
-var errNoLink = errors.New("no such file or directory")
+var errNoLink = dag.ErrNoLink
 
 // errBadRequest marks an error in the request itself.
 var errBadRequest = errors.New("bad request")
@@ -159,42 +159,17 @@ func (q *request) resolve() (cid.Cid, error) {
 	return c, nil
 }
 
-// lookup returns the link called name in directory c.
+// lookup returns the link called name in directory c (plain or
+// HAMT-sharded); a name under a file is errNoLink.
 func (q *request) lookup(c cid.Cid, name string) (cid.Cid, error) {
-	if c.Type() != dag.DagPB {
-		return cid.Undef, errNoLink // a raw leaf is a file
-	}
-	data, err := q.g.Get(q.ctx, c)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("get %s: %w", c, err)
-	}
-	if err := dag.Verify(c, data); err != nil {
-		return cid.Undef, err
-	}
-	pn, err := dag.DecodePBNode(data)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("block %s: %w", c, err)
-	}
-	if pn.Data == nil {
-		return cid.Undef, fmt.Errorf("block %s: %w: no UnixFS data", c, dag.ErrInvalidNode)
-	}
-	fs, err := dag.DecodeUnixFS(pn.Data)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("block %s: %w", c, err)
-	}
-	switch fs.Type {
-	case dag.TypeDirectory:
-	case dag.TypeHAMTShard:
-		return cid.Undef, fmt.Errorf("block %s: %w: HAMT-sharded directory", c, dag.ErrUnsupported)
-	default:
+	l, err := dag.Lookup(q.ctx, q.g, c, name)
+	if errors.Is(err, dag.ErrNotDir) {
 		return cid.Undef, errNoLink
 	}
-	for _, l := range pn.Links {
-		if l.Name == name {
-			return l.Hash, nil
-		}
+	if err != nil {
+		return cid.Undef, err
 	}
-	return cid.Undef, errNoLink
+	return l.Hash, nil
 }
 
 // notModified answers 304 when If-None-Match names etag.
