@@ -146,19 +146,19 @@ func (w *writer) dir(ctx context.Context, path string, c cid.Cid) error {
 }
 
 func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
+	if c.Type() == Raw {
+		// A raw leaf is a file: fetch it once, to write it (a getter that
+		// streams a DAG hands each leaf over once; a Stat first would
+		// take it and make fill fetch it again).
+		return w.create(ctx, path, c)
+	}
 	info, err := Stat(ctx, w.g, c)
 	if err != nil {
 		return err
 	}
 	switch info.Type {
 	case TypeFile:
-		// O_EXCL: a DAG naming an entry twice cannot overwrite, and
-		// nothing is written through a symlink made earlier.
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil {
-			return err
-		}
-		return w.fill(ctx, f, c)
+		return w.create(ctx, path, c)
 	case TypeDirectory:
 		if err := os.Mkdir(path, 0o755); err != nil {
 			return err
@@ -168,6 +168,17 @@ func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
 		return os.Symlink(info.Target, path)
 	}
 	return fmt.Errorf("block %s: %w: cannot write a %s", c, ErrUnsupported, info.Type)
+}
+
+// create writes the file c as the new file path. O_EXCL: a DAG naming an
+// entry twice cannot overwrite, and nothing is written through a symlink
+// made earlier.
+func (w *writer) create(ctx context.Context, path string, c cid.Cid) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	return w.fill(ctx, f, c)
 }
 
 type progressWriter struct {

@@ -293,11 +293,10 @@ const minBufClass = 12
 var bufPools [bits.UintSize]sync.Pool
 
 func bufClass(n int) int {
-	c := bits.Len(uint(n - 1))
-	if c < minBufClass {
-		c = minBufClass
+	if n <= 1<<minBufClass {
+		return minBufClass
 	}
-	return c
+	return bits.Len(uint(n - 1))
 }
 
 // getBuf returns a buffer of length at least n.

@@ -172,7 +172,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	}()
 
 	if read != nil {
-		err = read(sessionGetter{sess: sess})
+		err = read(&sessionGetter{sess: sess, batch: batch, local: n.Blocks})
 		if err == nil {
 			err = sess.Wait()
 		}
@@ -269,13 +269,24 @@ const (
 )
 
 // sessionGetter reads the DAG through the session: blocks it holds or
-// fetches, and local ones (which it reads from the blockstore).
+// fetches, and local ones (which it reads from the blockstore). A leaf the
+// reader asks for a second time (a file that appears twice in a directory)
+// after the session has finished is neither held by the session nor yet
+// visible in the blockstore: the getter then commits the session's batch
+// once and reads it from there.
 type sessionGetter struct {
-	sess *exchange.Session
+	sess  *exchange.Session
+	batch *blockstore.Batch
+	local *blockstore.Store
+
+	mu        sync.Mutex
+	committed bool
+	commitErr error
 }
 
-func (g sessionGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	return g.sess.Get(ctx, c)
+func (g *sessionGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	b, _, err := g.GetVerified(ctx, c)
+	return b, err
 }
 
 // GetVerified tells the reader which blocks the session has verified as
@@ -284,9 +295,29 @@ func (g sessionGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 // asked first: it holds each arriving leaf for the reader, and a leaf that
 // was meanwhile ingested must still be taken from it, or the session would
 // hold it (and count it against its memory) to the end.
-func (g sessionGetter) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, error) {
-	return g.sess.GetVerified(ctx, c)
+func (g *sessionGetter) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, error) {
+	data, verified, err := g.sess.GetVerified(ctx, c)
+	if err == nil || !errors.Is(err, dag.ErrNotFound) || g.sess.Wait() != nil {
+		return data, verified, err
+	}
+	if err := g.commit(ctx); err != nil {
+		return nil, false, err
+	}
+	data, err = g.local.Get(ctx, c)
+	return data, false, err
+}
+
+// commit makes the finished session's blocks visible in the blockstore,
+// once.
+func (g *sessionGetter) commit(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.committed {
+		g.committed = true
+		g.commitErr = g.batch.Commit(ctx)
+	}
+	return g.commitErr
 }
 
 // Release hands a written leaf back to the session's buffer pool.
-func (g sessionGetter) Release(b []byte) { g.sess.Release(b) }
+func (g *sessionGetter) Release(b []byte) { g.sess.Release(b) }

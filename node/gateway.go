@@ -171,15 +171,27 @@ func (g *requestGetter) session(root cid.Cid) (*exchange.Session, error) {
 	if err != nil || nw == nil {
 		return nil, fmt.Errorf("block %s: %w", root, dag.ErrNotFound)
 	}
+	// The session lives as long as the request, or until the node closes.
+	g.n.bgMu.Lock()
+	if g.n.closed {
+		g.n.bgMu.Unlock()
+		return nil, fmt.Errorf("block %s: %w: the node is closing", root, dag.ErrNotFound)
+	}
+	g.n.bg.Add(1)
+	g.n.bgMu.Unlock()
+	ctx, cancel := context.WithCancel(g.ctx)
+	stop := context.AfterFunc(g.n.closeCtx, cancel)
 	unlock := g.n.GCLock.Writer()
 	batch := g.n.Blocks.NewBatch()
 	tr := g.n.transfers.start(root)
-	sess := nw.Exchange.NewSession(g.ctx, root, exchange.SessionOptions{
+	sess := nw.Exchange.NewSession(ctx, root, exchange.SessionOptions{
 		Local: g.n.Blocks, Putter: batch, Stream: true,
 		Progress: func(p exchange.Progress) { g.n.transfers.update(tr, p, 0) },
 	})
-	go nw.findProviders(g.ctx, root, sess)
-	context.AfterFunc(g.ctx, func() {
+	go nw.findProviders(ctx, root, sess)
+	context.AfterFunc(ctx, func() {
+		defer g.n.bg.Done()
+		stop()
 		sess.Close()
 		batch.Commit(context.Background()) // what arrived stays cached
 		batch.Close()

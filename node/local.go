@@ -44,6 +44,14 @@ type Node struct {
 	finishing  sync.RWMutex
 	finishHook func() // tests: runs before each background commit
 
+	// Gateway fetches commit what they fetched when their request ends;
+	// Close ends the ones still running (closeCtx) and waits for them (bg).
+	bgMu        sync.Mutex
+	closed      bool
+	closeCtx    context.Context
+	closeCancel context.CancelFunc
+	bg          sync.WaitGroup
+
 	stats       statCache
 	transfers   transfers
 	metricsOnce sync.Once
@@ -56,11 +64,18 @@ func Open(path string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{Repo: r, Blocks: r.Blocks, Pins: pin.New(r.Blocks.Keyspace('p'))}, nil
+	n := &Node{Repo: r, Blocks: r.Blocks, Pins: pin.New(r.Blocks.Keyspace('p'))}
+	n.closeCtx, n.closeCancel = context.WithCancel(context.Background())
+	return n, nil
 }
 
 // Close stops the network, if it runs, and closes the repository.
 func (n *Node) Close() error {
+	n.bgMu.Lock()
+	n.closed = true
+	n.closeCancel()
+	n.bgMu.Unlock()
+	n.bg.Wait()
 	n.settle()
 	n.netMu.Lock()
 	if n.net != nil {
