@@ -68,6 +68,10 @@ type Conn struct {
 
 	closeOnce  sync.Once
 	identified chan struct{}
+	// identifyErr is why identify failed, set before identified closes.
+	identifyErr error
+	// closedLocally: this end closed the connection (not the peer).
+	closedLocally atomic.Bool
 }
 
 // RemotePeer returns the PeerID the remote proved in the handshake.
@@ -106,6 +110,7 @@ func (c *Conn) Close() error {
 
 func (c *Conn) closeWithReason(reason string) {
 	c.closeOnce.Do(func() {
+		c.closedLocally.Store(true)
 		c.log.Debug("closing connection", "reason", reason)
 		c.sess.Close()
 	})

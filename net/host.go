@@ -99,6 +99,9 @@ var (
 	ErrSelfDial     = errors.New("dial to self")
 	ErrConnLimit    = errors.New("connection limit reached")
 	ErrNotConnected = errors.New("not connected")
+	// ErrOtherNetwork means the peer answered, but on another network
+	// (another Config.Network): the connection is closed.
+	ErrOtherNetwork = errors.New("peer is on another network")
 )
 
 func (c *Config) withDefaults() (Config, error) {

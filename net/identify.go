@@ -14,6 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/share-p2p/share/net/mss"
 	"github.com/share-p2p/share/net/peer"
 )
 
@@ -181,6 +182,15 @@ func (h *Host) identify(c *Conn) {
 	defer h.wg.Done()
 	defer close(c.identified)
 	if err := h.runIdentify(c); err != nil {
+		if errors.Is(err, mss.ErrNotSupported) {
+			// Its identify protocol is not ours: the peer belongs to
+			// another network, and networks never share connections.
+			err = fmt.Errorf("%w: it does not speak %s", ErrOtherNetwork, h.IdentifyProtocol())
+			c.identifyErr = err
+			c.closeWithReason(err.Error())
+			return
+		}
+		c.identifyErr = err
 		if !c.IsClosed() {
 			c.log.Debug("identify failed", "err", err)
 		}

@@ -25,8 +25,32 @@ type dialCall struct {
 // Connect makes sure the host has a connection to ai.ID, dialling ai.Addrs
 // and the addresses in the peerstore (in that order) if it has none. The
 // handshake fails unless the remote proves to be ai.ID.
+//
+// Connect returns once the peer has identified itself: a peer of another
+// network is refused (ErrOtherNetwork) and the connection closed.
 func (h *Host) Connect(ctx context.Context, ai peer.AddrInfo) error {
-	_, err := h.connect(ctx, ai)
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var c *Conn
+		if c, err = h.connect(ctx, ai); err != nil {
+			return err
+		}
+		select {
+		case <-c.identified:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if errors.Is(c.identifyErr, ErrOtherNetwork) {
+			return fmt.Errorf("connect %s: %w", ai.ID, c.identifyErr)
+		}
+		if c.identifyErr == nil || !c.IsClosed() || c.closedLocally.Load() {
+			return nil // identified, or since closed here (trimmed, say)
+		}
+		// Closed during identify: the loser of a simultaneous dial (the
+		// next attempt finds the winner), or a peer that found us on
+		// another network before we found out ourselves.
+		err = fmt.Errorf("connect %s: %w: closed by the peer during identify (%v); is it on another network?", ai.ID, ErrNotConnected, c.identifyErr)
+	}
 	return err
 }
 

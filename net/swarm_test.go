@@ -196,13 +196,33 @@ func TestNegotiation(t *testing.T) {
 	}
 }
 
+// TestNetworksDoNotMix: hosts of two networks cannot keep a connection:
+// Connect is refused with ErrOtherNetwork, both ends close it, and a
+// stream to the other network is not served.
 func TestNetworksDoNotMix(t *testing.T) {
 	mem := NewMemNetwork()
 	a := newTestHost(t, Config{Transport: mem, Network: "alpha"})
 	b := newTestHost(t, Config{Transport: mem, Network: "beta"})
-	connect(t, a, b)
-	if _, err := a.Ping(testCtx(t), b.ID()); !errors.Is(err, mss.ErrNotSupported) {
-		t.Fatalf("ping across networks: %v", err)
+	err := a.Connect(testCtx(t), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()})
+	// Whichever end notices first closes it: the other sees it closed.
+	if !errors.Is(err, ErrOtherNetwork) && !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("connect across networks: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for a.Connected(b.ID()) || b.Connected(a.ID()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still connected: a->b %v, b->a %v", a.Connected(b.ID()), b.Connected(a.ID()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := a.Ping(testCtx(t), b.ID()); err == nil {
+		t.Fatal("ping across networks succeeded")
+	}
+	// Same network: connected and identified.
+	c := newTestHost(t, Config{Transport: mem, Network: "alpha"})
+	connect(t, a, c)
+	if !a.Connected(c.ID()) {
+		t.Fatal("same network: not connected")
 	}
 }
 

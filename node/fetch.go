@@ -186,6 +186,9 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 			return cause
 		}
 		if errors.Is(err, exchange.ErrNoProgress) {
+			if p := sess.Progress(); p.Blocks == 0 && p.Peers == 0 {
+				return fmt.Errorf("%s: not found locally, and %w: no peer that has it was found", root, ErrTimeout)
+			}
 			return fmt.Errorf("%s: not found locally, and %w: the peers stopped sending it", root, ErrTimeout)
 		}
 		return err
