@@ -187,14 +187,23 @@ func TestLANGetViaDHT(t *testing.T) {
 	}
 	c := strings.TrimSpace(string(out))
 
-	// provide waits for the announcement; then h2's daemon finds h1.
-	if out, err := l.share("h1", r1, "provide", c).CombinedOutput(); err != nil {
-		t.Fatalf("provide: %v\n%s", err, out)
-	}
+	// add announced the root by itself (Provide.Strategy "roots"): h2's
+	// daemon comes to find h1 as its provider, with no share provide.
 	var id1 struct{ ID string }
 	json.Unmarshal([]byte(ok(t, r1, "id", "--json")), &id1)
-	if out, err := l.share("h2", r2, "routing", "findprovs", "-q", c).CombinedOutput(); err != nil || !strings.Contains(string(out), id1.ID) {
-		t.Fatalf("routing findprovs on h2: %v\n%s", err, out)
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		out, err := l.share("h2", r2, "routing", "findprovs", "-q", "-n", "1", c).CombinedOutput()
+		if err == nil && strings.Contains(string(out), id1.ID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("add's announcement never reached h2: findprovs: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// share provide (debugging) announces again and waits for it.
+	if out, err := l.share("h1", r1, "provide", c).CombinedOutput(); err != nil {
+		t.Fatalf("provide: %v\n%s", err, out)
 	}
 	// Retry the get (each try is a fresh temporary node) in case the
 	// lookup races the routing tables.
