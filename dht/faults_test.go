@@ -150,6 +150,8 @@ func TestProvideManyRoots(t *testing.T) {
 		keys[i] = randomKey()
 	}
 	ctx := context.Background()
+	// Every request now costs a 10 ms round trip, as on a real network.
+	mem.Latency = 5 * time.Millisecond
 	start := time.Now()
 	before := mem.Messages()
 	st, err := s.nodes[0].d.ProvideStats(ctx, keys)
@@ -161,6 +163,11 @@ func TestProvideManyRoots(t *testing.T) {
 		st.Keys, el.Round(time.Millisecond), st.Lookups, float64(st.Keys)/float64(st.Lookups), st.Requests, st.Failed, mem.Messages()-before)
 	if el > time.Minute {
 		t.Errorf("providing took %v, want <= 60 s", el)
+	}
+	// Keys close to each other share a lookup: one lookup per key would
+	// be nKeys lookups.
+	if st.Lookups > nKeys/20 {
+		t.Errorf("%d lookups for %d keys: lookups are not shared", st.Lookups, nKeys)
 	}
 	var found atomic.Int32
 	s.parallel(100, func(i int) {
