@@ -244,7 +244,13 @@ func (d *DHT) query(ctx context.Context, to peer.AddrInfo, req *Message) (*Messa
 		err = fmt.Errorf("%w: %s answered %s to %s", ErrBadMessage, to.ID, resp.Type, req.Type)
 	}
 	if err != nil {
-		if d.ctx.Err() == nil && ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, ErrBadMessage):
+			// An answer that does not decode, or of the wrong type, is
+			// no accident: the peer leaves the table at once.
+			d.rt.remove(to.ID)
+			d.log.Debug("dropping a peer that answered garbage", "peer", to.ID, "err", err)
+		case d.ctx.Err() == nil && ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded):
 			// A lookup that ended cancels its queries: those are no
 			// failures of the peer.
 			d.rt.failed(to.ID)

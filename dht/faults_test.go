@@ -61,6 +61,32 @@ func TestFaultyPeers(t *testing.T) {
 		}
 	}
 	t.Logf("garbage and blackhole peers left in %d searchers' tables: %d entries", len(keys), left)
+
+	// One garbage answer is enough to leave a table: ping each garbage
+	// peer from a node that has it in its table.
+	checked := 0
+	for i := 80; i < 80+30; i++ {
+		if faults[i%3] != dht.Garbage {
+			continue
+		}
+		g := s.nodes[i].ai
+		for _, nd := range s.nodes {
+			if _, err := nd.d.FindPeerLocal(g.ID); err != nil {
+				continue
+			}
+			if err := nd.d.Ping(ctx, g); err == nil {
+				t.Fatalf("ping of a garbage peer succeeded")
+			}
+			if _, err := nd.d.FindPeerLocal(g.ID); err == nil {
+				t.Fatalf("a peer that answered garbage is still in the table")
+			}
+			checked++
+			break
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no garbage peer in any table: nothing checked")
+	}
 }
 
 // TestNetworksDoNotMix: two DHTs with different network names on one
@@ -194,11 +220,25 @@ func TestForeignProviderRecords(t *testing.T) {
 		{ID: victim.ID, Addrs: victim.Addrs}, // a record for someone else
 		{ID: evil.ID, Addrs: evil.Addrs},     // and its own
 	}}
+	// Make the evil peer known first: it answers like a server.
+	if _, err := ep.Send(context.Background(), server.ai, &dht.Message{Type: dht.Ping}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ep.Send(context.Background(), server.ai, req); err == nil {
+		t.Fatal("ADD_PROVIDER with a record for another peer was accepted")
+	}
+	if got := server.store.Providers(key, 0); len(got) != 0 {
+		t.Fatalf("stored providers %v, want none: the message is refused whole", got)
+	}
+	if _, err := server.d.FindPeerLocal(evil.ID); err == nil {
+		t.Fatal("the sender of a foreign record is still in the routing table")
+	}
+	// Its own record alone is accepted.
+	req.ProviderPeers = req.ProviderPeers[1:]
 	if _, err := ep.Send(context.Background(), server.ai, req); err != nil {
 		t.Fatal(err)
 	}
-	got := server.store.Providers(key, 0)
-	if len(got) != 1 || got[0].ID != evil.ID {
+	if got := server.store.Providers(key, 0); len(got) != 1 || got[0].ID != evil.ID {
 		t.Fatalf("stored providers %v, want only the sender %s", got, evil.ID)
 	}
 }

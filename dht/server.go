@@ -43,10 +43,16 @@ func (d *DHT) handle(ctx context.Context, req Request) (*Message, error) {
 			return nil, fmt.Errorf("%w: ADD_PROVIDER key is not a multihash", ErrBadMessage)
 		}
 		for _, p := range m.ProviderPeers {
-			// A record is accepted only from the peer it names.
+			// A record is accepted only from the peer it names: one for
+			// somebody else is an attempt to redirect their traffic, so
+			// the whole message is refused and the sender leaves the
+			// table.
 			if p.ID != from.ID {
-				continue
+				d.rt.remove(from.ID)
+				return nil, fmt.Errorf("%w: ADD_PROVIDER from %s names %s", ErrBadMessage, from.ID, p.ID)
 			}
+		}
+		for _, p := range m.ProviderPeers {
 			addrs := SaneAddrs(p.Addrs)
 			if len(addrs) == 0 {
 				addrs = from.Addrs
