@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
 
+	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/net/peer"
 	"github.com/share-p2p/share/pin"
@@ -416,5 +418,67 @@ func TestFetchSmallFilesTree(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("%s: %d bytes (%v), want %d", name, len(got), err, len(want))
 		}
+	}
+}
+
+// TestCorruptProviderTCP: over real TCP, one of two providers serves
+// corrupt leaves: the get still writes the right bytes (from the honest
+// one), and the getter disconnects the corrupt provider.
+func TestCorruptProviderTCP(t *testing.T) {
+	good, bad, getter := onlineNode(t), onlineNode(t), onlineNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	data := make([]byte, 8<<20)
+	rand.NewChaCha8([32]byte{9}).Read(data)
+	opts := AddOptions{Chunker: "size-65536"}
+	root, err := good.Add(ctx, "f", bytes.NewReader(data), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Add(ctx, "f", bytes.NewReader(data), opts, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Every leaf of bad's copy is replaced with a flipped-bit version.
+	var leaves []cid.Cid
+	if err := dag.Walk(ctx, bad.Blocks, root, dag.WalkOptions{}, func(c cid.Cid) error {
+		if c.Type() == dag.Raw {
+			leaves = append(leaves, c)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range leaves {
+		b, err := bad.Blocks.Get(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.Clone(b)
+		b[len(b)/2] ^= 1
+		if _, _, err := bad.Blocks.Delete(ctx, []multihash.Multihash{c.Hash()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := bad.Blocks.Put(ctx, c, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect(t, getter, bad)
+	connect(t, getter, good)
+	var out bytes.Buffer
+	if _, err := getter.Cat(ctx, root, &out, FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("cat with a corrupt provider: wrong bytes")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for getter.net.Host.Connected(bad.net.Host.ID()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the corrupt provider is still connected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !getter.net.Host.Connected(good.net.Host.ID()) {
+		t.Fatal("the honest provider was disconnected")
 	}
 }
