@@ -23,8 +23,8 @@ import (
 // onEntry, if not nil, is called for every file, symlink and directory once
 // it is stored, children before their directory, with its path made of the
 // base name of name followed by slash-separated components ("tree",
-// "tree/sub/z.txt").
-func ImportPath(ctx context.Context, name string, p BlockPutter, opts ImportOptions, onEntry func(c cid.Cid, relPath string)) (cid.Cid, error) {
+// "tree/sub/z.txt"), and a file's size in bytes (0 for the others).
+func ImportPath(ctx context.Context, name string, p BlockPutter, opts ImportOptions, onEntry func(c cid.Cid, relPath string, size uint64)) (cid.Cid, error) {
 	fi, err := os.Lstat(name)
 	if err != nil {
 		return cid.Undef, err
@@ -38,7 +38,7 @@ func ImportPath(ctx context.Context, name string, p BlockPutter, opts ImportOpti
 	return e.c, nil
 }
 
-func (im *importer) path(ctx context.Context, name, rel string, mode os.FileMode, onEntry func(cid.Cid, string)) (entry, error) {
+func (im *importer) path(ctx context.Context, name, rel string, mode os.FileMode, onEntry func(cid.Cid, string, uint64)) (entry, error) {
 	if err := ctx.Err(); err != nil {
 		return entry{}, err
 	}
@@ -58,7 +58,7 @@ func (im *importer) path(ctx context.Context, name, rel string, mode os.FileMode
 		return entry{}, err
 	}
 	if onEntry != nil {
-		onEntry(e.c, rel)
+		onEntry(e.c, rel, e.fsize)
 	}
 	return e, nil
 }
@@ -76,7 +76,7 @@ func (im *importer) osFile(ctx context.Context, name string) (entry, error) {
 	return e, nil
 }
 
-func (im *importer) dir(ctx context.Context, name, rel string, onEntry func(cid.Cid, string)) (entry, error) {
+func (im *importer) dir(ctx context.Context, name, rel string, onEntry func(cid.Cid, string, uint64)) (entry, error) {
 	des, err := os.ReadDir(name)
 	if err != nil {
 		return entry{}, err

@@ -30,7 +30,7 @@ func TestImportPathTree(t *testing.T) {
 	var entries []string
 	var progress atomic.Uint64
 	opts := ImportOptions{Progress: func(n uint64) { progress.Store(n) }}
-	rc, err := ImportPath(t.Context(), root, s, opts, func(c cid.Cid, rel string) {
+	rc, err := ImportPath(t.Context(), root, s, opts, func(c cid.Cid, rel string, _ uint64) {
 		entries = append(entries, rel)
 	})
 	if err != nil {

@@ -136,9 +136,9 @@ func (n *Node) Add(ctx context.Context, path string, r io.Reader, opts AddOption
 			onEntry(Added{Name: path, Cid: root, Size: size})
 		}
 	} else {
-		root, err = dag.ImportPath(ctx, path, batch, iopts, func(c cid.Cid, rel string) {
+		root, err = dag.ImportPath(ctx, path, batch, iopts, func(c cid.Cid, rel string, size uint64) {
 			if onEntry != nil {
-				onEntry(Added{Name: rel, Cid: c})
+				onEntry(Added{Name: rel, Cid: c, Size: size})
 			}
 		})
 	}
