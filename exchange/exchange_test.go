@@ -639,6 +639,11 @@ func TestSwarmThroughput(t *testing.T) {
 			t.Fatalf("provider %d served %.0f%% of the blocks: the session does not swarm", i, 100*share)
 		}
 	}
+	// Blocks are asked of a second peer only at the tail (endgame): a
+	// session that duplicated as it went would show tens.
+	if d := s.Progress().Duplicates; d > src.Len()/10 {
+		t.Fatalf("%d duplicate blocks of %d: duplicates are not limited to the tail", d, src.Len())
+	}
 }
 
 func TestSlowProvider(t *testing.T) {
