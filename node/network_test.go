@@ -482,3 +482,53 @@ func TestCorruptProviderTCP(t *testing.T) {
 		t.Fatal("the honest provider was disconnected")
 	}
 }
+
+// TestBootstrapRedial: a node keeps its bootstrap peer: after the peer
+// drops the connection, the node dials it again (backoff starts at 1 s).
+func TestBootstrapRedial(t *testing.T) {
+	boot := onlineNode(t)
+	ai := peer.AddrInfo{ID: boot.net.Host.ID(), Addrs: boot.net.Host.Addrs()}
+	n, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	cfg := n.Repo.Config()
+	for k, v := range map[string]string{
+		"Discovery.MDNS": "false",
+		"Routing.Mode":   `"off"`,
+		"Bootstrap":      fmt.Sprintf(`["%s/p2p/%s"]`, ai.Addrs[0], ai.ID),
+	} {
+		if cfg, err = cfg.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.Repo.SaveConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.StartNetwork(context.Background(), NetworkOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitConnected := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !n.net.Host.Connected(ai.ID) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not connected to the bootstrap peer", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitConnected("at start")
+	for round := range 2 {
+		boot.net.Host.ClosePeer(n.net.Host.ID())
+		deadline := time.Now().Add(10 * time.Second)
+		for n.net.Host.Connected(ai.ID) {
+			if time.Now().After(deadline) {
+				t.Fatal("the bootstrap peer's close never arrived")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		waitConnected(fmt.Sprintf("after drop %d", round+1))
+	}
+}
