@@ -242,3 +242,29 @@ func TestForeignProviderRecords(t *testing.T) {
 		t.Fatalf("stored providers %v, want only the sender %s", got, evil.ID)
 	}
 }
+
+// TestLiarsLeaveTables: a peer whose answers name only made-up peers is
+// dropped from the table of the node that followed them; an honest peer
+// that names nobody stays.
+func TestLiarsLeaveTables(t *testing.T) {
+	for _, lie := range []bool{true, false} {
+		mem := dht.NewMemNetwork()
+		s := newSim(t, mem, dht.Protocol("share"), 2, simOptions{alpha: 10, queryTimeout: 200 * time.Millisecond})
+		searcher, other := s.nodes[0], s.nodes[1]
+		if _, err := searcher.d.FindPeerLocal(other.ai.ID); err != nil {
+			t.Fatal("the sim did not put the other node in the searcher's table")
+		}
+		if lie {
+			mem.SetFault(other.ai.ID, dht.Liar)
+		}
+		for range searcher.d.FindProviders(context.Background(), randomKey(), 0) {
+		}
+		_, err := searcher.d.FindPeerLocal(other.ai.ID)
+		if lie && err == nil {
+			t.Fatal("a liar is still in the table after its 20 made-up peers failed")
+		}
+		if !lie && err != nil {
+			t.Fatal("an honest peer left the table")
+		}
+	}
+}

@@ -43,7 +43,18 @@ type candidate struct {
 	key   Key
 	state peerState
 	hops  int
+	// from is the peer whose answer named this one (nil: the table or a
+	// seed); refOK and refBad count how the peers it named answered.
+	from          *candidate
+	refOK, refBad int
 }
+
+// badReferrals is how many peers named by one answer must fail, with none
+// of them answering, for the lookup to take the answer for lies (peers
+// made up to waste the lookup's requests) and drop its sender from the
+// table. An honest peer under churn names some dead peers, but rarely
+// this many in a row with no live one.
+const badReferrals = 5
 
 type queryResult struct {
 	c     *candidate
@@ -84,12 +95,12 @@ func (d *DHT) run(ctx context.Context, typ MessageType, key []byte, target Key, 
 
 	var cands []*candidate // sorted by distance to target
 	seen := map[peer.ID]bool{d.self: true}
-	add := func(ai peer.AddrInfo, hops int) {
+	add := func(ai peer.AddrInfo, hops int, from *candidate) {
 		if seen[ai.ID] || len(ai.Addrs) == 0 {
 			return
 		}
 		seen[ai.ID] = true
-		c := &candidate{ai: ai, key: KeyOf([]byte(ai.ID)), hops: hops}
+		c := &candidate{ai: ai, key: KeyOf([]byte(ai.ID)), hops: hops, from: from}
 		i, _ := slices.BinarySearchFunc(cands, c, func(a, b *candidate) int {
 			if closer(target, a.key, b.key) {
 				return -1
@@ -99,10 +110,10 @@ func (d *DHT) run(ctx context.Context, typ MessageType, key []byte, target Key, 
 		cands = slices.Insert(cands, i, c)
 	}
 	for _, ai := range seeds {
-		add(peer.AddrInfo{ID: ai.ID, Addrs: SaneAddrs(ai.Addrs)}, 1)
+		add(peer.AddrInfo{ID: ai.ID, Addrs: SaneAddrs(ai.Addrs)}, 1, nil)
 	}
 	for _, ai := range d.rt.closest(target, count) {
-		add(ai, 1)
+		add(ai, 1, nil)
 	}
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("lookup %s: %w", typ, ErrNoPeers)
@@ -169,14 +180,23 @@ func (d *DHT) run(ctx context.Context, typ MessageType, key []byte, target Key, 
 		if r.err != nil {
 			r.c.state = failed
 			st.Failures++
+			if f := r.c.from; f != nil {
+				if f.refBad++; f.refBad == badReferrals && f.refOK == 0 {
+					d.rt.remove(f.ai.ID)
+					d.log.Debug("dropping a peer whose referrals all fail", "peer", f.ai.ID, "failed", f.refBad)
+				}
+			}
 		} else {
 			r.c.state = answered
+			if f := r.c.from; f != nil {
+				f.refOK++
+			}
 			st.Rounds = max(st.Rounds, r.round)
 			for i, p := range r.resp.CloserPeers {
 				if i >= count {
 					break
 				}
-				add(peer.AddrInfo{ID: p.ID, Addrs: SaneAddrs(p.Addrs)}, r.c.hops+1)
+				add(peer.AddrInfo{ID: p.ID, Addrs: SaneAddrs(p.Addrs)}, r.c.hops+1, r.c)
 			}
 			if onResp != nil && onResp(r.c.ai, r.resp) {
 				break
