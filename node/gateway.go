@@ -142,6 +142,18 @@ type requestGetter struct {
 	ctx  context.Context
 	mu   sync.Mutex
 	sess *exchange.Session
+	end  func() // ends the session and commits its blocks, once
+}
+
+// close ends the request's session, if any, now rather than when its
+// context ends, and returns once what it fetched is committed.
+func (g *requestGetter) close() {
+	g.mu.Lock()
+	end := g.end
+	g.mu.Unlock()
+	if end != nil {
+		end()
+	}
 }
 
 func (g *requestGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
@@ -189,9 +201,10 @@ func (g *requestGetter) session(root cid.Cid) (*exchange.Session, error) {
 		Progress: func(p exchange.Progress) { g.n.transfers.update(tr, p, 0) },
 	})
 	go nw.findProviders(ctx, root, sess)
-	context.AfterFunc(ctx, func() {
+	g.end = sync.OnceFunc(func() {
 		defer g.n.bg.Done()
 		stop()
+		cancel()
 		sess.Close()
 		batch.Commit(context.Background()) // what arrived stays cached
 		batch.Close()
@@ -199,6 +212,7 @@ func (g *requestGetter) session(root cid.Cid) (*exchange.Session, error) {
 		g.n.invalidateStat()
 		unlock()
 	})
+	context.AfterFunc(ctx, g.end)
 	g.sess = sess
 	return sess, nil
 }

@@ -265,10 +265,22 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions
 	}, lk)
 }
 
-// Ls lists the directory at c.
+// Ls lists the directory at c. A directory that is not here is read from
+// the network (its own blocks and the first block of each entry, which
+// stay cached, unpinned), giving up after DefaultTimeout.
 func (n *Node) Ls(ctx context.Context, c cid.Cid) ([]Entry, error) {
 	n.settle()
 	des, err := dag.ReadDir(ctx, n.getter(), c)
+	if errors.Is(err, ErrNotLocal) {
+		fctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+		g := &requestGetter{n: n, ctx: fctx}
+		des, err = dag.ReadDir(fctx, g, c)
+		g.close()
+		cancel()
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%s: not found locally, and %w: no peer sent it within %s", c, ErrTimeout, DefaultTimeout)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -532,3 +532,43 @@ func TestBootstrapRedial(t *testing.T) {
 		waitConnected(fmt.Sprintf("after drop %d", round+1))
 	}
 }
+
+// TestLsFromNetwork: ls of a directory that is not here reads it from a
+// provider, and keeps its blocks cached.
+func TestLsFromNetwork(t *testing.T) {
+	provider, getter := onlineNode(t), onlineNode(t)
+	src := filepath.Join(t.TempDir(), "d")
+	for i, size := range []int{5, 3 << 20} {
+		p := filepath.Join(src, fmt.Sprintf("f%d", i))
+		if i == 1 {
+			p = filepath.Join(src, "sub", "big")
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	root, err := provider.Add(ctx, src, nil, AddOptions{Recursive: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := provider.Ls(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect(t, getter, provider)
+	got, err := getter.Ls(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ls from the network: %v, want %v", got, want)
+	}
+	if ok, _ := getter.Blocks.Has(ctx, root); !ok {
+		t.Fatal("the directory's block was not cached")
+	}
+}
