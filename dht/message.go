@@ -3,6 +3,7 @@ package dht
 import (
 	"errors"
 	"fmt"
+	"math"
 	stdnet "net"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -155,7 +156,7 @@ func UnmarshalMessage(b []byte) (*Message, error) {
 		switch {
 		case num == 1 && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(b)
-			if n < 0 || int64(v) < 0 || v > 1<<31 {
+			if n < 0 || v > math.MaxInt32 {
 				return nil, fmt.Errorf("%w: bad type", ErrBadMessage)
 			}
 			m.Type = MessageType(v)
