@@ -29,23 +29,26 @@ func TestCloseUnderLoad(t *testing.T) {
 			connect(t, a, b)
 			var wg sync.WaitGroup
 			buf := make([]byte, 64<<10)
+			// The streams are opened here, before the close: a writer that
+			// opened its stream only after it would dial a new
+			// connection and write until its deadline.
 			for i := 0; i < 8; i++ {
 				for _, pair := range [][2]*Host{{a, b}, {b, a}} {
+					s, err := pair[0].NewStream(context.Background(), pair[1].ID(), echoProto)
+					if err != nil {
+						t.Fatal(err)
+					}
+					s.SetDeadline(time.Now().Add(20 * time.Second))
 					wg.Add(1)
-					go func(from, to *Host) {
+					go func() {
 						defer wg.Done()
-						s, err := from.NewStream(context.Background(), to.ID(), echoProto)
-						if err != nil {
-							return
-						}
-						s.SetDeadline(time.Now().Add(20 * time.Second))
 						go io.Copy(io.Discard, s)
 						for {
 							if _, err := s.Write(buf); err != nil {
 								return
 							}
 						}
-					}(pair[0], pair[1])
+					}()
 				}
 			}
 			time.Sleep(50 * time.Millisecond) // let the streams fill the windows
@@ -62,7 +65,12 @@ func TestCloseUnderLoad(t *testing.T) {
 			case 3: // the transport breaks under the session: writes fail
 				a.Conn(b.ID()).raw.Close()
 			}
+			closed := time.Now()
 			wg.Wait()
+			// Every writer sees the close at once, not at its deadline.
+			if d := time.Since(closed); d > 10*time.Second {
+				t.Errorf("round %d: writers took %v to see the close", round, d)
+			}
 			a.Close()
 			b.Close()
 		}()
