@@ -124,11 +124,7 @@ func dirLinks(ctx context.Context, g BlockGetter, c cid.Cid) ([]PBLink, error) {
 	if c.Type() != DagPB {
 		return nil, fmt.Errorf("block %s: %w", c, ErrNotDir)
 	}
-	data, err := fetch(ctx, g, c)
-	if err != nil {
-		return nil, err
-	}
-	pn, fs, err := decodeUnixFSNode(c, data)
+	pn, fs, err := fetchUnixFS(ctx, g, c)
 	if err != nil {
 		return nil, err
 	}
@@ -154,11 +150,7 @@ func Lookup(ctx context.Context, g BlockGetter, c cid.Cid, name string) (PBLink,
 	if c.Type() != DagPB {
 		return PBLink{}, fmt.Errorf("block %s: %w", c, ErrNotDir)
 	}
-	data, err := fetch(ctx, g, c)
-	if err != nil {
-		return PBLink{}, err
-	}
-	pn, fs, err := decodeUnixFSNode(c, data)
+	pn, fs, err := fetchUnixFS(ctx, g, c)
 	if err != nil {
 		return PBLink{}, err
 	}

@@ -196,11 +196,7 @@ func decodeShard(c cid.Cid, pn *PBNode, fs *UnixFS, depth int) (*shardNode, erro
 
 // loadShard fetches c and decodes it as a HAMT shard at depth.
 func loadShard(ctx context.Context, g BlockGetter, c cid.Cid, depth int) (*shardNode, error) {
-	data, err := fetch(ctx, g, c)
-	if err != nil {
-		return nil, err
-	}
-	pn, fs, err := decodeUnixFSNode(c, data)
+	pn, fs, err := fetchUnixFS(ctx, g, c)
 	if err != nil {
 		return nil, err
 	}

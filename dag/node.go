@@ -42,6 +42,16 @@ func fetchInto(ctx context.Context, g BlockGetter, buf []byte, c cid.Cid) ([]byt
 	return data, nil
 }
 
+// fetchUnixFS fetches and verifies the dag-pb block c and decodes it with
+// its UnixFS data.
+func fetchUnixFS(ctx context.Context, g BlockGetter, c cid.Cid) (*PBNode, *UnixFS, error) {
+	data, err := fetch(ctx, g, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return decodeUnixFSNode(c, data)
+}
+
 // decodeUnixFSNode decodes a verified dag-pb block and its UnixFS data.
 func decodeUnixFSNode(c cid.Cid, data []byte) (*PBNode, *UnixFS, error) {
 	pn, err := DecodePBNode(data)
