@@ -253,9 +253,9 @@ func onFetch(f func(node.Progress)) func(event) {
 }
 
 // Ls lists a directory.
-func (c *Client) Ls(ctx context.Context, id cid.Cid) ([]node.Entry, error) {
+func (c *Client) Ls(ctx context.Context, id cid.Cid, opts node.FetchOptions) ([]node.Entry, error) {
 	var out []node.Entry
-	err := c.Call(ctx, "ls", url.Values{"arg": {id.String()}}, nil, &out)
+	err := c.Call(ctx, "ls", url.Values{"arg": {id.String()}, "timeout": {timeoutArg(opts)}}, nil, &out)
 	return out, err
 }
 

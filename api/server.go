@@ -197,7 +197,7 @@ func (s *Server) routes() {
 		if !ok {
 			return
 		}
-		entries, err := s.api.Ls(r.Context(), c)
+		entries, err := s.api.Ls(r.Context(), c, fetchOptions(r, nil))
 		if err != nil {
 			WriteError(w, http.StatusInternalServerError, err)
 			return

@@ -16,7 +16,7 @@ type API interface {
 	Add(ctx context.Context, path string, r io.Reader, opts AddOptions, onEntry func(Added)) (cid.Cid, error)
 	Cat(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOptions) (int64, error)
 	Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions) error
-	Ls(ctx context.Context, c cid.Cid) ([]Entry, error)
+	Ls(ctx context.Context, c cid.Cid, opts FetchOptions) ([]Entry, error)
 	PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string, opts FetchOptions) error
 	PinRm(ctx context.Context, c cid.Cid) error
 	PinLs(ctx context.Context) ([]pin.Pin, error)

@@ -267,18 +267,23 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions
 
 // Ls lists the directory at c. A directory that is not here is read from
 // the network (its own blocks and the first block of each entry, which
-// stay cached, unpinned), giving up after DefaultTimeout.
-func (n *Node) Ls(ctx context.Context, c cid.Cid) ([]Entry, error) {
+// stay cached, unpinned), giving up after opts.Timeout (default 30 s) in
+// all; opts.Progress is not used.
+func (n *Node) Ls(ctx context.Context, c cid.Cid, opts FetchOptions) ([]Entry, error) {
 	n.settle()
 	des, err := dag.ReadDir(ctx, n.getter(), c)
 	if errors.Is(err, ErrNotLocal) {
-		fctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+		timeout := opts.Timeout
+		if timeout <= 0 {
+			timeout = DefaultTimeout
+		}
+		fctx, cancel := context.WithTimeout(ctx, timeout)
 		g := &requestGetter{n: n, ctx: fctx}
 		des, err = dag.ReadDir(fctx, g, c)
 		g.close()
 		cancel()
 		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%s: not found locally, and %w: no peer sent it within %s", c, ErrTimeout, DefaultTimeout)
+			err = fmt.Errorf("%s: not found locally, and %w: no peer sent it within %s", c, ErrTimeout, timeout)
 		}
 	}
 	if err != nil {

@@ -366,7 +366,7 @@ func TestFetchShardedDirectory(t *testing.T) {
 			t.Fatalf("file %d: %q %v", i, b, err)
 		}
 	}
-	ents, err := getter.Ls(ctx, bigCid)
+	ents, err := getter.Ls(ctx, bigCid, FetchOptions{})
 	if err != nil || len(ents) != n || ents[0].Name != "f00000" || ents[n-1].Name != fmt.Sprintf("f%05d", n-1) || ents[0].Type != "file" {
 		t.Fatalf("ls: %d entries, %v", len(ents), err)
 	}
@@ -556,12 +556,12 @@ func TestLsFromNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := provider.Ls(ctx, root)
+	want, err := provider.Ls(ctx, root, FetchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	connect(t, getter, provider)
-	got, err := getter.Ls(ctx, root)
+	got, err := getter.Ls(ctx, root, FetchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

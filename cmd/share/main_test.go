@@ -178,6 +178,7 @@ func TestBadInput(t *testing.T) {
 	fails(t, rp, "not found locally", "cat", "--timeout", "1s", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku")
 	fails(t, rp, "not found locally", "get", "--timeout", "1s", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku", "-o", filepath.Join(work, "x"))
 	fails(t, rp, "not found locally", "pin", "add", "--timeout", "1s", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku")
+	fails(t, rp, "not found locally", "ls", "--timeout", "1s", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi")
 	fails(t, rp, "unknown config key", "config", "get", "Nope.Key")
 	fails(t, rp, "unknown config key", "config", "set", "Nope", "1")
 	fails(t, rp, "Routing.Mode", "config", "set", "Routing.Mode", "sideways")

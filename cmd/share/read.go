@@ -123,10 +123,11 @@ in the current directory). The output appears only when it is complete.`,
 }
 
 func lsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var timeout time.Duration
+	cmd := &cobra.Command{
 		Use:     "ls CID",
-		Short:   "List the directory with this CID",
-		Example: "  share ls bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke",
+		Short:   "List the directory with this CID (fetched from the network if it is not here)",
+		Example: "  share ls bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke\n  share ls --timeout 5s bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := parseCID(args[0])
@@ -134,7 +135,7 @@ func lsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return withNode(func(n node.API) error {
-				entries, err := n.Ls(cmd.Context(), c)
+				entries, err := n.Ls(cmd.Context(), c, node.FetchOptions{Timeout: timeout})
 				if err != nil {
 					return err
 				}
@@ -160,4 +161,6 @@ func lsCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().DurationVar(&timeout, "timeout", node.DefaultTimeout, "give up on a directory that is not here after this long")
+	return cmd
 }
