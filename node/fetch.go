@@ -140,14 +140,21 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	})
 	defer sess.Close()
 	go nw.findProviders(ctx, root, sess)
+	statDone := make(chan struct{})
 	if root.Type() == dag.DagPB {
 		// The root says how big the DAG is: progress can show an ETA. (A
 		// session keeps inner nodes, so reading the root takes nothing
-		// from the reader.)
+		// from the reader.) It may read the blockstore, so fetch returns
+		// only once it is done: the caller may close the store next.
 		go func() {
+			defer close(statDone)
 			if info, err := dag.Stat(ctx, sess, root); err == nil {
 				total.Store(int64(info.CumulativeSize))
 			}
+		}()
+		defer func() {
+			cancel(nil)
+			<-statDone
 		}()
 	}
 	go func() {
