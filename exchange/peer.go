@@ -126,13 +126,6 @@ func (pc *peerConn) receive(st Stream) {
 		ok := false
 		switch m.typ {
 		case msgBlock:
-			if buf == nil {
-				// A small block sits in the reader's scratch buffer, which
-				// the next frame overwrites: it needs a buffer of its own
-				// before the verifier and the reader see it.
-				buf = getBuf(len(m.data))
-				m.data = (*buf)[:copy(*buf, m.data)]
-			}
 			ok = s.received(pc, m.cid, m.data, buf, m.hasher)
 		case msgDontHave:
 			ok = s.dontHave(pc, m.cid)

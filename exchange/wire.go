@@ -172,9 +172,10 @@ func newFrameReaderMax(r io.Reader, maxBlock int) *frameReader {
 // frameSize is the largest frame that carries a block of maxBlock bytes.
 func frameSize(maxBlock int) int { return 1 + binary.MaxVarintLen64 + MaxCIDSize + maxBlock }
 
-// next reads one frame and decodes it. When buf is not nil, msg.data
-// aliases it and the caller must release it with putBuf; otherwise msg is
-// valid only until the next call.
+// next reads one frame and decodes it. A BLOCK's data is always in a
+// pooled buffer, buf, that the caller owns and releases with putBuf (the
+// data outlives the next frame: the verifier and the reader take it);
+// other messages have no buf and are valid only until the next call.
 func (fr *frameReader) next() (msg message, buf *[]byte, err error) {
 	n, err := fr.readLength()
 	if err != nil {
@@ -192,7 +193,13 @@ func (fr *frameReader) next() (msg message, buf *[]byte, err error) {
 			return message{}, nil, noEOF(err)
 		}
 		msg, err := decodeMessage(body)
-		return msg, nil, err
+		if err != nil || msg.typ != msgBlock {
+			return msg, nil, err
+		}
+		// A small block: out of the scratch buffer the next frame reuses.
+		buf := getBuf(len(msg.data))
+		msg.data = (*buf)[:copy(*buf, msg.data)]
+		return msg, buf, nil
 	}
 	return fr.nextBlock(int(n))
 }
