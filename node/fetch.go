@@ -30,6 +30,14 @@ type FetchOptions struct {
 	Progress func(Progress)
 }
 
+// timeout is Timeout, or DefaultTimeout when unset.
+func (o FetchOptions) timeout() time.Duration {
+	if o.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return o.Timeout
+}
+
 // Progress is a snapshot of a get.
 type Progress struct {
 	Phase  string // "finding providers", "fetching", "writing", "done"
@@ -86,10 +94,7 @@ func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read 
 	if nw == nil {
 		return fmt.Errorf("%s: %w", root, ErrNotLocal)
 	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
+	timeout := opts.timeout()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	// The batch ingests each finished file of resumeEvery bytes in the

@@ -273,10 +273,7 @@ func (n *Node) Ls(ctx context.Context, c cid.Cid, opts FetchOptions) ([]Entry, e
 	n.settle()
 	des, err := dag.ReadDir(ctx, n.getter(), c)
 	if errors.Is(err, ErrNotLocal) {
-		timeout := opts.Timeout
-		if timeout <= 0 {
-			timeout = DefaultTimeout
-		}
+		timeout := opts.timeout()
 		fctx, cancel := context.WithTimeout(ctx, timeout)
 		g := &requestGetter{n: n, ctx: fctx}
 		des, err = dag.ReadDir(fctx, g, c)

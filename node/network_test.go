@@ -59,6 +59,20 @@ func connect(t testing.TB, from, to *Node) {
 	}
 }
 
+// writeTree writes files (slash-separated paths under root) to disk.
+func writeTree(t testing.TB, root string, files map[string][]byte) {
+	t.Helper()
+	for name, b := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func addRandom(t testing.TB, n *Node, size int64, seed byte) (cid.Cid, []byte) {
 	t.Helper()
 	data := make([]byte, size)
@@ -393,15 +407,7 @@ func TestFetchSmallFilesTree(t *testing.T) {
 	files["a"] = []byte("a")
 	files["empty"] = nil
 	files["big1"], files["d2/big2"] = big, big
-	for name, b := range files {
-		p := filepath.Join(src, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, src, files)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	root, err := provider.Add(ctx, src, nil, AddOptions{Recursive: true}, nil)
@@ -538,18 +544,7 @@ func TestBootstrapRedial(t *testing.T) {
 func TestLsFromNetwork(t *testing.T) {
 	provider, getter := onlineNode(t), onlineNode(t)
 	src := filepath.Join(t.TempDir(), "d")
-	for i, size := range []int{5, 3 << 20} {
-		p := filepath.Join(src, fmt.Sprintf("f%d", i))
-		if i == 1 {
-			p = filepath.Join(src, "sub", "big")
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, src, map[string][]byte{"f0": make([]byte, 5), "sub/big": make([]byte, 3<<20)})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	root, err := provider.Add(ctx, src, nil, AddOptions{Recursive: true}, nil)
