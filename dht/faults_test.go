@@ -268,3 +268,35 @@ func TestLiarsLeaveTables(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshEvictsDeadPeers: the refresh loop pings peers not heard from
+// for a refresh interval; one that stops answering leaves the table,
+// while the live ones stay.
+func TestRefreshEvictsDeadPeers(t *testing.T) {
+	mem := dht.NewMemNetwork()
+	s := newSim(t, mem, dht.Protocol("share"), 4, simOptions{queryTimeout: 100 * time.Millisecond})
+	x := s.addNode(t, simOptions{queryTimeout: 100 * time.Millisecond, refresh: 50 * time.Millisecond})
+	if err := x.d.Bootstrap(context.Background(), []peer.AddrInfo{s.nodes[0].ai}); err != nil {
+		t.Fatal(err)
+	}
+	dead, live := s.nodes[1].ai.ID, s.nodes[2].ai.ID
+	for _, id := range []peer.ID{dead, live} {
+		if _, err := x.d.FindPeerLocal(id); err != nil {
+			t.Fatalf("%s not in the table after bootstrap", id)
+		}
+	}
+	mem.SetFault(dead, dht.Blackhole)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := x.d.FindPeerLocal(dead); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a peer that stopped answering is still in the table after 10 s of refreshes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := x.d.FindPeerLocal(live); err != nil {
+		t.Fatal("a live peer left the table")
+	}
+}

@@ -1,6 +1,7 @@
 package dht_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -56,6 +57,7 @@ type simOptions struct {
 	alpha        int
 	queryTimeout time.Duration
 	mode         dht.Mode
+	refresh      time.Duration // 0: no refresh loop
 }
 
 // addNode starts a node on the sim's network.
@@ -77,7 +79,7 @@ func (s *sim) addNode(t testing.TB, o simOptions) *simNode {
 		Transport:       s.mem.Endpoint(s.proto, ai),
 		Store:           st,
 		QueryTimeout:    o.queryTimeout,
-		RefreshInterval: -1,
+		RefreshInterval: cmp.Or(o.refresh, -1),
 		OnLookup: func(ls dht.LookupStats) {
 			s.mu.Lock()
 			s.stats = append(s.stats, ls)
