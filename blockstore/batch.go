@@ -265,6 +265,7 @@ type sstFile struct {
 type fileEntry struct {
 	mh   []byte
 	size int
+	part int // part size, 0: one value
 }
 
 var writerOpts = sstable.WriterOptions{
@@ -296,12 +297,27 @@ func (s *Store) newSSTFile(dropBehind bool) (*sstFile, error) {
 }
 
 func (f *sstFile) add(mh, data []byte) error {
-	if err := f.w.Set(dataKey(f.base+f.n), data); err != nil {
-		return err
+	seq := f.base + f.n
+	part := 0
+	if len(data) > partSize {
+		part = partSize
+		if (len(data)+part-1)/part > maxParts {
+			return fmt.Errorf("block of %d bytes is too large", len(data))
+		}
+	}
+	if part == 0 {
+		if err := f.w.Set(dataKey(seq), data); err != nil {
+			return err
+		}
+	}
+	for i := 0; part > 0 && i*part < len(data); i++ {
+		if err := f.w.Set(partKey(seq, i), data[i*part:min(len(data), (i+1)*part)]); err != nil {
+			return err
+		}
 	}
 	f.n++
 	f.bytes += int64(len(data))
-	f.entries = append(f.entries, fileEntry{mh: mh, size: len(data)})
+	f.entries = append(f.entries, fileEntry{mh: mh, size: len(data), part: part})
 	return nil
 }
 
@@ -349,12 +365,17 @@ func (s *Store) ingest(ctx context.Context, f *sstFile) error {
 			return err
 		}
 		if ok { // stored meanwhile by someone else: drop our copy
-			if err := b.Delete(dataKey(seq), nil); err != nil {
+			if e.part > 0 {
+				err = b.DeleteRange(dataKey(seq), dataKey(seq+1), nil)
+			} else {
+				err = b.Delete(dataKey(seq), nil)
+			}
+			if err != nil {
 				return err
 			}
 			continue
 		}
-		if err := b.Set(indexKey(kb[:], e.mh), refValue(vb[:], seq, e.size), nil); err != nil {
+		if err := b.Set(indexKey(kb[:], e.mh), refValue(vb[:], seq, e.size, e.part), nil); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 )
@@ -353,4 +355,42 @@ func TestMeasureAdd(t *testing.T) {
 	tr = time.Since(t0)
 	after = waitDiskBelow(s, before-(400<<20))
 	t.Logf("delete every other block of 1 GiB: %v, reclaim %v; disk %d -> %d MB", td, tr, before>>20, after>>20)
+}
+
+// discardWritable is an objstorage.Writable that drops what it is given.
+type discardWritable struct{}
+
+func (discardWritable) Write(p []byte) error { return nil }
+func (discardWritable) Finish() error        { return nil }
+func (discardWritable) Abort()               {}
+
+// BenchmarkSSTableParts is the CPU cost of building sstables from 1 MiB
+// blocks (no disk): as one value, and in partSize parts as Batch writes
+// them. The blocks come from 256 MiB of memory, as fetched blocks do.
+func BenchmarkSSTableParts(b *testing.B) {
+	src := make([][]byte, 256)
+	for i := range src {
+		_, src[i] = testBlock(b, uint64(i), 1<<20)
+	}
+	for _, part := range []int{1 << 20, partSize} {
+		b.Run(fmt.Sprintf("part=%dKiB", part>>10), func(b *testing.B) {
+			b.SetBytes(1 << 20)
+			var w *sstable.Writer
+			for i := 0; b.Loop(); i++ {
+				if i%256 == 0 {
+					if w != nil {
+						w.Close()
+					}
+					w = sstable.NewWriter(discardWritable{}, writerOpts)
+				}
+				v := src[i%len(src)]
+				for j := 0; j*part < len(v); j++ {
+					if err := w.Set(partKey(uint64(i), j), v[j*part:(j+1)*part]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			w.Close()
+		})
+	}
 }

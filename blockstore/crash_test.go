@@ -115,14 +115,16 @@ func countRefs(t *testing.T, s *Store) (refs, data int) {
 		}
 		for ok := it.First(); ok; ok = it.Next() {
 			if p == prefixData {
-				data++
+				if len(it.Key()) == 9 { // part 0 of a block
+					data++
+				}
 				continue
 			}
 			v, err := it.ValueAndErr()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v[0] == kindRef {
+			if v[0] == kindRef || v[0] == kindParts {
 				refs++
 			}
 		}

@@ -11,11 +11,21 @@
 // index therefore never points at data that is not durable. Small batches and
 // single Puts store the bytes inline in the index entry.
 //
+// Ingested blocks above 256 KiB are written in parts of 256 KiB, each its
+// own key and so its own sstable block: Pebble copies and checksums a value
+// in several passes, which a 1 MiB value makes from main memory and a
+// 256 KiB one from the CPU's cache (half the CPU per byte). Readers get the
+// parts with BorrowParts (the exchange sends them as they are) or copied
+// together.
+//
 // Keys (the first byte is the keyspace):
 //
 //	'b' + multihash      -> index entry: 0x00 + bytes (inline)
 //	                        or 0x01 + seq (8 bytes, big endian) + uvarint(size)
-//	'd' + seq            -> block bytes of an ingested block
+//	                        or 0x02 + seq + uvarint(size) + uvarint(part size)
+//	'd' + seq            -> block bytes of an ingested block (0x01), or its
+//	                        first part (0x02)
+//	'd' + seq + i        -> part i >= 1 (16 bits, big endian) of a block in parts
 //	'j' + seq            -> journal: an sstable [seq, end) being ingested whose
 //	                        index is not yet written (deleted at Open after a crash)
 //

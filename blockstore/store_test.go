@@ -8,10 +8,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
@@ -570,5 +572,144 @@ func TestDropBehindLeavesNoCache(t *testing.T) {
 	}
 	if cached > 2<<20 {
 		t.Fatalf("%d of %d bytes of fetched sstables still in the page cache", cached, total)
+	}
+}
+
+// dataKeys counts the visible data keys: all of them, and those of part 0.
+func dataKeys(t *testing.T, s *Store) (keys, blocks int) {
+	t.Helper()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixData}, UpperBound: []byte{prefixData + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		keys++
+		if len(it.Key()) == 9 {
+			blocks++
+		}
+	}
+	return keys, blocks
+}
+
+// TestParts: blocks above partSize are stored in parts, read back whole
+// by every reader, deleted whole, and a damaged part is an error.
+func TestParts(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), smallFiles)
+	defer s.Close()
+	sizes := []int{partSize - 1, partSize, partSize + 1, 1 << 20, 1<<20 + 7, 3 * partSize}
+	wantParts := []int{1, 1, 2, 4, 5, 3}
+	var cids []cid.Cid
+	var datas [][]byte
+	b := s.NewBatch()
+	for i, n := range sizes {
+		c, data := testBlock(t, uint64(i), n)
+		cids, datas = append(cids, c), append(datas, data)
+		if err := b.Put(ctx, c, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	total := 0
+	for i, c := range cids {
+		total += wantParts[i]
+		if got, err := s.Get(ctx, c); err != nil || !bytes.Equal(got, datas[i]) {
+			t.Fatalf("Get %d bytes: %v (equal %v)", sizes[i], err, bytes.Equal(got, datas[i]))
+		}
+		if got, err := s.GetAppend(ctx, []byte("x"), c); err != nil || !bytes.Equal(got, append([]byte("x"), datas[i]...)) {
+			t.Fatalf("GetAppend %d bytes: %v", sizes[i], err)
+		}
+		if err := s.View(ctx, c, func(got []byte) error {
+			if !bytes.Equal(got, datas[i]) {
+				return errors.New("View: wrong bytes")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		parts, release, err := s.BorrowParts(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(parts) != wantParts[i] || !bytes.Equal(bytes.Join(parts, nil), datas[i]) {
+			t.Fatalf("%d bytes: %d parts, want %d (or wrong bytes)", sizes[i], len(parts), wantParts[i])
+		}
+		release()
+		if n, err := s.Size(ctx, c); err != nil || n != sizes[i] {
+			t.Fatalf("Size = %d %v, want %d", n, err, sizes[i])
+		}
+	}
+	if keys, blocks := dataKeys(t, s); keys != total || blocks != len(sizes) {
+		t.Fatalf("%d data keys of %d blocks, want %d of %d", keys, blocks, total, len(sizes))
+	}
+
+	// A lone block in parts and a lone block in one piece are deleted whole.
+	if n, _, err := s.Delete(ctx, []multihash.Multihash{cids[3].Hash(), cids[1].Hash()}); err != nil || n != 2 {
+		t.Fatalf("Delete = %d %v", n, err)
+	}
+	total -= wantParts[3] + wantParts[1]
+	if keys, _ := dataKeys(t, s); keys != total {
+		t.Fatalf("%d data keys after delete, want %d", keys, total)
+	}
+	if err := s.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := checkConsistent(t, s); got != len(sizes)-2 {
+		t.Fatalf("%d blocks after delete, want %d", got, len(sizes)-2)
+	}
+
+	// The same block written by two batches at once is kept once.
+	c, data := testBlock(t, 100, 1<<20)
+	b1, b2 := s.NewBatch(), s.NewBatch()
+	for _, bb := range []*Batch{b1, b2} {
+		if err := bb.Put(ctx, c, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bb := range []*Batch{b1, b2} {
+		if err := bb.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		bb.Close()
+	}
+	total += 4
+	if keys, _ := dataKeys(t, s); keys != total {
+		t.Fatalf("%d data keys after a double write, want %d", keys, total)
+	}
+
+	// A block in one 1 MiB value (as written before parts) still reads.
+	old, odata := testBlock(t, 200, 1<<20)
+	seq := s.nextBase.Add(fileSpan) - fileSpan
+	var kb [80]byte
+	if err := s.db.Set(dataKey(seq), odata, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Set(indexKey(kb[:], old.Hash()), refValue(nil, seq, len(odata), 0), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, old); err != nil || !bytes.Equal(got, odata) {
+		t.Fatalf("Get of a one-value block: %v", err)
+	}
+
+	// A missing or a short part is an error, not wrong bytes.
+	e, _, err := s.lookup(cids[4].Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Set(partKey(e.seq, 2), []byte("short"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, cids[4]); err == nil || !strings.Contains(err.Error(), "stored part 2 is 5 bytes") {
+		t.Fatalf("Get with a short part: %v", err)
+	}
+	if err := s.db.Delete(partKey(e.seq, 2), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, cids[4]); err == nil || !strings.Contains(err.Error(), "missing data") {
+		t.Fatalf("Get with a missing part: %v", err)
 	}
 }

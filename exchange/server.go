@@ -119,8 +119,9 @@ type request struct {
 type answer struct {
 	req     *request
 	typ     msgType
-	data    []byte
-	release func() // hands data back to the store once written; may be nil
+	parts   [][]byte // the block's bytes, in the pieces the store lent
+	size    int      // their total length
+	release func()   // hands parts back to the store once written; may be nil
 }
 
 func (a *answer) done() {
@@ -131,18 +132,19 @@ func (a *answer) done() {
 }
 
 // borrower is implemented by stores that lend a block's bytes without a
-// copy until released (blockstore.Store: straight from Pebble's cache).
+// copy until released, in the pieces they keep it in (blockstore.Store:
+// straight from Pebble's cache).
 type borrower interface {
-	Borrow(ctx context.Context, c cid.Cid) ([]byte, func(), error)
+	BorrowParts(ctx context.Context, c cid.Cid) ([][]byte, func(), error)
 }
 
 // loadBlock reads a block, without a copy when the store allows.
-func (ss *serverStream) loadBlock(c cid.Cid) ([]byte, func(), error) {
+func (ss *serverStream) loadBlock(c cid.Cid) ([][]byte, func(), error) {
 	if b, ok := ss.e.store.(borrower); ok {
-		return b.Borrow(ss.ctx, c)
+		return b.BorrowParts(ss.ctx, c)
 	}
 	data, err := ss.e.store.Get(ss.ctx, c)
-	return data, nil, err
+	return [][]byte{data}, nil, err
 }
 
 // serverStream serves one inbound stream: a reader queues requests, a
@@ -431,12 +433,16 @@ func (ss *serverStream) loadAnswer(r *request) answer {
 		if ok, err := ss.e.store.Has(ss.ctx, r.c); err == nil && ok {
 			a.typ = msgHave
 		}
-	} else if data, release, err := ss.loadBlock(r.c); err == nil {
+	} else if parts, release, err := ss.loadBlock(r.c); err == nil {
 		a.release = release
-		if len(data) > ss.e.cfg.MaxBlockSize {
+		size := 0
+		for _, p := range parts {
+			size += len(p)
+		}
+		if size > ss.e.cfg.MaxBlockSize {
 			a.done()
 		} else {
-			a.typ, a.data = msgBlock, data
+			a.typ, a.parts, a.size = msgBlock, parts, size
 		}
 	}
 	return a
@@ -445,8 +451,8 @@ func (ss *serverStream) loadAnswer(r *request) answer {
 // send hands a to the writer once the peer's byte quota has room for it;
 // false means the stream ended first.
 func (ss *serverStream) send(a answer, out chan<- answer) bool {
-	if len(a.data) > 0 {
-		n := ss.q.bytes.acquire(int64(len(a.data)), ss.done)
+	if a.size > 0 {
+		n := ss.q.bytes.acquire(int64(a.size), ss.done)
 		if n == 0 {
 			a.done()
 			ss.unhold(1, 0)
@@ -459,7 +465,7 @@ func (ss *serverStream) send(a answer, out chan<- answer) bool {
 		return true
 	case <-ss.done:
 		a.done()
-		ss.unhold(1, int64(min(len(a.data), ss.e.cfg.MaxBufferedBytes)))
+		ss.unhold(1, int64(min(a.size, ss.e.cfg.MaxBufferedBytes)))
 		return false
 	}
 }
@@ -471,15 +477,18 @@ func (ss *serverStream) write(in <-chan answer) {
 	var hdr []byte
 	var err error
 	for a := range in {
-		held := int64(min(len(a.data), ss.e.cfg.MaxBufferedBytes))
+		held := int64(min(a.size, ss.e.cfg.MaxBufferedBytes))
 		if err == nil && !(a.typ == msgBlock && ss.isCancelled(a.req)) {
 			if a.typ == msgBlock {
-				hdr = appendBlockHeader(hdr[:0], a.req.c, len(a.data))
-				if _, err = bw.Write(hdr); err == nil {
-					_, err = bw.Write(a.data)
+				hdr = appendBlockHeader(hdr[:0], a.req.c, a.size)
+				_, err = bw.Write(hdr)
+				for _, p := range a.parts {
+					if err == nil {
+						_, err = bw.Write(p)
+					}
 				}
 				if err == nil && ss.e.cfg.OnServed != nil {
-					ss.e.cfg.OnServed(len(a.data))
+					ss.e.cfg.OnServed(a.size)
 				}
 			} else {
 				hdr = appendMessage(hdr[:0], a.typ, a.req.c)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"syscall"
 
@@ -52,6 +53,13 @@ func main() {
 		if f, err := os.Create(p); err == nil {
 			pprof.StartCPUProfile(f)
 			defer pprof.StopCPUProfile()
+		}
+	}
+	if p := os.Getenv("SHARE_TRACE"); p != "" {
+		// An execution trace (go tool trace): where the goroutines wait.
+		if f, err := os.Create(p); err == nil {
+			trace.Start(f)
+			defer trace.Stop()
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
