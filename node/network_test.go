@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/exchange"
+	"github.com/share-p2p/share/net"
 	"github.com/share-p2p/share/net/peer"
 	"github.com/share-p2p/share/pin"
 )
@@ -518,7 +520,10 @@ func TestBootstrapRedial(t *testing.T) {
 	waitConnected := func(what string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		for !n.net.Host.Connected(ai.ID) {
+		// Both ends: the bootstrap peer registers the inbound connection
+		// a little after the dialler, and a ClosePeer before that closes
+		// nothing.
+		for !n.net.Host.Connected(ai.ID) || !boot.net.Host.Connected(n.net.Host.ID()) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: not connected to the bootstrap peer", what)
 			}
@@ -527,15 +532,31 @@ func TestBootstrapRedial(t *testing.T) {
 	}
 	waitConnected("at start")
 	for round := range 2 {
+		// Wait for these connections to end, not for "not connected": the
+		// bootstrap peer's own DHT may dial back at once.
+		conns := n.net.Host.ConnsToPeer(ai.ID)
 		boot.net.Host.ClosePeer(n.net.Host.ID())
 		deadline := time.Now().Add(10 * time.Second)
-		for n.net.Host.Connected(ai.ID) {
-			if time.Now().After(deadline) {
-				t.Fatal("the bootstrap peer's close never arrived")
+		for _, c := range conns {
+			for !c.IsClosed() {
+				if time.Now().After(deadline) {
+					t.Fatal("the bootstrap peer's close never arrived")
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
-			time.Sleep(5 * time.Millisecond)
 		}
-		waitConnected(fmt.Sprintf("after drop %d", round+1))
+		// The redial is ours: an outbound connection, whoever else dials.
+		what := fmt.Sprintf("after drop %d", round+1)
+		deadline = time.Now().Add(10 * time.Second)
+		for !slices.ContainsFunc(n.net.Host.ConnsToPeer(ai.ID), func(c *net.Conn) bool {
+			return c.Direction() == net.Outbound && !c.IsClosed()
+		}) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the bootstrap peer was not redialled", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		waitConnected(what)
 	}
 }
 
