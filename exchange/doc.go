@@ -9,8 +9,13 @@
 //
 // # Wire format
 //
-// A client opens one long-lived stream per provider and per session and
-// pipelines requests on it: it writes WANT frames as its window allows,
+// A client opens a long-lived stream per provider and per session and
+// pipelines requests on it; once a fast provider has more than about one
+// transport window (2 MiB) of requests outstanding, further requests go on
+// further streams, up to Config.StreamsPerPeer (4), so that one stream's
+// window does not leave the provider waiting for window updates. A CANCEL
+// goes on the stream its WANT went on. The client writes WANT frames as its
+// window allows,
 // without waiting for answers, and the server answers each with a BLOCK or a
 // DONT_HAVE frame, in request order, except that the requests behind a block
 // that is slow to load (from a busy disk) are answered while it loads

@@ -68,6 +68,13 @@ type Config struct {
 	// MinWindow and MaxWindow bound the requests in flight to one
 	// provider in a session. Defaults 4 and 64.
 	MinWindow, MaxWindow int
+	// StreamsPerPeer is how many streams a session opens to each
+	// provider, its requests spread over them (default 4, at most 16).
+	// Each stream has its own yamux window, so more of a fast provider's
+	// data is under way than one window allows (on loopback, one 2 MiB
+	// window leaves the sender waiting for window updates), while the
+	// window of every other stream stays small.
+	StreamsPerPeer int
 	// MaxInFlightBytes bounds the bytes a session has requested and not
 	// yet stored, plus the blocks a streaming session holds for its
 	// reader. Default 64 MiB.
@@ -110,6 +117,7 @@ func (c Config) withDefaults() (Config, error) {
 	defDur(&c.WriteTimeout, 20*time.Second)
 	def(&c.MinWindow, 4)
 	def(&c.MaxWindow, 64)
+	def(&c.StreamsPerPeer, 4)
 	if c.MaxInFlightBytes == 0 {
 		c.MaxInFlightBytes = 64 << 20
 	}
@@ -127,6 +135,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("exchange config: negative timeout")
 	case c.MinWindow < 1:
 		return c, fmt.Errorf("exchange config: MinWindow %d < 1", c.MinWindow)
+	case c.StreamsPerPeer < 1 || c.StreamsPerPeer > 16:
+		return c, fmt.Errorf("exchange config: StreamsPerPeer %d not in 1..16", c.StreamsPerPeer)
 	case c.MaxWindow < c.MinWindow:
 		return c, fmt.Errorf("exchange config: MaxWindow %d < MinWindow %d", c.MaxWindow, c.MinWindow)
 	case c.MaxBlockSize < 1 || c.MaxBlockSize > MaxBlockSize:

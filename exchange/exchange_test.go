@@ -862,3 +862,37 @@ func TestSlowLoadsBounded(t *testing.T) {
 		next()
 	}
 }
+
+// TestLanes: a fast provider is asked on several streams (each has its own
+// transport window), never more than StreamsPerPeer; a slow one, whose
+// window of requests fits one stream, on one, so that it answers in the
+// order asked.
+func TestLanes(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		link     linkOpts
+		size     int
+		chunk    int
+		streams  int
+		min, max int
+	}{
+		{"fast", linkOpts{}, 24 << 20, 1 << 20, 3, 2, 3},
+		{"slow", linkOpts{rate: 5e6, latency: 2 * time.Millisecond}, 8 << 20, 256 << 10, 4, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, src, data := makeDAG(t, tc.size, tc.chunk, 21)
+			n := newMemNet()
+			prov := newTestPeer(t, n, "prov", src, tc.link, Config{})
+			out := dag.NewMemStore()
+			client := newTestPeer(t, n, "client", out, linkOpts{}, Config{StreamsPerPeer: tc.streams})
+			s := client.e.NewSession(testContext(t, 30*time.Second), root, SessionOptions{Putter: out, Providers: providerIDs(prov)})
+			if err := s.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			checkFile(t, out, root, data)
+			if got := prov.h.streamsOpened(); got < tc.min || got > tc.max {
+				t.Fatalf("asked on %d streams, want %d to %d", got, tc.min, tc.max)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -16,20 +17,28 @@ import (
 type sentReq struct {
 	e    *entry
 	sent time.Time
+	lane int // the stream it was sent on
 }
 
-// peerConn is a session's stream to one provider: a sender goroutine
-// writes WANT and CANCEL frames as the window allows, a receiver reads the
-// answers. Fields are guarded by the session's mutex unless noted.
+// peerConn is a session's streams to one provider (its lanes, see
+// Config.StreamsPerPeer): a sender goroutine writes WANT and CANCEL frames
+// as the window allows, spreading WANTs over the lanes, and a receiver per
+// lane reads the answers. Fields are guarded by the session's mutex unless
+// noted.
 type peerConn struct {
 	s    *Session
 	id   peer.ID
-	st   Stream
+	sts  []Stream
 	dead bool
 
 	reqs      map[cid.Cid]sentReq
 	cancelled map[cid.Cid]struct{} // cancelled requests whose block may still come
-	cancelQ   []cid.Cid            // CANCELs to send
+	cancelQ   [][]cid.Cid          // CANCELs to send, by lane
+	laneBytes []int64              // expected bytes outstanding, by lane
+
+	// lastFrame is when a lane last read a frame (unix nanoseconds); a
+	// lane that waits while the others deliver is not a dead peer.
+	lastFrame atomic.Int64
 
 	window      int
 	rate        float64 // bytes per second, smoothed
@@ -48,8 +57,8 @@ func (pc *peerConn) signal() {
 	}
 }
 
-// run opens the stream and sends requests until the session or the
-// stream ends.
+// run opens the first lane and sends requests until the session or the
+// streams end; further lanes open when the first ones fill up.
 func (pc *peerConn) run() {
 	s := pc.s
 	st, err := s.e.host.NewStream(s.ctx, pc.id, s.e.proto)
@@ -63,12 +72,15 @@ func (pc *peerConn) run() {
 		st.Reset()
 		return
 	}
-	pc.st = st
+	pc.sts = []Stream{st}
+	pc.cancelQ = make([][]cid.Cid, 1)
+	pc.laneBytes = make([]int64, 1)
 	s.mu.Unlock()
+	pc.lastFrame.Store(time.Now().UnixNano())
+	ws := []deadlineWriter{{st, s.cfg.WriteTimeout}}
 	go pc.receive(st)
 
-	w := deadlineWriter{st, s.cfg.WriteTimeout}
-	var buf []byte
+	var bufs [][]byte
 	for {
 		select {
 		case <-pc.wake:
@@ -80,20 +92,101 @@ func (pc *peerConn) run() {
 			s.mu.Unlock()
 			return
 		}
-		buf = buf[:0]
-		for _, c := range pc.cancelQ {
-			buf = appendMessage(buf, msgCancel, c)
+		bufs = bufs[:0]
+		for i, q := range pc.cancelQ {
+			if i < cap(bufs) {
+				bufs = bufs[:i+1]
+				bufs[i] = bufs[i][:0]
+			} else {
+				bufs = append(bufs, nil)
+			}
+			for _, c := range q {
+				bufs[i] = appendMessage(bufs[i], msgCancel, c)
+			}
+			pc.cancelQ[i] = q[:0]
 		}
-		pc.cancelQ = pc.cancelQ[:0]
-		buf = s.assignLocked(pc, buf)
+		bufs = s.assignLocked(pc, bufs)
 		s.mu.Unlock()
-		if len(buf) == 0 {
-			continue
+		for len(ws) < len(bufs) { // assignLocked added a lane
+			st, err := s.e.host.NewStream(s.ctx, pc.id, s.e.proto)
+			if err != nil {
+				s.dropPeer(pc, fmt.Errorf("open stream: %w", err), false)
+				return
+			}
+			s.mu.Lock()
+			dead := pc.dead
+			if !dead {
+				pc.sts = append(pc.sts, st)
+			}
+			s.mu.Unlock()
+			if dead {
+				st.Reset()
+				return
+			}
+			ws = append(ws, deadlineWriter{st, s.cfg.WriteTimeout})
+			go pc.receive(st)
 		}
-		if _, err := w.Write(buf); err != nil {
-			s.dropPeer(pc, fmt.Errorf("write: %w", err), false)
-			return
+		for i, buf := range bufs {
+			if len(buf) == 0 {
+				continue
+			}
+			if _, err := ws[i].Write(buf); err != nil {
+				s.dropPeer(pc, fmt.Errorf("write: %w", err), false)
+				return
+			}
 		}
+	}
+}
+
+// laneFill is how many bytes of requests a lane takes before the next
+// lane is used: about one stream window (net's default is 2 MiB). A slow
+// peer, whose window of requests is smaller, is asked on one stream and
+// answers in the order asked, so the block a reader waits for is not
+// sent interleaved with others.
+const laneFill = 2 << 20
+
+// laneLocked picks the lane of a request of est bytes: the first with
+// room, else a new one while there may be more, else the least loaded.
+// A new lane gets its queues here; the sender opens its stream.
+func (pc *peerConn) laneLocked(est int64) int {
+	best := 0
+	for i, b := range pc.laneBytes {
+		if b+est <= laneFill {
+			return i
+		}
+		if b < pc.laneBytes[best] {
+			best = i
+		}
+	}
+	if n := len(pc.laneBytes); n < pc.s.cfg.StreamsPerPeer {
+		pc.laneBytes = append(pc.laneBytes, 0)
+		pc.cancelQ = append(pc.cancelQ, nil)
+		return n
+	}
+	return best
+}
+
+// forgetLocked removes the request of c (answered, refused or cancelled).
+func (pc *peerConn) forgetLocked(c cid.Cid) {
+	if r, ok := pc.reqs[c]; ok {
+		if r.lane < len(pc.laneBytes) {
+			pc.laneBytes[r.lane] -= r.e.est
+		}
+		delete(pc.reqs, c)
+	}
+}
+
+// cancelLocked queues a CANCEL of c on the lane its request went out on.
+func (pc *peerConn) cancelLocked(c cid.Cid, lane int) {
+	if lane < len(pc.cancelQ) {
+		pc.cancelQ[lane] = append(pc.cancelQ[lane], c)
+	}
+}
+
+// resetAll resets the lanes.
+func resetAll(sts []Stream) {
+	for _, st := range sts {
+		st.Reset()
 	}
 }
 
@@ -112,7 +205,7 @@ func (pc *peerConn) receive(st Stream) {
 	for {
 		st.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 		if _, err := fr.br.Peek(1); err != nil {
-			if isTimeout(err) && pc.idle() {
+			if isTimeout(err) && (pc.idle() || time.Since(time.Unix(0, pc.lastFrame.Load())) < s.cfg.ReadTimeout) {
 				continue
 			}
 			pc.fail(st, err, false)
@@ -123,6 +216,7 @@ func (pc *peerConn) receive(st Stream) {
 			pc.fail(st, err, errors.Is(err, ErrBadMessage) || errors.Is(err, ErrFrameTooLarge))
 			return
 		}
+		pc.lastFrame.Store(time.Now().UnixNano())
 		ok := false
 		switch m.typ {
 		case msgBlock:
@@ -146,24 +240,23 @@ func (pc *peerConn) fail(st Stream, err error, bad bool) {
 }
 
 // close ends pc when the session ends: gracefully after a complete fetch
-// (the receiver drains late answers until the server closes), with a reset
+// (the receivers drain late answers until the server closes), with a reset
 // otherwise.
 func (pc *peerConn) close(graceful bool) {
 	s := pc.s
 	s.mu.Lock()
-	st := pc.st
+	sts := pc.sts
 	pc.dead = true
 	s.mu.Unlock()
 	pc.signal()
-	if st == nil {
+	if !graceful {
+		resetAll(sts)
 		return
 	}
-	if graceful {
+	for _, st := range sts {
 		st.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 		st.Close()
-		return
 	}
-	st.Reset()
 }
 
 func isTimeout(err error) bool {

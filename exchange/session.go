@@ -482,8 +482,8 @@ func (s *Session) overBudgetLocked(est int64) bool {
 }
 
 // assignLocked hands pc new requests up to its window and appends their
-// WANT frames to buf.
-func (s *Session) assignLocked(pc *peerConn, buf []byte) []byte {
+// WANT frames to bufs[lane], adding lanes as laneLocked opens them.
+func (s *Session) assignLocked(pc *peerConn, bufs [][]byte) [][]byte {
 	now := time.Now()
 	for len(pc.reqs) < pc.window {
 		en := s.pickDupLocked(pc, true)
@@ -512,12 +512,22 @@ func (s *Session) assignLocked(pc *peerConn, buf []byte) []byte {
 			s.outstanding[en] = struct{}{}
 		}
 		en.at = append(en.at, pc)
-		pc.reqs[en.c] = sentReq{en, now}
+		lane := pc.laneLocked(en.est)
+		pc.reqs[en.c] = sentReq{en, now, lane}
+		pc.laneBytes[lane] += en.est
 		s.inflight += en.est
 		s.peakUsed = max(s.peakUsed, s.inflight+s.verifying+s.retained)
-		buf = appendMessage(buf, msgWantBlock, en.c)
+		for len(bufs) <= lane {
+			if len(bufs) < cap(bufs) {
+				bufs = bufs[:len(bufs)+1]
+				bufs[len(bufs)-1] = bufs[len(bufs)-1][:0]
+			} else {
+				bufs = append(bufs, nil)
+			}
+		}
+		bufs[lane] = appendMessage(bufs[lane], msgWantBlock, en.c)
 	}
-	return buf
+	return bufs
 }
 
 // pickPendingLocked pops the first pending entry pc has not said it lacks.
@@ -585,12 +595,10 @@ func (s *Session) dropPeer(pc *peerConn, err error, bad bool) {
 		s.requeueLocked(r.e)
 	}
 	finished := s.finished
-	st := pc.st
+	sts := pc.sts
 	s.wakeAllLocked()
 	s.mu.Unlock()
-	if st != nil {
-		st.Reset()
-	}
+	resetAll(sts)
 	if finished {
 		return
 	}
@@ -617,7 +625,7 @@ func (s *Session) received(pc *peerConn, c cid.Cid, data []byte, buf *[]byte, h 
 		return late
 	}
 	en := r.e
-	delete(pc.reqs, c)
+	pc.forgetLocked(c)
 	en.at = slices.DeleteFunc(en.at, func(x *peerConn) bool { return x == pc })
 	s.inflight -= en.est
 	s.verifying += int64(len(data))
@@ -648,7 +656,7 @@ func (s *Session) dontHave(pc *peerConn, c cid.Cid) bool {
 		return late
 	}
 	en := r.e
-	delete(pc.reqs, c)
+	pc.forgetLocked(c)
 	en.at = slices.DeleteFunc(en.at, func(x *peerConn) bool { return x == pc })
 	en.dontHave = append(en.dontHave, pc)
 	s.inflight -= en.est
@@ -729,9 +737,9 @@ func (s *Session) deliver(en *entry, data []byte, buf *[]byte, from *peerConn) e
 		heap.Remove(&s.pending, en.heapIdx)
 	}
 	for _, other := range en.at { // endgame losers
-		delete(other.reqs, en.c)
+		other.cancelLocked(en.c, other.reqs[en.c].lane)
+		other.forgetLocked(en.c)
 		other.cancelled[en.c] = struct{}{}
-		other.cancelQ = append(other.cancelQ, en.c)
 		s.inflight -= en.est
 		other.signal()
 	}
