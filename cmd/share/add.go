@@ -47,7 +47,7 @@ func runAdd(cmd *cobra.Command, g *globals, paths []string, opts node.AddOptions
 	var base, last int64
 	if g.showProgress() {
 		bar := newBar(g.stderr, totalSize(paths), "adding")
-		defer bar.Exit()
+		defer endBar(bar)
 		opts.Progress = func(done int64) { last = done; bar.Set64(base + done) }
 	}
 	return withNode(func(n node.API) error {

@@ -39,7 +39,7 @@ func pinCmd(g *globals) *cobra.Command {
 				opts := node.FetchOptions{Timeout: timeout}
 				if g.showProgress() {
 					bar := newBar(g.stderr, -1, "pinning "+c.s)
-					defer bar.Exit()
+					defer endBar(bar)
 					opts.Progress = func(p node.Progress) { bar.Set64(p.Bytes) }
 				}
 				if err := n.PinAdd(cmd.Context(), c.c, mode, name, opts); err != nil {

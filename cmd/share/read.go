@@ -87,7 +87,7 @@ in the current directory). The output appears only when it is complete.`,
 				opts := node.FetchOptions{Timeout: timeout}
 				if g.showProgress() {
 					bar := newBar(g.stderr, -1, "checking")
-					defer bar.Exit()
+					defer endBar(bar)
 					opts.Progress = func(p node.Progress) {
 						desc := p.Phase
 						if p.Phase == "fetching" {

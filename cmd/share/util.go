@@ -36,6 +36,7 @@ func newBar(w io.Writer, total int64, desc string) *progressbar.ProgressBar {
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionShowCount(), // bytes so far / total
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionShowElapsedTimeOnFinish(),
@@ -43,6 +44,15 @@ func newBar(w io.Writer, total int64, desc string) *progressbar.ProgressBar {
 		progressbar.OptionFullWidth(),
 		progressbar.OptionSetPredictTime(true),
 	)
+}
+
+// endBar stops bar and, unless it finished (and cleared itself), clears
+// it, so that what is printed next (an error) starts on a clean line.
+func endBar(bar *progressbar.ProgressBar) {
+	bar.Exit()
+	if !bar.IsFinished() {
+		bar.Clear()
+	}
 }
 
 // humanBytes formats n with binary units.

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPTY opens a pseudo-terminal pair: the master, which the test reads,
+// and the terminal, which the command writes to.
+func openPTY(t *testing.T) (master, tty *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	// A terminal as wide as a real one, so the bar has room for its figures.
+	unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 160})
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+// runOnTerminal runs cmd with its stderr on a pseudo-terminal and returns
+// what the terminal received, once cmd has exited.
+func runOnTerminal(t *testing.T, cmd *exec.Cmd) (string, error) {
+	t.Helper()
+	master, tty := openPTY(t)
+	cmd.Stderr = tty
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close() // the command holds it now; EOF (EIO) once it exits
+	var screen bytes.Buffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&screen, master); close(copied) }()
+	err := cmd.Wait()
+	select {
+	case <-copied:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the terminal was not closed after the command exited")
+	}
+	return screen.String(), err
+}
+
+// TestLANGetOnTerminal: on a terminal, a get with no daemon says what it
+// is doing while it fetches (finding providers, then the peers it fetches
+// from, bytes so far of the total, MB/s and the ETA), clears the bar and
+// says where it saved the file. h1's link is limited to 50 Mbit/s so that
+// the 8 MiB take over a second, and the bar is drawn several times.
+func TestLANGetOnTerminal(t *testing.T) {
+	l := newLab(t, 2, "--rate", "50mbit")
+	work := t.TempDir()
+	r1, r2 := filepath.Join(work, "r1"), filepath.Join(work, "r2")
+	l.startDaemon(t, "h1", r1)
+	data := randBytes(t, 8<<20)
+	src := filepath.Join(work, "big.bin")
+	writeFile(t, src, data)
+	out, err := l.share("h1", r1, "add", "-Q", src).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := strings.TrimSpace(string(out))
+
+	dst := filepath.Join(work, "out.bin")
+	cmd := l.share("h2", r2, "get", c, "-o", dst, "--timeout", "20s")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	screen, err := runOnTerminal(t, cmd)
+	if err != nil {
+		t.Fatalf("get: %v\n%q", err, screen)
+	}
+	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("get wrote %d different bytes (%v)", len(got), err)
+	}
+	t.Logf("terminal (%d bytes): %q", len(screen), screen)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`fetching from 1 peer\(s\)`),
+		regexp.MustCompile(`[0-9.]+/8\.4 MB, [0-9.]+ [kM]B/s`), // bytes of the total, rate
+		regexp.MustCompile(`\[[0-9hms]+:[0-9hms]+\]`),          // elapsed:ETA
+		regexp.MustCompile(`\r *\rsaved ` + c + ` to `),        // bar cleared, then the result
+	} {
+		if !want.MatchString(screen) {
+			t.Errorf("the terminal shows no %s", want)
+		}
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("get wrote %q to stdout", stdout.String())
+	}
+
+	// Content nobody has: the terminal says what get is waiting for, and
+	// the timeout ends it with one clear line and status 1.
+	missing := "bafkr4ihkr4ld3m4gqkjf4reryxsy2s5tkbxprqkow6fin2iiyvreuzzab4"
+	cmd = l.share("h2", r2, "get", missing, "-o", filepath.Join(work, "none"), "--timeout", "2s")
+	screen, err = runOnTerminal(t, cmd)
+	t.Logf("terminal (%d bytes): %q", len(screen), screen)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("get of missing content: %v, want exit status 1", err)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`finding providers`),
+		regexp.MustCompile(`\r *\rshare: ` + missing + `: not found locally, and nothing arrived in time.*is a node that has it running`),
+	} {
+		if !want.MatchString(screen) {
+			t.Errorf("the terminal shows no %s", want)
+		}
+	}
+}
