@@ -10,8 +10,8 @@
 // # Wire format
 //
 // A client opens a long-lived stream per provider and per session and
-// pipelines requests on it; once a fast provider has more than about one
-// transport window (2 MiB) of requests outstanding, further requests go on
+// pipelines requests on it; once a fast provider has more than two
+// transport windows (4 MiB) of requests outstanding, further requests go on
 // further streams, up to Config.StreamsPerPeer (4), so that one stream's
 // window does not leave the provider waiting for window updates. A CANCEL
 // goes on the stream its WANT went on. The client writes WANT frames as its
