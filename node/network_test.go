@@ -588,3 +588,82 @@ func TestLsFromNetwork(t *testing.T) {
 		t.Fatal("the directory's block was not cached")
 	}
 }
+
+// TestLiveMetrics: the gauges and counters that TestPinAddFetches does not
+// look at follow the node's life: peers connected, DHT requests sent, the
+// store's size, and gc runs with what they freed.
+func TestLiveMetrics(t *testing.T) {
+	a, b := onlineNode(t), onlineNode(t)
+	ma, mb := a.Metrics(), b.Metrics()
+	if ma.Peers.Value() != 0 || mb.Peers.Value() != 0 {
+		t.Fatalf("peers before any connection: %d, %d", ma.Peers.Value(), mb.Peers.Value())
+	}
+	c, data := addRandom(t, a, 3<<20, 7)
+	connect(t, b, a)
+	deadline := time.Now().Add(10 * time.Second)
+	for ma.Peers.Value() != 1 || mb.Peers.Value() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("peers after connecting: %d, %d, want 1 and 1", ma.Peers.Value(), mb.Peers.Value())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	if b.net.DHT == nil {
+		t.Fatal("the test node has no DHT")
+	}
+	pings := mb.DHTRequests.With("PING").Value()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.net.DHT.Ping(ctx, peer.AddrInfo{ID: a.net.Host.ID(), Addrs: a.net.Host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mb.DHTRequests.With("PING").Value(); got != pings+1 {
+		t.Fatalf("PING requests %d -> %d, want one more", pings, got)
+	}
+
+	if mb.StoreBytes.Value() != 0 || mb.StoreBlocks.Value() != 0 {
+		t.Fatalf("an empty store: %d bytes, %d blocks", mb.StoreBytes.Value(), mb.StoreBlocks.Value())
+	}
+	dst := filepath.Join(t.TempDir(), "out")
+	if err := b.Get(ctx, c, dst, FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b.settle() // the fetch commits its last blocks in the background
+	st, err := b.Blocks.Stat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Bytes < int64(len(data)) {
+		t.Fatalf("store after a 3 MiB get: %d bytes", st.Bytes)
+	}
+	// The store gauges read a figure refreshed at most once a second.
+	waitStore := func(what string, bytes int64, blocks int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for mb.StoreBytes.Value() != bytes || mb.StoreBlocks.Value() != int64(blocks) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: metrics say %d bytes %d blocks, want %d and %d", what, mb.StoreBytes.Value(), mb.StoreBlocks.Value(), bytes, blocks)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitStore("after a 3 MiB get", st.Bytes, st.Blocks)
+	res, err := b.GC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb.GCRuns.Value() != 1 || mb.GCFreedBlocks.Value() != uint64(st.Blocks) || mb.GCFreedBytes.Value() != uint64(st.Bytes) || res.Blocks != int(st.Blocks) {
+		t.Fatalf("after gc of the unpinned fetch: runs %d, freed %d blocks %d bytes (gc said %d), want 1, %d, %d",
+			mb.GCRuns.Value(), mb.GCFreedBlocks.Value(), mb.GCFreedBytes.Value(), res.Blocks, st.Blocks, st.Bytes)
+	}
+	waitStore("after gc", 0, 0)
+
+	b.net.Host.ClosePeer(a.net.Host.ID())
+	deadline = time.Now().Add(10 * time.Second)
+	for ma.Peers.Value() != 0 || mb.Peers.Value() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("peers after the close: %d, %d, want 0 and 0", ma.Peers.Value(), mb.Peers.Value())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
