@@ -189,6 +189,9 @@ func (d *DHT) Mode() Mode { return d.mode }
 // Self returns the node's ID.
 func (d *DHT) Self() peer.ID { return d.self }
 
+// Alpha is the number of requests a lookup keeps in flight.
+func (d *DHT) Alpha() int { return d.cfg.Alpha }
+
 // RoutingTableSize returns the number of peers in the routing table.
 func (d *DHT) RoutingTableSize() int { return d.rt.size() }
 

@@ -226,6 +226,7 @@ func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) e
 	d, err := dht.New(dht.Config{
 		Self:      nw.Host.AddrInfo,
 		Mode:      mode,
+		Alpha:     cfg.Routing.Alpha,
 		Transport: countedDHT{hostNet, n.Metrics()},
 		Store:     store,
 		Logger:    nw.logger,

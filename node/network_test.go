@@ -667,3 +667,27 @@ func TestLiveMetrics(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRoutingAlphaConfig: Routing.Alpha reaches the DHT.
+func TestRoutingAlphaConfig(t *testing.T) {
+	n, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	cfg := n.Repo.Config()
+	for k, v := range map[string]string{"Discovery.MDNS": "false", "Routing.Alpha": "3"} {
+		if cfg, err = cfg.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.Repo.SaveConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.StartNetwork(context.Background(), NetworkOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n.net.DHT == nil || n.net.DHT.Alpha() != 3 {
+		t.Fatalf("DHT alpha: %v", n.net.DHT)
+	}
+}

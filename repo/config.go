@@ -35,6 +35,8 @@ type Config struct {
 	Routing   struct {
 		// Mode is the DHT mode: auto, server, client or off.
 		Mode string
+		// Alpha is how many requests a DHT lookup keeps in flight (1-64).
+		Alpha int
 	}
 	Provide struct {
 		// Strategy says what add announces: roots, all or none.
@@ -83,6 +85,7 @@ func Default() *Config {
 	c.Discovery.MDNS = true
 	c.Bootstrap = []string{}
 	c.Routing.Mode = "auto"
+	c.Routing.Alpha = 10
 	c.Provide.Strategy = "roots"
 	c.Datastore.StorageMax = "10GB"
 	l := &c.Limits
@@ -129,6 +132,9 @@ func (c *Config) Validate() error {
 	case "auto", "server", "client", "off":
 	default:
 		return fmt.Errorf("config Routing.Mode %q: want auto, server, client or off", c.Routing.Mode)
+	}
+	if c.Routing.Alpha < 1 || c.Routing.Alpha > 64 {
+		return fmt.Errorf("config Routing.Alpha %d: not between 1 and 64", c.Routing.Alpha)
 	}
 	switch c.Provide.Strategy {
 	case "roots", "all", "none":

@@ -23,6 +23,8 @@ func TestConfigSetGet(t *testing.T) {
 		{"Bootstrap", `["/ip4/1.2.3.4/tcp/4001"]`, "", "/p2p"},
 		{"Routing.Mode", "client", `"client"`, ""},
 		{"Routing.Mode", "sideways", "", "Routing.Mode"},
+		{"Routing.Alpha", "3", "3", ""},
+		{"Routing.Alpha", "0", "", "not between 1 and 64"},
 		{"Provide.Strategy", "all", `"all"`, ""},
 		{"Datastore.StorageMax", "512MiB", `"512MiB"`, ""},
 		{"Datastore.StorageMax", "lots", "", "StorageMax"},
