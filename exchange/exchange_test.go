@@ -874,17 +874,18 @@ func TestLanes(t *testing.T) {
 		size     int
 		chunk    int
 		streams  int
+		window   int // MinWindow: the fast case asks for 8 MiB at once
 		min, max int
 	}{
-		{"fast", linkOpts{}, 24 << 20, 1 << 20, 3, 2, 3},
-		{"slow", linkOpts{rate: 5e6, latency: 2 * time.Millisecond}, 8 << 20, 256 << 10, 4, 1, 1},
+		{"fast", linkOpts{}, 24 << 20, 1 << 20, 3, 8, 2, 3},
+		{"slow", linkOpts{rate: 5e6, latency: 2 * time.Millisecond}, 8 << 20, 256 << 10, 4, 0, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root, src, data := makeDAG(t, tc.size, tc.chunk, 21)
 			n := newMemNet()
 			prov := newTestPeer(t, n, "prov", src, tc.link, Config{})
 			out := dag.NewMemStore()
-			client := newTestPeer(t, n, "client", out, linkOpts{}, Config{StreamsPerPeer: tc.streams})
+			client := newTestPeer(t, n, "client", out, linkOpts{}, Config{StreamsPerPeer: tc.streams, MinWindow: tc.window})
 			s := client.e.NewSession(testContext(t, 30*time.Second), root, SessionOptions{Putter: out, Providers: providerIDs(prov)})
 			if err := s.Wait(); err != nil {
 				t.Fatal(err)
@@ -894,5 +895,49 @@ func TestLanes(t *testing.T) {
 				t.Fatalf("asked on %d streams, want %d to %d", got, tc.min, tc.max)
 			}
 		})
+	}
+}
+
+// pausingWriter stalls once, after its first after bytes, as a consumer
+// that stops reading for a while (a pipe into a busy program).
+type pausingWriter struct {
+	bytes.Buffer
+	after  int
+	pause  time.Duration
+	paused bool
+}
+
+func (w *pausingWriter) Write(p []byte) (int, error) {
+	if !w.paused && w.Len() >= w.after {
+		w.paused = true
+		time.Sleep(w.pause)
+	}
+	return w.Buffer.Write(p)
+}
+
+// TestReaderPauseOutlastsServerIdle: a streaming session whose reader stops
+// for longer than the provider's idle timeout (the provider closes the
+// idle streams meanwhile) goes on when the reader comes back.
+func TestReaderPauseOutlastsServerIdle(t *testing.T) {
+	root, src, data := makeDAG(t, 48<<20, 1<<20, 22)
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{IdleTimeout: 300 * time.Millisecond})
+	// A budget well below the file: the session must stop asking while
+	// the reader is away.
+	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{MaxInFlightBytes: 12 << 20})
+	s := client.e.NewSession(testContext(t, 30*time.Second), root, SessionOptions{Stream: true, Providers: providerIDs(prov)})
+	r, err := dag.NewFileReader(context.Background(), s, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &pausingWriter{after: 4 << 20, pause: 1500 * time.Millisecond}
+	if _, err := r.WriteTo(w); err != nil {
+		t.Fatalf("read after the pause: %v", err)
+	}
+	if !bytes.Equal(w.Bytes(), data) {
+		t.Fatalf("read %d bytes, not the %d imported", w.Len(), len(data))
+	}
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }

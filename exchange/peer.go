@@ -35,6 +35,8 @@ type peerConn struct {
 	cancelled map[cid.Cid]struct{} // cancelled requests whose block may still come
 	cancelQ   [][]cid.Cid          // CANCELs to send, by lane
 	laneBytes []int64              // expected bytes outstanding, by lane
+	laneReqs  []int                // requests outstanding, by lane
+	laneDown  []bool               // the lane's stream ended while it had none: reopen on use
 
 	// lastFrame is when a lane last read a frame (unix nanoseconds); a
 	// lane that waits while the others deliver is not a dead peer.
@@ -75,10 +77,13 @@ func (pc *peerConn) run() {
 	pc.sts = []Stream{st}
 	pc.cancelQ = make([][]cid.Cid, 1)
 	pc.laneBytes = make([]int64, 1)
+	pc.laneReqs = make([]int, 1)
+	pc.laneDown = make([]bool, 1)
 	s.mu.Unlock()
 	pc.lastFrame.Store(time.Now().UnixNano())
 	ws := []deadlineWriter{{st, s.cfg.WriteTimeout}}
-	go pc.receive(st)
+	go pc.receive(st, 0)
+	var reopen []int
 
 	var bufs [][]byte
 	for {
@@ -106,36 +111,85 @@ func (pc *peerConn) run() {
 			pc.cancelQ[i] = q[:0]
 		}
 		bufs = s.assignLocked(pc, bufs)
+		reopen = reopen[:0]
+		for i, down := range pc.laneDown {
+			if down && i < len(ws) && len(bufs[i]) > 0 {
+				reopen = append(reopen, i)
+			}
+		}
 		s.mu.Unlock()
-		for len(ws) < len(bufs) { // assignLocked added a lane
-			st, err := s.e.host.NewStream(s.ctx, pc.id, s.e.proto)
-			if err != nil {
-				s.dropPeer(pc, fmt.Errorf("open stream: %w", err), false)
+		for _, i := range reopen { // lanes whose idle stream the peer closed
+			st, ok := pc.openLane(i)
+			if !ok {
 				return
 			}
-			s.mu.Lock()
-			dead := pc.dead
-			if !dead {
-				pc.sts = append(pc.sts, st)
-			}
-			s.mu.Unlock()
-			if dead {
-				st.Reset()
+			ws[i] = deadlineWriter{st, s.cfg.WriteTimeout}
+		}
+		for len(ws) < len(bufs) { // assignLocked added a lane
+			st, ok := pc.openLane(len(ws))
+			if !ok {
 				return
 			}
 			ws = append(ws, deadlineWriter{st, s.cfg.WriteTimeout})
-			go pc.receive(st)
 		}
 		for i, buf := range bufs {
 			if len(buf) == 0 {
 				continue
 			}
 			if _, err := ws[i].Write(buf); err != nil {
+				if pc.laneLost(i, ws[i].s) {
+					continue // it had only CANCELs for requests already answered
+				}
 				s.dropPeer(pc, fmt.Errorf("write: %w", err), false)
 				return
 			}
 		}
 	}
+}
+
+// openLane opens the stream of lane i (a new one, or one whose stream
+// ended idle) and starts its receiver; false means pc is done with.
+func (pc *peerConn) openLane(i int) (Stream, bool) {
+	s := pc.s
+	st, err := s.e.host.NewStream(s.ctx, pc.id, s.e.proto)
+	if err != nil {
+		s.dropPeer(pc, fmt.Errorf("open stream: %w", err), false)
+		return nil, false
+	}
+	s.mu.Lock()
+	dead := pc.dead || s.finished
+	if !dead {
+		if i == len(pc.sts) {
+			pc.sts = append(pc.sts, st)
+		} else {
+			pc.sts[i] = st
+		}
+		pc.laneDown[i] = false
+	}
+	s.mu.Unlock()
+	if dead {
+		st.Reset()
+		return nil, false
+	}
+	go pc.receive(st, i)
+	return st, true
+}
+
+// laneLost reports whether the end of lane i's stream st costs nothing:
+// the lane had no requests outstanding (a provider closes streams that
+// are idle for its IdleTimeout, as when a reader stops for a while). The
+// lane is then marked down, to be reopened when it is given requests, and
+// the peer stays in the session.
+func (pc *peerConn) laneLost(i int, st Stream) bool {
+	s := pc.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pc.dead || s.finished || i >= len(pc.sts) || pc.sts[i] != st || pc.laneReqs[i] > 0 {
+		return false
+	}
+	pc.laneDown[i] = true
+	pc.cancelQ[i] = pc.cancelQ[i][:0] // its requests were all answered
+	return true
 }
 
 // laneFill is how many bytes of requests a lane takes before the next
@@ -162,6 +216,8 @@ func (pc *peerConn) laneLocked(est int64) int {
 	}
 	if n := len(pc.laneBytes); n < pc.s.cfg.StreamsPerPeer {
 		pc.laneBytes = append(pc.laneBytes, 0)
+		pc.laneReqs = append(pc.laneReqs, 0)
+		pc.laneDown = append(pc.laneDown, false)
 		pc.cancelQ = append(pc.cancelQ, nil)
 		return n
 	}
@@ -173,6 +229,7 @@ func (pc *peerConn) forgetLocked(c cid.Cid) {
 	if r, ok := pc.reqs[c]; ok {
 		if r.lane < len(pc.laneBytes) {
 			pc.laneBytes[r.lane] -= r.e.est
+			pc.laneReqs[r.lane]--
 		}
 		delete(pc.reqs, c)
 	}
@@ -200,7 +257,7 @@ func (pc *peerConn) idle() bool {
 }
 
 // receive reads the answers on st until it fails or the session ends.
-func (pc *peerConn) receive(st Stream) {
+func (pc *peerConn) receive(st Stream, lane int) {
 	s := pc.s
 	fr := newFrameReaderMax(st, s.cfg.MaxBlockSize)
 	fr.hash = true
@@ -209,6 +266,10 @@ func (pc *peerConn) receive(st Stream) {
 		if _, err := fr.br.Peek(1); err != nil {
 			if isTimeout(err) && (pc.idle() || time.Since(time.Unix(0, pc.lastFrame.Load())) < s.cfg.ReadTimeout) {
 				continue
+			}
+			if !isTimeout(err) && pc.laneLost(lane, st) {
+				st.Reset()
+				return
 			}
 			pc.fail(st, err, false)
 			return

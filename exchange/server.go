@@ -244,6 +244,13 @@ func (ss *serverStream) hold(reqs, bytes int64) {
 	ss.heldMu.Unlock()
 }
 
+// owes reports whether the stream holds requests it has not answered.
+func (ss *serverStream) owes() bool {
+	ss.heldMu.Lock()
+	defer ss.heldMu.Unlock()
+	return ss.heldReqs > 0
+}
+
 func (ss *serverStream) unhold(reqs, bytes int64) {
 	ss.hold(-reqs, -bytes)
 	ss.q.reqs.release(reqs)
@@ -255,6 +262,11 @@ func (ss *serverStream) read() error {
 	fr := newFrameReaderMax(ss.s, ss.e.cfg.MaxBlockSize)
 	for {
 		ss.s.SetReadDeadline(time.Now().Add(ss.e.cfg.IdleTimeout))
+		// Idle means nothing arrives and nothing is owed: a client waiting
+		// for answers this stream has not sent yet sends nothing either.
+		if _, err := fr.br.Peek(1); err != nil && isTimeout(err) && ss.owes() {
+			continue
+		}
 		m, buf, err := fr.next()
 		putBuf(buf)
 		if err == io.EOF {

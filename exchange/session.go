@@ -515,6 +515,7 @@ func (s *Session) assignLocked(pc *peerConn, bufs [][]byte) [][]byte {
 		lane := pc.laneLocked(en.est)
 		pc.reqs[en.c] = sentReq{en, now, lane}
 		pc.laneBytes[lane] += en.est
+		pc.laneReqs[lane]++
 		s.inflight += en.est
 		s.peakUsed = max(s.peakUsed, s.inflight+s.verifying+s.retained)
 		for len(bufs) <= lane {
