@@ -305,13 +305,10 @@ func (f *sstFile) add(mh, data []byte) error {
 			return fmt.Errorf("block of %d bytes is too large", len(data))
 		}
 	}
-	if part == 0 {
-		if err := f.w.Set(dataKey(seq), data); err != nil {
-			return err
-		}
-	}
-	for i := 0; part > 0 && i*part < len(data); i++ {
-		if err := f.w.Set(partKey(seq, i), data[i*part:min(len(data), (i+1)*part)]); err != nil {
+	e := entry{size: len(data), part: part}
+	for i := range e.parts() {
+		off := i * part
+		if err := f.w.Set(partKey(seq, i), data[off:off+e.partLen(i)]); err != nil {
 			return err
 		}
 	}
@@ -365,12 +362,7 @@ func (s *Store) ingest(ctx context.Context, f *sstFile) error {
 			return err
 		}
 		if ok { // stored meanwhile by someone else: drop our copy
-			if e.part > 0 {
-				err = b.DeleteRange(dataKey(seq), dataKey(seq+1), nil)
-			} else {
-				err = b.Delete(dataKey(seq), nil)
-			}
-			if err != nil {
+			if err := deleteData(b, seq, e.part > 0); err != nil {
 				return err
 			}
 			continue

@@ -457,20 +457,7 @@ func (s *Store) has(mh []byte) (bool, error) {
 
 // Get returns a copy of the block's bytes.
 func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	parts, release, err := s.BorrowParts(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	out := make([]byte, 0, n)
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out, nil
+	return s.GetAppend(ctx, nil, c)
 }
 
 // GetAppend appends the block's bytes to dst and returns the extended slice.
@@ -481,10 +468,20 @@ func (s *Store) GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, e
 		return dst, err
 	}
 	defer release()
+	return appendParts(dst, parts), nil
+}
+
+// appendParts appends the parts of a block to dst, growing it once.
+func appendParts(dst []byte, parts [][]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	dst = slices.Grow(dst, n)
 	for _, p := range parts {
 		dst = append(dst, p...)
 	}
-	return dst, nil
+	return dst
 }
 
 // View calls fn with the block's bytes, without copying them when the block
@@ -513,15 +510,7 @@ func (s *Store) Borrow(ctx context.Context, c cid.Cid) (data []byte, release fun
 		return parts[0], release, nil
 	}
 	defer release()
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	data = make([]byte, 0, n)
-	for _, p := range parts {
-		data = append(data, p...)
-	}
-	return data, func() {}, nil
+	return appendParts(nil, parts), func() {}, nil
 }
 
 // BorrowParts returns the block's bytes as the pieces it is stored in
@@ -664,6 +653,15 @@ func (s *Store) putInline(blocks []block) error {
 	return b.Commit(pebble.Sync)
 }
 
+// deleteData deletes the data keys of the block at seq: one key, or the
+// range of its parts.
+func deleteData(b *pebble.Batch, seq uint64, inParts bool) error {
+	if inParts {
+		return b.DeleteRange(dataKey(seq), dataKey(seq+1), nil)
+	}
+	return b.Delete(dataKey(seq), nil)
+}
+
 // Delete removes the blocks with the given multihashes (missing ones are
 // skipped) and reports how many blocks and bytes it removed. Disk space comes
 // back after Reclaim (or, later, by Pebble's own compactions).
@@ -709,8 +707,8 @@ func (s *Store) Delete(ctx context.Context, mhs []multihash.Multihash) (freedBlo
 			j++
 		}
 		r := span{seqs[i], seqs[j-1] + 1}
-		if j-i == 1 && !inParts[r.start] {
-			err = b.Delete(dataKey(r.start), nil)
+		if j-i == 1 {
+			err = deleteData(b, r.start, inParts[r.start])
 		} else {
 			err = b.DeleteRange(dataKey(r.start), dataKey(r.end), nil)
 		}
