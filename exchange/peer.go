@@ -26,17 +26,13 @@ type sentReq struct {
 // lane reads the answers. Fields are guarded by the session's mutex unless
 // noted.
 type peerConn struct {
-	s    *Session
-	id   peer.ID
-	sts  []Stream
-	dead bool
+	s     *Session
+	id    peer.ID
+	lanes []lane
+	dead  bool
 
 	reqs      map[cid.Cid]sentReq
 	cancelled map[cid.Cid]struct{} // cancelled requests whose block may still come
-	cancelQ   [][]cid.Cid          // CANCELs to send, by lane
-	laneBytes []int64              // expected bytes outstanding, by lane
-	laneReqs  []int                // requests outstanding, by lane
-	laneDown  []bool               // the lane's stream ended while it had none: reopen on use
 
 	// lastFrame is when a lane last read a frame (unix nanoseconds); a
 	// lane that waits while the others deliver is not a dead peer.
@@ -50,6 +46,26 @@ type peerConn struct {
 	dontHaveRun int
 
 	wake chan struct{}
+}
+
+// lane is one stream of a peerConn.
+type lane struct {
+	st      Stream    // nil until the sender opens it
+	bytes   int64     // expected bytes outstanding
+	reqs    int       // requests outstanding
+	down    bool      // st ended while it had no requests: reopen on use
+	cancelQ []cid.Cid // CANCELs to send
+}
+
+// streamsLocked returns the lanes' open streams.
+func (pc *peerConn) streamsLocked() []Stream {
+	sts := make([]Stream, 0, len(pc.lanes))
+	for _, l := range pc.lanes {
+		if l.st != nil {
+			sts = append(sts, l.st)
+		}
+	}
+	return sts
 }
 
 func (pc *peerConn) signal() {
@@ -74,11 +90,7 @@ func (pc *peerConn) run() {
 		st.Reset()
 		return
 	}
-	pc.sts = []Stream{st}
-	pc.cancelQ = make([][]cid.Cid, 1)
-	pc.laneBytes = make([]int64, 1)
-	pc.laneReqs = make([]int, 1)
-	pc.laneDown = make([]bool, 1)
+	pc.lanes = []lane{{st: st}}
 	s.mu.Unlock()
 	pc.lastFrame.Store(time.Now().UnixNano())
 	ws := []deadlineWriter{{st, s.cfg.WriteTimeout}}
@@ -97,23 +109,18 @@ func (pc *peerConn) run() {
 			s.mu.Unlock()
 			return
 		}
-		bufs = bufs[:0]
-		for i, q := range pc.cancelQ {
-			if i < cap(bufs) {
-				bufs = bufs[:i+1]
-				bufs[i] = bufs[i][:0]
-			} else {
-				bufs = append(bufs, nil)
-			}
-			for _, c := range q {
+		bufs = growBufs(bufs[:0], len(pc.lanes))
+		for i := range pc.lanes {
+			l := &pc.lanes[i]
+			for _, c := range l.cancelQ {
 				bufs[i] = appendMessage(bufs[i], msgCancel, c)
 			}
-			pc.cancelQ[i] = q[:0]
+			l.cancelQ = l.cancelQ[:0]
 		}
 		bufs = s.assignLocked(pc, bufs)
 		reopen = reopen[:0]
-		for i, down := range pc.laneDown {
-			if down && i < len(ws) && len(bufs[i]) > 0 {
+		for i, l := range pc.lanes {
+			if l.down && i < len(ws) && len(bufs[i]) > 0 {
 				reopen = append(reopen, i)
 			}
 		}
@@ -159,12 +166,7 @@ func (pc *peerConn) openLane(i int) (Stream, bool) {
 	s.mu.Lock()
 	dead := pc.dead || s.finished
 	if !dead {
-		if i == len(pc.sts) {
-			pc.sts = append(pc.sts, st)
-		} else {
-			pc.sts[i] = st
-		}
-		pc.laneDown[i] = false
+		pc.lanes[i].st, pc.lanes[i].down = st, false
 	}
 	s.mu.Unlock()
 	if dead {
@@ -184,11 +186,12 @@ func (pc *peerConn) laneLost(i int, st Stream) bool {
 	s := pc.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if pc.dead || s.finished || i >= len(pc.sts) || pc.sts[i] != st || pc.laneReqs[i] > 0 {
+	if pc.dead || s.finished || i >= len(pc.lanes) || pc.lanes[i].st != st || pc.lanes[i].reqs > 0 {
 		return false
 	}
-	pc.laneDown[i] = true
-	pc.cancelQ[i] = pc.cancelQ[i][:0] // its requests were all answered
+	l := &pc.lanes[i]
+	l.down = true
+	l.cancelQ = l.cancelQ[:0] // its requests were all answered
 	return true
 }
 
@@ -206,19 +209,16 @@ const laneFill = 4 << 20
 // A new lane gets its queues here; the sender opens its stream.
 func (pc *peerConn) laneLocked(est int64) int {
 	best := 0
-	for i, b := range pc.laneBytes {
-		if b+est <= laneFill {
+	for i, l := range pc.lanes {
+		if l.bytes+est <= laneFill {
 			return i
 		}
-		if b < pc.laneBytes[best] {
+		if l.bytes < pc.lanes[best].bytes {
 			best = i
 		}
 	}
-	if n := len(pc.laneBytes); n < pc.s.cfg.StreamsPerPeer {
-		pc.laneBytes = append(pc.laneBytes, 0)
-		pc.laneReqs = append(pc.laneReqs, 0)
-		pc.laneDown = append(pc.laneDown, false)
-		pc.cancelQ = append(pc.cancelQ, nil)
+	if n := len(pc.lanes); n < pc.s.cfg.StreamsPerPeer {
+		pc.lanes = append(pc.lanes, lane{})
 		return n
 	}
 	return best
@@ -227,9 +227,9 @@ func (pc *peerConn) laneLocked(est int64) int {
 // forgetLocked removes the request of c (answered, refused or cancelled).
 func (pc *peerConn) forgetLocked(c cid.Cid) {
 	if r, ok := pc.reqs[c]; ok {
-		if r.lane < len(pc.laneBytes) {
-			pc.laneBytes[r.lane] -= r.e.est
-			pc.laneReqs[r.lane]--
+		if r.lane < len(pc.lanes) {
+			pc.lanes[r.lane].bytes -= r.e.est
+			pc.lanes[r.lane].reqs--
 		}
 		delete(pc.reqs, c)
 	}
@@ -237,9 +237,23 @@ func (pc *peerConn) forgetLocked(c cid.Cid) {
 
 // cancelLocked queues a CANCEL of c on the lane its request went out on.
 func (pc *peerConn) cancelLocked(c cid.Cid, lane int) {
-	if lane < len(pc.cancelQ) {
-		pc.cancelQ[lane] = append(pc.cancelQ[lane], c)
+	if lane < len(pc.lanes) {
+		pc.lanes[lane].cancelQ = append(pc.lanes[lane].cancelQ, c)
 	}
+}
+
+// growBufs extends bufs to n empty buffers, keeping the memory of those
+// it had.
+func growBufs(bufs [][]byte, n int) [][]byte {
+	for len(bufs) < n {
+		if len(bufs) < cap(bufs) {
+			bufs = bufs[:len(bufs)+1]
+			bufs[len(bufs)-1] = bufs[len(bufs)-1][:0]
+		} else {
+			bufs = append(bufs, nil)
+		}
+	}
+	return bufs
 }
 
 // resetAll resets the lanes.
@@ -308,7 +322,7 @@ func (pc *peerConn) fail(st Stream, err error, bad bool) {
 func (pc *peerConn) close(graceful bool) {
 	s := pc.s
 	s.mu.Lock()
-	sts := pc.sts
+	sts := pc.streamsLocked()
 	pc.dead = true
 	s.mu.Unlock()
 	pc.signal()

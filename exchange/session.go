@@ -514,18 +514,11 @@ func (s *Session) assignLocked(pc *peerConn, bufs [][]byte) [][]byte {
 		en.at = append(en.at, pc)
 		lane := pc.laneLocked(en.est)
 		pc.reqs[en.c] = sentReq{en, now, lane}
-		pc.laneBytes[lane] += en.est
-		pc.laneReqs[lane]++
+		pc.lanes[lane].bytes += en.est
+		pc.lanes[lane].reqs++
 		s.inflight += en.est
 		s.peakUsed = max(s.peakUsed, s.inflight+s.verifying+s.retained)
-		for len(bufs) <= lane {
-			if len(bufs) < cap(bufs) {
-				bufs = bufs[:len(bufs)+1]
-				bufs[len(bufs)-1] = bufs[len(bufs)-1][:0]
-			} else {
-				bufs = append(bufs, nil)
-			}
-		}
+		bufs = growBufs(bufs, lane+1)
 		bufs[lane] = appendMessage(bufs[lane], msgWantBlock, en.c)
 	}
 	return bufs
@@ -596,7 +589,7 @@ func (s *Session) dropPeer(pc *peerConn, err error, bad bool) {
 		s.requeueLocked(r.e)
 	}
 	finished := s.finished
-	sts := pc.sts
+	sts := pc.streamsLocked()
 	s.wakeAllLocked()
 	s.mu.Unlock()
 	resetAll(sts)
