@@ -32,6 +32,13 @@ func onlineNode(t testing.TB) *Node {
 
 func onlineNodeWith(t testing.TB, opts NetworkOptions) *Node {
 	t.Helper()
+	return onlineNodeConfig(t, opts, nil)
+}
+
+// onlineNodeConfig is onlineNodeWith with config keys set (over
+// Discovery.MDNS false) before the network starts.
+func onlineNodeConfig(t testing.TB, opts NetworkOptions, kv map[string]string) *Node {
+	t.Helper()
 	dir := t.TempDir()
 	n, err := Open(dir)
 	if err != nil {
@@ -40,6 +47,11 @@ func onlineNodeWith(t testing.TB, opts NetworkOptions) *Node {
 	cfg, err := n.Repo.Config().Set("Discovery.MDNS", "false")
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range kv {
+		if cfg, err = cfg.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := n.Repo.SaveConfig(cfg); err != nil {
 		t.Fatal(err)
@@ -50,6 +62,19 @@ func onlineNodeWith(t testing.TB, opts NetworkOptions) *Node {
 	}
 	t.Cleanup(func() { n.Close() })
 	return n
+}
+
+// waitFor polls cond every few milliseconds until it holds; after d it
+// fails with msg's account of what it saw.
+func waitFor(t testing.TB, d time.Duration, cond func() bool, msg func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func connect(t testing.TB, from, to *Node) {
@@ -496,39 +521,18 @@ func TestCorruptProviderTCP(t *testing.T) {
 func TestBootstrapRedial(t *testing.T) {
 	boot := onlineNode(t)
 	ai := peer.AddrInfo{ID: boot.net.Host.ID(), Addrs: boot.net.Host.Addrs()}
-	n, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	cfg := n.Repo.Config()
-	for k, v := range map[string]string{
-		"Discovery.MDNS": "false",
-		"Routing.Mode":   `"off"`,
-		"Bootstrap":      fmt.Sprintf(`["%s/p2p/%s"]`, ai.Addrs[0], ai.ID),
-	} {
-		if cfg, err = cfg.Set(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := n.Repo.SaveConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.StartNetwork(context.Background(), NetworkOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
-		t.Fatal(err)
-	}
+	n := onlineNodeConfig(t, NetworkOptions{}, map[string]string{
+		"Routing.Mode": `"off"`,
+		"Bootstrap":    fmt.Sprintf(`["%s/p2p/%s"]`, ai.Addrs[0], ai.ID),
+	})
 	waitConnected := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
 		// Both ends: the bootstrap peer registers the inbound connection
 		// a little after the dialler, and a ClosePeer before that closes
 		// nothing.
-		for !n.net.Host.Connected(ai.ID) || !boot.net.Host.Connected(n.net.Host.ID()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not connected to the bootstrap peer", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitFor(t, 10*time.Second, func() bool {
+			return n.net.Host.Connected(ai.ID) && boot.net.Host.Connected(n.net.Host.ID())
+		}, func() string { return what + ": not connected to the bootstrap peer" })
 	}
 	waitConnected("at start")
 	for round := range 2 {
@@ -536,26 +540,16 @@ func TestBootstrapRedial(t *testing.T) {
 		// bootstrap peer's own DHT may dial back at once.
 		conns := n.net.Host.ConnsToPeer(ai.ID)
 		boot.net.Host.ClosePeer(n.net.Host.ID())
-		deadline := time.Now().Add(10 * time.Second)
-		for _, c := range conns {
-			for !c.IsClosed() {
-				if time.Now().After(deadline) {
-					t.Fatal("the bootstrap peer's close never arrived")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-		}
+		waitFor(t, 10*time.Second, func() bool {
+			return !slices.ContainsFunc(conns, func(c *net.Conn) bool { return !c.IsClosed() })
+		}, func() string { return "the bootstrap peer's close never arrived" })
 		// The redial is ours: an outbound connection, whoever else dials.
 		what := fmt.Sprintf("after drop %d", round+1)
-		deadline = time.Now().Add(10 * time.Second)
-		for !slices.ContainsFunc(n.net.Host.ConnsToPeer(ai.ID), func(c *net.Conn) bool {
-			return c.Direction() == net.Outbound && !c.IsClosed()
-		}) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the bootstrap peer was not redialled", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitFor(t, 10*time.Second, func() bool {
+			return slices.ContainsFunc(n.net.Host.ConnsToPeer(ai.ID), func(c *net.Conn) bool {
+				return c.Direction() == net.Outbound && !c.IsClosed()
+			})
+		}, func() string { return what + ": the bootstrap peer was not redialled" })
 		waitConnected(what)
 	}
 }
@@ -600,13 +594,14 @@ func TestLiveMetrics(t *testing.T) {
 	}
 	c, data := addRandom(t, a, 3<<20, 7)
 	connect(t, b, a)
-	deadline := time.Now().Add(10 * time.Second)
-	for ma.Peers.Value() != 1 || mb.Peers.Value() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("peers after connecting: %d, %d, want 1 and 1", ma.Peers.Value(), mb.Peers.Value())
-		}
-		time.Sleep(10 * time.Millisecond)
+	waitPeers := func(what string, want int64) {
+		t.Helper()
+		waitFor(t, 10*time.Second, func() bool { return ma.Peers.Value() == want && mb.Peers.Value() == want },
+			func() string {
+				return fmt.Sprintf("peers %s: %d, %d, want %d", what, ma.Peers.Value(), mb.Peers.Value(), want)
+			})
 	}
+	waitPeers("after connecting", 1)
 
 	if b.net.DHT == nil {
 		t.Fatal("the test node has no DHT")
@@ -639,13 +634,11 @@ func TestLiveMetrics(t *testing.T) {
 	// The store gauges read a figure refreshed at most once a second.
 	waitStore := func(what string, bytes int64, blocks int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for mb.StoreBytes.Value() != bytes || mb.StoreBlocks.Value() != int64(blocks) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: metrics say %d bytes %d blocks, want %d and %d", what, mb.StoreBytes.Value(), mb.StoreBlocks.Value(), bytes, blocks)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitFor(t, 10*time.Second, func() bool {
+			return mb.StoreBytes.Value() == bytes && mb.StoreBlocks.Value() == int64(blocks)
+		}, func() string {
+			return fmt.Sprintf("%s: metrics say %d bytes %d blocks, want %d and %d", what, mb.StoreBytes.Value(), mb.StoreBlocks.Value(), bytes, blocks)
+		})
 	}
 	waitStore("after a 3 MiB get", st.Bytes, st.Blocks)
 	res, err := b.GC(ctx)
@@ -659,34 +652,12 @@ func TestLiveMetrics(t *testing.T) {
 	waitStore("after gc", 0, 0)
 
 	a.net.Host.Close() // a goes away for good (a closed peer's DHT could dial back)
-	deadline = time.Now().Add(10 * time.Second)
-	for ma.Peers.Value() != 0 || mb.Peers.Value() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("peers after a left: %d, %d, want 0 and 0", ma.Peers.Value(), mb.Peers.Value())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitPeers("after a left", 0)
 }
 
 // TestRoutingAlphaConfig: Routing.Alpha reaches the DHT.
 func TestRoutingAlphaConfig(t *testing.T) {
-	n, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	cfg := n.Repo.Config()
-	for k, v := range map[string]string{"Discovery.MDNS": "false", "Routing.Alpha": "3"} {
-		if cfg, err = cfg.Set(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := n.Repo.SaveConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.StartNetwork(context.Background(), NetworkOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
-		t.Fatal(err)
-	}
+	n := onlineNodeConfig(t, NetworkOptions{}, map[string]string{"Routing.Alpha": "3"})
 	if n.net.DHT == nil || n.net.DHT.Alpha() != 3 {
 		t.Fatalf("DHT alpha: %v", n.net.DHT)
 	}
