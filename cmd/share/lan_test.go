@@ -63,6 +63,19 @@ func (l *lab) share(host, rp string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// add stores data as a file on host through repository rp (its daemon,
+// if one runs there) and returns the CID.
+func (l *lab) add(t *testing.T, host, rp string, data []byte) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "in.bin")
+	writeFile(t, src, data)
+	out, err := l.share(host, rp, "add", "-Q", src).Output()
+	if err != nil {
+		t.Fatalf("add on %s: %v", host, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // startDaemon runs `share daemon` on host and waits for "daemon ready".
 func (l *lab) startDaemon(t *testing.T, host, rp string) {
 	t.Helper()
@@ -111,21 +124,8 @@ func TestLANGetViaMDNS(t *testing.T) {
 	l.startDaemon(t, "h1", r1)
 
 	data := randBytes(t, 64<<20)
-	src := filepath.Join(work, "big.bin")
-	writeFile(t, src, data)
-	out, err := l.share("h1", r1, "add", "-Q", src).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := strings.TrimSpace(string(out))
-
-	small := filepath.Join(work, "small.txt")
-	writeFile(t, small, []byte("first byte\n"))
-	out, err = l.share("h1", r1, "add", "-Q", small).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	smallCID := strings.TrimSpace(string(out))
+	c := l.add(t, "h1", r1, data)
+	smallCID := l.add(t, "h1", r1, []byte("first byte\n"))
 
 	// First byte of a small file, no daemon on the getter.
 	start := time.Now()
@@ -179,13 +179,7 @@ func TestLANGetViaDHT(t *testing.T) {
 	l.startDaemon(t, "h1", r1)
 
 	data := randBytes(t, 8<<20)
-	src := filepath.Join(work, "f.bin")
-	writeFile(t, src, data)
-	out, err := l.share("h1", r1, "add", "-Q", src).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := strings.TrimSpace(string(out))
+	c := l.add(t, "h1", r1, data)
 
 	// add announced the root by itself (Provide.Strategy "roots"): h2's
 	// daemon comes to find h1 as its provider, with no share provide.
