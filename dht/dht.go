@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/share-p2p/share/net"
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // Mode says whether a node serves the DHT.
@@ -215,7 +215,7 @@ func (d *DHT) AddPeer(ai peer.AddrInfo) bool {
 
 // Attach feeds h's identified peers that serve proto into the routing
 // table, until Close. Use it with a HostNetwork on the same host.
-func (d *DHT) Attach(h *net.Host, proto string) {
+func (d *DHT) Attach(h *p2p.Host, proto string) {
 	if d.mode == ModeOff {
 		return
 	}
@@ -229,7 +229,7 @@ func (d *DHT) Attach(h *net.Host, proto string) {
 	go func() {
 		defer d.wg.Done()
 		for e := range sub.Events() {
-			if e.Kind != net.Identified || !h.Peerstore().SupportsProtocol(e.Peer, proto) {
+			if e.Kind != p2p.Identified || !h.Peerstore().SupportsProtocol(e.Peer, proto) {
 				continue
 			}
 			d.AddPeer(peer.AddrInfo{ID: e.Peer, Addrs: h.Peerstore().Addrs(e.Peer)})

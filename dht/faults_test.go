@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/share-p2p/share/dht"
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // TestFaultyPeers: peers that answer garbage, lie, or never answer cost

@@ -10,21 +10,21 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/share-p2p/share/dht"
-	"github.com/share-p2p/share/net"
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/provide"
 )
 
 // newHostDHT starts a real host on loopback TCP and a DHT on it, wired as
 // the node does.
-func newHostDHT(t *testing.T, network string, listen bool) (*net.Host, *dht.DHT) {
+func newHostDHT(t *testing.T, network string, listen bool) (*p2p.Host, *dht.DHT) {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	cfg := net.Config{Key: key, Network: network}
+	cfg := p2p.Config{Key: key, Network: network}
 	if listen {
 		cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}
 	}
-	h, err := net.NewHost(context.Background(), cfg)
+	h, err := p2p.NewHost(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func newHostDHT(t *testing.T, network string, listen bool) (*net.Host, *dht.DHT)
 func TestRealHosts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var hosts []*net.Host
+	var hosts []*p2p.Host
 	var dhts []*dht.DHT
 	for i := range 4 {
 		h, d := newHostDHT(t, "share", i < 3) // the last one only dials

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // LookupStats are the figures of one lookup.

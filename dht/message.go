@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	stdnet "net"
+	"net"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // MessageType is the RPC a message carries; the numbers are libp2p
@@ -265,10 +265,10 @@ func SaneAddr(a ma.Multiaddr) bool {
 	if len(a) != 2 || a[1].Code() != ma.P_TCP {
 		return false
 	}
-	var ip stdnet.IP
+	var ip net.IP
 	switch a[0].Code() {
 	case ma.P_IP4, ma.P_IP6:
-		ip = stdnet.IP(a[0].RawValue())
+		ip = net.IP(a[0].RawValue())
 	default:
 		return false
 	}

@@ -8,7 +8,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 func testID(t testing.TB, seed byte) peer.ID {

@@ -8,14 +8,14 @@ import (
 	"io"
 	"time"
 
-	"github.com/share-p2p/share/net"
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // Protocol returns the DHT protocol ID of a network: "/share/kad/1.0.0".
 // DHTs on different networks never talk: their transports carry different
 // protocol IDs.
-func Protocol(network string) string { return net.ProtocolID(network, "kad", "1.0.0") }
+func Protocol(network string) string { return p2p.ProtocolID(network, "kad", "1.0.0") }
 
 // Request is an inbound request as a transport hands it to the DHT.
 type Request struct {
@@ -45,12 +45,12 @@ type Network interface {
 // ErrNoAnswer is wrapped by transport errors: the peer did not answer.
 var ErrNoAnswer = errors.New("no answer")
 
-// HostNetwork is the Network over a net.Host: each request opens a stream
+// HostNetwork is the Network over a p2p.Host: each request opens a stream
 // (negotiated optimistically, so no extra round trip), writes one
 // uvarint-length-prefixed message and reads one answer. Inbound streams
 // may carry several requests in sequence, as kad-dht's do.
 type HostNetwork struct {
-	h     *net.Host
+	h     *p2p.Host
 	proto string
 	// Timeout bounds a whole request (default 10 s); IdleTimeout bounds
 	// the wait for the next request on an inbound stream (default 1 min).
@@ -70,7 +70,7 @@ func (n *HostNetwork) maxMessage() int {
 
 // NewHostNetwork returns the DHT transport over h for protocol proto
 // (usually Protocol(h.Network())).
-func NewHostNetwork(h *net.Host, proto string) *HostNetwork {
+func NewHostNetwork(h *p2p.Host, proto string) *HostNetwork {
 	return &HostNetwork{h: h, proto: proto, Timeout: 10 * time.Second, IdleTimeout: time.Minute}
 }
 
@@ -82,7 +82,7 @@ func (n *HostNetwork) Send(ctx context.Context, to peer.AddrInfo, req *Message) 
 	ctx, cancel := context.WithTimeout(ctx, n.Timeout)
 	defer cancel()
 	if len(to.Addrs) > 0 && !n.h.Connected(to.ID) {
-		n.h.Peerstore().AddAddrs(to.ID, to.Addrs, net.TempAddrTTL)
+		n.h.Peerstore().AddAddrs(to.ID, to.Addrs, p2p.TempAddrTTL)
 	}
 	s, err := n.h.NewStream(ctx, to.ID, n.proto)
 	if err != nil {
@@ -92,7 +92,7 @@ func (n *HostNetwork) Send(ctx context.Context, to peer.AddrInfo, req *Message) 
 	defer stop()
 	deadline, _ := ctx.Deadline()
 	s.SetDeadline(deadline)
-	err = net.WriteDelimited(s, req.Marshal())
+	err = p2p.WriteDelimited(s, req.Marshal())
 	if err == nil {
 		err = s.CloseWrite()
 	}
@@ -101,7 +101,7 @@ func (n *HostNetwork) Send(ctx context.Context, to peer.AddrInfo, req *Message) 
 		return nil, fmt.Errorf("%w: %v", ErrNoAnswer, err)
 	}
 	br := bufio.NewReaderSize(s, 4096)
-	b, err := net.ReadDelimited(br, br, n.maxMessage())
+	b, err := p2p.ReadDelimited(br, br, n.maxMessage())
 	if err != nil {
 		s.Reset()
 		return nil, fmt.Errorf("%w: %v", ErrNoAnswer, err)
@@ -116,15 +116,15 @@ func (n *HostNetwork) Serve(h Handler) {
 		n.h.RemoveHandler(n.proto)
 		return
 	}
-	n.h.SetHandler(n.proto, func(s *net.Stream) { n.serve(s, h) })
+	n.h.SetHandler(n.proto, func(s *p2p.Stream) { n.serve(s, h) })
 }
 
-func (n *HostNetwork) serve(s *net.Stream, h Handler) {
+func (n *HostNetwork) serve(s *p2p.Stream, h Handler) {
 	from := s.Conn().RemotePeer()
 	br := bufio.NewReaderSize(s, 4096)
 	for {
 		s.SetReadDeadline(time.Now().Add(n.IdleTimeout))
-		b, err := net.ReadDelimited(br, br, n.maxMessage())
+		b, err := p2p.ReadDelimited(br, br, n.maxMessage())
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				s.Close()
@@ -151,7 +151,7 @@ func (n *HostNetwork) serve(s *net.Stream, h Handler) {
 			return
 		}
 		s.SetWriteDeadline(time.Now().Add(n.Timeout))
-		if err := net.WriteDelimited(s, resp.Marshal()); err != nil {
+		if err := p2p.WriteDelimited(s, resp.Marshal()); err != nil {
 			s.Reset()
 			return
 		}

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // regionFactor is how many times K peers a provide lookup collects around

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // handle answers an inbound request (server mode).

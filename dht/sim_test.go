@@ -14,7 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/share-p2p/share/dht"
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/provide"
 )
 

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // entry is a routing-table peer.

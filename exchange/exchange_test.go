@@ -17,7 +17,7 @@ import (
 
 	"github.com/share-p2p/share/chunker"
 	"github.com/share-p2p/share/dag"
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 const testProto = "/test/blocks/1.0.0"

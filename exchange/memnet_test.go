@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // memNet is an in-memory network of fake hosts for tests: streams are

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // sentReq is a request outstanding at a peer.

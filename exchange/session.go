@@ -14,7 +14,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/share-p2p/share/dag"
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // ErrNoProgress ends a session in which no block arrived for

@@ -12,8 +12,8 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/share-p2p/share/net"
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // Daemon is a node on the network for the long run: it listens, serves
@@ -21,7 +21,7 @@ import (
 // $SHARE_PATH/api.sock. Closing the node stops the network.
 type Daemon struct {
 	*Node
-	Host   *net.Host
+	Host   *p2p.Host
 	Logger *slog.Logger
 }
 

@@ -20,8 +20,8 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/share-p2p/share/net"
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 const loadClientEnv = "SHARE_TEST_LOAD_CLIENT"
@@ -142,7 +142,7 @@ func loadClient(t *testing.T, target string) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	var streams []*net.Stream
+	var streams []*p2p.Stream
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	failed := 0
@@ -153,7 +153,7 @@ func loadClient(t *testing.T, target string) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			_, key, _ := ed25519.GenerateKey(rand.Reader)
-			h, err := net.NewHost(context.Background(), net.Config{Key: key, ListenAddrs: []ma.Multiaddr{}})
+			h, err := p2p.NewHost(context.Background(), p2p.Config{Key: key, ListenAddrs: []ma.Multiaddr{}})
 			if err != nil {
 				t.Error(err)
 				return

@@ -18,10 +18,10 @@ import (
 	"github.com/share-p2p/share/dht"
 	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/metrics"
-	"github.com/share-p2p/share/net"
-	"github.com/share-p2p/share/net/mdns"
-	"github.com/share-p2p/share/net/peer"
-	"github.com/share-p2p/share/net/pnet"
+	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share/p2p/mdns"
+	"github.com/share-p2p/share/p2p/peer"
+	"github.com/share-p2p/share/p2p/pnet"
 	"github.com/share-p2p/share/provide"
 	"github.com/share-p2p/share/repo"
 )
@@ -29,7 +29,7 @@ import (
 // Network is a node's presence on the network: the host, the block
 // exchange and LAN discovery, plus the bootstrap dialler.
 type Network struct {
-	Host     *net.Host
+	Host     *p2p.Host
 	Exchange *exchange.Exchange
 	DHT      *dht.DHT          // nil when Routing.Mode is off
 	Provider *provide.Provider // nil when Routing.Mode is off
@@ -46,7 +46,7 @@ type Network struct {
 type NetworkOptions struct {
 	Logger *slog.Logger
 	// Transport opens raw connections (default TCP).
-	Transport net.Transport
+	Transport p2p.Transport
 	// ListenAddrs override Addresses.Listen (a temporary node listens on
 	// port 0 so it never collides with a daemon).
 	ListenAddrs []string
@@ -87,7 +87,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	if err != nil {
 		return nil, err
 	}
-	var protector net.Protector
+	var protector p2p.Protector
 	discoveryName := cfg.Network
 	if psk != nil {
 		protector = pnet.NewProtector(*psk)
@@ -95,13 +95,13 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	}
 	lim := cfg.Limits
 	m := n.Metrics()
-	h, err := net.NewHost(ctx, net.Config{
+	h, err := p2p.NewHost(ctx, p2p.Config{
 		StreamMeter: func(proto string) (in, out func(int)) {
 			name := protocolName(proto)
 			cin, cout := m.BytesIn(name), m.BytesOut(name)
 			return func(n int) { cin.Add(uint64(n)) }, func(n int) { cout.Add(uint64(n)) }
 		},
-		Limits: net.Limits{
+		Limits: p2p.Limits{
 			MaxInbound: lim.ConnsInbound, MaxOutbound: lim.ConnsOutbound,
 			MaxStreamsPerPeer: lim.StreamsPerPeer,
 		},
@@ -323,7 +323,7 @@ func (nw *Network) Close() error {
 }
 
 // hostAdapter gives the exchange the streams of the net host.
-type hostAdapter struct{ h *net.Host }
+type hostAdapter struct{ h *p2p.Host }
 
 func (a hostAdapter) NewStream(ctx context.Context, p peer.ID, proto string) (exchange.Stream, error) {
 	s, err := a.h.NewStream(ctx, p, proto)
@@ -334,10 +334,10 @@ func (a hostAdapter) NewStream(ctx context.Context, p peer.ID, proto string) (ex
 }
 
 func (a hostAdapter) SetHandler(proto string, h func(exchange.Stream)) {
-	a.h.SetHandler(proto, func(s *net.Stream) { h(stream{s}) })
+	a.h.SetHandler(proto, func(s *p2p.Stream) { h(stream{s}) })
 }
 
-type stream struct{ *net.Stream }
+type stream struct{ *p2p.Stream }
 
 func (s stream) RemotePeer() peer.ID { return s.Conn().RemotePeer() }
 
@@ -391,9 +391,9 @@ func (nw *Network) findProviders(ctx context.Context, root cid.Cid, sess *exchan
 				return
 			}
 			switch e.Kind {
-			case net.Connected, net.Identified:
+			case p2p.Connected, p2p.Identified:
 				ask(e.Peer)
-			case net.Disconnected:
+			case p2p.Disconnected:
 				delete(asked, e.Peer) // ask again if it comes back
 			}
 		}

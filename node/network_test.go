@@ -18,8 +18,8 @@ import (
 
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/exchange"
-	"github.com/share-p2p/share/net"
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/pin"
 )
 
@@ -541,13 +541,13 @@ func TestBootstrapRedial(t *testing.T) {
 		conns := n.net.Host.ConnsToPeer(ai.ID)
 		boot.net.Host.ClosePeer(n.net.Host.ID())
 		waitFor(t, 10*time.Second, func() bool {
-			return !slices.ContainsFunc(conns, func(c *net.Conn) bool { return !c.IsClosed() })
+			return !slices.ContainsFunc(conns, func(c *p2p.Conn) bool { return !c.IsClosed() })
 		}, func() string { return "the bootstrap peer's close never arrived" })
 		// The redial is ours: an outbound connection, whoever else dials.
 		what := fmt.Sprintf("after drop %d", round+1)
 		waitFor(t, 10*time.Second, func() bool {
-			return slices.ContainsFunc(n.net.Host.ConnsToPeer(ai.ID), func(c *net.Conn) bool {
-				return c.Direction() == net.Outbound && !c.IsClosed()
+			return slices.ContainsFunc(n.net.Host.ConnsToPeer(ai.ID), func(c *p2p.Conn) bool {
+				return c.Direction() == p2p.Outbound && !c.IsClosed()
 			})
 		}, func() string { return what + ": the bootstrap peer was not redialled" })
 		waitConnected(what)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // Router is the part of the DHT a Provider uses (*dht.DHT implements it).

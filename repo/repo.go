@@ -14,7 +14,7 @@ import (
 	"syscall"
 
 	"github.com/share-p2p/share/blockstore"
-	"github.com/share-p2p/share/net/peer"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // File names inside a repository.

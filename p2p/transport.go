@@ -1,0 +1,142 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// Transport opens raw, unauthenticated byte streams: TCP in production, an
+// in-memory network in tests.
+type Transport interface {
+	// Listen binds laddr. A port (or memory address) of 0 picks a free one.
+	Listen(laddr ma.Multiaddr) (Listener, error)
+	// Dial connects to raddr, a transport address without /p2p.
+	Dial(ctx context.Context, raddr ma.Multiaddr) (net.Conn, error)
+	// CanDial reports whether raddr is an address of this transport.
+	CanDial(raddr ma.Multiaddr) bool
+}
+
+// Listener accepts raw connections on one bound address.
+type Listener interface {
+	Accept() (net.Conn, error)
+	Close() error
+	// Multiaddr is the bound address, with the actual port.
+	Multiaddr() ma.Multiaddr
+}
+
+// ErrUnsupportedAddr is returned for multiaddrs a transport cannot use.
+var ErrUnsupportedAddr = errors.New("unsupported multiaddr")
+
+// TCP is the TCP transport for /ip4/A/tcp/N and /ip6/A/tcp/N.
+type TCP struct {
+	// DialTimeout bounds the TCP connect of one address; 0 means 5 s.
+	DialTimeout time.Duration
+}
+
+func isTCP(m ma.Multiaddr) bool {
+	if len(m) != 2 || m[1].Code() != ma.P_TCP {
+		return false
+	}
+	c := m[0].Code()
+	return c == ma.P_IP4 || c == ma.P_IP6
+}
+
+// CanDial implements Transport.
+func (t *TCP) CanDial(m ma.Multiaddr) bool { return isTCP(m) }
+
+// Listen implements Transport.
+func (t *TCP) Listen(laddr ma.Multiaddr) (Listener, error) {
+	if !isTCP(laddr) {
+		return nil, fmt.Errorf("%w for tcp: %s", ErrUnsupportedAddr, laddr)
+	}
+	network, host, err := manet.DialArgs(laddr)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen(network, host)
+	if err != nil {
+		return nil, err
+	}
+	bound, err := manet.FromNetAddr(ln.Addr())
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &tcpListener{ln: ln, addr: bound}, nil
+}
+
+// Dial implements Transport.
+func (t *TCP) Dial(ctx context.Context, raddr ma.Multiaddr) (net.Conn, error) {
+	if !isTCP(raddr) {
+		return nil, fmt.Errorf("%w for tcp: %s", ErrUnsupportedAddr, raddr)
+	}
+	network, host, err := manet.DialArgs(raddr)
+	if err != nil {
+		return nil, err
+	}
+	timeout := t.DialTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	d := net.Dialer{Timeout: timeout}
+	return d.DialContext(ctx, network, host)
+}
+
+type tcpListener struct {
+	ln   net.Listener
+	addr ma.Multiaddr
+}
+
+func (l *tcpListener) Accept() (net.Conn, error) { return l.ln.Accept() }
+func (l *tcpListener) Close() error              { return l.ln.Close() }
+func (l *tcpListener) Multiaddr() ma.Multiaddr   { return l.addr }
+
+// multiaddrOf converts a connection endpoint to a multiaddr.
+func multiaddrOf(a net.Addr) ma.Multiaddr {
+	if m, ok := a.(interface{ Multiaddr() ma.Multiaddr }); ok {
+		return m.Multiaddr()
+	}
+	m, err := manet.FromNetAddr(a)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// expandUnspecified replaces 0.0.0.0 and :: by the interface addresses of
+// the same family. Link-local IPv6 addresses are left out: they need a zone
+// to be dialled.
+func expandUnspecified(addrs []ma.Multiaddr) []ma.Multiaddr {
+	var ifaces []ma.Multiaddr
+	var out []ma.Multiaddr
+	for _, a := range addrs {
+		if !manet.IsIPUnspecified(a) {
+			out = append(out, a)
+			continue
+		}
+		if ifaces == nil {
+			all, err := manet.InterfaceMultiaddrs()
+			if err != nil {
+				out = append(out, a)
+				continue
+			}
+			for _, ia := range all {
+				if !manet.IsIP6LinkLocal(ia) {
+					ifaces = append(ifaces, ia)
+				}
+			}
+		}
+		res, err := manet.ResolveUnspecifiedAddress(a, ifaces)
+		if err != nil {
+			continue
+		}
+		out = append(out, res...)
+	}
+	return ma.Unique(out)
+}
