@@ -122,8 +122,9 @@ func (s *Sched) pickDup(p *Peer, onlyWaited bool) *entry {
 			slices.Contains(en.at, p) || slices.Contains(en.dontHave, p) {
 			continue
 		}
-		if best == nil || en.sentAt.Before(best.sentAt) {
-			best = en
+		if best == nil || en.sentAt.Before(best.sentAt) ||
+			(en.sentAt.Equal(best.sentAt) && slices.Compare(en.key, best.key) < 0) {
+			best = en // ties (one Assign's requests) go in DAG order
 		}
 	}
 	return best

@@ -376,9 +376,10 @@ func (s *Sched) Want(c cid.Cid) (wake bool) {
 		en.found = true
 		s.unfinished++
 		heap.Push(&s.pending, en)
+		wake = true
 	}
 	if en.prio {
-		return false
+		return wake
 	}
 	en.prio = true
 	if en.heapIdx >= 0 {
