@@ -78,7 +78,7 @@ func (pc *peerConn) run() {
 	var reopen []int
 
 	var bufs [][]byte
-	var sends []sched.Send
+	sends := make([]sched.Send, 0, s.cfg.MaxWindow) // a window's requests, as a rule
 	for {
 		select {
 		case <-pc.wake:
