@@ -59,24 +59,12 @@ func (pc *peerConn) signal() {
 // streams end; further lanes open when the first ones fill up.
 func (pc *peerConn) run() {
 	s := pc.s
-	st, err := s.e.host.NewStream(s.ctx, pc.id, s.e.proto)
-	if err != nil {
-		s.dropPeer(pc, fmt.Errorf("open stream: %w", err), false)
+	st, ok := pc.openFirst()
+	if !ok {
 		return
 	}
-	s.mu.Lock()
-	if pc.dead || s.finished {
-		s.mu.Unlock()
-		st.Reset()
-		return
-	}
-	pc.lanes = []lane{{st: st}}
-	s.mu.Unlock()
-	pc.lastFrame.Store(time.Now().UnixNano())
 	ws := []deadlineWriter{{st, s.cfg.WriteTimeout}}
-	go pc.receive(st, 0)
 	var reopen []int
-
 	var bufs [][]byte
 	sends := make([]sched.Send, 0, s.cfg.MaxWindow) // a window's requests, as a rule
 	for {
@@ -99,33 +87,70 @@ func (pc *peerConn) run() {
 			}
 		}
 		s.mu.Unlock()
-		for _, i := range reopen { // lanes whose idle stream the peer closed
-			st, ok := pc.openLane(i)
-			if !ok {
-				return
-			}
-			ws[i] = deadlineWriter{st, s.cfg.WriteTimeout}
-		}
-		for len(ws) < len(bufs) { // the scheduler added a lane
-			st, ok := pc.openLane(len(ws))
-			if !ok {
-				return
-			}
-			ws = append(ws, deadlineWriter{st, s.cfg.WriteTimeout})
-		}
-		for i, buf := range bufs {
-			if len(buf) == 0 {
-				continue
-			}
-			if _, err := ws[i].Write(buf); err != nil {
-				if pc.laneLost(i, ws[i].s) {
-					continue // it had only CANCELs for requests already answered
-				}
-				s.dropPeer(pc, fmt.Errorf("write: %w", err), false)
-				return
-			}
+		if ws, ok = pc.openLanes(ws, reopen, len(bufs)); !ok || !pc.write(ws, bufs) {
+			return
 		}
 	}
+}
+
+// openFirst opens the first lane and starts its receiver; false means pc
+// is done with.
+func (pc *peerConn) openFirst() (Stream, bool) {
+	s := pc.s
+	st, err := s.e.host.NewStream(s.ctx, pc.id, s.e.proto)
+	if err != nil {
+		s.dropPeer(pc, fmt.Errorf("open stream: %w", err), false)
+		return nil, false
+	}
+	s.mu.Lock()
+	if pc.dead || s.finished {
+		s.mu.Unlock()
+		st.Reset()
+		return nil, false
+	}
+	pc.lanes = []lane{{st: st}}
+	s.mu.Unlock()
+	pc.lastFrame.Store(time.Now().UnixNano())
+	go pc.receive(st, 0)
+	return st, true
+}
+
+// openLanes reopens the lanes in reopen, whose idle stream the peer
+// closed, and opens the lanes the scheduler added, up to n in all; false
+// means pc is done with.
+func (pc *peerConn) openLanes(ws []deadlineWriter, reopen []int, n int) ([]deadlineWriter, bool) {
+	for _, i := range reopen {
+		st, ok := pc.openLane(i)
+		if !ok {
+			return ws, false
+		}
+		ws[i] = deadlineWriter{st, pc.s.cfg.WriteTimeout}
+	}
+	for len(ws) < n {
+		st, ok := pc.openLane(len(ws))
+		if !ok {
+			return ws, false
+		}
+		ws = append(ws, deadlineWriter{st, pc.s.cfg.WriteTimeout})
+	}
+	return ws, true
+}
+
+// write sends each lane its frames; false means pc was dropped.
+func (pc *peerConn) write(ws []deadlineWriter, bufs [][]byte) bool {
+	for i, buf := range bufs {
+		if len(buf) == 0 {
+			continue
+		}
+		if _, err := ws[i].Write(buf); err != nil {
+			if pc.laneLost(i, ws[i].s) {
+				continue // it had only CANCELs for requests already answered
+			}
+			pc.s.dropPeer(pc, fmt.Errorf("write: %w", err), false)
+			return false
+		}
+	}
+	return true
 }
 
 // openLane opens the stream of lane i (a new one, or one whose stream
