@@ -95,9 +95,6 @@ func (s *Sched) AddPeer(id peer.ID) *Peer {
 	}
 }
 
-// Excluded reports whether id was dropped as bad.
-func (s *Sched) Excluded(id peer.ID) bool { return s.excluded[id] }
-
 // DropPeer stops using p (its stream died, it lacks the DAG, or, if bad,
 // it misbehaved: then it is never used again) and gives its requests back
 // to the frontier for the others.
@@ -147,7 +144,7 @@ func (s *Sched) add(c cid.Cid, key []uint32, tsize int64) *entry {
 	return en
 }
 
-// Send is one frame Assign asks the shell to send to a peer.
+// Send is one message Assign asks the shell to send to a peer.
 type Send struct {
 	C      cid.Cid
 	Lane   int  // the stream, 0 to Lanes-1
