@@ -60,4 +60,11 @@
 // to hand out, idle providers duplicate the oldest outstanding requests
 // (endgame) and the losers are cancelled. Blocks already in the local store
 // are not fetched, so an interrupted fetch resumes where it stopped.
+//
+// These decisions are made by package sched, a deterministic core with no
+// goroutines, locks or clock of its own; a Session is its I/O shell: it
+// runs the streams, frames, verifiers and the reader's Get, feeds the core
+// events (a peer joins or dies, a block arrives, verifies or fails, a
+// DONT_HAVE, a reader waits, a tick) and carries out what it decides
+// (requests and CANCELs per peer and lane, peers to drop, the end).
 package exchange

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -363,53 +364,51 @@ func TestOversizedFrameToServer(t *testing.T) {
 }
 
 func TestResume(t *testing.T) {
-	root, src, data := makeDAG(t, 4<<20, 16<<10, 9)
-	n := newMemNet()
-	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
-	out := dag.NewMemStore()
-	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{})
+	synctest.Test(t, func(t *testing.T) {
+		root, src, data := makeDAG(t, 4<<20, 16<<10, 9)
+		n := newMemNet()
+		prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
+		out := dag.NewMemStore()
+		client := newTestPeer(t, n, "client", out, linkOpts{}, Config{})
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	half := &cancellingPutter{BlockPutter: out, after: src.Len() / 2, cancel: cancel}
-	s := client.e.NewSession(ctx, root, SessionOptions{Local: out, Putter: half, Providers: providerIDs(prov)})
-	if err := s.Wait(); !errors.Is(err, context.Canceled) {
-		t.Fatalf("first fetch: %v, want canceled", err)
-	}
-	have := out.Len()
-	if have < src.Len()/2 || have == src.Len() {
-		t.Fatalf("%d of %d blocks after the first fetch", have, src.Len())
-	}
-	// The provider may still be loading answers to the first session's
-	// stream (several at a time) when it ends: count from when it is done.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		half := &cancellingPutter{BlockPutter: out, after: src.Len() / 2, cancel: cancel}
+		s := client.e.NewSession(ctx, root, SessionOptions{Local: out, Putter: half, Providers: providerIDs(prov)})
+		if err := s.Wait(); !errors.Is(err, context.Canceled) {
+			t.Fatalf("first fetch: %v, want canceled", err)
+		}
+		have := out.Len()
+		if have < src.Len()/2 || have == src.Len() {
+			t.Fatalf("%d of %d blocks after the first fetch", have, src.Len())
+		}
+		// The provider may still be loading answers to the first session's
+		// stream (several at a time) when it ends: count from when it is done.
+		synctest.Wait()
 		prov.e.mu.Lock()
 		busy := len(prov.e.peers)
 		prov.e.mu.Unlock()
-		if busy == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
+		if busy != 0 {
 			t.Fatal("the provider still serves the first session's stream")
 		}
-	}
-	served := prov.store.gets.Load()
+		served := prov.store.gets.Load()
 
-	var last Progress
-	s = client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{
-		Local: out, Putter: out, Providers: providerIDs(prov),
-		Progress: func(p Progress) { last = p },
+		var last Progress
+		s = client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{
+			Local: out, Putter: out, Providers: providerIDs(prov),
+			Progress: func(p Progress) { last = p },
+		})
+		if err := s.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		checkFile(t, out, root, data)
+		if got, want := prov.store.gets.Load()-served, int64(src.Len()-have); got != want {
+			t.Fatalf("second fetch requested %d blocks, %d were missing", got, want)
+		}
+		if last.LocalBlocks != have || last.Blocks != src.Len()-have {
+			t.Fatalf("progress %+v, want %d local blocks and %d fetched", last, have, src.Len()-have)
+		}
 	})
-	if err := s.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	checkFile(t, out, root, data)
-	if got, want := prov.store.gets.Load()-served, int64(src.Len()-have); got != want {
-		t.Fatalf("second fetch requested %d blocks, %d were missing", got, want)
-	}
-	if last.LocalBlocks != have || last.Blocks != src.Len()-have {
-		t.Fatalf("progress %+v, want %d local blocks and %d fetched", last, have, src.Len()-have)
-	}
 }
 
 // cancellingPutter cancels a context after storing some blocks.
@@ -443,18 +442,20 @@ func TestNothingToFetch(t *testing.T) {
 }
 
 func TestNoProgress(t *testing.T) {
-	root, _, _ := makeDAG(t, 1<<20, 16<<10, 11)
-	n := newMemNet()
-	empty := newTestPeer(t, n, "empty", dag.NewMemStore(), linkOpts{}, Config{})
-	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{ProgressTimeout: 300 * time.Millisecond})
-	start := time.Now()
-	s := client.e.NewSession(testContext(t, 10*time.Second), root, SessionOptions{Providers: providerIDs(empty)})
-	if err := s.Wait(); !errors.Is(err, ErrNoProgress) {
-		t.Fatalf("fetch from a peer without the DAG: %v", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("gave up after %v", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		root, _, _ := makeDAG(t, 1<<20, 16<<10, 11)
+		n := newMemNet()
+		empty := newTestPeer(t, n, "empty", dag.NewMemStore(), linkOpts{}, Config{})
+		client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{ProgressTimeout: 300 * time.Millisecond})
+		start := time.Now()
+		s := client.e.NewSession(testContext(t, 10*time.Second), root, SessionOptions{Providers: providerIDs(empty)})
+		if err := s.Wait(); !errors.Is(err, ErrNoProgress) {
+			t.Fatalf("fetch from a peer without the DAG: %v", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("gave up after %v", d)
+		}
+	})
 }
 
 func TestStreamingGetter(t *testing.T) {
@@ -647,88 +648,102 @@ func TestSwarmThroughput(t *testing.T) {
 }
 
 func TestSlowProvider(t *testing.T) {
-	root, src, data := makeDAG(t, 16<<20, 256<<10, 17)
-	n := newMemNet()
-	fast := newTestPeer(t, n, "fast", src, linkOpts{rate: 50e6}, Config{})
-	slow := newTestPeer(t, n, "slow", src, linkOpts{rate: 1e6}, Config{})
-	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{})
-	start := time.Now()
-	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Stream: true, Providers: providerIDs(slow, fast)})
-	checkFile(t, s, root, data)
-	if err := s.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	// Alone, the fast provider needs 0.34 s; the slow one would need 17 s.
-	if d := time.Since(start); d > 3*time.Second && !raceEnabled {
-		t.Fatalf("took %v: the slow provider held the fetch back", d)
-	}
-	t.Logf("slow provider served %d of %d blocks in %v", slow.store.gets.Load(), src.Len(), time.Since(start))
+	synctest.Test(t, func(t *testing.T) {
+		root, src, data := makeDAG(t, 16<<20, 256<<10, 17)
+		n := newMemNet()
+		fast := newTestPeer(t, n, "fast", src, linkOpts{rate: 50e6}, Config{})
+		slow := newTestPeer(t, n, "slow", src, linkOpts{rate: 1e6}, Config{})
+		client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{})
+		start := time.Now()
+		s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Stream: true, Providers: providerIDs(slow, fast)})
+		checkFile(t, s, root, data)
+		if err := s.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		// Alone, the fast provider needs 0.34 s; the slow one would need 17 s.
+		if d := time.Since(start); d > 3*time.Second && !raceEnabled {
+			t.Fatalf("took %v: the slow provider held the fetch back", d)
+		}
+		t.Logf("slow provider served %d of %d blocks in %v", slow.store.gets.Load(), src.Len(), time.Since(start))
+	})
 }
 
 // TestSlowloris: a provider that starts a block and then sends one byte
 // every 100 ms is given up after ReadTimeout; the honest provider serves
 // the DAG with a bounded delay.
 func TestSlowloris(t *testing.T) {
-	root, src, data := makeDAG(t, 2<<20, 64<<10, 9)
-	n := newMemNet()
-	good := newTestPeer(t, n, "good", src, linkOpts{}, Config{})
-	n.addHost("slow", linkOpts{}).SetHandler(testProto, func(st Stream) {
-		defer st.Reset()
-		fr := newFrameReader(st)
-		m, buf, err := fr.next()
-		putBuf(buf)
-		if err != nil {
-			return
-		}
-		block, _ := src.Get(context.Background(), m.cid)
-		frame := append(appendBlockHeader(nil, m.cid, len(block)), block...)
-		for _, b := range frame {
-			if _, err := st.Write([]byte{b}); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		root, src, data := makeDAG(t, 2<<20, 64<<10, 9)
+		n := newMemNet()
+		good := newTestPeer(t, n, "good", src, linkOpts{}, Config{})
+		slow := n.addHost("slow", linkOpts{})
+		exited := make(chan struct{}, 8)
+		slow.SetHandler(testProto, func(st Stream) {
+			defer func() { exited <- struct{}{} }()
+			defer st.Reset()
+			fr := newFrameReader(st)
+			m, buf, err := fr.next()
+			putBuf(buf)
+			if err != nil {
 				return
 			}
-			time.Sleep(100 * time.Millisecond)
+			block, _ := src.Get(context.Background(), m.cid)
+			frame := append(appendBlockHeader(nil, m.cid, len(block)), block...)
+			for _, b := range frame {
+				if _, err := st.Write([]byte{b}); err != nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+		out := dag.NewMemStore()
+		client := newTestPeer(t, n, "client", out, linkOpts{}, Config{ReadTimeout: 500 * time.Millisecond})
+		start := time.Now()
+		s := client.e.NewSession(testContext(t, 30*time.Second), root, SessionOptions{Putter: out, Providers: []peer.ID{"slow", good.h.id}})
+		if err := s.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		checkFile(t, out, root, data)
+		if took := time.Since(start); took > 10*time.Second {
+			t.Fatalf("the slowloris provider held the fetch up for %v", took)
+		} else {
+			t.Logf("fetch with a slowloris provider took %v", took)
+		}
+		// The bubble's clock stops when the test returns: wait for the
+		// slowloris to find its stream gone.
+		for range slow.streamsOpened() {
+			<-exited
 		}
 	})
-	out := dag.NewMemStore()
-	client := newTestPeer(t, n, "client", out, linkOpts{}, Config{ReadTimeout: 500 * time.Millisecond})
-	start := time.Now()
-	s := client.e.NewSession(testContext(t, 30*time.Second), root, SessionOptions{Putter: out, Providers: []peer.ID{"slow", good.h.id}})
-	if err := s.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	checkFile(t, out, root, data)
-	if took := time.Since(start); took > 10*time.Second {
-		t.Fatalf("the slowloris provider held the fetch up for %v", took)
-	} else {
-		t.Logf("fetch with a slowloris provider took %v", took)
-	}
 }
 
 // TestMaxBlockSize: a node that accepts blocks of at most 64 KiB cuts off
 // a peer that sends a 256 KiB block; the limit cannot exceed the
 // protocol's.
 func TestMaxBlockSize(t *testing.T) {
-	root, src, _ := makeDAG(t, 1<<20, 256<<10, 12)
-	n := newMemNet()
-	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
-	reported := make(chan error, 8)
-	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{
-		MaxBlockSize: 64 << 10, ProgressTimeout: 2 * time.Second,
-		OnBadPeer: func(p peer.ID, err error) { reported <- err },
-	})
-	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Providers: []peer.ID{prov.h.id}})
-	select {
-	case err := <-reported:
-		if !errors.Is(err, ErrFrameTooLarge) {
-			t.Fatalf("peer reported with %v, want a frame too large", err)
+	synctest.Test(t, func(t *testing.T) {
+		root, src, _ := makeDAG(t, 1<<20, 256<<10, 12)
+		n := newMemNet()
+		prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
+		reported := make(chan error, 8)
+		client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{
+			MaxBlockSize: 64 << 10, ProgressTimeout: 2 * time.Second,
+			OnBadPeer: func(p peer.ID, err error) { reported <- err },
+		})
+		s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Providers: []peer.ID{prov.h.id}})
+		select {
+		case err := <-reported:
+			if !errors.Is(err, ErrFrameTooLarge) {
+				t.Fatalf("peer reported with %v, want a frame too large", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a block above MaxBlockSize was not refused")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a block above MaxBlockSize was not refused")
-	}
-	s.Close()
-	if _, err := (Config{MaxBlockSize: MaxBlockSize + 1}).withDefaults(); err == nil {
-		t.Fatal("MaxBlockSize above the protocol's maximum accepted")
-	}
+		s.Close()
+		if _, err := (Config{MaxBlockSize: MaxBlockSize + 1}).withDefaults(); err == nil {
+			t.Fatal("MaxBlockSize above the protocol's maximum accepted")
+		}
+	})
 }
 
 // holdingStore holds back the Gets of the blocks in slow (of every block
@@ -844,23 +859,26 @@ func TestSlowBlockDoesNotHoldUpOthers(t *testing.T) {
 // TestSlowLoadsBounded: when every block is slow to load, a stream loads
 // several at once, but no more than maxLoads.
 func TestSlowLoadsBounded(t *testing.T) {
-	root, src, _ := makeDAG(t, 1<<20, 16<<10, 22)
-	cids := allCIDs(t, src, root)[:20]
-	store := holdBlocks(src)
-	next := serveHeld(t, store, cids)
-	for deadline := time.Now().Add(10 * time.Second); store.peakWaiting() < maxLoads; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d loads at once, want %d", store.peakWaiting(), maxLoads)
+	synctest.Test(t, func(t *testing.T) {
+		root, src, _ := makeDAG(t, 1<<20, 16<<10, 22)
+		cids := allCIDs(t, src, root)[:20]
+		store := holdBlocks(src)
+		next := serveHeld(t, store, cids)
+		time.Sleep(maxLoads * slowLoad) // a spill per slowLoad
+		synctest.Wait()
+		if p := store.peakWaiting(); p < maxLoads {
+			t.Fatalf("%d loads at once, want %d", p, maxLoads)
 		}
-	}
-	time.Sleep(10 * slowLoad) // time for more spills, were they allowed
-	if p := store.peakWaiting(); p != maxLoads {
-		t.Fatalf("%d loads at once, limit %d", p, maxLoads)
-	}
-	store.Release()
-	for range cids {
-		next()
-	}
+		time.Sleep(10 * slowLoad) // time for more spills, were they allowed
+		synctest.Wait()
+		if p := store.peakWaiting(); p != maxLoads {
+			t.Fatalf("%d loads at once, limit %d", p, maxLoads)
+		}
+		store.Release()
+		for range cids {
+			next()
+		}
+	})
 }
 
 // TestLanes: a fast provider is asked on several streams (each has its own
@@ -919,25 +937,27 @@ func (w *pausingWriter) Write(p []byte) (int, error) {
 // for longer than the provider's idle timeout (the provider closes the
 // idle streams meanwhile) goes on when the reader comes back.
 func TestReaderPauseOutlastsServerIdle(t *testing.T) {
-	root, src, data := makeDAG(t, 48<<20, 1<<20, 22)
-	n := newMemNet()
-	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{IdleTimeout: 300 * time.Millisecond})
-	// A budget well below the file: the session must stop asking while
-	// the reader is away.
-	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{MaxInFlightBytes: 12 << 20})
-	s := client.e.NewSession(testContext(t, 30*time.Second), root, SessionOptions{Stream: true, Providers: providerIDs(prov)})
-	r, err := dag.NewFileReader(context.Background(), s, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &pausingWriter{after: 4 << 20, pause: 1500 * time.Millisecond}
-	if _, err := r.WriteTo(w); err != nil {
-		t.Fatalf("read after the pause: %v", err)
-	}
-	if !bytes.Equal(w.Bytes(), data) {
-		t.Fatalf("read %d bytes, not the %d imported", w.Len(), len(data))
-	}
-	if err := s.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		root, src, data := makeDAG(t, 48<<20, 1<<20, 22)
+		n := newMemNet()
+		prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{IdleTimeout: 300 * time.Millisecond})
+		// A budget well below the file: the session must stop asking while
+		// the reader is away.
+		client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{MaxInFlightBytes: 12 << 20})
+		s := client.e.NewSession(testContext(t, 30*time.Second), root, SessionOptions{Stream: true, Providers: providerIDs(prov)})
+		r, err := dag.NewFileReader(context.Background(), s, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &pausingWriter{after: 4 << 20, pause: 1500 * time.Millisecond}
+		if _, err := r.WriteTo(w); err != nil {
+			t.Fatalf("read after the pause: %v", err)
+		}
+		if !bytes.Equal(w.Bytes(), data) {
+			t.Fatalf("read %d bytes, not the %d imported", w.Len(), len(data))
+		}
+		if err := s.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -8,53 +8,33 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ipfs/go-cid"
-
+	"github.com/share-p2p/share/exchange/sched"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
-// sentReq is a request outstanding at a peer.
-type sentReq struct {
-	e    *entry
-	sent time.Time
-	lane int // the stream it was sent on
-}
-
 // peerConn is a session's streams to one provider (its lanes, see
-// Config.StreamsPerPeer): a sender goroutine writes WANT and CANCEL frames
-// as the window allows, spreading WANTs over the lanes, and a receiver per
-// lane reads the answers. Fields are guarded by the session's mutex unless
-// noted.
+// Config.StreamsPerPeer): a sender goroutine writes the WANT and CANCEL
+// frames the scheduler assigns to the provider, on the lanes it picks, and
+// a receiver per lane reads the answers. Fields are guarded by the
+// session's mutex unless noted.
 type peerConn struct {
 	s     *Session
 	id    peer.ID
+	sp    *sched.Peer // the scheduler's side of the provider
 	lanes []lane
 	dead  bool
-
-	reqs      map[cid.Cid]sentReq
-	cancelled map[cid.Cid]struct{} // cancelled requests whose block may still come
 
 	// lastFrame is when a lane last read a frame (unix nanoseconds); a
 	// lane that waits while the others deliver is not a dead peer.
 	lastFrame atomic.Int64
-
-	window      int
-	rate        float64 // bytes per second, smoothed
-	minRTT      time.Duration
-	accStart    time.Time
-	accBytes    int64
-	dontHaveRun int
 
 	wake chan struct{}
 }
 
 // lane is one stream of a peerConn.
 type lane struct {
-	st      Stream    // nil until the sender opens it
-	bytes   int64     // expected bytes outstanding
-	reqs    int       // requests outstanding
-	down    bool      // st ended while it had no requests: reopen on use
-	cancelQ []cid.Cid // CANCELs to send
+	st   Stream // nil until the sender opens it
+	down bool   // st ended while it had no requests: reopen on use
 }
 
 // streamsLocked returns the lanes' open streams.
@@ -79,25 +59,14 @@ func (pc *peerConn) signal() {
 // streams end; further lanes open when the first ones fill up.
 func (pc *peerConn) run() {
 	s := pc.s
-	st, err := s.e.host.NewStream(s.ctx, pc.id, s.e.proto)
-	if err != nil {
-		s.dropPeer(pc, fmt.Errorf("open stream: %w", err), false)
+	st, ok := pc.openFirst()
+	if !ok {
 		return
 	}
-	s.mu.Lock()
-	if pc.dead || s.finished {
-		s.mu.Unlock()
-		st.Reset()
-		return
-	}
-	pc.lanes = []lane{{st: st}}
-	s.mu.Unlock()
-	pc.lastFrame.Store(time.Now().UnixNano())
 	ws := []deadlineWriter{{st, s.cfg.WriteTimeout}}
-	go pc.receive(st, 0)
 	var reopen []int
-
 	var bufs [][]byte
+	sends := make([]sched.Send, 0, s.cfg.MaxWindow) // a window's requests, as a rule
 	for {
 		select {
 		case <-pc.wake:
@@ -109,15 +78,8 @@ func (pc *peerConn) run() {
 			s.mu.Unlock()
 			return
 		}
-		bufs = growBufs(bufs[:0], len(pc.lanes))
-		for i := range pc.lanes {
-			l := &pc.lanes[i]
-			for _, c := range l.cancelQ {
-				bufs[i] = appendMessage(bufs[i], msgCancel, c)
-			}
-			l.cancelQ = l.cancelQ[:0]
-		}
-		bufs = s.assignLocked(pc, bufs)
+		sends = s.core.Assign(pc.sp, time.Now(), sends[:0])
+		bufs = pc.encodeLocked(bufs, sends)
 		reopen = reopen[:0]
 		for i, l := range pc.lanes {
 			if l.down && i < len(ws) && len(bufs[i]) > 0 {
@@ -125,33 +87,70 @@ func (pc *peerConn) run() {
 			}
 		}
 		s.mu.Unlock()
-		for _, i := range reopen { // lanes whose idle stream the peer closed
-			st, ok := pc.openLane(i)
-			if !ok {
-				return
-			}
-			ws[i] = deadlineWriter{st, s.cfg.WriteTimeout}
-		}
-		for len(ws) < len(bufs) { // assignLocked added a lane
-			st, ok := pc.openLane(len(ws))
-			if !ok {
-				return
-			}
-			ws = append(ws, deadlineWriter{st, s.cfg.WriteTimeout})
-		}
-		for i, buf := range bufs {
-			if len(buf) == 0 {
-				continue
-			}
-			if _, err := ws[i].Write(buf); err != nil {
-				if pc.laneLost(i, ws[i].s) {
-					continue // it had only CANCELs for requests already answered
-				}
-				s.dropPeer(pc, fmt.Errorf("write: %w", err), false)
-				return
-			}
+		if ws, ok = pc.openLanes(ws, reopen, len(bufs)); !ok || !pc.write(ws, bufs) {
+			return
 		}
 	}
+}
+
+// openFirst opens the first lane and starts its receiver; false means pc
+// is done with.
+func (pc *peerConn) openFirst() (Stream, bool) {
+	s := pc.s
+	st, err := s.e.host.NewStream(s.ctx, pc.id, s.e.proto)
+	if err != nil {
+		s.dropPeer(pc, fmt.Errorf("open stream: %w", err), false)
+		return nil, false
+	}
+	s.mu.Lock()
+	if pc.dead || s.finished {
+		s.mu.Unlock()
+		st.Reset()
+		return nil, false
+	}
+	pc.lanes = []lane{{st: st}}
+	s.mu.Unlock()
+	pc.lastFrame.Store(time.Now().UnixNano())
+	go pc.receive(st, 0)
+	return st, true
+}
+
+// openLanes reopens the lanes in reopen, whose idle stream the peer
+// closed, and opens the lanes the scheduler added, up to n in all; false
+// means pc is done with.
+func (pc *peerConn) openLanes(ws []deadlineWriter, reopen []int, n int) ([]deadlineWriter, bool) {
+	for _, i := range reopen {
+		st, ok := pc.openLane(i)
+		if !ok {
+			return ws, false
+		}
+		ws[i] = deadlineWriter{st, pc.s.cfg.WriteTimeout}
+	}
+	for len(ws) < n {
+		st, ok := pc.openLane(len(ws))
+		if !ok {
+			return ws, false
+		}
+		ws = append(ws, deadlineWriter{st, pc.s.cfg.WriteTimeout})
+	}
+	return ws, true
+}
+
+// write sends each lane its frames; false means pc was dropped.
+func (pc *peerConn) write(ws []deadlineWriter, bufs [][]byte) bool {
+	for i, buf := range bufs {
+		if len(buf) == 0 {
+			continue
+		}
+		if _, err := ws[i].Write(buf); err != nil {
+			if pc.laneLost(i, ws[i].s) {
+				continue // it had only CANCELs for requests already answered
+			}
+			pc.s.dropPeer(pc, fmt.Errorf("write: %w", err), false)
+			return false
+		}
+	}
+	return true
 }
 
 // openLane opens the stream of lane i (a new one, or one whose stream
@@ -186,60 +185,29 @@ func (pc *peerConn) laneLost(i int, st Stream) bool {
 	s := pc.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if pc.dead || s.finished || i >= len(pc.lanes) || pc.lanes[i].st != st || pc.lanes[i].reqs > 0 {
+	if pc.dead || s.finished || i >= len(pc.lanes) || pc.lanes[i].st != st || !s.core.LaneEnded(pc.sp, i) {
 		return false
 	}
-	l := &pc.lanes[i]
-	l.down = true
-	l.cancelQ = l.cancelQ[:0] // its requests were all answered
+	pc.lanes[i].down = true
 	return true
 }
 
-// laneFill is how many bytes of requests a lane takes before the next
-// lane is used: two stream windows (net's default window is 2 MiB). A
-// peer whose window of requests is smaller (any peer slower than about
-// 80 MB/s: MinWindow 1 MiB blocks) is asked on one stream and answers in
-// the order asked, so the block a reader waits for is not sent
-// interleaved with others (two lanes per 100 Mbit/s peer, as a 2 MiB
-// fill gave, cost the 4-provider swarm 2%: 368 instead of 376 Mbit/s).
-const laneFill = 4 << 20
-
-// laneLocked picks the lane of a request of est bytes: the first with
-// room, else a new one while there may be more, else the least loaded.
-// A new lane gets its queues here; the sender opens its stream.
-func (pc *peerConn) laneLocked(est int64) int {
-	best := 0
-	for i, l := range pc.lanes {
-		if l.bytes+est <= laneFill {
-			return i
-		}
-		if l.bytes < pc.lanes[best].bytes {
-			best = i
-		}
-	}
-	if n := len(pc.lanes); n < pc.s.cfg.StreamsPerPeer {
+// encodeLocked writes the frames of sends into bufs, one buffer per lane,
+// adding the lanes the scheduler opened (the sender opens their streams).
+func (pc *peerConn) encodeLocked(bufs [][]byte, sends []sched.Send) [][]byte {
+	n := pc.s.core.Lanes(pc.sp)
+	for len(pc.lanes) < n {
 		pc.lanes = append(pc.lanes, lane{})
-		return n
 	}
-	return best
-}
-
-// forgetLocked removes the request of c (answered, refused or cancelled).
-func (pc *peerConn) forgetLocked(c cid.Cid) {
-	if r, ok := pc.reqs[c]; ok {
-		if r.lane < len(pc.lanes) {
-			pc.lanes[r.lane].bytes -= r.e.est
-			pc.lanes[r.lane].reqs--
+	bufs = growBufs(bufs[:0], n)
+	for _, x := range sends {
+		typ := msgWantBlock
+		if x.Cancel {
+			typ = msgCancel
 		}
-		delete(pc.reqs, c)
+		bufs[x.Lane] = appendMessage(bufs[x.Lane], typ, x.C)
 	}
-}
-
-// cancelLocked queues a CANCEL of c on the lane its request went out on.
-func (pc *peerConn) cancelLocked(c cid.Cid, lane int) {
-	if lane < len(pc.lanes) {
-		pc.lanes[lane].cancelQ = append(pc.lanes[lane].cancelQ, c)
-	}
+	return bufs
 }
 
 // growBufs extends bufs to n empty buffers, keeping the memory of those
@@ -267,7 +235,7 @@ func resetAll(sts []Stream) {
 func (pc *peerConn) idle() bool {
 	pc.s.mu.Lock()
 	defer pc.s.mu.Unlock()
-	return len(pc.reqs) == 0 && !pc.s.finished
+	return pc.s.core.Outstanding(pc.sp) == 0 && !pc.s.finished
 }
 
 // receive reads the answers on st until it fails or the session ends.

@@ -1,19 +1,17 @@
 package exchange
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/exchange/sched"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -55,77 +53,14 @@ type Progress struct {
 	Done        bool  // the session has ended
 }
 
-type entryState uint8
-
-const (
-	statePending     entryState = iota // in the heap, waiting for a peer
-	stateOutstanding                   // requested from one or more peers
-	stateVerifying                     // received, being verified
-	stateStoring                       // verified, being stored
-	stateDone
-)
-
-// entry is a block of the DAG that is not local.
-type entry struct {
-	c        cid.Cid
-	key      []uint32 // position in DAG order: child indexes from the root
-	inner    bool     // dag-pb: fetched before leaves, since it names more blocks
-	est      int64    // expected size
-	state    entryState
-	prio     bool // a reader waits for it
-	dupOK    bool // outstanding too long while a reader waits: may be duplicated
-	heapIdx  int
-	at       []*peerConn // peers it is outstanding at
-	sentAt   time.Time   // when it was first requested
-	dontHave []*peerConn
-	arrived  bool   // a copy is being verified
-	found    bool   // its children were added
-	data     []byte // kept for Get in Stream mode
-	wait     chan struct{}
-}
-
-func (e *entry) wake() {
-	if e.wait != nil {
-		close(e.wait)
-		e.wait = nil
-	}
-}
-
-// entryHeap orders pending entries: those a reader waits for, then inner
-// nodes, then DAG order.
-type entryHeap []*entry
-
-func (h entryHeap) Len() int { return len(h) }
-func (h entryHeap) Less(i, j int) bool {
-	a, b := h[i], h[j]
-	if a.prio != b.prio {
-		return a.prio
-	}
-	if a.inner != b.inner {
-		return a.inner
-	}
-	return slices.Compare(a.key, b.key) < 0
-}
-func (h entryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx, h[j].heapIdx = i, j
-}
-func (h *entryHeap) Push(x any) {
-	e := x.(*entry)
-	e.heapIdx = len(*h)
-	*h = append(*h, e)
-}
-func (h *entryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	e.heapIdx = -1
-	return e
-}
-
 // Session fetches one DAG from many providers. Its methods are safe for
 // concurrent use.
+//
+// A Session is the I/O shell around a sched.Sched, which decides what to
+// ask of whom: the Session runs the goroutines (a sender and receivers per
+// provider, verifiers, a watchdog), reads and writes frames, verifies and
+// stores blocks and serves the reader, and under its mutex feeds the
+// scheduler the events and carries out its decisions.
 type Session struct {
 	e    *Exchange
 	cfg  *Config
@@ -134,25 +69,16 @@ type Session struct {
 	ctx  context.Context
 	stop context.CancelFunc
 
-	mu           sync.Mutex
-	entries      map[cid.Cid]*entry
-	pending      entryHeap
-	outstanding  map[*entry]struct{}
-	waited       map[*entry]struct{} // entries a reader waits for
-	unfinished   int
-	peers        map[peer.ID]*peerConn
-	excluded     map[peer.ID]bool
-	inflight     int64 // estimated bytes requested and not yet received
-	verifying    int64 // bytes received and not yet stored
-	retained     int64 // leaf bytes kept for the reader
-	peakUsed     int64 // the most of inflight+verifying+retained, for tests
-	refetches    int
-	avgBlock     float64
-	prog         Progress
-	lastProgress time.Time
-	finished     bool
-	err          error
-	done         chan struct{}
+	mu       sync.Mutex
+	core     *sched.Sched
+	peers    map[peer.ID]*peerConn
+	held     map[cid.Cid][]byte        // Stream: fetched blocks kept for Get
+	waits    map[cid.Cid]chan struct{} // closed when the block is stored
+	local    int                       // blocks found in Local
+	peakUsed int64                     // the core's peak memory, for tests
+	finished bool
+	err      error
+	done     chan struct{}
 
 	putMu   sync.Mutex
 	verifyQ chan verifyJob
@@ -161,7 +87,7 @@ type Session struct {
 
 type verifyJob struct {
 	pc     *peerConn
-	e      *entry
+	c      cid.Cid
 	data   []byte
 	buf    *[]byte
 	hasher *dag.BlockHasher // nil: hash data from scratch
@@ -177,15 +103,12 @@ func (e *Exchange) NewSession(ctx context.Context, root cid.Cid, opts SessionOpt
 	}
 	s := &Session{
 		e: e, cfg: &e.cfg, root: root, opts: opts, ctx: ctx, stop: stop,
-		entries:      make(map[cid.Cid]*entry),
-		outstanding:  make(map[*entry]struct{}),
-		waited:       make(map[*entry]struct{}),
-		peers:        make(map[peer.ID]*peerConn),
-		excluded:     make(map[peer.ID]bool),
-		avgBlock:     256 << 10,
-		lastProgress: time.Now(),
-		done:         make(chan struct{}),
-		verifyQ:      make(chan verifyJob, runtime.GOMAXPROCS(0)),
+		core:    sched.New(e.cfg.schedConfig(), time.Now()),
+		peers:   make(map[peer.ID]*peerConn),
+		held:    make(map[cid.Cid][]byte),
+		waits:   make(map[cid.Cid]chan struct{}),
+		done:    make(chan struct{}),
+		verifyQ: make(chan verifyJob, runtime.GOMAXPROCS(0)),
 	}
 	context.AfterFunc(ctx, func() { s.finish(context.Cause(ctx)) })
 	for range runtime.GOMAXPROCS(0) {
@@ -197,6 +120,17 @@ func (e *Exchange) NewSession(ctx context.Context, root cid.Cid, opts SessionOpt
 	return s
 }
 
+// schedConfig is the part of c that tunes a session's scheduler.
+func (c *Config) schedConfig() sched.Config {
+	return sched.Config{
+		MinWindow: c.MinWindow, MaxWindow: c.MaxWindow,
+		Lanes:            c.StreamsPerPeer,
+		MaxInFlightBytes: c.MaxInFlightBytes,
+		ProgressTimeout:  c.ProgressTimeout,
+		MaxBlockSize:     MaxBlockSize,
+	}
+}
+
 // AddProviders adds peers to fetch from. Peers already in use and peers
 // this session caught misbehaving are ignored.
 func (s *Session) AddProviders(ps ...peer.ID) {
@@ -206,16 +140,14 @@ func (s *Session) AddProviders(ps ...peer.ID) {
 		return
 	}
 	for _, p := range ps {
-		if s.peers[p] != nil || s.excluded[p] {
+		if s.peers[p] != nil {
 			continue
 		}
-		pc := &peerConn{
-			s: s, id: p,
-			reqs:      make(map[cid.Cid]sentReq),
-			cancelled: make(map[cid.Cid]struct{}),
-			window:    s.cfg.MinWindow,
-			wake:      make(chan struct{}, 1),
+		sp := s.core.AddPeer(p)
+		if sp == nil {
+			continue
 		}
+		pc := &peerConn{s: s, id: p, sp: sp, wake: make(chan struct{}, 1)}
 		s.peers[p] = pc
 		pc.signal()
 		go pc.run()
@@ -248,11 +180,12 @@ func (s *Session) Progress() Progress {
 }
 
 func (s *Session) progressLocked() Progress {
-	p := s.prog
-	p.Missing = s.unfinished
-	p.Peers = len(s.peers)
-	p.Done = s.finished
-	return p
+	n := s.core.Counts()
+	return Progress{
+		Blocks: n.Blocks, Bytes: n.Bytes, LocalBlocks: s.local,
+		Missing: n.Missing, Peers: len(s.peers), Duplicates: n.Duplicates,
+		Done: s.finished,
+	}
 }
 
 // finish ends the session with err (nil: complete).
@@ -266,12 +199,14 @@ func (s *Session) finish(err error) {
 	if err != nil {
 		s.err = fmt.Errorf("fetch %s: %w", s.root, err)
 	}
+	s.peakUsed = s.core.PeakBytes()
 	peers := make([]*peerConn, 0, len(s.peers))
 	for _, pc := range s.peers {
 		peers = append(peers, pc)
 	}
-	for _, en := range s.entries {
-		en.wake()
+	for c, w := range s.waits {
+		close(w)
+		delete(s.waits, c)
 	}
 	close(s.done)
 	s.mu.Unlock()
@@ -308,34 +243,23 @@ func (s *Session) run() {
 	}
 }
 
-// watch ends a session that makes no progress and lets a block a reader
-// waits for be requested again from another peer when its first peer is
-// slow to send it.
+// watch ticks the scheduler: it ends a session that makes no progress and
+// wakes the peers when a block a reader waits for may be asked of another
+// peer, its first peer being slow to send it.
 func (s *Session) watch(now time.Time) {
 	s.mu.Lock()
 	if s.finished {
 		s.mu.Unlock()
 		return
 	}
-	if s.inflight == 0 && s.verifying == 0 && s.retained > 0 {
-		s.lastProgress = now // waiting for the reader, not for the network
-	}
-	if now.Sub(s.lastProgress) > s.cfg.ProgressTimeout {
-		n, peers := s.unfinished, len(s.peers)
+	stalled, wake := s.core.Tick(now)
+	if stalled {
+		n, peers := s.core.Counts().Missing, len(s.peers)
 		s.mu.Unlock()
 		s.finish(fmt.Errorf("%w: %d blocks missing, nothing from %d providers for %v", ErrNoProgress, n, peers, s.cfg.ProgressTimeout))
 		return
 	}
-	stale := false
-	for en := range s.waited {
-		if en.state != stateOutstanding || en.dupOK || len(en.at) == 0 {
-			continue
-		}
-		if now.Sub(en.sentAt) > en.at[0].staleAfter(en.est) {
-			en.dupOK, stale = true, true
-		}
-	}
-	if stale {
+	if wake {
 		s.wakeAllLocked()
 	}
 	s.mu.Unlock()
@@ -349,13 +273,13 @@ func (s *Session) addRoot() error {
 	}
 	if !local {
 		s.mu.Lock()
-		s.addEntryLocked(s.root, nil, -1)
+		s.core.Add(s.root, nil, -1)
 		s.wakeAllLocked()
 		s.mu.Unlock()
 		return nil
 	}
 	s.mu.Lock()
-	s.prog.LocalBlocks++
+	s.local++
 	s.mu.Unlock()
 	if s.root.Type() == dag.DagPB {
 		if err := s.addLocalNode(s.root, nil); err != nil {
@@ -363,7 +287,7 @@ func (s *Session) addRoot() error {
 		}
 	}
 	s.mu.Lock()
-	done := s.unfinished == 0
+	done := s.core.Counts().Missing == 0
 	s.mu.Unlock()
 	if done {
 		s.finish(nil)
@@ -405,7 +329,7 @@ func (s *Session) addChildren(links []dag.PBLink, key []uint32) error {
 		}
 		ck := append(key[:len(key):len(key)], uint32(i))
 		s.mu.Lock()
-		known := s.entries[l.Hash] != nil
+		known := s.core.Known(l.Hash)
 		s.mu.Unlock()
 		if known {
 			continue
@@ -416,12 +340,12 @@ func (s *Session) addChildren(links []dag.PBLink, key []uint32) error {
 		}
 		if !local {
 			s.mu.Lock()
-			s.addEntryLocked(l.Hash, ck, int64(l.Tsize))
+			s.core.Add(l.Hash, ck, int64(l.Tsize))
 			s.mu.Unlock()
 			continue
 		}
 		s.mu.Lock()
-		s.prog.LocalBlocks++
+		s.local++
 		s.mu.Unlock()
 		if l.Hash.Type() == dag.DagPB {
 			if err := s.addLocalNode(l.Hash, ck); err != nil {
@@ -435,136 +359,10 @@ func (s *Session) addChildren(links []dag.PBLink, key []uint32) error {
 	return nil
 }
 
-// addEntryLocked registers a missing block; tsize is its link's Tsize, or
-// -1 when unknown.
-func (s *Session) addEntryLocked(c cid.Cid, key []uint32, tsize int64) *entry {
-	if en := s.entries[c]; en != nil {
-		return en
-	}
-	en := &entry{c: c, key: key, inner: c.Type() == dag.DagPB, heapIdx: -1}
-	switch {
-	case en.inner:
-		en.est = 16 << 10 // a dag-pb node of 174 links is about 8 KiB
-	case tsize > 0:
-		en.est = min(tsize, MaxBlockSize)
-	default:
-		en.est = int64(s.avgBlock)
-	}
-	s.entries[c] = en
-	s.unfinished++
-	heap.Push(&s.pending, en)
-	return en
-}
-
 func (s *Session) wakeAllLocked() {
 	for _, pc := range s.peers {
 		pc.signal()
 	}
-}
-
-// requeueLocked puts an entry nobody is sending back in the heap.
-func (s *Session) requeueLocked(en *entry) {
-	if en.state >= stateStoring || len(en.at) > 0 || en.heapIdx >= 0 {
-		return
-	}
-	en.state = statePending
-	en.dupOK = false
-	delete(s.outstanding, en)
-	heap.Push(&s.pending, en)
-	s.wakeAllLocked()
-}
-
-// overBudgetLocked reports whether requesting est more bytes would exceed
-// the session's memory budget. The first request always fits.
-func (s *Session) overBudgetLocked(est int64) bool {
-	used := s.inflight + s.verifying + s.retained
-	return used > 0 && used+est > s.cfg.MaxInFlightBytes
-}
-
-// assignLocked hands pc new requests up to its window and appends their
-// WANT frames to bufs[lane], adding lanes as laneLocked opens them.
-func (s *Session) assignLocked(pc *peerConn, bufs [][]byte) [][]byte {
-	now := time.Now()
-	for len(pc.reqs) < pc.window {
-		en := s.pickDupLocked(pc, true)
-		if en == nil {
-			en = s.pickPendingLocked(pc)
-		}
-		if en == nil && s.pending.Len() == 0 {
-			en = s.pickDupLocked(pc, false) // endgame
-		}
-		if en == nil {
-			break
-		}
-		// A block a reader waits for is requested whatever the budget,
-		// so that a reader never waits for blocks it has not read yet.
-		if !(en.prio && en.state == statePending) && s.overBudgetLocked(en.est) {
-			if en.state == statePending {
-				heap.Push(&s.pending, en)
-			}
-			break
-		}
-		if len(pc.reqs) == 0 {
-			pc.accStart, pc.accBytes = now, 0
-		}
-		if en.state == statePending {
-			en.state, en.sentAt = stateOutstanding, now
-			s.outstanding[en] = struct{}{}
-		}
-		en.at = append(en.at, pc)
-		lane := pc.laneLocked(en.est)
-		pc.reqs[en.c] = sentReq{en, now, lane}
-		pc.lanes[lane].bytes += en.est
-		pc.lanes[lane].reqs++
-		s.inflight += en.est
-		s.peakUsed = max(s.peakUsed, s.inflight+s.verifying+s.retained)
-		bufs = growBufs(bufs, lane+1)
-		bufs[lane] = appendMessage(bufs[lane], msgWantBlock, en.c)
-	}
-	return bufs
-}
-
-// pickPendingLocked pops the first pending entry pc has not said it lacks.
-func (s *Session) pickPendingLocked(pc *peerConn) *entry {
-	var skipped []*entry
-	defer func() {
-		for _, en := range skipped {
-			heap.Push(&s.pending, en)
-		}
-	}()
-	for s.pending.Len() > 0 {
-		en := heap.Pop(&s.pending).(*entry)
-		if slices.Contains(en.dontHave, pc) {
-			skipped = append(skipped, en)
-			continue
-		}
-		return en
-	}
-	return nil
-}
-
-// maxCopies is how many peers an entry may be outstanding at.
-const maxCopies = 2
-
-// pickDupLocked picks an outstanding entry for pc to request as well: the
-// oldest one, among those a reader waits for too long if onlyWaited, among
-// all otherwise (endgame).
-func (s *Session) pickDupLocked(pc *peerConn, onlyWaited bool) *entry {
-	set := s.outstanding
-	if onlyWaited {
-		set = s.waited
-	}
-	var best *entry
-	for en := range set {
-		if en.state != stateOutstanding || en.arrived || len(en.at) >= maxCopies || (onlyWaited && !en.dupOK) ||
-			slices.Contains(en.at, pc) || slices.Contains(en.dontHave, pc) {
-			continue
-		}
-		if best == nil || en.sentAt.Before(best.sentAt) {
-			best = en
-		}
-	}
-	return best
 }
 
 // dropPeer stops using pc and gives its requests to the others. bad says
@@ -579,15 +377,7 @@ func (s *Session) dropPeer(pc *peerConn, err error, bad bool) {
 	if s.peers[pc.id] == pc {
 		delete(s.peers, pc.id)
 	}
-	if bad {
-		s.excluded[pc.id] = true
-	}
-	for c, r := range pc.reqs {
-		delete(pc.reqs, c)
-		r.e.at = slices.DeleteFunc(r.e.at, func(x *peerConn) bool { return x == pc })
-		s.inflight -= r.e.est
-		s.requeueLocked(r.e)
-	}
+	s.core.DropPeer(pc.sp, bad)
 	finished := s.finished
 	sts := pc.streamsLocked()
 	s.wakeAllLocked()
@@ -607,32 +397,14 @@ func (s *Session) dropPeer(pc *peerConn, err error, bad bool) {
 func (s *Session) received(pc *peerConn, c cid.Cid, data []byte, buf *[]byte, h *dag.BlockHasher) bool {
 	now := time.Now()
 	s.mu.Lock()
-	r, ok := pc.reqs[c]
-	if !ok {
-		_, late := pc.cancelled[c]
-		delete(pc.cancelled, c)
-		if late {
-			s.prog.Duplicates++
-		}
-		s.mu.Unlock()
-		putBuf(buf)
-		return late
-	}
-	en := r.e
-	pc.forgetLocked(c)
-	en.at = slices.DeleteFunc(en.at, func(x *peerConn) bool { return x == pc })
-	s.inflight -= en.est
-	s.verifying += int64(len(data))
-	en.arrived = true
-	if len(en.at) == 0 && en.state == stateOutstanding {
-		en.state = stateVerifying
-		delete(s.outstanding, en)
-	}
-	pc.measure(now, r.sent, len(data))
-	s.avgBlock = 0.9*s.avgBlock + 0.1*float64(len(data))
+	a := s.core.Received(pc.sp, c, len(data), now)
 	s.mu.Unlock()
+	if a != sched.Requested {
+		putBuf(buf)
+		return a == sched.Late
+	}
 	select {
-	case s.verifyQ <- verifyJob{pc, en, data, buf, h}:
+	case s.verifyQ <- verifyJob{pc, c, data, buf, h}:
 	case <-s.done:
 		putBuf(buf)
 	}
@@ -642,32 +414,16 @@ func (s *Session) received(pc *peerConn, c cid.Cid, data []byte, buf *[]byte, h 
 // dontHave takes a DONT_HAVE from pc; false means it was not asked for.
 func (s *Session) dontHave(pc *peerConn, c cid.Cid) bool {
 	s.mu.Lock()
-	r, ok := pc.reqs[c]
-	if !ok {
-		_, late := pc.cancelled[c]
-		delete(pc.cancelled, c)
-		s.mu.Unlock()
-		return late
+	a, lacks := s.core.DontHave(pc.sp, c)
+	if a == sched.Requested {
+		s.wakeAllLocked()
 	}
-	en := r.e
-	pc.forgetLocked(c)
-	en.at = slices.DeleteFunc(en.at, func(x *peerConn) bool { return x == pc })
-	en.dontHave = append(en.dontHave, pc)
-	s.inflight -= en.est
-	s.requeueLocked(en)
-	pc.dontHaveRun++
-	lacks := pc.dontHaveRun > maxDontHaveRun
-	s.wakeAllLocked()
 	s.mu.Unlock()
 	if lacks {
 		s.dropPeer(pc, errors.New("does not have the DAG"), false)
 	}
-	return true
+	return a != sched.Unrequested
 }
-
-// maxDontHaveRun is how many DONT_HAVEs in a row make a session stop
-// asking a peer.
-const maxDontHaveRun = 16
 
 func (s *Session) verifier() {
 	defer s.wg.Done()
@@ -694,102 +450,92 @@ func (s *Session) verify(j verifyJob) {
 	if j.hasher != nil {
 		check = j.hasher.Verify
 	}
-	if err := check(j.e.c, j.data); err != nil {
+	if err := check(j.c, j.data); err != nil {
 		putBuf(j.buf)
 		s.mu.Lock()
-		s.verifying -= int64(len(j.data))
-		j.e.arrived = false
-		if j.e.state == stateVerifying {
-			s.requeueLocked(j.e)
-		}
+		s.core.Failed(j.c, len(j.data))
 		s.mu.Unlock()
 		s.dropPeer(j.pc, err, true)
 		return
 	}
-	if err := s.deliver(j.e, j.data, j.buf, j.pc); err != nil {
+	if err := s.deliver(j.c, j.data, j.buf, j.pc); err != nil {
 		s.finish(err)
 	}
 }
 
-// deliver records the verified block of en, finds its children and
-// stores it.
-func (s *Session) deliver(en *entry, data []byte, buf *[]byte, from *peerConn) error {
+// deliver records the verified block c, finds its children and stores it.
+func (s *Session) deliver(c cid.Cid, data []byte, buf *[]byte, from *peerConn) error {
 	s.mu.Lock()
-	s.verifying -= int64(len(data))
-	from.dontHaveRun = 0
-	if en.state >= stateStoring || s.finished {
-		if !s.finished {
-			s.prog.Duplicates++
+	var v sched.Verdict
+	if !s.finished {
+		v = s.core.Verified(from.sp, c, len(data), time.Now())
+	}
+	for _, p := range v.Losers {
+		if pc := s.peers[p.ID]; pc != nil {
+			pc.signal() // to send its CANCEL
 		}
-		s.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if !v.Store {
 		putBuf(buf)
 		return nil
 	}
-	en.state = stateStoring
-	delete(s.outstanding, en)
-	if en.heapIdx >= 0 {
-		heap.Remove(&s.pending, en.heapIdx)
-	}
-	for _, other := range en.at { // endgame losers
-		other.cancelLocked(en.c, other.reqs[en.c].lane)
-		other.forgetLocked(en.c)
-		other.cancelled[en.c] = struct{}{}
-		s.inflight -= en.est
-		other.signal()
-	}
-	en.at = nil
-	s.prog.Blocks++
-	s.prog.Bytes += int64(len(data))
-	s.lastProgress = time.Now()
-	findChildren := en.inner && !en.found
-	en.found = true
-	key := en.key
-	s.mu.Unlock()
-
-	if findChildren {
+	if v.Descend {
 		n, err := dag.DecodePBNode(data)
 		if err != nil {
 			putBuf(buf)
-			return fmt.Errorf("block %s: %w", en.c, err)
+			return fmt.Errorf("block %s: %w", c, err)
 		}
-		if err := s.addChildren(n.Links, key); err != nil {
+		if err := s.addChildren(n.Links, v.Key); err != nil {
 			putBuf(buf)
 			return err
 		}
 	}
-	if s.opts.Putter != nil {
-		s.putMu.Lock()
-		var err error
-		if !s.isFinished() {
-			err = s.opts.Putter.Put(s.ctx, en.c, data)
-		}
-		s.putMu.Unlock()
-		if err != nil {
-			putBuf(buf)
-			return fmt.Errorf("store %s: %w", en.c, err)
-		}
+	if err := s.put(c, data); err != nil {
+		putBuf(buf)
+		return err
 	}
+	s.stored(c, data, buf)
+	return nil
+}
 
+// put hands a verified block to the Putter, if any.
+func (s *Session) put(c cid.Cid, data []byte) error {
+	if s.opts.Putter == nil {
+		return nil
+	}
+	s.putMu.Lock()
+	defer s.putMu.Unlock()
+	if s.isFinished() {
+		return nil
+	}
+	if err := s.opts.Putter.Put(s.ctx, c, data); err != nil {
+		return fmt.Errorf("store %s: %w", c, err)
+	}
+	return nil
+}
+
+// stored records that block c is stored: a Stream session keeps it for
+// the reader (its buffer then belongs to the reader), and whoever waits
+// for it is woken.
+func (s *Session) stored(c cid.Cid, data []byte, buf *[]byte) {
 	s.mu.Lock()
-	en.state = stateDone
-	delete(s.waited, en)
+	leaf := c.Type() != dag.DagPB
 	if s.opts.Stream {
-		en.data = data // the buffer now belongs to the reader
-		if !en.inner {
-			s.retained += int64(len(data))
-		}
+		s.held[c] = data
 	} else {
 		putBuf(buf)
 	}
-	en.wake()
-	s.unfinished--
-	complete := s.unfinished == 0
+	complete := s.core.Stored(c, len(data), s.opts.Stream && leaf)
+	if w := s.waits[c]; w != nil {
+		close(w)
+		delete(s.waits, c)
+	}
 	s.wakeAllLocked()
 	s.mu.Unlock()
 	if complete {
 		s.finish(nil)
 	}
-	return nil
 }
 
 func (s *Session) isFinished() bool {
@@ -824,18 +570,11 @@ func (s *Session) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 func (s *Session) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, error) {
 	for {
 		s.mu.Lock()
-		en := s.entries[c]
-		if en != nil && en.data != nil {
-			data := en.data
-			if !en.inner {
-				en.data = nil
-				s.retained -= int64(len(data))
-				s.wakeAllLocked()
-			}
+		if data, ok := s.takeLocked(c); ok {
 			s.mu.Unlock()
 			return data, true, nil
 		}
-		if s.finished || en == nil || en.state == stateDone {
+		if known, done := s.core.Status(c); s.finished || !known || done {
 			s.mu.Unlock()
 			if s.opts.Local != nil {
 				if data, err := s.opts.Local.Get(ctx, c); err == nil {
@@ -851,32 +590,21 @@ func (s *Session) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, err
 				}
 				return nil, false, err
 			}
-			if cur := s.entries[c]; cur != en {
+			if s.core.Known(c) != known {
 				s.mu.Unlock() // changed meanwhile; look again
 				continue
 			}
-			if en == nil {
-				en = s.addEntryLocked(c, nil, -1)
-			} else { // fetched before and given away: fetch again
-				s.refetches++
-				en.state, en.dupOK, en.arrived = statePending, false, false
-				en.found = true
-				s.unfinished++
-				heap.Push(&s.pending, en)
-			}
 		}
-		if !en.prio {
-			en.prio = true
-			if en.heapIdx >= 0 {
-				heap.Fix(&s.pending, en.heapIdx)
-			}
-			s.waited[en] = struct{}{}
+		// Unknown: not part of the DAG so far; done: fetched before and
+		// given away. Either way, fetch it (again), before the rest.
+		if s.core.Want(c) {
 			s.wakeAllLocked()
 		}
-		if en.wait == nil {
-			en.wait = make(chan struct{})
+		w := s.waits[c]
+		if w == nil {
+			w = make(chan struct{})
+			s.waits[c] = w
 		}
-		w := en.wait
 		s.mu.Unlock()
 		select {
 		case <-w:
@@ -886,41 +614,19 @@ func (s *Session) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, err
 	}
 }
 
+// takeLocked returns block c if the session holds it for the reader; a
+// leaf is handed over (read once), an inner node is kept.
+func (s *Session) takeLocked(c cid.Cid) ([]byte, bool) {
+	data, ok := s.held[c]
+	if !ok {
+		return nil, false
+	}
+	if c.Type() != dag.DagPB {
+		delete(s.held, c)
+		s.core.Took(len(data))
+		s.wakeAllLocked()
+	}
+	return data, true
+}
+
 var _ dag.VerifiedGetter = (*Session)(nil)
-
-// staleAfter is how long pc may take to send a block of est bytes before
-// another peer is asked for it too.
-func (pc *peerConn) staleAfter(est int64) time.Duration {
-	d := 500 * time.Millisecond
-	if pc.rate > 0 {
-		exp := pc.minRTT + time.Duration(float64(est)/pc.rate*float64(time.Second))
-		d = max(d, 4*exp)
-	}
-	return d
-}
-
-// horizon is how far ahead a peer's window reaches beyond its round trip:
-// enough requests to keep it busy for this long.
-const horizon = 50 * time.Millisecond
-
-// measure updates pc's throughput and window with a block of n bytes
-// requested at sent.
-func (pc *peerConn) measure(now, sent time.Time, n int) {
-	if rtt := now.Sub(sent); pc.minRTT == 0 || rtt < pc.minRTT {
-		pc.minRTT = rtt
-	}
-	pc.accBytes += int64(n)
-	el := now.Sub(pc.accStart)
-	if el < 10*time.Millisecond {
-		return
-	}
-	sample := float64(pc.accBytes) / el.Seconds()
-	if pc.rate == 0 {
-		pc.rate = sample
-	} else {
-		pc.rate = 0.75*pc.rate + 0.25*sample
-	}
-	pc.accStart, pc.accBytes = now, 0
-	w := math.Ceil(pc.rate * (pc.minRTT + horizon).Seconds() / pc.s.avgBlock)
-	pc.window = int(min(max(w, float64(pc.s.cfg.MinWindow)), float64(pc.s.cfg.MaxWindow)))
-}

@@ -1,0 +1,59 @@
+package exchange
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/share-p2p/share/dag"
+)
+
+// TestStaleRequestForReader: a block a reader waits for, stuck at the
+// provider it was asked of, is asked of another provider once it is stale
+// (500 ms), long before ReadTimeout would give up on the first. The other
+// provider has only that block: it says DONT_HAVE for the rest, so
+// nothing is left to it but the stale request (no endgame).
+func TestStaleRequestForReader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root, src, data := makeDAG(t, 640<<10, 64<<10, 23)
+		leaf := allCIDs(t, src, root)[1]
+		n := newMemNet()
+		held := holdBlocks(src, leaf)
+		stuck := newTestPeer(t, n, "stuck", held, linkOpts{}, Config{})
+		t.Cleanup(held.Release) // before the exchange closes
+		only := dag.NewMemStore()
+		b, _ := src.Get(context.Background(), leaf)
+		only.Set(leaf, b)
+		var served atomic.Int64
+		other := newTestPeer(t, n, "other", only, linkOpts{}, Config{OnServed: func(int) { served.Add(1) }})
+		client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{MinWindow: 1, MaxWindow: 1})
+
+		start := time.Now()
+		s := client.e.NewSession(testContext(t, time.Minute), root, SessionOptions{Stream: true, Providers: providerIDs(stuck)})
+		synctest.Wait() // stuck has the root sent and the first leaf held
+		if held.peakWaiting() != 1 {
+			t.Fatal("the first leaf was not asked of the stuck provider")
+		}
+		s.AddProviders(other.h.id)
+		ctx := testContext(t, time.Minute)
+		if _, err := s.Get(ctx, root); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(ctx, leaf); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took < 500*time.Millisecond || took > client.e.cfg.ReadTimeout/2 {
+			t.Fatalf("the reader had its block after %v: not a stale request's", took)
+		}
+		if got := served.Load(); got != 1 {
+			t.Fatalf("the other provider served %d blocks, want the stale one", got)
+		}
+		held.Release() // the stuck provider serves the rest
+		checkFile(t, s, root, data)
+		if err := s.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
