@@ -458,6 +458,32 @@ func TestNoProgress(t *testing.T) {
 	})
 }
 
+// TestSessionProgressTimeout: a session's own progress timeout replaces
+// the exchange's, both ways (the fetcher sets each fetch's there).
+func TestSessionProgressTimeout(t *testing.T) {
+	for _, tc := range []struct{ cfg, session, want time.Duration }{
+		{time.Hour, 2 * time.Second, 2 * time.Second},
+		{3 * time.Second, 0, 3 * time.Second},
+		{time.Second, time.Minute, time.Minute},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			root, _, _ := makeDAG(t, 64<<10, 16<<10, 11)
+			n := newMemNet()
+			empty := newTestPeer(t, n, "empty", dag.NewMemStore(), linkOpts{}, Config{})
+			client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{ProgressTimeout: tc.cfg})
+			start := time.Now()
+			s := client.e.NewSession(testContext(t, 2*time.Hour), root, SessionOptions{Providers: providerIDs(empty), ProgressTimeout: tc.session})
+			if err := s.Wait(); !errors.Is(err, ErrNoProgress) {
+				t.Fatalf("fetch from a peer without the DAG: %v", err)
+			}
+			// The watchdog ticks every 100 ms (a quarter of short timeouts).
+			if d := time.Since(start); d < tc.want || d > tc.want+200*time.Millisecond {
+				t.Fatalf("config %v, session %v: gave up after %v, want %v", tc.cfg, tc.session, d, tc.want)
+			}
+		})
+	}
+}
+
 func TestStreamingGetter(t *testing.T) {
 	root, src, data := makeDAG(t, 8<<20, 64<<10, 12)
 	n := newMemNet()

@@ -40,6 +40,10 @@ type SessionOptions struct {
 	// goroutine at a time.
 	Progress         func(Progress)
 	ProgressInterval time.Duration
+	// ProgressTimeout, if positive, replaces Config.ProgressTimeout for
+	// this session: the fetcher sets each fetch's idle timeout here, so
+	// that one watchdog, the scheduler's, ends a fetch that stalls.
+	ProgressTimeout time.Duration
 }
 
 // Progress is a snapshot of a session.
@@ -95,15 +99,18 @@ type verifyJob struct {
 
 // NewSession starts fetching the DAG under root. It runs until the whole
 // DAG is local, ctx ends, Close is called or no progress is made for
-// Config.ProgressTimeout; Wait returns the outcome.
+// the progress timeout; Wait returns the outcome.
 func (e *Exchange) NewSession(ctx context.Context, root cid.Cid, opts SessionOptions) *Session {
 	ctx, stop := context.WithCancel(ctx)
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = 250 * time.Millisecond
 	}
+	if opts.ProgressTimeout <= 0 {
+		opts.ProgressTimeout = e.cfg.ProgressTimeout
+	}
 	s := &Session{
 		e: e, cfg: &e.cfg, root: root, opts: opts, ctx: ctx, stop: stop,
-		core:    sched.New(e.cfg.schedConfig(), time.Now()),
+		core:    sched.New(e.cfg.schedConfig(opts.ProgressTimeout), time.Now()),
 		peers:   make(map[peer.ID]*peerConn),
 		held:    make(map[cid.Cid][]byte),
 		waits:   make(map[cid.Cid]chan struct{}),
@@ -120,13 +127,14 @@ func (e *Exchange) NewSession(ctx context.Context, root cid.Cid, opts SessionOpt
 	return s
 }
 
-// schedConfig is the part of c that tunes a session's scheduler.
-func (c *Config) schedConfig() sched.Config {
+// schedConfig is the part of c that tunes a session's scheduler, with
+// the session's progress timeout.
+func (c *Config) schedConfig(progressTimeout time.Duration) sched.Config {
 	return sched.Config{
 		MinWindow: c.MinWindow, MaxWindow: c.MaxWindow,
 		Lanes:            c.StreamsPerPeer,
 		MaxInFlightBytes: c.MaxInFlightBytes,
-		ProgressTimeout:  c.ProgressTimeout,
+		ProgressTimeout:  progressTimeout,
 		MaxBlockSize:     MaxBlockSize,
 	}
 }
@@ -223,7 +231,7 @@ func (s *Session) run() {
 		s.finish(err)
 	}
 	s.AddProviders(s.opts.Providers...)
-	tick := time.NewTicker(min(100*time.Millisecond, s.cfg.ProgressTimeout/4))
+	tick := time.NewTicker(min(100*time.Millisecond, s.opts.ProgressTimeout/4))
 	defer tick.Stop()
 	lastReport := time.Now()
 	for {
@@ -256,7 +264,7 @@ func (s *Session) watch(now time.Time) {
 	if stalled {
 		n, peers := s.core.Counts().Missing, len(s.peers)
 		s.mu.Unlock()
-		s.finish(fmt.Errorf("%w: %d blocks missing, nothing from %d providers for %v", ErrNoProgress, n, peers, s.cfg.ProgressTimeout))
+		s.finish(fmt.Errorf("%w: %d blocks missing, nothing from %d providers for %v", ErrNoProgress, n, peers, s.opts.ProgressTimeout))
 		return
 	}
 	if wake {
