@@ -32,8 +32,8 @@ package dht
 //	go store.RunExpiry(ctx, time.Hour)
 //	proto := dht.Protocol(h.Network())
 //	d, _ := dht.New(dht.Config{Self: h.AddrInfo, Mode: mode,
-//		Transport: dht.NewHostNetwork(h, proto), Store: store})
-//	d.Attach(h, proto)
+//		Transport: dht.NewHostNetwork(h.Streams(), proto), Store: store})
+//	d.Attach(h.Streams(), proto)
 //	d.Bootstrap(ctx, bootstrapPeers) // and after mDNS finds peers
 //	p, _ := provide.New(provide.Config{Router: d, Strategy: strategy, Keys: pinnedRoots})
 //	go p.Run(ctx)

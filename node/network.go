@@ -144,7 +144,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 			onServed(n)
 		}
 	}
-	ex, err := exchange.New(hostAdapter{h}, h.Protocol("blocks"), n.Blocks, xcfg)
+	ex, err := exchange.New(h.Streams(), h.Protocol("blocks"), n.Blocks, xcfg)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -221,7 +221,7 @@ func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) e
 	nw.wg.Add(1)
 	go func() { defer nw.wg.Done(); store.RunExpiry(ctx, time.Hour) }()
 	proto := dht.Protocol(cfg.Network)
-	hostNet := dht.NewHostNetwork(nw.Host, proto)
+	hostNet := dht.NewHostNetwork(nw.Host.Streams(), proto)
 	hostNet.MaxMessageSize = cfg.Limits.MaxDHTMessageBytes
 	d, err := dht.New(dht.Config{
 		Self:      nw.Host.AddrInfo,
@@ -234,7 +234,7 @@ func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) e
 	if err != nil {
 		return err
 	}
-	d.Attach(nw.Host, proto)
+	d.Attach(nw.Host.Streams(), proto)
 	nw.DHT = d
 	strategy, err := provide.ParseStrategy(cfg.Provide.Strategy)
 	if err != nil {
@@ -321,25 +321,6 @@ func (nw *Network) Close() error {
 	nw.wg.Wait()
 	return err
 }
-
-// hostAdapter gives the exchange the streams of the net host.
-type hostAdapter struct{ h *p2p.Host }
-
-func (a hostAdapter) NewStream(ctx context.Context, p peer.ID, proto string) (exchange.Stream, error) {
-	s, err := a.h.NewStream(ctx, p, proto)
-	if err != nil {
-		return nil, err
-	}
-	return stream{s}, nil
-}
-
-func (a hostAdapter) SetHandler(proto string, h func(exchange.Stream)) {
-	a.h.SetHandler(proto, func(s *p2p.Stream) { h(stream{s}) })
-}
-
-type stream struct{ *p2p.Stream }
-
-func (s stream) RemotePeer() peer.ID { return s.Conn().RemotePeer() }
 
 // countedDHT counts the DHT requests this node sends, by type.
 type countedDHT struct {
