@@ -704,3 +704,23 @@ func TestRoutingAlphaConfig(t *testing.T) {
 		t.Fatalf("DHT alpha: %v", n.net.DHT)
 	}
 }
+
+// TestSpawnAfterClose: once Close has begun, the network starts no
+// goroutine (a wg.Add then would race Close's Wait, and the goroutine
+// would outlive the network).
+func TestSpawnAfterClose(t *testing.T) {
+	nw := newMemNet(t).node().net
+	ran := make(chan struct{}, 1)
+	nw.spawn(func() { ran <- struct{}{} })
+	<-ran
+	if err := nw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	nw.spawn(func() { ran <- struct{}{} })
+	nw.wg.Wait()
+	select {
+	case <-ran:
+		t.Fatal("a goroutine started after Close")
+	default:
+	}
+}
