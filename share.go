@@ -10,6 +10,11 @@
 // not care where blocks come from. Errors carry a kind (package errs) that
 // every surface maps to what it shows: the CLI's line and exit status, the
 // daemon API's JSON, the gateway's HTTP status.
+//
+// The network protocols take a StreamHost (the block exchange) or a
+// RoutingHost (the DHT), never the concrete host: p2p.Host.Streams gives
+// one, the exchange's tests fake one, and node tests run whole hosts on
+// the in-memory transport of package p2p/mocknet.
 package share
 
 import (
@@ -125,8 +130,9 @@ type RoutingHost interface {
 	Connected(p peer.ID) bool
 	// Addrs returns the addresses known for p.
 	Addrs(p peer.ID) []ma.Multiaddr
-	// AddTempAddrs records addresses of p for a dial about to happen;
-	// they expire within minutes unless a connection confirms them.
+	// AddTempAddrs records addresses heard of for p, for a dial about
+	// to happen; they expire within minutes (identify records the ones
+	// p announces once connected).
 	AddTempAddrs(p peer.ID, addrs []ma.Multiaddr)
 	// SupportsProtocol reports whether identify says p serves proto.
 	SupportsProtocol(p peer.ID, proto string) bool
