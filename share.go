@@ -10,12 +10,22 @@
 // not care where blocks come from. Errors carry a kind (package errs) that
 // every surface maps to what it shows: the CLI's line and exit status, the
 // daemon API's JSON, the gateway's HTTP status.
+//
+// The network protocols take a StreamHost (the block exchange) or a
+// RoutingHost (the DHT), never the concrete host: p2p.Host.Streams gives
+// one, the exchange's tests fake one, and node tests run whole hosts on
+// the in-memory transport of package p2p/mocknet.
 package share
 
 import (
 	"context"
+	"io"
+	"time"
 
 	"github.com/ipfs/go-cid"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // Block is a block's bytes as a Getter returns them.
@@ -75,4 +85,59 @@ type KV interface {
 	// Iterate calls fn for every key in order until fn returns an error,
 	// which Iterate returns. fn must not keep key or val.
 	Iterate(fn func(key, val []byte) error) error
+}
+
+// Stream is a bidirectional byte stream to a peer, speaking one protocol:
+// what a network protocol reads and writes (p2p's streams implement it,
+// tests' in-memory ones too). Every read of remote bytes should have a
+// deadline.
+type Stream interface {
+	io.Reader
+	io.Writer
+	// Close closes both directions gracefully.
+	Close() error
+	// CloseWrite ends the writing half: the peer reads EOF.
+	CloseWrite() error
+	// Reset aborts the stream in both directions.
+	Reset() error
+	SetDeadline(time.Time) error
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+	// RemotePeer is the peer at the other end.
+	RemotePeer() peer.ID
+}
+
+// StreamHost opens streams to peers and dispatches the streams they open:
+// all a block exchange needs of the network.
+type StreamHost interface {
+	// NewStream opens a stream to p speaking proto, dialling if needed.
+	NewStream(ctx context.Context, p peer.ID, proto string) (Stream, error)
+	// SetHandler calls h in its own goroutine for each inbound stream of
+	// proto, replacing any handler of proto. The stream belongs to h,
+	// which closes or resets it.
+	SetHandler(proto string, h func(Stream))
+	// RemoveHandler stops serving proto: peers that propose it are
+	// refused.
+	RemoveHandler(proto string)
+}
+
+// RoutingHost is a StreamHost that also says what it knows of peers: what
+// a routing protocol (the DHT) needs to fill its table and dial the peers
+// it learns of.
+type RoutingHost interface {
+	StreamHost
+	// Connected reports whether the host has a connection to p.
+	Connected(p peer.ID) bool
+	// Addrs returns the addresses known for p.
+	Addrs(p peer.ID) []ma.Multiaddr
+	// AddTempAddrs records addresses heard of for p, for a dial about
+	// to happen; they expire within minutes (identify records the ones
+	// p announces once connected).
+	AddTempAddrs(p peer.ID, addrs []ma.Multiaddr)
+	// SupportsProtocol reports whether identify says p serves proto.
+	SupportsProtocol(p peer.ID, proto string) bool
+	// WatchProtocol calls fn with every peer that identify finds serving
+	// proto, from then on, one call at a time, until stop is called;
+	// stop waits for a call under way.
+	WatchProtocol(proto string, fn func(peer.AddrInfo)) (stop func())
 }

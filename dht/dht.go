@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -215,25 +215,16 @@ func (d *DHT) AddPeer(ai peer.AddrInfo) bool {
 
 // Attach feeds h's identified peers that serve proto into the routing
 // table, until Close. Use it with a HostNetwork on the same host.
-func (d *DHT) Attach(h *p2p.Host, proto string) {
+func (d *DHT) Attach(h share.RoutingHost, proto string) {
 	if d.mode == ModeOff {
 		return
 	}
-	sub := h.Subscribe()
-	d.wg.Add(2)
+	stop := h.WatchProtocol(proto, func(ai peer.AddrInfo) { d.AddPeer(ai) })
+	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		<-d.ctx.Done()
-		sub.Close()
-	}()
-	go func() {
-		defer d.wg.Done()
-		for e := range sub.Events() {
-			if e.Kind != p2p.Identified || !h.Peerstore().SupportsProtocol(e.Peer, proto) {
-				continue
-			}
-			d.AddPeer(peer.AddrInfo{ID: e.Peer, Addrs: h.Peerstore().Addrs(e.Peer)})
-		}
+		stop()
 	}()
 }
 

@@ -5,9 +5,9 @@
 // GET_PROVIDERS, ADD_PROVIDER, PING) with its message shapes, on
 // /<network>/kad/1.0.0.
 //
-// Messages travel over a Network: HostNetwork runs them on net.Host
-// streams, MemNetwork in memory for simulations of thousands of nodes,
-// with injectable faults.
+// Messages travel over a Network: HostNetwork runs them on the streams of
+// a share.RoutingHost (p2p.Host.Streams), dhttest.Network in memory for
+// simulations of thousands of nodes, with injectable faults.
 //
 // Server and client mode. A server registers its handler with the
 // transport (so identify lists the kad protocol); a client registers
@@ -32,8 +32,8 @@ package dht
 //	go store.RunExpiry(ctx, time.Hour)
 //	proto := dht.Protocol(h.Network())
 //	d, _ := dht.New(dht.Config{Self: h.AddrInfo, Mode: mode,
-//		Transport: dht.NewHostNetwork(h, proto), Store: store})
-//	d.Attach(h, proto)
+//		Transport: dht.NewHostNetwork(h.Streams(), proto), Store: store})
+//	d.Attach(h.Streams(), proto)
 //	d.Bootstrap(ctx, bootstrapPeers) // and after mDNS finds peers
 //	p, _ := provide.New(provide.Config{Router: d, Strategy: strategy, Keys: pinnedRoots})
 //	go p.Run(ctx)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/share-p2p/share/dht"
+	"github.com/share-p2p/share/dht/dhttest"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -18,7 +19,7 @@ import (
 // who asked them twice.
 func TestFaultyPeers(t *testing.T) {
 	const n = 200
-	mem := dht.NewMemNetwork()
+	mem := dhttest.NewNetwork()
 	s := newSim(t, mem, dht.Protocol("share"), n, simOptions{alpha: 10, queryTimeout: 200 * time.Millisecond})
 	ctx := context.Background()
 	keys := make([][]byte, 40)
@@ -28,12 +29,12 @@ func TestFaultyPeers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	faults := []dht.Fault{dht.Garbage, dht.Liar, dht.Blackhole}
+	faults := []dhttest.Fault{dhttest.Garbage, dhttest.Liar, dhttest.Blackhole}
 	bad := map[peer.ID]bool{}
 	for i := 80; i < 80+30; i++ {
 		id := s.nodes[i].ai.ID
 		mem.SetFault(id, faults[i%3])
-		bad[id] = faults[i%3] != dht.Liar
+		bad[id] = faults[i%3] != dhttest.Liar
 	}
 	s.takeStats()
 	var found atomic.Int32
@@ -66,7 +67,7 @@ func TestFaultyPeers(t *testing.T) {
 	// peer from a node that has it in its table.
 	checked := 0
 	for i := 80; i < 80+30; i++ {
-		if faults[i%3] != dht.Garbage {
+		if faults[i%3] != dhttest.Garbage {
 			continue
 		}
 		g := s.nodes[i].ai
@@ -93,7 +94,7 @@ func TestFaultyPeers(t *testing.T) {
 // transport never exchange records, even when told each other's
 // addresses.
 func TestNetworksDoNotMix(t *testing.T) {
-	mem := dht.NewMemNetwork()
+	mem := dhttest.NewNetwork()
 	share := newSim(t, mem, dht.Protocol("share"), 30, simOptions{})
 	lab := newSim(t, mem, dht.Protocol("lab"), 30, simOptions{})
 	ctx := context.Background()
@@ -132,7 +133,7 @@ func collect(ctx context.Context, d *dht.DHT, key []byte) []peer.ID {
 // TestClientsStayOutOfTables: client-mode nodes query servers but no
 // server ever lists them.
 func TestClientsStayOutOfTables(t *testing.T) {
-	mem := dht.NewMemNetwork()
+	mem := dhttest.NewNetwork()
 	s := newSim(t, mem, dht.Protocol("share"), 50, simOptions{})
 	ctx := context.Background()
 	var clients []*simNode
@@ -169,7 +170,7 @@ func TestProvideManyRoots(t *testing.T) {
 	if raceEnabled {
 		nKeys = 2000
 	}
-	mem := dht.NewMemNetwork()
+	mem := dhttest.NewNetwork()
 	s := newSim(t, mem, dht.Protocol("share"), n, simOptions{})
 	keys := make([][]byte, nKeys)
 	for i := range keys {
@@ -209,7 +210,7 @@ func TestProvideManyRoots(t *testing.T) {
 // TestForeignProviderRecords: an ADD_PROVIDER that names another peer than
 // its sender is ignored; the sender's own record is kept.
 func TestForeignProviderRecords(t *testing.T) {
-	mem := dht.NewMemNetwork()
+	mem := dhttest.NewNetwork()
 	s := newSim(t, mem, dht.Protocol("share"), 3, simOptions{})
 	server := s.nodes[0]
 	evil := peer.AddrInfo{ID: randomID(t), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/10.9.9.9/tcp/4001")}}
@@ -248,14 +249,14 @@ func TestForeignProviderRecords(t *testing.T) {
 // that names nobody stays.
 func TestLiarsLeaveTables(t *testing.T) {
 	for _, lie := range []bool{true, false} {
-		mem := dht.NewMemNetwork()
+		mem := dhttest.NewNetwork()
 		s := newSim(t, mem, dht.Protocol("share"), 2, simOptions{alpha: 10, queryTimeout: 200 * time.Millisecond})
 		searcher, other := s.nodes[0], s.nodes[1]
 		if _, err := searcher.d.FindPeerLocal(other.ai.ID); err != nil {
 			t.Fatal("the sim did not put the other node in the searcher's table")
 		}
 		if lie {
-			mem.SetFault(other.ai.ID, dht.Liar)
+			mem.SetFault(other.ai.ID, dhttest.Liar)
 		}
 		for range searcher.d.FindProviders(context.Background(), randomKey(), 0) {
 		}
@@ -273,7 +274,7 @@ func TestLiarsLeaveTables(t *testing.T) {
 // for a refresh interval; one that stops answering leaves the table,
 // while the live ones stay.
 func TestRefreshEvictsDeadPeers(t *testing.T) {
-	mem := dht.NewMemNetwork()
+	mem := dhttest.NewNetwork()
 	s := newSim(t, mem, dht.Protocol("share"), 4, simOptions{queryTimeout: 100 * time.Millisecond})
 	x := s.addNode(t, simOptions{queryTimeout: 100 * time.Millisecond, refresh: 50 * time.Millisecond})
 	if err := x.d.Bootstrap(context.Background(), []peer.AddrInfo{s.nodes[0].ai}); err != nil {
@@ -285,7 +286,7 @@ func TestRefreshEvictsDeadPeers(t *testing.T) {
 			t.Fatalf("%s not in the table after bootstrap", id)
 		}
 	}
-	mem.SetFault(dead, dht.Blackhole)
+	mem.SetFault(dead, dhttest.Blackhole)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := x.d.FindPeerLocal(dead); err != nil {

@@ -33,14 +33,14 @@ func newHostDHT(t *testing.T, network string, listen bool) (*p2p.Host, *dht.DHT)
 	proto := dht.Protocol(h.Network())
 	d, err := dht.New(dht.Config{
 		Self:         h.AddrInfo,
-		Transport:    dht.NewHostNetwork(h, proto),
+		Transport:    dht.NewHostNetwork(h.Streams(), proto),
 		Store:        st,
 		QueryTimeout: 5 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Attach(h, proto)
+	d.Attach(h.Streams(), proto)
 	t.Cleanup(func() { d.Close() })
 	return h, d
 }

@@ -76,152 +76,196 @@ func (d *DHT) lookupWith(ctx context.Context, typ MessageType, key []byte, count
 	return d.run(ctx, typ, key, KeyOf(key), count, seeds, onResp)
 }
 
+// run is lookupWith of a key already hashed to target: it sends the
+// first requests and takes in their answers, sending more, until the
+// lookup is done or ctx ends.
 func (d *DHT) run(ctx context.Context, typ MessageType, key []byte, target Key, count int, seeds []peer.AddrInfo, onResp func(peer.AddrInfo, *Message) bool) ([]peer.AddrInfo, error) {
 	if d.mode == ModeOff {
 		return nil, ErrOff
 	}
 	start := time.Now()
-	st := LookupStats{Type: typ}
+	l := &lookupRun{
+		d: d, req: &Message{Type: typ, Key: key}, target: target, count: count,
+		seen:    map[peer.ID]bool{d.self: true},
+		results: make(chan queryResult),
+		st:      LookupStats{Type: typ},
+	}
 	defer func() {
 		if d.cfg.OnLookup != nil {
-			st.Duration = time.Since(start)
-			d.cfg.OnLookup(st)
+			l.st.Duration = time.Since(start)
+			d.cfg.OnLookup(l.st)
 		}
 	}()
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer l.wg.Wait()
 	defer cancel()
-
-	var cands []*candidate // sorted by distance to target
-	seen := map[peer.ID]bool{d.self: true}
-	add := func(ai peer.AddrInfo, hops int, from *candidate) {
-		if seen[ai.ID] || len(ai.Addrs) == 0 {
-			return
-		}
-		seen[ai.ID] = true
-		c := &candidate{ai: ai, key: KeyOf([]byte(ai.ID)), hops: hops, from: from}
-		i, _ := slices.BinarySearchFunc(cands, c, func(a, b *candidate) int {
-			if closer(target, a.key, b.key) {
-				return -1
-			}
-			return 1
-		})
-		cands = slices.Insert(cands, i, c)
-	}
-	for _, ai := range seeds {
-		add(peer.AddrInfo{ID: ai.ID, Addrs: SaneAddrs(ai.Addrs)}, 1, nil)
-	}
-	for _, ai := range d.rt.closest(target, count) {
-		add(ai, 1, nil)
-	}
-	if len(cands) == 0 {
+	l.seed(seeds)
+	if len(l.cands) == 0 {
 		return nil, fmt.Errorf("lookup %s: %w", typ, ErrNoPeers)
 	}
-
-	req := &Message{Type: typ, Key: key}
-	results := make(chan queryResult)
-	inflight := 0
-	launch := func(round int) {
-		n := 0
-		for _, c := range cands {
-			if inflight >= d.cfg.Alpha || n >= count {
-				return
-			}
-			if c.state == failed {
-				continue
-			}
-			n++
-			if c.state != unqueried {
-				continue
-			}
-			c.state = waiting
-			inflight++
-			st.Queries++
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				resp, err := d.query(ctx, c.ai, req)
-				select {
-				case results <- queryResult{c: c, round: round + 1, resp: resp, err: err}:
-				case <-ctx.Done():
-				}
-			}()
-		}
-	}
-	// done reports whether the count closest live peers have all answered.
-	done := func() bool {
-		n := 0
-		for _, c := range cands {
-			if n >= count {
-				break
-			}
-			switch c.state {
-			case failed:
-				continue
-			case answered:
-				n++
-			default:
-				return false
-			}
-		}
-		return true
-	}
-
-	launch(0)
-	for inflight > 0 {
+	l.launch(ctx, 0)
+	for l.inflight > 0 {
 		var r queryResult
 		select {
-		case r = <-results:
+		case r = <-l.results:
 		case <-ctx.Done():
-			return d.result(cands, count, &st), ctx.Err()
+			return l.result(), ctx.Err()
 		}
-		inflight--
-		if r.err != nil {
-			r.c.state = failed
-			st.Failures++
-			if f := r.c.from; f != nil {
-				if f.refBad++; f.refBad == badReferrals && f.refOK == 0 {
-					d.rt.remove(f.ai.ID)
-					d.log.Debug("dropping a peer whose referrals all fail", "peer", f.ai.ID, "failed", f.refBad)
-				}
-			}
-		} else {
-			r.c.state = answered
-			if f := r.c.from; f != nil {
-				f.refOK++
-			}
-			st.Rounds = max(st.Rounds, r.round)
-			for i, p := range r.resp.CloserPeers {
-				if i >= count {
-					break
-				}
-				add(peer.AddrInfo{ID: p.ID, Addrs: SaneAddrs(p.Addrs)}, r.c.hops+1, r.c)
-			}
-			if onResp != nil && onResp(r.c.ai, r.resp) {
-				break
-			}
-		}
-		if done() {
+		l.inflight--
+		if l.record(r, onResp) || l.done() {
 			break
 		}
-		launch(r.round)
+		l.launch(ctx, r.round)
 	}
-	return d.result(cands, count, &st), nil
+	return l.result(), nil
 }
 
-func (d *DHT) result(cands []*candidate, count int, st *LookupStats) []peer.AddrInfo {
+// lookupRun is the state of one lookup. Only run's goroutine changes it;
+// the queries' goroutines read d, req and their candidate's ai, which do
+// not change, and send their outcome on results.
+type lookupRun struct {
+	d      *DHT
+	req    *Message
+	target Key
+	count  int
+
+	cands    []*candidate // sorted by distance to target
+	seen     map[peer.ID]bool
+	results  chan queryResult
+	inflight int
+	wg       sync.WaitGroup // the queries
+	st       LookupStats
+}
+
+// seed makes the first candidates: the given peers, then the routing
+// table's closest to the target.
+func (l *lookupRun) seed(seeds []peer.AddrInfo) {
+	for _, ai := range seeds {
+		l.add(peer.AddrInfo{ID: ai.ID, Addrs: SaneAddrs(ai.Addrs)}, 1, nil)
+	}
+	for _, ai := range l.d.rt.closest(l.target, l.count) {
+		l.add(ai, 1, nil)
+	}
+}
+
+// add makes ai a candidate, in its place by distance, unless it was seen
+// or has no address.
+func (l *lookupRun) add(ai peer.AddrInfo, hops int, from *candidate) {
+	if l.seen[ai.ID] || len(ai.Addrs) == 0 {
+		return
+	}
+	l.seen[ai.ID] = true
+	c := &candidate{ai: ai, key: KeyOf([]byte(ai.ID)), hops: hops, from: from}
+	i, _ := slices.BinarySearchFunc(l.cands, c, func(a, b *candidate) int {
+		if closer(l.target, a.key, b.key) {
+			return -1
+		}
+		return 1
+	})
+	l.cands = slices.Insert(l.cands, i, c)
+}
+
+// launch sends requests to the closest candidates not yet asked, among
+// the count closest that have not failed, up to Alpha in flight. Their
+// answers arrive on results, a round later than round.
+func (l *lookupRun) launch(ctx context.Context, round int) {
+	n := 0
+	for _, c := range l.cands {
+		if l.inflight >= l.d.cfg.Alpha || n >= l.count {
+			return
+		}
+		if c.state == failed {
+			continue
+		}
+		n++
+		if c.state != unqueried {
+			continue
+		}
+		c.state = waiting
+		l.inflight++
+		l.st.Queries++
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			resp, err := l.d.query(ctx, c.ai, l.req)
+			select {
+			case l.results <- queryResult{c: c, round: round + 1, resp: resp, err: err}:
+			case <-ctx.Done():
+			}
+		}()
+	}
+}
+
+// record takes in one query's outcome: an answer's closer peers become
+// candidates and onResp sees it. It reports whether onResp ended the
+// lookup.
+func (l *lookupRun) record(r queryResult, onResp func(peer.AddrInfo, *Message) bool) bool {
+	if r.err != nil {
+		l.fail(r.c)
+		return false
+	}
+	r.c.state = answered
+	if f := r.c.from; f != nil {
+		f.refOK++
+	}
+	l.st.Rounds = max(l.st.Rounds, r.round)
+	for i, p := range r.resp.CloserPeers {
+		if i >= l.count {
+			break
+		}
+		l.add(peer.AddrInfo{ID: p.ID, Addrs: SaneAddrs(p.Addrs)}, r.c.hops+1, r.c)
+	}
+	return onResp != nil && onResp(r.c.ai, r.resp)
+}
+
+// fail marks a candidate failed. The peer that named it leaves the table
+// once badReferrals of the peers it named failed and none answered.
+func (l *lookupRun) fail(c *candidate) {
+	c.state = failed
+	l.st.Failures++
+	f := c.from
+	if f == nil {
+		return
+	}
+	if f.refBad++; f.refBad == badReferrals && f.refOK == 0 {
+		l.d.rt.remove(f.ai.ID)
+		l.d.log.Debug("dropping a peer whose referrals all fail", "peer", f.ai.ID, "failed", f.refBad)
+	}
+}
+
+// done reports whether the count closest live peers have all answered.
+func (l *lookupRun) done() bool {
+	n := 0
+	for _, c := range l.cands {
+		if n >= l.count {
+			break
+		}
+		switch c.state {
+		case failed:
+			continue
+		case answered:
+			n++
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// result returns the answered candidates closest to the target, at most
+// count, and completes the figures.
+func (l *lookupRun) result() []peer.AddrInfo {
 	var out []peer.AddrInfo
-	for _, c := range cands {
-		if len(out) == count {
+	for _, c := range l.cands {
+		if len(out) == l.count {
 			break
 		}
 		if c.state == answered {
 			out = append(out, c.ai)
-			st.Hops = max(st.Hops, c.hops)
+			l.st.Hops = max(l.st.Hops, c.hops)
 		}
 	}
-	st.Found = len(out)
+	l.st.Found = len(out)
 	return out
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p"
 	"github.com/share-p2p/share/p2p/peer"
 )
@@ -45,12 +46,13 @@ type Network interface {
 // ErrNoAnswer is wrapped by transport errors: the peer did not answer.
 var ErrNoAnswer = errors.New("no answer")
 
-// HostNetwork is the Network over a p2p.Host: each request opens a stream
+// HostNetwork is the Network over a share.RoutingHost (p2p.Host.Streams
+// in a node): each request opens a stream
 // (negotiated optimistically, so no extra round trip), writes one
 // uvarint-length-prefixed message and reads one answer. Inbound streams
 // may carry several requests in sequence, as kad-dht's do.
 type HostNetwork struct {
-	h     *p2p.Host
+	h     share.RoutingHost
 	proto string
 	// Timeout bounds a whole request (default 10 s); IdleTimeout bounds
 	// the wait for the next request on an inbound stream (default 1 min).
@@ -69,8 +71,8 @@ func (n *HostNetwork) maxMessage() int {
 }
 
 // NewHostNetwork returns the DHT transport over h for protocol proto
-// (usually Protocol(h.Network())).
-func NewHostNetwork(h *p2p.Host, proto string) *HostNetwork {
+// (usually Protocol of the host's network).
+func NewHostNetwork(h share.RoutingHost, proto string) *HostNetwork {
 	return &HostNetwork{h: h, proto: proto, Timeout: 10 * time.Second, IdleTimeout: time.Minute}
 }
 
@@ -82,7 +84,7 @@ func (n *HostNetwork) Send(ctx context.Context, to peer.AddrInfo, req *Message) 
 	ctx, cancel := context.WithTimeout(ctx, n.Timeout)
 	defer cancel()
 	if len(to.Addrs) > 0 && !n.h.Connected(to.ID) {
-		n.h.Peerstore().AddAddrs(to.ID, to.Addrs, p2p.TempAddrTTL)
+		n.h.AddTempAddrs(to.ID, to.Addrs)
 	}
 	s, err := n.h.NewStream(ctx, to.ID, n.proto)
 	if err != nil {
@@ -116,11 +118,11 @@ func (n *HostNetwork) Serve(h Handler) {
 		n.h.RemoveHandler(n.proto)
 		return
 	}
-	n.h.SetHandler(n.proto, func(s *p2p.Stream) { n.serve(s, h) })
+	n.h.SetHandler(n.proto, func(s share.Stream) { n.serve(s, h) })
 }
 
-func (n *HostNetwork) serve(s *p2p.Stream, h Handler) {
-	from := s.Conn().RemotePeer()
+func (n *HostNetwork) serve(s share.Stream, h Handler) {
+	from := s.RemotePeer()
 	br := bufio.NewReaderSize(s, 4096)
 	for {
 		s.SetReadDeadline(time.Now().Add(n.IdleTimeout))
@@ -139,10 +141,9 @@ func (n *HostNetwork) serve(s *p2p.Stream, h Handler) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.Timeout)
-		ps := n.h.Peerstore()
 		resp, err := h(ctx, Request{
-			From:       peer.AddrInfo{ID: from, Addrs: ps.Addrs(from)},
-			FromServer: ps.SupportsProtocol(from, n.proto),
+			From:       peer.AddrInfo{ID: from, Addrs: n.h.Addrs(from)},
+			FromServer: n.h.SupportsProtocol(from, n.proto),
 			Msg:        req,
 		})
 		cancel()

@@ -14,6 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/share-p2p/share/dht"
+	"github.com/share-p2p/share/dht/dhttest"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/provide"
 )
@@ -25,9 +26,9 @@ type simNode struct {
 	store *provide.Store
 }
 
-// sim is a network of DHT nodes on a MemNetwork.
+// sim is a network of DHT nodes on a dhttest.Network.
 type sim struct {
-	mem   *dht.MemNetwork
+	mem   *dhttest.Network
 	proto string
 	nodes []*simNode
 
@@ -98,7 +99,7 @@ func (s *sim) addNode(t testing.TB, o simOptions) *simNode {
 // newSim builds n server nodes: each joins by bootstrapping from a random
 // earlier one, then all look themselves up once more so that the early
 // nodes learn of the late ones.
-func newSim(t testing.TB, mem *dht.MemNetwork, proto string, n int, o simOptions) *sim {
+func newSim(t testing.TB, mem *dhttest.Network, proto string, n int, o simOptions) *sim {
 	t.Helper()
 	s := &sim{mem: mem, proto: proto}
 	ctx := context.Background()
@@ -225,7 +226,7 @@ func TestSimulation(t *testing.T) {
 		t.Run(fmt.Sprintf("alpha=%d", alpha), func(t *testing.T) {
 			n := simSize(t)
 			start := time.Now()
-			s := newSim(t, dht.NewMemNetwork(), dht.Protocol("share"), n, simOptions{alpha: alpha, queryTimeout: time.Second})
+			s := newSim(t, dhttest.NewNetwork(), dht.Protocol("share"), n, simOptions{alpha: alpha, queryTimeout: time.Second})
 			sizes := make([]int, n)
 			for i, node := range s.nodes {
 				sizes[i] = node.d.RoutingTableSize()
@@ -282,7 +283,7 @@ func TestSimulation(t *testing.T) {
 			killed := 0
 			for i, node := range s.nodes {
 				if !busy[i] && killed < n/5 {
-					s.mem.SetFault(node.ai.ID, dht.Dead)
+					s.mem.SetFault(node.ai.ID, dhttest.Dead)
 					killed++
 				}
 			}

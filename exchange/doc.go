@@ -3,9 +3,9 @@
 // from many providers at once in sessions that verify every block against
 // its CID before storing it.
 //
-// The package does not import the network host: it takes a small Host and
-// Stream (see the interfaces of the same names) that the node adapts its host
-// to, so tests run on an in-memory network.
+// The package does not import the network host: it takes a
+// share.StreamHost, which p2p.Host.Streams gives, so tests run on an
+// in-memory network of fake hosts.
 //
 // # Wire format
 //

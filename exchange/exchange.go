@@ -4,40 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p/peer"
 )
-
-// Stream is a bidirectional stream to a peer, as the host gives it.
-type Stream interface {
-	io.Reader
-	io.Writer
-	// Close closes both directions gracefully.
-	Close() error
-	// CloseWrite ends the writing half: the peer reads EOF.
-	CloseWrite() error
-	// Reset aborts the stream in both directions.
-	Reset() error
-	SetReadDeadline(time.Time) error
-	SetWriteDeadline(time.Time) error
-	// RemotePeer is the peer at the other end.
-	RemotePeer() peer.ID
-}
-
-// Host opens streams to peers and dispatches the streams they open.
-type Host interface {
-	// NewStream opens a stream to p speaking proto, dialling if needed.
-	NewStream(ctx context.Context, p peer.ID, proto string) (Stream, error)
-	// SetHandler calls h in its own goroutine for each inbound stream of
-	// proto. The stream belongs to h, which closes or resets it.
-	SetHandler(proto string, h func(Stream))
-}
 
 // Store is the local block store the exchange serves from and consults
 // before fetching. blockstore.Store and dag.MemStore implement it.
@@ -150,7 +125,7 @@ func (c Config) withDefaults() (Config, error) {
 // Exchange serves the blocks of a local store to peers and fetches DAGs
 // from them. It is safe for concurrent use.
 type Exchange struct {
-	host  Host
+	host  share.StreamHost
 	proto string
 	store Store
 	cfg   Config
@@ -167,7 +142,7 @@ type Exchange struct {
 
 // New returns an Exchange that serves store on proto (for example
 // "/share/blocks/1.0.0") through h and fetches from h's peers.
-func New(h Host, proto string, store Store, cfg Config) (*Exchange, error) {
+func New(h share.StreamHost, proto string, store Store, cfg Config) (*Exchange, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -221,7 +196,7 @@ func (e *Exchange) Has(ctx context.Context, p peer.ID, cids []cid.Cid) ([]bool, 
 	return have, nil
 }
 
-func (e *Exchange) ask(s Stream, cids []cid.Cid) ([]bool, error) {
+func (e *Exchange) ask(s share.Stream, cids []cid.Cid) ([]bool, error) {
 	index := make(map[cid.Cid][]int, len(cids))
 	var out []byte
 	for i, c := range cids {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/chunker"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/p2p/peer"
@@ -267,7 +268,7 @@ func TestCorruptProvider(t *testing.T) {
 }
 
 // liar answers every WANT with a valid block nobody asked for.
-func liar(st Stream) {
+func liar(st share.Stream) {
 	defer st.Reset()
 	fr := newFrameReader(st)
 	for {
@@ -314,7 +315,7 @@ func TestOversizedFrameFromServer(t *testing.T) {
 	root, src, data := makeDAG(t, 256<<10, 16<<10, 8)
 	n := newMemNet()
 	good := newTestPeer(t, n, "good", src, linkOpts{}, Config{})
-	n.addHost("huge", linkOpts{}).SetHandler(testProto, func(st Stream) {
+	n.addHost("huge", linkOpts{}).SetHandler(testProto, func(st share.Stream) {
 		defer st.Reset()
 		var b []byte
 		b = append(b, 0xff, 0xff, 0xff, 0xff, 0x0f) // a 4 GiB frame
@@ -704,7 +705,7 @@ func TestSlowloris(t *testing.T) {
 		good := newTestPeer(t, n, "good", src, linkOpts{}, Config{})
 		slow := n.addHost("slow", linkOpts{})
 		exited := make(chan struct{}, 8)
-		slow.SetHandler(testProto, func(st Stream) {
+		slow.SetHandler(testProto, func(st share.Stream) {
 			defer func() { exited <- struct{}{} }()
 			defer st.Reset()
 			fr := newFrameReader(st)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -35,7 +36,7 @@ type memHost struct {
 	lim  *rateLimiter
 
 	mu       sync.Mutex
-	handlers map[string]func(Stream)
+	handlers map[string]func(share.Stream)
 	streams  map[*memStream]struct{}
 	dead     bool
 	opened   int // streams opened to this host
@@ -44,7 +45,7 @@ type memHost struct {
 func (n *memNet) addHost(name string, opts linkOpts) *memHost {
 	h := &memHost{
 		net: n, id: peer.ID(name), opts: opts,
-		handlers: make(map[string]func(Stream)),
+		handlers: make(map[string]func(share.Stream)),
 		streams:  make(map[*memStream]struct{}),
 	}
 	if opts.rate > 0 {
@@ -58,13 +59,19 @@ func (n *memNet) addHost(name string, opts linkOpts) *memHost {
 
 var errHostDead = errors.New("host is dead")
 
-func (h *memHost) SetHandler(proto string, f func(Stream)) {
+func (h *memHost) SetHandler(proto string, f func(share.Stream)) {
 	h.mu.Lock()
 	h.handlers[proto] = f
 	h.mu.Unlock()
 }
 
-func (h *memHost) NewStream(ctx context.Context, p peer.ID, proto string) (Stream, error) {
+func (h *memHost) RemoveHandler(proto string) {
+	h.mu.Lock()
+	delete(h.handlers, proto)
+	h.mu.Unlock()
+}
+
+func (h *memHost) NewStream(ctx context.Context, p peer.ID, proto string) (share.Stream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -377,6 +384,11 @@ func (s *memStream) untrack() {
 	s.local.mu.Lock()
 	delete(s.local.streams, s)
 	s.local.mu.Unlock()
+}
+
+func (s *memStream) SetDeadline(t time.Time) error {
+	s.SetReadDeadline(t)
+	return s.SetWriteDeadline(t)
 }
 
 func (s *memStream) SetReadDeadline(t time.Time) error {

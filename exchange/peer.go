@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/exchange/sched"
 	"github.com/share-p2p/share/p2p/peer"
 )
@@ -33,13 +34,13 @@ type peerConn struct {
 
 // lane is one stream of a peerConn.
 type lane struct {
-	st   Stream // nil until the sender opens it
-	down bool   // st ended while it had no requests: reopen on use
+	st   share.Stream // nil until the sender opens it
+	down bool         // st ended while it had no requests: reopen on use
 }
 
 // streamsLocked returns the lanes' open streams.
-func (pc *peerConn) streamsLocked() []Stream {
-	sts := make([]Stream, 0, len(pc.lanes))
+func (pc *peerConn) streamsLocked() []share.Stream {
+	sts := make([]share.Stream, 0, len(pc.lanes))
 	for _, l := range pc.lanes {
 		if l.st != nil {
 			sts = append(sts, l.st)
@@ -95,7 +96,7 @@ func (pc *peerConn) run() {
 
 // openFirst opens the first lane and starts its receiver; false means pc
 // is done with.
-func (pc *peerConn) openFirst() (Stream, bool) {
+func (pc *peerConn) openFirst() (share.Stream, bool) {
 	s := pc.s
 	st, err := s.e.host.NewStream(s.ctx, pc.id, s.e.proto)
 	if err != nil {
@@ -155,7 +156,7 @@ func (pc *peerConn) write(ws []deadlineWriter, bufs [][]byte) bool {
 
 // openLane opens the stream of lane i (a new one, or one whose stream
 // ended idle) and starts its receiver; false means pc is done with.
-func (pc *peerConn) openLane(i int) (Stream, bool) {
+func (pc *peerConn) openLane(i int) (share.Stream, bool) {
 	s := pc.s
 	st, err := s.e.host.NewStream(s.ctx, pc.id, s.e.proto)
 	if err != nil {
@@ -181,7 +182,7 @@ func (pc *peerConn) openLane(i int) (Stream, bool) {
 // are idle for its IdleTimeout, as when a reader stops for a while). The
 // lane is then marked down, to be reopened when it is given requests, and
 // the peer stays in the session.
-func (pc *peerConn) laneLost(i int, st Stream) bool {
+func (pc *peerConn) laneLost(i int, st share.Stream) bool {
 	s := pc.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -225,7 +226,7 @@ func growBufs(bufs [][]byte, n int) [][]byte {
 }
 
 // resetAll resets the lanes.
-func resetAll(sts []Stream) {
+func resetAll(sts []share.Stream) {
 	for _, st := range sts {
 		st.Reset()
 	}
@@ -239,7 +240,7 @@ func (pc *peerConn) idle() bool {
 }
 
 // receive reads the answers on st until it fails or the session ends.
-func (pc *peerConn) receive(st Stream, lane int) {
+func (pc *peerConn) receive(st share.Stream, lane int) {
 	s := pc.s
 	fr := newFrameReaderMax(st, s.cfg.MaxBlockSize)
 	fr.hash = true
@@ -277,7 +278,7 @@ func (pc *peerConn) receive(st Stream, lane int) {
 }
 
 // fail ends the receiver after a read error.
-func (pc *peerConn) fail(st Stream, err error, bad bool) {
+func (pc *peerConn) fail(st share.Stream, err error, bad bool) {
 	pc.s.dropPeer(pc, fmt.Errorf("read: %w", err), bad)
 	if err != io.EOF {
 		st.Reset() // after a graceful close, the server did not finish in time

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -151,7 +152,7 @@ func (ss *serverStream) loadBlock(c cid.Cid) ([][]byte, func(), error) {
 // loader fetches blocks from the store ahead of a writer that sends them.
 type serverStream struct {
 	e    *Exchange
-	s    Stream
+	s    share.Stream
 	q    *peerQuota
 	ctx  context.Context
 	done chan struct{} // closed by fail
@@ -170,7 +171,7 @@ type serverStream struct {
 }
 
 // serve is the handler of inbound block streams.
-func (e *Exchange) serve(s Stream) {
+func (e *Exchange) serve(s share.Stream) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -540,7 +541,7 @@ func (ss *serverStream) write(in <-chan answer) {
 
 // deadlineWriter sets a write deadline before every write.
 type deadlineWriter struct {
-	s Stream
+	s share.Stream
 	d time.Duration
 }
 

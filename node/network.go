@@ -39,7 +39,12 @@ type Network struct {
 	cancel   context.CancelFunc
 	// bootstrapped is set once the DHT's routing table was filled.
 	bootstrapped atomic.Bool
-	wg           sync.WaitGroup
+
+	// mu orders spawn's wg.Add before Close's wg.Wait: once closing is
+	// set no goroutine starts.
+	mu      sync.Mutex
+	closing bool
+	wg      sync.WaitGroup
 }
 
 // NetworkOptions tune StartNetwork.
@@ -69,38 +74,55 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		logger = slog.Default()
 	}
 	cfg := n.Repo.Config()
+	hcfg, discoveryName, err := n.hostConfig(cfg, opts, logger)
+	if err != nil {
+		return nil, err
+	}
+	h, err := p2p.NewHost(ctx, hcfg)
+	if err != nil {
+		return nil, err
+	}
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	nw := &Network{Host: h, logger: logger, cancel: cancel, ctx: nctx}
+	ex, err := exchange.New(h.Streams(), h.Protocol("blocks"), n.Blocks, nw.exchangeConfig(cfg, opts.ExchangeConfig, n.Metrics()))
+	if err != nil {
+		cancel()
+		h.Close()
+		return nil, err
+	}
+	nw.Exchange = ex
+	if err := nw.startDHT(nctx, n, opts); err != nil {
+		nw.Close()
+		return nil, err
+	}
+	if cfg.Discovery.MDNS {
+		nw.startMDNS(discoveryName, opts.MDNSLoopback)
+	}
+	nw.startBootstrap(cfg.Bootstrap)
+	n.net = nw
+	return nw, nil
+}
+
+// hostConfig is the host's config from the node's: listen addresses,
+// connection limits, identity, the address book, byte meters per
+// protocol, and the private network's protector. It also returns the name
+// LAN discovery announces the network under.
+func (n *Node) hostConfig(cfg *repo.Config, opts NetworkOptions, logger *slog.Logger) (p2p.Config, string, error) {
 	addrs := opts.ListenAddrs
 	if addrs == nil {
 		addrs = cfg.Addresses.Listen
 	}
-	var listen []ma.Multiaddr
-	for _, s := range addrs {
-		m, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("config Addresses.Listen %q: %w", s, err)
-		}
-		listen = append(listen, m)
-	}
-	// A private network (swarm.key) wraps every connection before anything
-	// else and announces itself on the LAN under a name of its own.
-	psk, err := repo.LoadSwarmKey(filepath.Join(n.Repo.Path, repo.SwarmKeyFile))
+	listen, err := parseListen(addrs)
 	if err != nil {
-		return nil, err
+		return p2p.Config{}, "", err
 	}
-	var protector p2p.Protector
-	discoveryName := cfg.Network
-	if psk != nil {
-		protector = pnet.NewProtector(*psk)
-		discoveryName = pnet.DiscoveryName(cfg.Network, *psk)
+	protector, discoveryName, err := n.privateNetwork(cfg.Network)
+	if err != nil {
+		return p2p.Config{}, "", err
 	}
 	lim := cfg.Limits
-	m := n.Metrics()
-	h, err := p2p.NewHost(ctx, p2p.Config{
-		StreamMeter: func(proto string) (in, out func(int)) {
-			name := protocolName(proto)
-			cin, cout := m.BytesIn(name), m.BytesOut(name)
-			return func(n int) { cin.Add(uint64(n)) }, func(n int) { cout.Add(uint64(n)) }
-		},
+	return p2p.Config{
+		StreamMeter: streamMeter(n.Metrics()),
 		Limits: p2p.Limits{
 			MaxInbound: lim.ConnsInbound, MaxOutbound: lim.ConnsOutbound,
 			MaxStreamsPerPeer: lim.StreamsPerPeer,
@@ -113,12 +135,50 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		Logger:      logger,
 		AddrStore:   n.Blocks.Keyspace('a'),
 		IsNotFound:  func(err error) bool { return errors.Is(err, blockstore.ErrNotFound) },
-	})
-	if err != nil {
-		return nil, err
+	}, discoveryName, nil
+}
+
+// parseListen parses the listen addresses of the config.
+func parseListen(addrs []string) ([]ma.Multiaddr, error) {
+	var listen []ma.Multiaddr
+	for _, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("config Addresses.Listen %q: %w", s, err)
+		}
+		listen = append(listen, m)
 	}
-	xcfg := opts.ExchangeConfig
-	xcfg.Logger = logger
+	return listen, nil
+}
+
+// privateNetwork loads the repository's swarm key, if any: a private
+// network wraps every connection before anything else (the protector) and
+// announces itself on the LAN under a name of its own. Without a key the
+// protector is nil and the name is the network's.
+func (n *Node) privateNetwork(network string) (p2p.Protector, string, error) {
+	psk, err := repo.LoadSwarmKey(filepath.Join(n.Repo.Path, repo.SwarmKeyFile))
+	if err != nil || psk == nil {
+		return nil, network, err
+	}
+	return pnet.NewProtector(*psk), pnet.DiscoveryName(network, *psk), nil
+}
+
+// streamMeter counts the bytes of every stream in the metrics, by the
+// protocol's short name.
+func streamMeter(m *metrics.Node) func(proto string) (in, out func(int)) {
+	return func(proto string) (in, out func(int)) {
+		name := protocolName(proto)
+		cin, cout := m.BytesIn(name), m.BytesOut(name)
+		return func(n int) { cin.Add(uint64(n)) }, func(n int) { cout.Add(uint64(n)) }
+	}
+}
+
+// exchangeConfig completes the exchange's config from the node's limits:
+// the fields xcfg leaves zero take them; a peer that sends bad data is
+// disconnected; served blocks are counted.
+func (nw *Network) exchangeConfig(cfg *repo.Config, xcfg exchange.Config, m *metrics.Node) exchange.Config {
+	lim := cfg.Limits
+	xcfg.Logger = nw.logger
 	if xcfg.MaxRequests == 0 {
 		xcfg.MaxRequests = lim.RequestsPerPeer
 	}
@@ -134,8 +194,8 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		xcfg.MaxInFlightBytes = 32 << 20
 	}
 	xcfg.OnBadPeer = func(p peer.ID, err error) {
-		logger.Warn("disconnecting a peer that sent bad data", "peer", p, "err", err)
-		go h.ClosePeer(p)
+		nw.logger.Warn("disconnecting a peer that sent bad data", "peer", p, "err", err)
+		nw.spawn(func() { nw.Host.ClosePeer(p) }) // OnBadPeer must not block
 	}
 	onServed := xcfg.OnServed
 	xcfg.OnServed = func(n int) {
@@ -144,64 +204,58 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 			onServed(n)
 		}
 	}
-	ex, err := exchange.New(hostAdapter{h}, h.Protocol("blocks"), n.Blocks, xcfg)
+	return xcfg
+}
+
+// startMDNS announces the node on the LAN under name and dials the peers
+// it hears of. No multicast interface is not fatal: bootstrap and the DHT
+// remain.
+func (nw *Network) startMDNS(name string, loopback bool) {
+	svc, err := mdns.New(mdns.Config{
+		Network:         name,
+		ID:              nw.Host.ID(),
+		Addrs:           nw.Host.Addrs,
+		IncludeLoopback: loopback,
+		Logger:          nw.logger,
+		OnPeer: func(id peer.ID, addrs []ma.Multiaddr) {
+			nw.spawn(func() { nw.dialLAN(peer.AddrInfo{ID: id, Addrs: addrs}) })
+		},
+	})
 	if err != nil {
-		h.Close()
-		return nil, err
+		nw.logger.Warn("LAN discovery is off", "err", err)
+		return
 	}
-	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	nw := &Network{Host: h, Exchange: ex, logger: logger, cancel: cancel, ctx: nctx}
-	if err := nw.startDHT(nctx, n, opts); err != nil {
-		nw.Close()
-		return nil, err
+	nw.mdns = svc
+	svc.Start(nw.ctx)
+}
+
+// dialLAN connects to a peer mDNS found.
+func (nw *Network) dialLAN(ai peer.AddrInfo) {
+	ctx, cancel := context.WithTimeout(nw.ctx, 10*time.Second)
+	defer cancel()
+	if err := nw.Host.Connect(ctx, ai); err != nil {
+		nw.logger.Debug("mdns peer: connect failed", "peer", ai.ID, "err", err)
 	}
-	if cfg.Discovery.MDNS {
-		svc, err := mdns.New(mdns.Config{
-			Network:         discoveryName,
-			ID:              h.ID(),
-			Addrs:           h.Addrs,
-			IncludeLoopback: opts.MDNSLoopback,
-			Logger:          logger,
-			OnPeer: func(id peer.ID, addrs []ma.Multiaddr) {
-				nw.wg.Add(1)
-				go func() {
-					defer nw.wg.Done()
-					dctx, cancel := context.WithTimeout(nctx, 10*time.Second)
-					defer cancel()
-					if err := h.Connect(dctx, peer.AddrInfo{ID: id, Addrs: addrs}); err != nil {
-						logger.Debug("mdns peer: connect failed", "peer", id, "err", err)
-					}
-				}()
-			},
-		})
-		if err != nil {
-			// No multicast interface is not fatal: bootstrap and DHT remain.
-			logger.Warn("LAN discovery is off", "err", err)
-		} else {
-			nw.mdns = svc
-			svc.Start(nctx)
-		}
-	}
-	for _, b := range cfg.Bootstrap {
+}
+
+// startBootstrap keeps the node connected to each bootstrap peer and, with
+// a DHT, fills its routing table from them.
+func (nw *Network) startBootstrap(addrs []string) {
+	for _, b := range addrs {
 		ai, err := peer.AddrInfoFromString(b)
 		if err != nil {
-			logger.Warn("bad bootstrap address", "addr", b, "err", err)
+			nw.logger.Warn("bad bootstrap address", "addr", b, "err", err)
 			continue
 		}
-		nw.wg.Add(1)
-		go func() { defer nw.wg.Done(); nw.keepConnected(nctx, ai) }()
+		nw.spawn(func() { nw.keepConnected(nw.ctx, ai) })
 	}
-	if nw.DHT != nil && len(cfg.Bootstrap) > 0 {
-		nw.wg.Add(1)
-		go func() { defer nw.wg.Done(); nw.bootstrapDHT(nctx, cfg.Bootstrap) }()
+	if nw.DHT != nil && len(addrs) > 0 {
+		nw.spawn(func() { nw.bootstrapDHT(nw.ctx, addrs) })
 	}
-	n.net = nw
-	return nw, nil
 }
 
 // startDHT starts the Kademlia DHT and the provider (unless Routing.Mode
-// is off): provider records live in keyspace 'P'; reprovides re-announce
-// what Provide.Strategy says every 22 h.
+// is off); the provider records it serves live in keyspace 'P'.
 func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) error {
 	cfg := n.Repo.Config()
 	mode, err := dht.ParseMode(cfg.Routing.Mode)
@@ -218,10 +272,9 @@ func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) e
 	if err != nil {
 		return err
 	}
-	nw.wg.Add(1)
-	go func() { defer nw.wg.Done(); store.RunExpiry(ctx, time.Hour) }()
+	nw.spawn(func() { store.RunExpiry(ctx, time.Hour) })
 	proto := dht.Protocol(cfg.Network)
-	hostNet := dht.NewHostNetwork(nw.Host, proto)
+	hostNet := dht.NewHostNetwork(nw.Host.Streams(), proto)
 	hostNet.MaxMessageSize = cfg.Limits.MaxDHTMessageBytes
 	d, err := dht.New(dht.Config{
 		Self:      nw.Host.AddrInfo,
@@ -234,14 +287,21 @@ func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) e
 	if err != nil {
 		return err
 	}
-	d.Attach(nw.Host, proto)
+	d.Attach(nw.Host.Streams(), proto)
 	nw.DHT = d
-	strategy, err := provide.ParseStrategy(cfg.Provide.Strategy)
+	return nw.startProvider(ctx, n, opts.Temporary)
+}
+
+// startProvider starts the provider over the DHT: it announces what
+// Provide.Strategy says, and a node that is not temporary re-announces it
+// every 22 h.
+func (nw *Network) startProvider(ctx context.Context, n *Node, temporary bool) error {
+	strategy, err := provide.ParseStrategy(n.Repo.Config().Provide.Strategy)
 	if err != nil {
 		return fmt.Errorf("config Provide.Strategy: %w", err)
 	}
-	pcfg := provide.Config{Router: d, Strategy: strategy, Logger: nw.logger}
-	if !opts.Temporary {
+	pcfg := provide.Config{Router: nw.DHT, Strategy: strategy, Logger: nw.logger}
+	if !temporary {
 		pcfg.Keys = func(ctx context.Context) ([][]byte, error) { return n.provideKeys(ctx, strategy) }
 	}
 	p, err := provide.New(pcfg)
@@ -249,9 +309,8 @@ func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) e
 		return err
 	}
 	nw.Provider = p
-	if !opts.Temporary {
-		nw.wg.Add(1)
-		go func() { defer nw.wg.Done(); p.Run(ctx) }()
+	if !temporary {
+		nw.spawn(func() { p.Run(ctx) })
 	}
 	return nil
 }
@@ -307,8 +366,27 @@ func (nw *Network) keepConnected(ctx context.Context, ai peer.AddrInfo) {
 	}
 }
 
+// spawn runs f in a goroutine that Close waits for, unless Close has
+// begun: then f does not run. Every goroutine of the network starts here,
+// so none starts after Close waited for them.
+func (nw *Network) spawn(f func()) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	if nw.closing {
+		return
+	}
+	nw.wg.Add(1)
+	go func() {
+		defer nw.wg.Done()
+		f()
+	}()
+}
+
 // Close stops discovery, the DHT, the exchange and the host.
 func (nw *Network) Close() error {
+	nw.mu.Lock()
+	nw.closing = true
+	nw.mu.Unlock()
 	nw.cancel()
 	if nw.mdns != nil {
 		nw.mdns.Close()
@@ -321,25 +399,6 @@ func (nw *Network) Close() error {
 	nw.wg.Wait()
 	return err
 }
-
-// hostAdapter gives the exchange the streams of the net host.
-type hostAdapter struct{ h *p2p.Host }
-
-func (a hostAdapter) NewStream(ctx context.Context, p peer.ID, proto string) (exchange.Stream, error) {
-	s, err := a.h.NewStream(ctx, p, proto)
-	if err != nil {
-		return nil, err
-	}
-	return stream{s}, nil
-}
-
-func (a hostAdapter) SetHandler(proto string, h func(exchange.Stream)) {
-	a.h.SetHandler(proto, func(s *p2p.Stream) { h(stream{s}) })
-}
-
-type stream struct{ *p2p.Stream }
-
-func (s stream) RemotePeer() peer.ID { return s.Conn().RemotePeer() }
 
 // countedDHT counts the DHT requests this node sends, by type.
 type countedDHT struct {
@@ -364,23 +423,20 @@ func (nw *Network) findProviders(ctx context.Context, root cid.Cid, sess *exchan
 			return
 		}
 		asked[p] = true
-		nw.wg.Add(1)
-		go func() {
-			defer nw.wg.Done()
+		nw.spawn(func() {
 			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			has, err := nw.Exchange.Has(actx, p, []cid.Cid{root})
 			if err == nil && len(has) == 1 && has[0] {
 				sess.AddProviders(p)
 			}
-		}()
+		})
 	}
 	for _, p := range nw.Host.Peers() {
 		ask(p)
 	}
 	if nw.Provider != nil {
-		nw.wg.Add(1)
-		go func() { defer nw.wg.Done(); nw.findInDHT(ctx, root, sess) }()
+		nw.spawn(func() { nw.findInDHT(ctx, root, sess) })
 	}
 	for {
 		select {
@@ -424,9 +480,7 @@ func (nw *Network) findInDHT(ctx context.Context, root cid.Cid, sess *exchange.S
 		if ai.ID == nw.Host.ID() {
 			continue
 		}
-		nw.wg.Add(1)
-		go func() {
-			defer nw.wg.Done()
+		nw.spawn(func() {
 			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			if err := nw.Host.Connect(dctx, ai); err != nil {
@@ -434,7 +488,7 @@ func (nw *Network) findInDHT(ctx context.Context, root cid.Cid, sess *exchange.S
 				return
 			}
 			sess.AddProviders(ai.ID)
-		}()
+		})
 	}
 }
 
@@ -444,15 +498,13 @@ func (nw *Network) Announce(root cid.Cid, blocks []cid.Cid) {
 	if nw.Provider == nil {
 		return
 	}
-	nw.wg.Add(1)
-	go func() {
-		defer nw.wg.Done()
+	nw.spawn(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if err := nw.Provider.Announce(ctx, root, blocks); err != nil {
 			nw.logger.Debug("announce", "cid", root, "err", err)
 		}
-	}()
+	})
 }
 
 // protocolName turns a protocol ID ("/share/blocks/1.0.0") into the short

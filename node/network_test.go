@@ -19,25 +19,54 @@ import (
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share/p2p/mocknet"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/pin"
 )
 
 // onlineNode opens a node in a fresh repository with its network on a
-// loopback port and LAN discovery off.
+// loopback TCP port and LAN discovery off: for tests of the stack on real
+// sockets. Tests of logic put their nodes on a memNet.
 func onlineNode(t testing.TB) *Node {
 	t.Helper()
-	return onlineNodeWith(t, NetworkOptions{})
+	return startNode(t, NetworkOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, nil, nil)
 }
 
-func onlineNodeWith(t testing.TB, opts NetworkOptions) *Node {
-	t.Helper()
-	return onlineNodeConfig(t, opts, nil)
+// memNet is an in-memory network (p2p/mocknet) that a test's nodes share,
+// through NetworkOptions.Transport: the whole host stack runs (TLS, yamux,
+// identify, the protocols) over pipes instead of sockets.
+type memNet struct {
+	t   testing.TB
+	net *mocknet.Network
 }
 
-// onlineNodeConfig is onlineNodeWith with config keys set (over
-// Discovery.MDNS false) before the network starts.
-func onlineNodeConfig(t testing.TB, opts NetworkOptions, kv map[string]string) *Node {
+func newMemNet(t testing.TB) *memNet { return &memNet{t: t, net: mocknet.New()} }
+
+// node opens a node on the network, as onlineNode does on TCP.
+func (m *memNet) node() *Node {
+	m.t.Helper()
+	return m.nodeConfig(NetworkOptions{}, nil)
+}
+
+func (m *memNet) nodeWith(opts NetworkOptions) *Node {
+	m.t.Helper()
+	return m.nodeConfig(opts, nil)
+}
+
+// nodeConfig is nodeWith with config keys set before the network
+// starts. Its DHT serves, as a TCP test node's does (Routing.Mode auto
+// picks server for loopback TCP addresses, client for memory ones),
+// unless kv says otherwise.
+func (m *memNet) nodeConfig(opts NetworkOptions, kv map[string]string) *Node {
+	m.t.Helper()
+	opts.ListenAddrs = []string{"/memory/0"}
+	opts.Transport = m.net
+	return startNode(m.t, opts, map[string]string{"Routing.Mode": `"server"`}, kv)
+}
+
+// startNode opens a node in a fresh repository with config keys set
+// (Discovery.MDNS false, then defaults, then kv) and starts its network.
+func startNode(t testing.TB, opts NetworkOptions, defaults, kv map[string]string) *Node {
 	t.Helper()
 	dir := t.TempDir()
 	n, err := Open(dir)
@@ -48,15 +77,16 @@ func onlineNodeConfig(t testing.TB, opts NetworkOptions, kv map[string]string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range kv {
-		if cfg, err = cfg.Set(k, v); err != nil {
-			t.Fatal(err)
+	for _, m := range []map[string]string{defaults, kv} {
+		for k, v := range m {
+			if cfg, err = cfg.Set(k, v); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := n.Repo.SaveConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
-	opts.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	if _, err := n.StartNetwork(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
@@ -114,10 +144,11 @@ func addRandom(t testing.TB, n *Node, size int64, seed byte) (cid.Cid, []byte) {
 // TestFetchFromProviders: a getter fetches a DAG that three providers
 // hold, through cat, get and pin add; fetched blocks are cached unpinned.
 func TestFetchFromProviders(t *testing.T) {
-	getter := onlineNode(t)
+	mn := newMemNet(t)
+	getter := mn.node()
 	var providers []*Node
 	for i := 0; i < 3; i++ {
-		providers = append(providers, onlineNode(t))
+		providers = append(providers, mn.node())
 	}
 	c, data := addRandom(t, providers[0], 20<<20+3, 1)
 	for _, p := range providers[1:] {
@@ -156,7 +187,8 @@ func TestFetchFromProviders(t *testing.T) {
 
 // TestPinAddFetches: pin add on a node that lacks the content fetches it.
 func TestPinAddFetches(t *testing.T) {
-	a, b := onlineNode(t), onlineNode(t)
+	mn := newMemNet(t)
+	a, b := mn.node(), mn.node()
 	c, _ := addRandom(t, a, 5<<20, 2)
 	connect(t, b, a)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -190,9 +222,10 @@ func TestPinAddFetches(t *testing.T) {
 
 // TestFetchTimeout: nobody has it, so the get gives up after the timeout.
 func TestFetchTimeout(t *testing.T) {
-	a, b := onlineNode(t), onlineNode(t)
+	mn := newMemNet(t)
+	a, b := mn.node(), mn.node()
 	connect(t, b, a)
-	c, _ := addRandom(t, onlineNode(t), 1000, 3) // on a third node nobody knows
+	c, _ := addRandom(t, mn.node(), 1000, 3) // on a third node nobody knows
 	start := time.Now()
 	err := b.Get(context.Background(), c, filepath.Join(t.TempDir(), "x"), FetchOptions{Timeout: time.Second})
 	if err == nil || time.Since(start) > 10*time.Second {
@@ -229,14 +262,15 @@ func BenchmarkFetchCat(b *testing.B) {
 // what arrived, and the next get (from another provider) fetches only the
 // rest.
 func TestResumeAfterCutOff(t *testing.T) {
+	mn := newMemNet(t)
 	var served atomic.Int64
 	var prov *Node
-	prov = onlineNodeWith(t, NetworkOptions{ExchangeConfig: exchange.Config{OnServed: func(int) {
+	prov = mn.nodeWith(NetworkOptions{ExchangeConfig: exchange.Config{OnServed: func(int) {
 		if served.Add(1) == 8 { // the provider vanishes after 8 blocks
 			go prov.net.Host.Close()
 		}
 	}}})
-	getter := onlineNode(t)
+	getter := mn.node()
 	const size = 96 << 20
 	c, data := addRandom(t, prov, size, 5)
 	connect(t, getter, prov)
@@ -248,7 +282,7 @@ func TestResumeAfterCutOff(t *testing.T) {
 	if st.Bytes < 4<<20 || st.Bytes >= size {
 		t.Fatalf("%d bytes kept after the cut, want what arrived (about 8 MiB)", st.Bytes)
 	}
-	again := onlineNode(t)
+	again := mn.node()
 	if c2, _ := addRandom(t, again, size, 5); !c2.Equals(c) {
 		t.Fatal("same bytes, other CID")
 	}
@@ -274,7 +308,8 @@ func TestResumeAfterCutOff(t *testing.T) {
 // TestSetConfigWhileRunning: the daemon changes its config while other
 // goroutines read it (run with -race).
 func TestSetConfigWhileRunning(t *testing.T) {
-	n := onlineNode(t)
+	mn := newMemNet(t)
+	n := mn.node()
 	d := &Daemon{Node: n, Host: n.net.Host}
 	ctx := context.Background()
 	done := make(chan struct{})
@@ -300,7 +335,8 @@ func TestSetConfigWhileRunning(t *testing.T) {
 // while the last fetched blocks are still being committed; what reads
 // blocks next (get, stat) waits for that commit instead of missing them.
 func TestFetchFinishesInBackground(t *testing.T) {
-	getter, prov := onlineNode(t), onlineNode(t)
+	mn := newMemNet(t)
+	getter, prov := mn.node(), mn.node()
 	c, data := addRandom(t, prov, 6<<20+5, 3)
 	connect(t, getter, prov)
 	gate := make(chan struct{})
@@ -366,7 +402,8 @@ func TestFetchFinishesInBackground(t *testing.T) {
 // (6000 entries) crosses the network: get writes every file, and ls lists
 // it from the cache.
 func TestFetchShardedDirectory(t *testing.T) {
-	provider, getter := onlineNode(t), onlineNode(t)
+	mn := newMemNet(t)
+	provider, getter := mn.node(), mn.node()
 	src := filepath.Join(t.TempDir(), "top")
 	big := filepath.Join(src, "big")
 	if err := os.MkdirAll(big, 0o755); err != nil {
@@ -420,7 +457,8 @@ func TestFetchShardedDirectory(t *testing.T) {
 // scratch buffer with the next frame, and a leaf read twice after the
 // session had finished was "not found".
 func TestFetchSmallFilesTree(t *testing.T) {
-	provider, getter := onlineNode(t), onlineNode(t)
+	mn := newMemNet(t)
+	provider, getter := mn.node(), mn.node()
 	src := filepath.Join(t.TempDir(), "tree")
 	files := map[string][]byte{}
 	big := make([]byte, 3<<20+17)
@@ -519,9 +557,10 @@ func TestCorruptProviderTCP(t *testing.T) {
 // TestBootstrapRedial: a node keeps its bootstrap peer: after the peer
 // drops the connection, the node dials it again (backoff starts at 1 s).
 func TestBootstrapRedial(t *testing.T) {
-	boot := onlineNode(t)
+	mn := newMemNet(t)
+	boot := mn.node()
 	ai := peer.AddrInfo{ID: boot.net.Host.ID(), Addrs: boot.net.Host.Addrs()}
-	n := onlineNodeConfig(t, NetworkOptions{}, map[string]string{
+	n := mn.nodeConfig(NetworkOptions{}, map[string]string{
 		"Routing.Mode": `"off"`,
 		"Bootstrap":    fmt.Sprintf(`["%s/p2p/%s"]`, ai.Addrs[0], ai.ID),
 	})
@@ -557,7 +596,8 @@ func TestBootstrapRedial(t *testing.T) {
 // TestLsFromNetwork: ls of a directory that is not here reads it from a
 // provider, and keeps its blocks cached.
 func TestLsFromNetwork(t *testing.T) {
-	provider, getter := onlineNode(t), onlineNode(t)
+	mn := newMemNet(t)
+	provider, getter := mn.node(), mn.node()
 	src := filepath.Join(t.TempDir(), "d")
 	writeTree(t, src, map[string][]byte{"f0": make([]byte, 5), "sub/big": make([]byte, 3<<20)})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -587,7 +627,8 @@ func TestLsFromNetwork(t *testing.T) {
 // look at follow the node's life: peers connected, DHT requests sent, the
 // store's size, and gc runs with what they freed.
 func TestLiveMetrics(t *testing.T) {
-	a, b := onlineNode(t), onlineNode(t)
+	mn := newMemNet(t)
+	a, b := mn.node(), mn.node()
 	ma, mb := a.Metrics(), b.Metrics()
 	if ma.Peers.Value() != 0 || mb.Peers.Value() != 0 {
 		t.Fatalf("peers before any connection: %d, %d", ma.Peers.Value(), mb.Peers.Value())
@@ -657,8 +698,29 @@ func TestLiveMetrics(t *testing.T) {
 
 // TestRoutingAlphaConfig: Routing.Alpha reaches the DHT.
 func TestRoutingAlphaConfig(t *testing.T) {
-	n := onlineNodeConfig(t, NetworkOptions{}, map[string]string{"Routing.Alpha": "3"})
+	mn := newMemNet(t)
+	n := mn.nodeConfig(NetworkOptions{}, map[string]string{"Routing.Alpha": "3"})
 	if n.net.DHT == nil || n.net.DHT.Alpha() != 3 {
 		t.Fatalf("DHT alpha: %v", n.net.DHT)
+	}
+}
+
+// TestSpawnAfterClose: once Close has begun, the network starts no
+// goroutine (a wg.Add then would race Close's Wait, and the goroutine
+// would outlive the network).
+func TestSpawnAfterClose(t *testing.T) {
+	nw := newMemNet(t).node().net
+	ran := make(chan struct{}, 1)
+	nw.spawn(func() { ran <- struct{}{} })
+	<-ran
+	if err := nw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	nw.spawn(func() { ran <- struct{}{} })
+	nw.wg.Wait()
+	select {
+	case <-ran:
+		t.Fatal("a goroutine started after Close")
+	default:
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/share-p2p/share/p2p/mocknet"
 	"github.com/share-p2p/share/p2p/mss"
 	"github.com/share-p2p/share/p2p/sec"
 )
@@ -125,7 +126,7 @@ func TestPlainTLSRefused(t *testing.T) {
 }
 
 func TestStreamFlood(t *testing.T) {
-	mem := NewMemNetwork()
+	mem := mocknet.New()
 	h := newTestHost(t, Config{Transport: mem, NegotiationTimeout: 300 * time.Millisecond, Limits: Limits{MaxStreamsPerPeer: 16}})
 	setEcho(h)
 	bad := newTestHost(t, Config{Transport: mem})

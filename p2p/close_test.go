@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/share-p2p/share/p2p/mocknet"
 )
 
 // TestCloseUnderLoad closes connections and hosts while streams are busy
@@ -19,7 +21,7 @@ func TestCloseUnderLoad(t *testing.T) {
 		func() {
 			cfg := Config{KeepAlive: 10 * time.Millisecond}
 			if round >= 4 {
-				cfg.Transport = NewMemNetwork()
+				cfg.Transport = mocknet.New()
 			}
 			a := newTestHost(t, cfg)
 			cfg.Key = nil

@@ -249,6 +249,9 @@ func (s *Stream) Protocol() string { return s.proto }
 // Conn returns the connection the stream runs on.
 func (s *Stream) Conn() *Conn { return s.conn }
 
+// RemotePeer returns the peer at the other end (share.Stream).
+func (s *Stream) RemotePeer() peer.ID { return s.conn.remote }
+
 // Direction tells whether this host opened the stream.
 func (s *Stream) Direction() Direction { return s.dir }
 

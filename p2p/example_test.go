@@ -11,13 +11,14 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share/p2p/mocknet"
 )
 
 // Two hosts on the in-memory network: one serves a protocol, the other
 // connects and opens a stream to it.
 func Example() {
 	ctx := context.Background()
-	mem := p2p.NewMemNetwork()
+	mem := mocknet.New()
 	newHost := func() *p2p.Host {
 		_, key, _ := ed25519.GenerateKey(rand.Reader)
 		h, err := p2p.NewHost(ctx, p2p.Config{

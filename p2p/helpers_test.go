@@ -15,6 +15,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/share-p2p/share/p2p/mocknet"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -44,7 +45,7 @@ func newTestHost(t testing.TB, cfg Config) *Host {
 		cfg.Key = testKey(t)
 	}
 	if cfg.ListenAddrs == nil {
-		if _, ok := cfg.Transport.(*MemNetwork); ok {
+		if _, ok := cfg.Transport.(*mocknet.Network); ok {
 			cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast("/memory/0")}
 		} else {
 			cfg.ListenAddrs = []ma.Multiaddr{loopback4}

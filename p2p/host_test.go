@@ -3,6 +3,8 @@ package p2p
 import (
 	"testing"
 	"time"
+
+	"github.com/share-p2p/share/p2p/mocknet"
 )
 
 func TestTwoHostsEcho(t *testing.T) {
@@ -13,7 +15,7 @@ func TestTwoHostsEcho(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg Config
 			if tc.mem {
-				cfg.Transport = NewMemNetwork()
+				cfg.Transport = mocknet.New()
 			}
 			a := newTestHost(t, cfg)
 			b := newTestHost(t, cfg)

@@ -12,6 +12,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/share-p2p/share/p2p/mocknet"
 	"github.com/share-p2p/share/p2p/mss"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/p2p/sec"
@@ -151,7 +152,7 @@ func TestSelfDial(t *testing.T) {
 }
 
 func TestNegotiation(t *testing.T) {
-	a := newTestHost(t, Config{Transport: NewMemNetwork()})
+	a := newTestHost(t, Config{Transport: mocknet.New()})
 	b := newTestHost(t, Config{Transport: a.cfg.Transport})
 	setEcho(b)
 	connect(t, a, b)
@@ -200,7 +201,7 @@ func TestNegotiation(t *testing.T) {
 // Connect is refused with ErrOtherNetwork, both ends close it, and a
 // stream to the other network is not served.
 func TestNetworksDoNotMix(t *testing.T) {
-	mem := NewMemNetwork()
+	mem := mocknet.New()
 	a := newTestHost(t, Config{Transport: mem, Network: "alpha"})
 	b := newTestHost(t, Config{Transport: mem, Network: "beta"})
 	err := a.Connect(testCtx(t), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()})
@@ -227,7 +228,7 @@ func TestNetworksDoNotMix(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
-	mem := NewMemNetwork()
+	mem := mocknet.New()
 	a := newTestHost(t, Config{Transport: mem})
 	b := newTestHost(t, Config{Transport: mem})
 	sub := a.Subscribe()
@@ -251,7 +252,7 @@ func TestEvents(t *testing.T) {
 }
 
 func TestTrim(t *testing.T) {
-	mem := NewMemNetwork()
+	mem := mocknet.New()
 	a := newTestHost(t, Config{Transport: mem, Limits: Limits{HighWater: 3, LowWater: 1, GracePeriod: time.Nanosecond, TrimInterval: time.Hour}})
 	var others []*Host
 	for i := 0; i < 4; i++ {
@@ -272,7 +273,7 @@ func TestTrim(t *testing.T) {
 }
 
 func TestInboundLimit(t *testing.T) {
-	mem := NewMemNetwork()
+	mem := mocknet.New()
 	a := newTestHost(t, Config{Transport: mem, Limits: Limits{MaxInbound: 2}})
 	for i := 0; i < 2; i++ {
 		connect(t, newTestHost(t, Config{Transport: mem}), a)
@@ -356,7 +357,7 @@ func TestPeerstoreTTL(t *testing.T) {
 	ps, _ := NewPeerstore(nil, nil)
 	now := time.Now()
 	ps.now = func() time.Time { return now }
-	id := newTestHost(t, Config{Transport: NewMemNetwork()}).ID()
+	id := newTestHost(t, Config{Transport: mocknet.New()}).ID()
 	a1 := ma.StringCast("/ip4/1.2.3.4/tcp/1")
 	a2 := ma.StringCast("/ip4/1.2.3.4/tcp/2")
 	ps.AddAddrs(id, []ma.Multiaddr{a1}, time.Minute)
@@ -436,7 +437,7 @@ func TestConnectCancel(t *testing.T) {
 // good one: the dial must not wait for the dead one's timeout.
 func TestDialDeadAddressFirst(t *testing.T) {
 	// A listener that accepts and never speaks.
-	mem := NewMemNetwork()
+	mem := mocknet.New()
 	dead, err := mem.Listen(ma.StringCast("/memory/0"))
 	if err != nil {
 		t.Fatal(err)
@@ -482,7 +483,7 @@ func magicProtector(tag string) Protector {
 }
 
 func TestProtector(t *testing.T) {
-	mem := NewMemNetwork()
+	mem := mocknet.New()
 	a := newTestHost(t, Config{Transport: mem, Protector: magicProtector("net1")})
 	b := newTestHost(t, Config{Transport: mem, Protector: magicProtector("net1")})
 	outsider := newTestHost(t, Config{Transport: mem, Protector: magicProtector("net2")})

@@ -12,7 +12,7 @@ import (
 )
 
 // Transport opens raw, unauthenticated byte streams: TCP in production, an
-// in-memory network in tests.
+// in-memory network (package mocknet) in tests.
 type Transport interface {
 	// Listen binds laddr. A port (or memory address) of 0 picks a free one.
 	Listen(laddr ma.Multiaddr) (Listener, error)
@@ -22,8 +22,11 @@ type Transport interface {
 	CanDial(raddr ma.Multiaddr) bool
 }
 
-// Listener accepts raw connections on one bound address.
-type Listener interface {
+// Listener accepts raw connections on one bound address. It is an alias
+// of an interface literal, not a defined type, so that a transport outside
+// this package implements Transport without importing it: the in-memory
+// one of package mocknet, which this package's own tests use.
+type Listener = interface {
 	Accept() (net.Conn, error)
 	Close() error
 	// Multiaddr is the bound address, with the actual port.

@@ -1,4 +1,8 @@
-package dht
+// Package dhttest is test support for package dht: Network, an in-memory
+// dht.Network of message handlers with injectable faults, on which DHT
+// simulations run thousands of nodes in one process. Production code does
+// not import it.
+package dhttest
 
 import (
 	"context"
@@ -9,10 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/share-p2p/share/dht"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
-// Fault is a misbehaviour a MemNetwork injects for a peer.
+// Fault is a misbehaviour a Network injects for a peer.
 type Fault int
 
 // The faults.
@@ -29,16 +34,16 @@ const (
 	Liar
 )
 
-// MemNetwork is an in-memory network for DHT simulations: no sockets, no
+// Network is an in-memory network for DHT simulations: no sockets, no
 // TLS, only message encoding, decoding and handlers, so thousands of DHT
 // nodes fit in one process. Each node gets an endpoint per protocol;
 // endpoints of different protocols never reach each other.
-type MemNetwork struct {
+type Network struct {
 	// Latency delays every request (one-way, so a request costs twice).
 	Latency time.Duration
 
 	mu     sync.RWMutex
-	nodes  map[memAddr]*MemEndpoint
+	nodes  map[memAddr]*Endpoint
 	faults map[peer.ID]Fault
 
 	messages atomic.Int64
@@ -49,18 +54,18 @@ type memAddr struct {
 	id    peer.ID
 }
 
-// NewMemNetwork returns an empty in-memory network.
-func NewMemNetwork() *MemNetwork {
-	return &MemNetwork{nodes: map[memAddr]*MemEndpoint{}, faults: map[peer.ID]Fault{}}
+// NewNetwork returns an empty in-memory network.
+func NewNetwork() *Network {
+	return &Network{nodes: map[memAddr]*Endpoint{}, faults: map[peer.ID]Fault{}}
 }
 
 // Endpoint returns the transport of the node self for protocol proto.
-func (n *MemNetwork) Endpoint(proto string, self peer.AddrInfo) *MemEndpoint {
-	return &MemEndpoint{n: n, proto: proto, self: self}
+func (n *Network) Endpoint(proto string, self peer.AddrInfo) *Endpoint {
+	return &Endpoint{n: n, proto: proto, self: self}
 }
 
 // SetFault makes a peer misbehave (Healthy restores it).
-func (n *MemNetwork) SetFault(id peer.ID, f Fault) {
+func (n *Network) SetFault(id peer.ID, f Fault) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if f == Healthy {
@@ -71,20 +76,20 @@ func (n *MemNetwork) SetFault(id peer.ID, f Fault) {
 }
 
 // Messages returns the number of requests sent so far.
-func (n *MemNetwork) Messages() int64 { return n.messages.Load() }
+func (n *Network) Messages() int64 { return n.messages.Load() }
 
-// MemEndpoint is one node's Network on a MemNetwork.
-type MemEndpoint struct {
-	n     *MemNetwork
+// Endpoint is one node's dht.Network on a Network.
+type Endpoint struct {
+	n     *Network
 	proto string
 	self  peer.AddrInfo
 
 	mu sync.RWMutex
-	h  Handler
+	h  dht.Handler
 }
 
-// Serve implements Network.
-func (e *MemEndpoint) Serve(h Handler) {
+// Serve implements dht.Network.
+func (e *Endpoint) Serve(h dht.Handler) {
 	e.mu.Lock()
 	e.h = h
 	e.mu.Unlock()
@@ -100,14 +105,14 @@ func (e *MemEndpoint) Serve(h Handler) {
 	e.n.nodes[a] = e
 }
 
-func (e *MemEndpoint) handler() Handler {
+func (e *Endpoint) handler() dht.Handler {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	return e.h
 }
 
-// Send implements Network.
-func (e *MemEndpoint) Send(ctx context.Context, to peer.AddrInfo, req *Message) (*Message, error) {
+// Send implements dht.Network.
+func (e *Endpoint) Send(ctx context.Context, to peer.AddrInfo, req *dht.Message) (*dht.Message, error) {
 	e.n.messages.Add(1)
 	e.n.mu.RLock()
 	dst := e.n.nodes[memAddr{e.proto, to.ID}]
@@ -117,28 +122,28 @@ func (e *MemEndpoint) Send(ctx context.Context, to peer.AddrInfo, req *Message) 
 	if err := e.n.wait(ctx); err != nil {
 		return nil, err
 	}
-	var h Handler
+	var h dht.Handler
 	if dst != nil {
 		h = dst.handler()
 	}
 	switch {
 	case h == nil:
-		return nil, fmt.Errorf("%w: %s does not serve %s", ErrNoAnswer, to.ID, e.proto)
+		return nil, fmt.Errorf("%w: %s does not serve %s", dht.ErrNoAnswer, to.ID, e.proto)
 	case fault == Dead:
-		return nil, fmt.Errorf("%w: %s: connection refused", ErrNoAnswer, to.ID)
+		return nil, fmt.Errorf("%w: %s: connection refused", dht.ErrNoAnswer, to.ID)
 	case fault == Blackhole:
 		<-ctx.Done()
-		return nil, fmt.Errorf("%w: %s: %v", ErrNoAnswer, to.ID, ctx.Err())
+		return nil, fmt.Errorf("%w: %s: %v", dht.ErrNoAnswer, to.ID, ctx.Err())
 	}
 	// Encode and decode both ways, as a real transport does: nodes share
 	// no memory and the decoder sees every message.
-	in, err := UnmarshalMessage(req.Marshal())
+	in, err := dht.UnmarshalMessage(req.Marshal())
 	if err != nil {
 		return nil, err
 	}
-	resp, err := h(ctx, Request{From: e.self, FromServer: fromServer, Msg: in})
+	resp, err := h(ctx, dht.Request{From: e.self, FromServer: fromServer, Msg: in})
 	if err != nil || resp == nil {
-		return nil, fmt.Errorf("%w: %s reset the stream: %v", ErrNoAnswer, to.ID, err)
+		return nil, fmt.Errorf("%w: %s reset the stream: %v", dht.ErrNoAnswer, to.ID, err)
 	}
 	b := resp.Marshal()
 	switch fault {
@@ -146,22 +151,22 @@ func (e *MemEndpoint) Send(ctx context.Context, to peer.AddrInfo, req *Message) 
 		b = make([]byte, 64+mrand.IntN(512))
 		rand.Read(b)
 	case Liar:
-		lie := &Message{Type: resp.Type, Key: resp.Key}
+		lie := &dht.Message{Type: resp.Type, Key: resp.Key}
 		for range 20 {
-			lie.CloserPeers = append(lie.CloserPeers, Peer{ID: randomID(), Addrs: to.Addrs})
+			lie.CloserPeers = append(lie.CloserPeers, dht.Peer{ID: randomID(), Addrs: to.Addrs})
 		}
 		b = lie.Marshal()
 	}
 	if err := e.n.wait(ctx); err != nil {
 		return nil, err
 	}
-	if len(b) > MaxMessageSize {
-		return nil, fmt.Errorf("%w: answer of %d bytes", ErrBadMessage, len(b))
+	if len(b) > dht.MaxMessageSize {
+		return nil, fmt.Errorf("%w: answer of %d bytes", dht.ErrBadMessage, len(b))
 	}
-	return UnmarshalMessage(b)
+	return dht.UnmarshalMessage(b)
 }
 
-func (n *MemNetwork) wait(ctx context.Context) error {
+func (n *Network) wait(ctx context.Context) error {
 	if n.Latency <= 0 {
 		return ctx.Err()
 	}
@@ -171,7 +176,7 @@ func (n *MemNetwork) wait(ctx context.Context) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("%w: %v", ErrNoAnswer, ctx.Err())
+		return fmt.Errorf("%w: %v", dht.ErrNoAnswer, ctx.Err())
 	}
 }
 

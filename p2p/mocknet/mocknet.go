@@ -1,25 +1,44 @@
-package p2p
+// Package mocknet is an in-memory network for tests: a p2p.Transport whose
+// listeners bind /memory/N and whose connections are buffered pipes that
+// behave like TCP. Hosts on it run the whole stack (TLS, yamux, protocol
+// negotiation, identify) with no sockets, so tests of logic spin up many
+// nodes in one process, as go-libp2p's mocknet does. Production code does
+// not import it.
+//
+// It imports nothing of p2p (p2p.Listener is an alias of the interface
+// literal Listener is), so p2p's own tests use it too.
+package mocknet
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
-	"net"
-
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// MemNetwork is an in-memory network for tests: listeners bind /memory/N
-// and connections are buffered pipes that behave like TCP (writes do not
-// wait for the reader until the buffer is full, deadlines work, Close gives
-// the other end EOF).
-type MemNetwork struct {
+// Listener is p2p.Listener: it accepts raw connections on one bound
+// address.
+type Listener = interface {
+	Accept() (net.Conn, error)
+	Close() error
+	Multiaddr() ma.Multiaddr
+}
+
+// ErrUnsupportedAddr is returned for multiaddrs other than /memory/N.
+var ErrUnsupportedAddr = errors.New("unsupported multiaddr")
+
+// Network is an in-memory network, a p2p.Transport: listeners bind
+// /memory/N and connections are buffered pipes that behave like TCP
+// (writes do not wait for the reader until the buffer is full, deadlines
+// work, Close gives the other end EOF).
+type Network struct {
 	mu        sync.Mutex
 	next      uint64
 	listeners map[uint64]*memListener
@@ -27,9 +46,9 @@ type MemNetwork struct {
 	BufSize int
 }
 
-// NewMemNetwork returns an empty in-memory network.
-func NewMemNetwork() *MemNetwork {
-	return &MemNetwork{listeners: map[uint64]*memListener{}, next: 1}
+// New returns an empty in-memory network.
+func New() *Network {
+	return &Network{listeners: map[uint64]*memListener{}, next: 1}
 }
 
 func memPort(m ma.Multiaddr) (uint64, bool) {
@@ -40,14 +59,14 @@ func memPort(m ma.Multiaddr) (uint64, bool) {
 	return n, err == nil
 }
 
-// CanDial implements Transport.
-func (n *MemNetwork) CanDial(m ma.Multiaddr) bool {
+// CanDial implements p2p.Transport.
+func (n *Network) CanDial(m ma.Multiaddr) bool {
 	_, ok := memPort(m)
 	return ok
 }
 
-// Listen implements Transport for /memory/N (0 picks a free N).
-func (n *MemNetwork) Listen(laddr ma.Multiaddr) (Listener, error) {
+// Listen implements p2p.Transport for /memory/N (0 picks a free N).
+func (n *Network) Listen(laddr ma.Multiaddr) (Listener, error) {
 	port, ok := memPort(laddr)
 	if !ok {
 		return nil, fmt.Errorf("%w for memory: %s", ErrUnsupportedAddr, laddr)
@@ -69,8 +88,8 @@ func (n *MemNetwork) Listen(laddr ma.Multiaddr) (Listener, error) {
 	return l, nil
 }
 
-// Dial implements Transport.
-func (n *MemNetwork) Dial(ctx context.Context, raddr ma.Multiaddr) (net.Conn, error) {
+// Dial implements p2p.Transport.
+func (n *Network) Dial(ctx context.Context, raddr ma.Multiaddr) (net.Conn, error) {
 	port, ok := memPort(raddr)
 	if !ok {
 		return nil, fmt.Errorf("%w for memory: %s", ErrUnsupportedAddr, raddr)
@@ -83,7 +102,7 @@ func (n *MemNetwork) Dial(ctx context.Context, raddr ma.Multiaddr) (net.Conn, er
 	if l == nil {
 		return nil, fmt.Errorf("dial %s: connection refused", raddr)
 	}
-	a, b := MemPipe(memAddr(local), memAddr(port), n.BufSize)
+	a, b := Pipe(memAddr(local), memAddr(port), n.BufSize)
 	select {
 	case l.ch <- b:
 		return a, nil
@@ -95,7 +114,7 @@ func (n *MemNetwork) Dial(ctx context.Context, raddr ma.Multiaddr) (net.Conn, er
 }
 
 type memListener struct {
-	net       *MemNetwork
+	net       *Network
 	port      uint64
 	ch        chan net.Conn
 	done      chan struct{}
@@ -132,9 +151,9 @@ func (a memAddr) Multiaddr() ma.Multiaddr {
 	return c.Multiaddr()
 }
 
-// MemPipe returns the two ends of a buffered in-memory connection; bufSize
+// Pipe returns the two ends of a buffered in-memory connection; bufSize
 // (0 means 1 MiB) bounds the bytes in flight in each direction.
-func MemPipe(aAddr, bAddr net.Addr, bufSize int) (net.Conn, net.Conn) {
+func Pipe(aAddr, bAddr net.Addr, bufSize int) (net.Conn, net.Conn) {
 	if bufSize <= 0 {
 		bufSize = 1 << 20
 	}
