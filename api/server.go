@@ -378,7 +378,7 @@ func (s *Server) cat(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 // first byte is a JSON error answer, one after it goes in the trailers.
 func streamBytes(w http.ResponseWriter, write func(io.Writer) error) {
 	declareErrorTrailers(w)
-	cw := &countingWriter{w: w}
+	cw := &bytesWriter{w: w}
 	err := write(cw)
 	switch {
 	case err == nil:
@@ -389,20 +389,18 @@ func streamBytes(w http.ResponseWriter, write func(io.Writer) error) {
 	}
 }
 
-type countingWriter struct {
+// bytesWriter is a byte answer that knows whether it has started.
+type bytesWriter struct {
 	w       http.ResponseWriter
-	n       int64
 	started bool
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if !c.started {
-		c.w.Header().Set("Content-Type", "application/octet-stream")
-		c.started = true
+func (b *bytesWriter) Write(p []byte) (int, error) {
+	if !b.started {
+		b.w.Header().Set("Content-Type", "application/octet-stream")
+		b.started = true
 	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	return b.w.Write(p)
 }
 
 // ErrStatus is the HTTP status of an error answer: the gateway's, by the
