@@ -95,7 +95,7 @@ func (c *Client) post(ctx context.Context, name string, q url.Values, body io.Re
 		defer resp.Body.Close()
 		var e errorJSON
 		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
-			return nil, &remoteError{e.Error}
+			return nil, e.err()
 		}
 		return nil, fmt.Errorf("daemon: %s", resp.Status)
 	}
@@ -119,7 +119,7 @@ func (c *Client) events(ctx context.Context, name string, q url.Values, body io.
 		}
 		switch {
 		case e.Error != "":
-			return &remoteError{e.Error}
+			return e.err()
 		case e.Result != nil:
 			if out != nil {
 				return json.Unmarshal(e.Result, out)
@@ -221,10 +221,7 @@ func (c *Client) Cat(ctx context.Context, id cid.Cid, w io.Writer, opts node.Fet
 		}
 		return n, err
 	}
-	if msg := resp.Trailer.Get(errTrailer); msg != "" {
-		return n, &remoteError{msg}
-	}
-	return n, nil
+	return n, trailerError(resp.Trailer)
 }
 
 // Get asks the daemon to write the content at c to out (made absolute).
@@ -346,10 +343,7 @@ func (c *Client) Export(ctx context.Context, id cid.Cid, w io.Writer, opts node.
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return err
 	}
-	if msg := resp.Trailer.Get(errTrailer); msg != "" {
-		return &remoteError{msg}
-	}
-	return nil
+	return trailerError(resp.Trailer)
 }
 
 // Import streams a CAR file to the daemon, which stores and pins it.

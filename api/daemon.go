@@ -26,47 +26,27 @@ func NewDaemonServer(d *node.Daemon, logger *slog.Logger) *Server {
 	})
 	s.Handle("connect", func(w http.ResponseWriter, r *http.Request) {
 		id, err := d.Connect(r.Context(), r.URL.Query().Get("arg"))
-		if err != nil {
-			WriteError(w, ErrStatus(err), err)
-			return
-		}
-		WriteJSON(w, id)
+		answer(w, id, err)
 	})
-	s.Handle("provide", func(w http.ResponseWriter, r *http.Request) {
-		c, ok := cidArg(w, r)
-		if !ok {
-			return
-		}
+	s.Handle("provide", withCID(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		st := newStream(w)
 		st.finish(true, d.Provide(r.Context(), c))
-	})
-	s.Handle("routing/findprovs", func(w http.ResponseWriter, r *http.Request) {
-		c, ok := cidArg(w, r)
-		if !ok {
-			return
-		}
+	}))
+	s.Handle("routing/findprovs", withCID(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		max, _ := strconv.Atoi(r.URL.Query().Get("max"))
 		st := newStream(w)
 		err := d.FindProviders(r.Context(), c, max, func(ai peer.AddrInfo) {
 			st.send(event{Provider: &providerJSON{ID: ai.ID.String(), Addrs: multiaddrStrings(ai)}})
 		})
 		st.finish(true, err)
-	})
+	}))
 	s.Handle("config/get", func(w http.ResponseWriter, r *http.Request) {
 		v, err := d.Repo.Config().Get(r.URL.Query().Get("key"))
-		if err != nil {
-			WriteError(w, http.StatusBadRequest, err)
-			return
-		}
-		WriteJSON(w, v)
+		answer(w, v, err)
 	})
 	s.Handle("config/set", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if err := d.SetConfig(r.Context(), q.Get("key"), q.Get("value")); err != nil {
-			WriteError(w, http.StatusBadRequest, err)
-			return
-		}
-		WriteJSON(w, true)
+		answer(w, true, d.SetConfig(r.Context(), q.Get("key"), q.Get("value")))
 	})
 	return s
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"golang.org/x/sys/unix"
 
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/internal/rawio"
 	"github.com/share-p2p/share/node"
 )
@@ -133,7 +134,7 @@ func (s *Server) catFD(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		f = fc.takeFile()
 	}
 	if f == nil {
-		WriteError(w, http.StatusBadRequest, errors.New("cat: no file descriptor came with the request"))
+		WriteError(w, errs.New(errs.Invalid, "cat: no file descriptor came with the request"))
 		return
 	}
 	defer f.Close()
@@ -142,7 +143,7 @@ func (s *Server) catFD(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		if errors.Is(err, syscall.EPIPE) {
 			w.Header().Set(errCodeHeader, "EPIPE")
 		}
-		WriteError(w, ErrStatus(err), err)
+		WriteError(w, err)
 		return
 	}
 	WriteJSON(w, struct{ Bytes int64 }{n})
@@ -209,15 +210,13 @@ func (c *Client) CatFile(ctx context.Context, id cid.Cid, f *os.File, opts node.
 		// A daemon that ignores fd=1 (an older build) streams the bytes.
 		n, err := io.Copy(f, resp.Body)
 		if err == nil {
-			if msg := resp.Trailer.Get(errTrailer); msg != "" {
-				err = &remoteError{msg}
-			}
+			err = trailerError(resp.Trailer)
 		}
 		return n, err
 	}
 	var out struct {
 		Bytes int64
-		Error string
+		errorJSON
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return 0, daemonGone(err)
@@ -229,7 +228,7 @@ func (c *Client) CatFile(ctx context.Context, id cid.Cid, f *os.File, opts node.
 		if out.Error == "" {
 			out.Error = resp.Status
 		}
-		return 0, &remoteError{out.Error}
+		return 0, out.err()
 	}
 	return out.Bytes, nil
 }

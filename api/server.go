@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share/errs"
+	"github.com/share-p2p/share/gateway"
 	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/pin"
 )
@@ -90,21 +91,43 @@ func WriteJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// WriteError writes err as a JSON error answer.
-func WriteError(w http.ResponseWriter, status int, err error) {
+// WriteError writes err as a JSON error answer, with the status of its
+// kind (ErrStatus).
+func WriteError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(errorJSON{Error: err.Error()})
+	w.WriteHeader(ErrStatus(err))
+	json.NewEncoder(w).Encode(errorOf(err))
 }
 
-func cidArg(w http.ResponseWriter, r *http.Request) (cid.Cid, bool) {
+// answer writes v as the JSON answer, or err.
+func answer(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	WriteJSON(w, v)
+}
+
+// cidArg parses ?arg=, the CID a command is about.
+func cidArg(r *http.Request) (cid.Cid, error) {
 	s := r.URL.Query().Get("arg")
 	c, err := cid.Decode(s)
 	if err != nil {
-		WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid CID %q: %v", s, err))
-		return cid.Undef, false
+		return cid.Undef, errs.Errorf(errs.Invalid, "invalid CID %q: %v", s, err)
 	}
-	return c, true
+	return c, nil
+}
+
+// withCID is h for a command about the CID in ?arg=, answering a bad one.
+func withCID(h func(w http.ResponseWriter, r *http.Request, c cid.Cid)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := cidArg(r)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		h(w, r, c)
+	}
 }
 
 // stream writes NDJSON events, flushing each; safe for concurrent use.
@@ -169,144 +192,140 @@ func fetchOptions(r *http.Request, st *stream) node.FetchOptions {
 
 func (s *stream) finish(result any, err error) {
 	if err != nil {
-		s.send(event{Error: err.Error()})
+		s.send(event{errorJSON: errorOf(err)})
 		return
 	}
 	b, _ := json.Marshal(result)
 	s.send(event{Result: b})
 }
 
+// routes registers the daemon's profiles (for people who debug: the socket
+// is 0600) and the commands of node.API.
 func (s *Server) routes() {
-	// Profiles of the daemon, for people who debug (the socket is 0600).
 	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	s.mux.HandleFunc("POST /v0/add", s.add)
-	s.mux.HandleFunc("POST /v0/cat", s.cat)
-	s.mux.HandleFunc("POST /v0/get", func(w http.ResponseWriter, r *http.Request) {
-		c, ok := cidArg(w, r)
-		if !ok {
-			return
+	for _, c := range []struct {
+		name string
+		h    http.HandlerFunc
+	}{
+		{"add", s.add},
+		{"cat", withCID(s.cat)},
+		{"get", withCID(s.get)},
+		{"ls", withCID(s.ls)},
+		{"pin/add", withCID(s.pinAdd)},
+		{"pin/rm", withCID(s.pinRm)},
+		{"pin/ls", s.pinLs},
+		{"pin/verify", s.pinVerify},
+		{"gc", s.gc},
+		{"repo/stat", s.stat},
+		{"repo/verify", s.repoVerify},
+		{"export", withCID(s.export)},
+		{"import", s.importCAR},
+		{"id", s.id},
+	} {
+		s.Handle(c.name, c.h)
+	}
+}
+
+// get writes the content at c to ?out=, streaming the fetch's progress.
+func (s *Server) get(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+	st := newStream(w)
+	err := s.api.Get(r.Context(), c, r.URL.Query().Get("out"), fetchOptions(r, st))
+	st.finish(true, err)
+}
+
+// ls lists the directory c.
+func (s *Server) ls(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+	entries, err := s.api.Ls(r.Context(), c, fetchOptions(r, nil))
+	answer(w, entries, err)
+}
+
+// pinAdd pins c (?mode=, ?name=), streaming the fetch's progress.
+func (s *Server) pinAdd(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+	q := r.URL.Query()
+	st := newStream(w)
+	err := s.api.PinAdd(r.Context(), c, pin.Mode(q.Get("mode")), q.Get("name"), fetchOptions(r, st))
+	st.finish(true, err)
+}
+
+func (s *Server) pinRm(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+	answer(w, true, s.api.PinRm(r.Context(), c))
+}
+
+func (s *Server) pinLs(w http.ResponseWriter, r *http.Request) {
+	pins, err := s.api.PinLs(r.Context())
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	out := make([]pinJSON, len(pins))
+	for i, p := range pins {
+		out[i] = pinJSON{Cid: p.Cid.String(), Mode: string(p.Mode), Name: p.Name}
+	}
+	WriteJSON(w, out)
+}
+
+// pinVerify streams one event per pin, then the number of bad ones.
+func (s *Server) pinVerify(w http.ResponseWriter, r *http.Request) {
+	st := newStream(w)
+	bad, err := s.api.PinVerify(r.Context(), func(p pin.Pin, perr error) {
+		pj := pinJSON{Cid: p.Cid.String(), Mode: string(p.Mode), Name: p.Name}
+		if perr != nil {
+			pj.Err = perr.Error()
 		}
-		st := newStream(w)
-		err := s.api.Get(r.Context(), c, r.URL.Query().Get("out"), fetchOptions(r, st))
-		st.finish(true, err)
+		st.send(event{Pin: &pj})
 	})
-	s.mux.HandleFunc("POST /v0/ls", func(w http.ResponseWriter, r *http.Request) {
-		c, ok := cidArg(w, r)
-		if !ok {
-			return
-		}
-		entries, err := s.api.Ls(r.Context(), c, fetchOptions(r, nil))
-		if err != nil {
-			WriteError(w, http.StatusInternalServerError, err)
-			return
-		}
-		WriteJSON(w, entries)
+	st.finish(bad, err)
+}
+
+func (s *Server) gc(w http.ResponseWriter, r *http.Request) {
+	st := newStream(w)
+	res, err := s.api.GC(r.Context())
+	st.finish(res, err)
+}
+
+func (s *Server) stat(w http.ResponseWriter, r *http.Request) {
+	st, err := s.api.Stat(r.Context())
+	answer(w, st, err)
+}
+
+func (s *Server) repoVerify(w http.ResponseWriter, r *http.Request) {
+	st := newStream(w)
+	res, err := s.api.RepoVerify(r.Context(), func(n int) { st.progress(int64(n)) })
+	st.finish(res, err)
+}
+
+// export streams the DAG under c as a CAR file.
+func (s *Server) export(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+	streamBytes(w, func(cw io.Writer) error {
+		return s.api.Export(r.Context(), c, cw, fetchOptions(r, nil))
 	})
-	s.mux.HandleFunc("POST /v0/pin/add", func(w http.ResponseWriter, r *http.Request) {
-		c, ok := cidArg(w, r)
-		if !ok {
-			return
-		}
-		q := r.URL.Query()
-		st := newStream(w)
-		err := s.api.PinAdd(r.Context(), c, pin.Mode(q.Get("mode")), q.Get("name"), fetchOptions(r, st))
-		st.finish(true, err)
-	})
-	s.mux.HandleFunc("POST /v0/pin/rm", func(w http.ResponseWriter, r *http.Request) {
-		c, ok := cidArg(w, r)
-		if !ok {
-			return
-		}
-		if err := s.api.PinRm(r.Context(), c); err != nil {
-			WriteError(w, http.StatusInternalServerError, err)
-			return
-		}
-		WriteJSON(w, true)
-	})
-	s.mux.HandleFunc("POST /v0/pin/ls", func(w http.ResponseWriter, r *http.Request) {
-		pins, err := s.api.PinLs(r.Context())
-		if err != nil {
-			WriteError(w, http.StatusInternalServerError, err)
-			return
-		}
-		out := make([]pinJSON, len(pins))
-		for i, p := range pins {
-			out[i] = pinJSON{Cid: p.Cid.String(), Mode: string(p.Mode), Name: p.Name}
-		}
-		WriteJSON(w, out)
-	})
-	s.mux.HandleFunc("POST /v0/pin/verify", func(w http.ResponseWriter, r *http.Request) {
-		st := newStream(w)
-		bad, err := s.api.PinVerify(r.Context(), func(p pin.Pin, perr error) {
-			pj := pinJSON{Cid: p.Cid.String(), Mode: string(p.Mode), Name: p.Name}
-			if perr != nil {
-				pj.Err = perr.Error()
-			}
-			st.send(event{Pin: &pj})
-		})
-		st.finish(bad, err)
-	})
-	s.mux.HandleFunc("POST /v0/gc", func(w http.ResponseWriter, r *http.Request) {
-		st := newStream(w)
-		res, err := s.api.GC(r.Context())
-		st.finish(res, err)
-	})
-	s.mux.HandleFunc("POST /v0/repo/stat", func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.api.Stat(r.Context())
-		if err != nil {
-			WriteError(w, http.StatusInternalServerError, err)
-			return
-		}
-		WriteJSON(w, st)
-	})
-	s.mux.HandleFunc("POST /v0/repo/verify", func(w http.ResponseWriter, r *http.Request) {
-		st := newStream(w)
-		res, err := s.api.RepoVerify(r.Context(), func(n int) { st.progress(int64(n)) })
-		st.finish(res, err)
-	})
-	s.mux.HandleFunc("POST /v0/export", func(w http.ResponseWriter, r *http.Request) {
-		c, ok := cidArg(w, r)
-		if !ok {
-			return
-		}
-		w.Header().Set("Trailer", errTrailer)
-		cw := &countingWriter{w: w}
-		err := s.api.Export(r.Context(), c, cw, fetchOptions(r, nil))
-		if err == nil {
-			return
-		}
-		if !cw.started {
-			WriteError(w, http.StatusInternalServerError, err)
-			return
-		}
-		w.Header().Set(errTrailer, err.Error())
-	})
-	s.mux.HandleFunc("POST /v0/import", func(w http.ResponseWriter, r *http.Request) {
-		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
-			WriteError(w, http.StatusInternalServerError, err)
-			return
-		}
-		roots, err := s.api.Import(r.Context(), r.Body, r.URL.Query().Get("pin") != "0")
-		if err != nil {
-			WriteError(w, http.StatusInternalServerError, err)
-			return
-		}
-		out := make([]string, len(roots))
-		for i, c := range roots {
-			out[i] = c.String()
-		}
-		WriteJSON(w, out)
-	})
-	s.mux.HandleFunc("POST /v0/id", func(w http.ResponseWriter, r *http.Request) {
-		id, err := s.api.ID(r.Context())
-		if err != nil {
-			WriteError(w, http.StatusInternalServerError, err)
-			return
-		}
-		WriteJSON(w, id)
-	})
+}
+
+// importCAR stores (and, unless ?pin=0, pins) the CAR file in the body
+// and answers its roots.
+func (s *Server) importCAR(w http.ResponseWriter, r *http.Request) {
+	// The body comes in while the answer may already go out.
+	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+		WriteError(w, err)
+		return
+	}
+	roots, err := s.api.Import(r.Context(), r.Body, r.URL.Query().Get("pin") != "0")
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	out := make([]string, len(roots))
+	for i, c := range roots {
+		out[i] = c.String()
+	}
+	WriteJSON(w, out)
+}
+
+func (s *Server) id(w http.ResponseWriter, r *http.Request) {
+	id, err := s.api.ID(r.Context())
+	answer(w, id, err)
 }
 
 // add imports the request body (a file's bytes) or, with dir=1, the
@@ -325,7 +344,7 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request) {
 		// Progress events go out while the body still comes in; without
 		// full duplex, net/http would cut the body off at the first flush.
 		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
-			WriteError(w, http.StatusInternalServerError, err)
+			WriteError(w, err)
 			return
 		}
 		body = r.Body
@@ -342,48 +361,48 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request) {
 	st.finish(root.String(), nil)
 }
 
-func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
-	c, ok := cidArg(w, r)
-	if !ok {
-		return
-	}
+// cat streams the file c, or with ?fd=1 writes it into the descriptor
+// that came with the request.
+func (s *Server) cat(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 	if r.URL.Query().Get("fd") == "1" {
 		s.catFD(w, r, c)
 		return
 	}
-	w.Header().Set("Trailer", errTrailer)
-	cw := &countingWriter{w: w}
-	_, err := s.api.Cat(r.Context(), c, cw, fetchOptions(r, nil))
-	if err == nil {
-		return
-	}
-	if cw.n == 0 && !cw.started {
-		WriteError(w, http.StatusInternalServerError, err)
-		return
-	}
-	w.Header().Set(errTrailer, err.Error())
+	streamBytes(w, func(cw io.Writer) error {
+		_, err := s.api.Cat(r.Context(), c, cw, fetchOptions(r, nil))
+		return err
+	})
 }
 
-type countingWriter struct {
+// streamBytes answers with the bytes write writes: an error before the
+// first byte is a JSON error answer, one after it goes in the trailers.
+func streamBytes(w http.ResponseWriter, write func(io.Writer) error) {
+	declareErrorTrailers(w)
+	cw := &bytesWriter{w: w}
+	err := write(cw)
+	switch {
+	case err == nil:
+	case !cw.started:
+		WriteError(w, err)
+	default:
+		setErrorTrailers(w, err)
+	}
+}
+
+// bytesWriter is a byte answer that knows whether it has started.
+type bytesWriter struct {
 	w       http.ResponseWriter
-	n       int64
 	started bool
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if !c.started {
-		c.w.Header().Set("Content-Type", "application/octet-stream")
-		c.started = true
+func (b *bytesWriter) Write(p []byte) (int, error) {
+	if !b.started {
+		b.w.Header().Set("Content-Type", "application/octet-stream")
+		b.started = true
 	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	return b.w.Write(p)
 }
 
-// ErrStatus maps an error to an HTTP status for extra handlers.
-func ErrStatus(err error) int {
-	if errors.Is(err, context.Canceled) {
-		return 499
-	}
-	return http.StatusInternalServerError
-}
+// ErrStatus is the HTTP status of an error answer: the gateway's, by the
+// error's kind.
+func ErrStatus(err error) int { return gateway.HTTPStatus(node.KindOf(err)) }

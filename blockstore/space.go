@@ -2,14 +2,16 @@ package blockstore
 
 import (
 	"errors"
-	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/share-p2p/share/errs"
 )
 
 // ErrNoSpace is returned when the disk that holds the store is too full to
 // take more blocks. Nothing is half-written: the store stays consistent and
-// accepts writes again once space is freed.
+// accepts writes again once space is freed. The errors that wrap it say
+// why, and have kind errs.NoSpace.
 var ErrNoSpace = errors.New("no space left on device")
 
 // spaceReserve is the free space blocks may never use: Pebble needs room for
@@ -23,7 +25,7 @@ const spaceReserve = 32 << 20
 // runs at most every 50 ms or every 16 MiB written.
 func (s *Store) checkSpace(n int) error {
 	if s.readOnly {
-		return fmt.Errorf("%w: the repository was opened read-only because %s was full", ErrNoSpace, s.dir)
+		return errs.Errorf(errs.NoSpace, "%w: the repository was opened read-only because %s was full", ErrNoSpace, s.dir)
 	}
 	s.spaceMu.Lock()
 	defer s.spaceMu.Unlock()
@@ -38,7 +40,7 @@ func (s *Store) checkSpace(n int) error {
 	s.spaceFree = int64(st.Bavail) * int64(st.Bsize)
 	s.spaceAt, s.spaceUsed = time.Now(), int64(n)
 	if s.spaceFree-int64(n) < spaceReserve {
-		return fmt.Errorf("%w: %d MiB free in %s, of which the store keeps %d MiB for itself", ErrNoSpace, s.spaceFree>>20, s.dir, spaceReserve>>20)
+		return errs.Errorf(errs.NoSpace, "%w: %d MiB free in %s, of which the store keeps %d MiB for itself", ErrNoSpace, s.spaceFree>>20, s.dir, spaceReserve>>20)
 	}
 	return nil
 }
@@ -59,7 +61,7 @@ func freeSpace(dir string) (int64, bool) {
 // full disk.
 func (s *Store) writable() error {
 	if s.readOnly {
-		return fmt.Errorf("%w: the repository was opened read-only because %s was full; free space outside it and run again", ErrNoSpace, s.dir)
+		return errs.Errorf(errs.NoSpace, "%w: the repository was opened read-only because %s was full; free space outside it and run again", ErrNoSpace, s.dir)
 	}
 	return nil
 }

@@ -9,9 +9,10 @@
 //
 //	errs.E("pin add", errs.NotFound, c, err)
 //
-// and reads "pin add bafy...: not found: ..." with the parts that the error
-// underneath already says left out, so that a chain of wrappers never names
-// a CID twice.
+// and reads "pin add bafy...: ..." with the subject left out when the error
+// underneath already names it, so that a chain of wrappers never names a
+// CID twice. Giving an error a kind never changes its text: the kind's name
+// is written only when nothing underneath says what went wrong.
 package errs
 
 import (
@@ -140,43 +141,53 @@ func Errorf(k Kind, format string, a ...any) error {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Error reads "op subject: kind: underlying", leaving out a subject or a
-// kind that the error underneath already states, and the kind when the
-// underlying text already says it.
+// Error reads "op subject: underlying", leaving out a subject that the
+// error underneath already names. The kind's name stands in for the
+// underlying text only when there is none ("get bafy...: not found"): a
+// kind classifies an error, it does not reword it.
 func (e *Error) Error() string {
-	var b strings.Builder
-	pad := func(s string) {
-		if b.Len() > 0 {
-			b.WriteString(s)
-		}
-	}
-	if e.Op != "" {
-		b.WriteString(string(e.Op))
-	}
 	inner := ""
 	if e.Err != nil {
 		inner = e.Err.Error()
 	}
-	if e.Subject != "" && !strings.Contains(inner, e.Subject) {
-		pad(" ")
+	var b strings.Builder
+	b.WriteString(string(e.Op))
+	if e.Subject != "" && !mentions(inner, e.Subject) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
 		b.WriteString(e.Subject)
 	}
-	if e.Kind != Other && !e.innerHasKind() && !strings.Contains(inner, e.Kind.String()) {
-		pad(": ")
-		b.WriteString(e.Kind.String())
+	if inner == "" && e.Kind != Other {
+		inner = e.Kind.String()
 	}
 	if inner != "" {
-		pad(": ")
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
 		b.WriteString(inner)
 	}
 	return b.String()
 }
 
-// innerHasKind reports whether an *Error underneath has e's kind already.
-func (e *Error) innerHasKind() bool {
-	var in *Error
-	return errors.As(e.Err, &in) && KindOf(in) == e.Kind
+// mentions reports whether text names subject as a whole word: a path
+// "a" is not named by "bad a.txt", a CID is by "block bafy...: ...".
+func mentions(text, subject string) bool {
+	for i := 0; ; {
+		j := strings.Index(text[i:], subject)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(subject)
+		if (start == 0 || isBoundary(text[start-1])) && (end == len(text) || isBoundary(text[end])) {
+			return true
+		}
+		i = start + 1
+	}
 }
+
+// isBoundary reports whether c may stand next to a name in a message.
+func isBoundary(c byte) bool { return strings.IndexByte(" \t\n\"'`()[]{}<>:;,", c) >= 0 }
 
 // KindOf returns the kind of err: that of the outermost *Error in its
 // chain that has one, else what the standard library's errors in it say
@@ -221,3 +232,49 @@ func KindOf(err error) Kind {
 
 // Is reports whether err is of kind k.
 func Is(k Kind, err error) bool { return err != nil && KindOf(err) == k }
+
+// Reason returns the text of the error in err's chain where its kind was
+// given: the innermost *Error of that kind, else the innermost error the
+// standard library's errors make of that kind (the ENOSPC under a chain
+// of "write" and "put"), else err's whole text. It is what a user needs
+// when the wrappers around it name only what was being done: "the disk is
+// full: " + Reason(err).
+func Reason(err error) string {
+	if err == nil {
+		return ""
+	}
+	k := KindOf(err)
+	if k == Other {
+		return err.Error()
+	}
+	var given, std error
+	for e := err; e != nil; e = next(e, k) {
+		if x, ok := e.(*Error); ok && x.Kind == k {
+			given = x
+		} else if KindOf(e) == k {
+			std = e
+		}
+	}
+	switch {
+	case given != nil:
+		return given.Error()
+	case std != nil:
+		return std.Error()
+	}
+	return err.Error()
+}
+
+// next is the error under e, or, under a join, the first one of kind k.
+func next(e error, k Kind) error {
+	switch u := e.(type) {
+	case interface{ Unwrap() error }:
+		return u.Unwrap()
+	case interface{ Unwrap() []error }:
+		for _, c := range u.Unwrap() {
+			if KindOf(c) == k {
+				return c
+			}
+		}
+	}
+	return nil
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/car"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 )
 
 // Media types of the trustless responses.
@@ -45,7 +46,7 @@ type request struct {
 var errNoLink = dag.ErrNoLink
 
 // errBadRequest marks an error in the request itself.
-var errBadRequest = errors.New("bad request")
+var errBadRequest = errs.New(errs.Invalid, "bad request")
 
 func (h *Handler) serveContent(w http.ResponseWriter, r *http.Request) {
 	q := &request{h: h, w: w, r: r, ctx: r.Context()}
@@ -53,7 +54,8 @@ func (h *Handler) serveContent(w http.ResponseWriter, r *http.Request) {
 	first, tail, _ := strings.Cut(rest, "/")
 	c, err := cid.Decode(first)
 	if err != nil {
-		httpError(w, http.StatusBadRequest, fmt.Sprintf("invalid CID %q: %v", first, err))
+		err = errs.Errorf(errs.Invalid, "invalid CID %q: %v", first, err)
+		httpError(w, statusOf(err), err.Error())
 		return
 	}
 	q.root, q.dir = c, strings.HasSuffix(rest, "/")
@@ -63,7 +65,8 @@ func (h *Handler) serveContent(w http.ResponseWriter, r *http.Request) {
 			case "":
 				continue // "a//b" and a trailing slash
 			case ".", "..":
-				httpError(w, http.StatusBadRequest, fmt.Sprintf("invalid path %q: no . or .. segments", r.URL.Path))
+				err := errs.Errorf(errs.Invalid, "invalid path %q: no . or .. segments", r.URL.Path)
+				httpError(w, statusOf(err), err.Error())
 				return
 			}
 			q.segs = append(q.segs, s)
@@ -332,20 +335,45 @@ func (q *request) fail(err error) {
 	httpError(q.w, code, http.StatusText(code)+": "+err.Error())
 }
 
-// statusOf maps an error to an HTTP status.
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, errBadRequest):
+// statusOf maps an error to an HTTP status, by its kind.
+func statusOf(err error) int { return HTTPStatus(kindOf(err)) }
+
+// HTTPStatus is the status that answers an error of kind k, here and in
+// the daemon's API.
+func HTTPStatus(k errs.Kind) int {
+	switch k {
+	case errs.Invalid:
 		return http.StatusBadRequest
-	case errors.Is(err, errNoLink), errors.Is(err, dag.ErrNotFound), errors.Is(err, blockstore.ErrNotFound),
-		errors.Is(err, context.DeadlineExceeded):
+	case errs.NotFound, errs.Timeout:
+		// A block that takes longer than BlockTimeout is not found.
 		return http.StatusNotFound
-	case errors.Is(err, dag.ErrHashMismatch), errors.Is(err, dag.ErrInvalidNode):
+	case errs.Corrupt:
 		return http.StatusBadGateway
-	case errors.Is(err, dag.ErrUnsupported):
+	case errs.Unsupported:
 		return http.StatusNotImplemented
+	case errs.NoSpace:
+		return http.StatusInsufficientStorage
+	case errs.Canceled:
+		return 499 // the client closed the request (nginx's code)
 	}
 	return http.StatusInternalServerError
+}
+
+// kindOf is errs.KindOf, knowing also the sentinels of dag and blockstore
+// that do not carry a kind yet.
+func kindOf(err error) errs.Kind {
+	if k := errs.KindOf(err); k != errs.Other {
+		return k
+	}
+	switch {
+	case errors.Is(err, errNoLink), errors.Is(err, dag.ErrNotFound), errors.Is(err, blockstore.ErrNotFound):
+		return errs.NotFound
+	case errors.Is(err, dag.ErrHashMismatch), errors.Is(err, dag.ErrInvalidNode):
+		return errs.Corrupt
+	case errors.Is(err, dag.ErrUnsupported):
+		return errs.Unsupported
+	}
+	return errs.Other
 }
 
 // withTimeout bounds each block fetch from g by d, keeping g's

@@ -24,9 +24,10 @@ type Node interface {
 	// Getter returns the blocks for one request: from the blockstore and,
 	// when they are not local, from the network, until ctx (the request's)
 	// ends. The gateway verifies every block through the dag readers.
-	// A block that cannot be found must be an error wrapping
-	// dag.ErrNotFound (blockstore.ErrNotFound and context.DeadlineExceeded
-	// count too): the gateway answers 404.
+	// A block that cannot be found must be an error of kind
+	// errs.NotFound or errs.Timeout (or one wrapping dag.ErrNotFound,
+	// blockstore.ErrNotFound or context.DeadlineExceeded): the gateway
+	// answers 404. HTTPStatus gives the status of every kind.
 	Getter(ctx context.Context) dag.BlockGetter
 	// Status describes the node for the status page. It should be cheap:
 	// the page polls it every second.

@@ -13,6 +13,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/p2p/sec"
 )
@@ -100,8 +101,9 @@ var (
 	ErrConnLimit    = errors.New("connection limit reached")
 	ErrNotConnected = errors.New("not connected")
 	// ErrOtherNetwork means the peer answered, but on another network
-	// (another Config.Network): the connection is closed.
-	ErrOtherNetwork = errors.New("peer is on another network")
+	// (another Config.Network): the connection is closed. Its kind is
+	// errs.OtherNetwork.
+	ErrOtherNetwork = errs.New(errs.OtherNetwork, "peer is on another network")
 )
 
 func (c *Config) withDefaults() (Config, error) {

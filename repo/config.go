@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/share-p2p/share/errs"
 )
 
 // Config is the content of config.json. Every field has a documented
@@ -96,53 +98,54 @@ func Default() *Config {
 	return c
 }
 
-// ErrUnknownKey is returned by ConfigGet and ConfigSet for keys that are not
-// in the configuration.
-var ErrUnknownKey = errors.New("unknown config key")
+// ErrUnknownKey is returned by Get and Set for keys that are not in the
+// configuration (kind errs.NotFound).
+var ErrUnknownKey = errs.New(errs.NotFound, "unknown config key")
 
 var networkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
 
-// Validate checks every field and names the first bad one.
+// Validate checks every field and names the first bad one, in an error of
+// kind errs.Invalid.
 func (c *Config) Validate() error {
 	if !networkName.MatchString(c.Network) {
-		return fmt.Errorf("config Network %q: want 1-64 letters, digits, '.', '_' or '-'", c.Network)
+		return errs.Errorf(errs.Invalid, "config Network %q: want 1-64 letters, digits, '.', '_' or '-'", c.Network)
 	}
 	for _, a := range c.Addresses.Listen {
 		if _, err := ma.NewMultiaddr(a); err != nil {
-			return fmt.Errorf("config Addresses.Listen %q: %v", a, err)
+			return errs.Errorf(errs.Invalid, "config Addresses.Listen %q: %v", a, err)
 		}
 	}
 	if g := c.Addresses.Gateway; g != "" {
 		if i := strings.LastIndexByte(g, ':'); i < 0 {
-			return fmt.Errorf("config Addresses.Gateway %q: want host:port or \"\"", g)
+			return errs.Errorf(errs.Invalid, "config Addresses.Gateway %q: want host:port or \"\"", g)
 		} else if p, err := strconv.Atoi(g[i+1:]); err != nil || p < 0 || p > 65535 {
-			return fmt.Errorf("config Addresses.Gateway %q: bad port", g)
+			return errs.Errorf(errs.Invalid, "config Addresses.Gateway %q: bad port", g)
 		}
 	}
 	for _, b := range c.Bootstrap {
 		m, err := ma.NewMultiaddr(b)
 		if err != nil {
-			return fmt.Errorf("config Bootstrap %q: %v", b, err)
+			return errs.Errorf(errs.Invalid, "config Bootstrap %q: %v", b, err)
 		}
 		if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
-			return fmt.Errorf("config Bootstrap %q: needs a /p2p/ID part", b)
+			return errs.Errorf(errs.Invalid, "config Bootstrap %q: needs a /p2p/ID part", b)
 		}
 	}
 	switch c.Routing.Mode {
 	case "auto", "server", "client", "off":
 	default:
-		return fmt.Errorf("config Routing.Mode %q: want auto, server, client or off", c.Routing.Mode)
+		return errs.Errorf(errs.Invalid, "config Routing.Mode %q: want auto, server, client or off", c.Routing.Mode)
 	}
 	if c.Routing.Alpha < 1 || c.Routing.Alpha > 64 {
-		return fmt.Errorf("config Routing.Alpha %d: not between 1 and 64", c.Routing.Alpha)
+		return errs.Errorf(errs.Invalid, "config Routing.Alpha %d: not between 1 and 64", c.Routing.Alpha)
 	}
 	switch c.Provide.Strategy {
 	case "roots", "all", "none":
 	default:
-		return fmt.Errorf("config Provide.Strategy %q: want roots, all or none", c.Provide.Strategy)
+		return errs.Errorf(errs.Invalid, "config Provide.Strategy %q: want roots, all or none", c.Provide.Strategy)
 	}
 	if _, err := ParseSize(c.Datastore.StorageMax); err != nil {
-		return fmt.Errorf("config Datastore.StorageMax: %v", err)
+		return errs.Errorf(errs.Invalid, "config Datastore.StorageMax: %v", err)
 	}
 	for name, v := range map[string]int{
 		"ConnsInbound": c.Limits.ConnsInbound, "ConnsOutbound": c.Limits.ConnsOutbound,
@@ -150,15 +153,15 @@ func (c *Config) Validate() error {
 		"BufferedBytesPerPeer": c.Limits.BufferedBytesPerPeer, "DHTRecordsPerPeer": c.Limits.DHTRecordsPerPeer,
 	} {
 		if v < 0 {
-			return fmt.Errorf("config Limits.%s: %d is negative (0 means the default)", name, v)
+			return errs.Errorf(errs.Invalid, "config Limits.%s: %d is negative (0 means the default)", name, v)
 		}
 	}
 	if b := c.Limits.BufferedBytesPerPeer; b != 0 && b < 4<<20+256 {
-		return fmt.Errorf("config Limits.BufferedBytesPerPeer: %d is below one largest block (4 MiB)", b)
+		return errs.Errorf(errs.Invalid, "config Limits.BufferedBytesPerPeer: %d is below one largest block (4 MiB)", b)
 	}
 	for name, v := range map[string]int{"MaxBlockBytes": c.Limits.MaxBlockBytes, "MaxDHTMessageBytes": c.Limits.MaxDHTMessageBytes} {
 		if v != 0 && (v < 64<<10 || v > 4<<20) {
-			return fmt.Errorf("config Limits.%s: %d not between 65536 and 4194304", name, v)
+			return errs.Errorf(errs.Invalid, "config Limits.%s: %d not between 65536 and 4194304", name, v)
 		}
 	}
 	return nil
@@ -174,12 +177,12 @@ func ParseSize(s string) (int64, error) {
 	num, unit := t[:i], strings.ToUpper(strings.TrimSpace(t[i:]))
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil || f < 0 {
-		return 0, fmt.Errorf("bad size %q: want a number with an optional unit (KB, MB, GB, TB, KiB, MiB, GiB, TiB)", s)
+		return 0, errs.Errorf(errs.Invalid, "bad size %q: want a number with an optional unit (KB, MB, GB, TB, KiB, MiB, GiB, TiB)", s)
 	}
 	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
 		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}[unit]
 	if mult == 0 {
-		return 0, fmt.Errorf("bad size %q: unknown unit %q", s, t[i:])
+		return 0, errs.Errorf(errs.Invalid, "bad size %q: unknown unit %q", s, t[i:])
 	}
 	return int64(f * mult), nil
 }
@@ -202,7 +205,7 @@ func decodeConfig(b []byte) (*Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
-		return nil, err
+		return nil, errs.E(errs.Invalid, err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -266,7 +269,7 @@ func (c *Config) Set(key, value string) (*Config, error) {
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, fmt.Errorf("config %s: value %s has the wrong type (want %s)", key, value, te.Type)
+			return nil, errs.Errorf(errs.Invalid, "config %s: value %s has the wrong type (want %s)", key, value, te.Type)
 		}
 		return nil, err
 	}
@@ -302,15 +305,21 @@ func (c *Config) tree() (map[string]any, error) {
 	return m, err
 }
 
+// unknownKey says which key is not there and where the keys are listed: the
+// hint is part of the error, so that it reads the same through a daemon.
+func unknownKey(key string) error {
+	return fmt.Errorf("%w %q (see 'share config show' for the keys)", ErrUnknownKey, key)
+}
+
 func lookup(m map[string]any, key string) (any, error) {
 	var cur any = m
 	for _, p := range strings.Split(key, ".") {
 		mm, ok := cur.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("%w %q", ErrUnknownKey, key)
+			return nil, unknownKey(key)
 		}
 		if cur, ok = mm[p]; !ok {
-			return nil, fmt.Errorf("%w %q", ErrUnknownKey, key)
+			return nil, unknownKey(key)
 		}
 	}
 	if _, ok := cur.(map[string]any); ok {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/share-p2p/share/errs"
 )
 
 func TestConfigSetGet(t *testing.T) {
@@ -102,5 +104,45 @@ func TestOpenLocksAndInits(t *testing.T) {
 	defer r.Close()
 	if r.Identity.ID != id {
 		t.Fatal("identity changed across opens")
+	}
+}
+
+// TestErrorKinds: the errors a user can cause have kinds, so that every
+// surface says the same about them, and the unknown key's hint is in its
+// text (it reads the same through a daemon).
+func TestErrorKinds(t *testing.T) {
+	_, unknownGet := Default().Get("Nope.Key")
+	_, unknownSet := Default().Set("Foo.Bar", "1")
+	_, badValue := Default().Set("Routing.Mode", "sideways")
+	_, wrongType := Default().Set("Discovery.MDNS", `"maybe"`)
+	_, badSize := Default().Set("Datastore.StorageMax", "12XB")
+	dir := t.TempDir()
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, inUse := Open(dir)
+	_, lockInUse := Lock(dir)
+	for _, tc := range []struct {
+		name string
+		err  error
+		kind errs.Kind
+		has  string
+	}{
+		{"unknown key (get)", unknownGet, errs.NotFound, `unknown config key "Nope.Key" (see 'share config show' for the keys)`},
+		{"unknown key (set)", unknownSet, errs.NotFound, `unknown config key "Foo.Bar" (see 'share config show' for the keys)`},
+		{"bad value", badValue, errs.Invalid, "config Routing.Mode"},
+		{"wrong type", wrongType, errs.Invalid, "wrong type"},
+		{"bad size", badSize, errs.Invalid, "bad size"},
+		{"open in use", inUse, errs.InUse, "in use"},
+		{"lock in use", lockInUse, errs.InUse, "in use"},
+	} {
+		if tc.err == nil || errs.KindOf(tc.err) != tc.kind || !strings.Contains(tc.err.Error(), tc.has) {
+			t.Errorf("%s: %v (kind %v), want kind %v and %q", tc.name, tc.err, errs.KindOf(tc.err), tc.kind, tc.has)
+		}
+	}
+	if !errors.Is(unknownSet, ErrUnknownKey) || !errors.Is(inUse, ErrInUse) {
+		t.Error("the sentinels no longer match")
 	}
 }

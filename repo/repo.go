@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/share-p2p/share/blockstore"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -27,8 +28,9 @@ const (
 	APISocket    = "api.sock"
 )
 
-// ErrInUse is returned when another process holds the repository.
-var ErrInUse = errors.New("repository is in use by another process")
+// ErrInUse is returned when another process holds the repository (kind
+// errs.InUse).
+var ErrInUse = errs.New(errs.InUse, "repository is in use by another process")
 
 // DefaultPath returns $SHARE_PATH, or ~/.share when it is unset.
 func DefaultPath() (string, error) {

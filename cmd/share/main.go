@@ -21,7 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/share-p2p/share/api"
-	"github.com/share-p2p/share/blockstore"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/repo"
 )
@@ -65,38 +65,51 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
+	if err != nil {
+		line, status := errorLine(err)
+		if line != "" {
+			fmt.Fprintln(os.Stderr, "share: "+line)
+		}
+		pprof.StopCPUProfile()
+		os.Exit(status)
+	}
+}
+
+// Hints for the kinds of error a user can do something about.
+const (
+	inUseHint   = " (is a share daemon running? stop it, or wait for the other command to finish)"
+	noSpaceHint = " (free some space, e.g. with 'share gc', and run it again: nothing was lost)"
+	timeoutHint = " (is a node that has it running on this LAN or in Bootstrap?)"
+)
+
+// errorLine is the line (after "share: ") and the exit status for err: what
+// went wrong and, where its kind says it, what to do. It reads the kind,
+// never the text, so that a command says the same with and without a
+// daemon; a hint that belongs to one error is in that error's text.
+func errorLine(err error) (line string, status int) {
 	if errors.Is(err, syscall.EPIPE) {
 		// The reader of our output went away (`share cat CID | head`):
 		// end quietly, as a write to a closed pipe would have, with the
 		// status of a process killed by SIGPIPE.
-		pprof.StopCPUProfile()
-		os.Exit(141)
+		return "", 141
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "share: "+errorLine(err))
-		pprof.StopCPUProfile()
-		os.Exit(1)
+	msg := joinLines(err.Error())
+	switch node.KindOf(err) {
+	case errs.Canceled:
+		return "interrupted", 1
+	case errs.InUse:
+		return msg + inUseHint, 1
+	case errs.NoSpace:
+		// The wrappers name the block; the user needs the disk.
+		return "the disk is full: " + joinLines(errs.Reason(err)) + noSpaceHint, 1
+	case errs.Timeout:
+		return msg + timeoutHint, 1
 	}
+	return msg, 1
 }
 
-// errorLine turns an error into one line that says what went wrong and,
-// where we know it, what to do.
-func errorLine(err error) string {
-	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	switch {
-	case errors.Is(err, repo.ErrInUse):
-		return msg + " (is a share daemon running? stop it, or wait for the other command to finish)"
-	case errors.Is(err, context.Canceled):
-		return "interrupted"
-	case errors.Is(err, repo.ErrUnknownKey):
-		return msg + " (see 'share config show' for the keys)"
-	case errors.Is(err, blockstore.ErrNoSpace) || strings.Contains(msg, blockstore.ErrNoSpace.Error()):
-		// The chain of wrappers names the block; the user needs the disk.
-		i := strings.Index(msg, blockstore.ErrNoSpace.Error())
-		return "the disk is full: " + msg[i:] + " (free some space, e.g. with 'share gc', and run it again: nothing was lost)"
-	}
-	return msg
-}
+// joinLines makes a message one line.
+func joinLines(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	g := &globals{stdout: stdout, stderr: stderr}

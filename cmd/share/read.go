@@ -3,17 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/internal/rawio"
 	"github.com/share-p2p/share/node"
 )
@@ -81,7 +80,7 @@ in the current directory). The output appears only when it is complete.`,
 				out = c.String()
 			}
 			if _, err := os.Lstat(out); err == nil {
-				return fmt.Errorf("get: %s already exists (choose another -o PATH or remove it)", out)
+				return errs.Errorf(errs.Exist, "get: %s already exists (choose another -o PATH or remove it)", out)
 			}
 			return withNode(func(n node.API) error {
 				opts := node.FetchOptions{Timeout: timeout}
@@ -101,9 +100,6 @@ in the current directory). The output appears only when it is complete.`,
 					}
 				}
 				if err := n.Get(cmd.Context(), c, out, opts); err != nil {
-					if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), node.ErrTimeout.Error()) {
-						return fmt.Errorf("%w (is a node that has it running on this LAN or in Bootstrap?)", err)
-					}
 					return err
 				}
 				if g.json {

@@ -8,13 +8,16 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/share-p2p/share/errs"
 )
 
-// parseCID parses a CID argument with an error that says what was wrong.
+// parseCID parses a CID argument with an error that says what was wrong
+// (of kind errs.Invalid).
 func parseCID(s string) (cid.Cid, error) {
 	c, err := cid.Decode(s)
 	if err != nil {
-		return cid.Undef, fmt.Errorf("invalid CID %q: %v", s, err)
+		return cid.Undef, errs.Errorf(errs.Invalid, "invalid CID %q: %v", s, err)
 	}
 	return c, nil
 }

