@@ -94,6 +94,9 @@ type Error struct {
 	// Subject is the CID or path the error is about ("" if none).
 	Subject string
 	Err     error
+
+	// leaf: built by New or Errorf, whose text is the message alone.
+	leaf bool
 }
 
 // E builds an *Error from its arguments, in any order: an Op (or a plain
@@ -130,20 +133,27 @@ func E(args ...any) error {
 }
 
 // New returns an error of kind k whose text is msg (a leaf error: the
-// sentence a user reads after the operation and subject).
-func New(k Kind, msg string) error { return &Error{Kind: k, Err: errors.New(msg)} }
+// sentence a user reads after the operation and subject). The kind is not
+// part of the text, so a package's named error made with New
+// (dag.ErrHashMismatch) reads as it always did, and stays one value that
+// errors.Is finds.
+func New(k Kind, msg string) error { return &Error{Kind: k, Err: errors.New(msg), leaf: true} }
 
 // Errorf is New with a format; %w wraps as fmt.Errorf does.
 func Errorf(k Kind, format string, a ...any) error {
-	return &Error{Kind: k, Err: fmt.Errorf(format, a...)}
+	return &Error{Kind: k, Err: fmt.Errorf(format, a...), leaf: true}
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
 // Error reads "op subject: kind: underlying", leaving out a subject or a
 // kind that the error underneath already states, and the kind when the
-// underlying text already says it.
+// underlying text already says it. An error made by New or Errorf reads as
+// its message alone.
 func (e *Error) Error() string {
+	if e.leaf {
+		return e.Err.Error()
+	}
 	var b strings.Builder
 	pad := func(s string) {
 		if b.Len() > 0 {
@@ -161,12 +171,19 @@ func (e *Error) Error() string {
 		pad(" ")
 		b.WriteString(e.Subject)
 	}
+	// When the text underneath starts with the subject ("bafy...: not
+	// found"), it continues the op as the subject would: "get bafy...".
+	sep := ": "
+	if e.Subject != "" && strings.HasPrefix(inner, e.Subject) {
+		sep = " "
+	}
 	if e.Kind != Other && !e.innerHasKind() && !strings.Contains(inner, e.Kind.String()) {
 		pad(": ")
 		b.WriteString(e.Kind.String())
+		sep = ": "
 	}
 	if inner != "" {
-		pad(": ")
+		pad(sep)
 		b.WriteString(inner)
 	}
 	return b.String()
