@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share"
 )
 
 // Node is what the gateway needs from the node.
@@ -24,10 +24,10 @@ type Node interface {
 	// Getter returns the blocks for one request: from the blockstore and,
 	// when they are not local, from the network, until ctx (the request's)
 	// ends. The gateway verifies every block through the dag readers.
-	// A block that cannot be found must be an error wrapping
-	// dag.ErrNotFound (blockstore.ErrNotFound and context.DeadlineExceeded
-	// count too): the gateway answers 404.
-	Getter(ctx context.Context) dag.BlockGetter
+	// A block that cannot be found must be an error of kind
+	// errs.NotFound (context.DeadlineExceeded counts too): the gateway
+	// answers 404.
+	Getter(ctx context.Context) share.Getter
 	// Status describes the node for the status page. It should be cheap:
 	// the page polls it every second.
 	Status(ctx context.Context) Status
