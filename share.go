@@ -49,8 +49,9 @@ func NewBlock(data []byte, verified bool, release func([]byte)) Block {
 }
 
 // Release hands the block's buffer back to its getter: the caller holds no
-// reference to Data any more. Calling it is optional (an unreleased buffer
-// is garbage collected) and it may be called once.
+// reference to Data any more, which may hold another block's bytes after
+// it. Calling it is optional (an unreleased buffer is garbage collected)
+// and it may be called once; the zero Block releases nothing.
 func (b Block) Release() {
 	if b.release != nil {
 		b.release(b.Data)
@@ -58,10 +59,13 @@ func (b Block) Release() {
 }
 
 // Getter reads blocks. It is the one interface every block source and
-// wrapper implements; there are no optional ones.
+// wrapper implements; there are no optional ones, and a wrapper passes its
+// getter's blocks on as they are, Verified and release included. Package
+// storetest checks an implementation against this contract.
 type Getter interface {
 	// Get returns the block c. A missing block is an error of kind
-	// errs.NotFound.
+	// errs.NotFound. Each call returns a block of its own: releasing one
+	// never changes another that is still held, even of the same CID.
 	Get(ctx context.Context, c cid.Cid) (Block, error)
 	// Has reports whether the block c can be read without waiting for the
 	// network (walks use it to check leaves without reading them).

@@ -120,6 +120,17 @@ func BenchmarkGet1MiB(b *testing.B) {
 			}
 		}
 	})
+	b.Run("release", func(b *testing.B) {
+		b.SetBytes(1 << 20)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			blk, err := s.Get(ctx, cids[i%blocks])
+			if err != nil {
+				b.Fatal(err)
+			}
+			blk.Release()
+		}
+	})
 	b.Run("append", func(b *testing.B) {
 		b.SetBytes(1 << 20)
 		buf := make([]byte, 0, 1<<20)

@@ -6,7 +6,12 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/errs"
 )
+
+var _ share.KV = (*Keyspace)(nil)
 
 // Keyspace is a small metadata keyspace (pins, provider records, peer
 // addresses) in the store's database, under a one-byte prefix. Writes are
@@ -32,11 +37,12 @@ func (k *Keyspace) key(key []byte) []byte {
 	return b
 }
 
-// Get returns a copy of the value of key, or an error wrapping ErrNotFound.
+// Get returns a copy of the value of key, or an error of kind
+// errs.NotFound.
 func (k *Keyspace) Get(key []byte) ([]byte, error) {
 	v, closer, err := k.s.db.Get(k.key(key))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, fmt.Errorf("key %q: %w", key, ErrNotFound)
+		return nil, errs.Errorf(errs.NotFound, "key %q: not found", key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("key %q: %w", key, err)

@@ -21,11 +21,10 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 	"golang.org/x/sys/unix"
-)
 
-// ErrNotFound is returned (wrapped with the CID or key) when a block or a
-// metadata key is missing.
-var ErrNotFound = errors.New("block not found")
+	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/errs"
+)
 
 // ErrLocked is returned (wrapped) by Open when another process, or another
 // Store in this process, holds the repository.
@@ -134,9 +133,18 @@ type Store struct {
 	spaceAt   time.Time
 	spaceFree int64
 	spaceUsed int64 // bytes written since spaceAt
+
+	bufs    bufPool      // the buffers of the blocks Get returns
+	release func([]byte) // bufs.put, made once: the blocks' release
 }
 
 type span struct{ start, end uint64 } // [start, end) of sequence numbers
+
+var (
+	_ share.Getter = (*Store)(nil)
+	_ share.Putter = (*Store)(nil)
+	_ share.Putter = (*Batch)(nil)
+)
 
 // pebbleLogger passes Pebble's errors on, at most one a second: at ENOSPC
 // Pebble retries a failing flush thousands of times a second.
@@ -181,6 +189,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{dir: dir, staging: filepath.Join(dir, "ingest"), opts: o, lock: lock}
+	s.release = s.bufs.put
 	// Files left in staging by a killed process were never ingested.
 	if err := os.RemoveAll(s.staging); err != nil {
 		lock.Close()
@@ -455,9 +464,20 @@ func (s *Store) has(mh []byte) (bool, error) {
 	return true, nil
 }
 
-// Get returns a copy of the block's bytes.
-func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	return s.GetAppend(ctx, nil, c)
+// Get returns a copy of the block's bytes, never Verified, in a buffer of
+// the store's pool that the block's Release hands back for the next Get. A
+// missing block is an error of kind errs.NotFound.
+func (s *Store) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
+	parts, release, err := s.BorrowParts(ctx, c)
+	if err != nil {
+		return share.Block{}, err
+	}
+	defer release()
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	return share.NewBlock(appendParts(s.bufs.get(n), parts), false, s.release), nil
 }
 
 // GetAppend appends the block's bytes to dst and returns the extended slice.
@@ -528,7 +548,7 @@ func (s *Store) BorrowParts(ctx context.Context, c cid.Cid) (parts [][]byte, rel
 	for range 3 {
 		v, closer, err := s.db.Get(indexKey(kb[:], mh))
 		if errors.Is(err, pebble.ErrNotFound) {
-			return nil, nil, fmt.Errorf("block %s: %w", c, ErrNotFound)
+			return nil, nil, errs.E(errs.NotFound, c)
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("block %s: %w", c, err)
@@ -602,7 +622,7 @@ func (s *Store) Size(ctx context.Context, c cid.Cid) (int, error) {
 		return 0, fmt.Errorf("block %s: %w", c, err)
 	}
 	if !ok {
-		return 0, fmt.Errorf("block %s: %w", c, ErrNotFound)
+		return 0, errs.E(errs.NotFound, c)
 	}
 	return e.size, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/internal/drop"
 )
 
@@ -64,7 +65,7 @@ func checkConsistent(t testing.TB, s *Store) (blocks int) {
 	ctx := context.Background()
 	err := s.ForEach(ctx, func(mh multihash.Multihash, size int) error {
 		blocks++
-		data, err := s.Get(ctx, cid.NewCidV1(cid.Raw, mh))
+		data, err := getBytes(ctx, s, cid.NewCidV1(cid.Raw, mh))
 		if err != nil {
 			return err
 		}
@@ -123,7 +124,7 @@ func TestPutGet(t *testing.T) {
 			check := func(s *Store) {
 				t.Helper()
 				for i, c := range cids {
-					got, err := s.Get(ctx, c)
+					got, err := getBytes(ctx, s, c)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -174,10 +175,10 @@ func TestNotFound(t *testing.T) {
 	s := openTest(t, t.TempDir(), nil)
 	defer s.Close()
 	c, _ := testBlock(t, 1, 10)
-	if _, err := s.Get(ctx, c); !errors.Is(err, ErrNotFound) {
+	if _, err := getBytes(ctx, s, c); !errs.Is(errs.NotFound, err) {
 		t.Fatalf("Get: %v", err)
 	}
-	if _, err := s.Size(ctx, c); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Size(ctx, c); !errs.Is(errs.NotFound, err) {
 		t.Fatalf("Size: %v", err)
 	}
 	if ok, err := s.Has(ctx, c); ok || err != nil {
@@ -247,7 +248,7 @@ func TestDeleteReclaim(t *testing.T) {
 	if err := s.Put(ctx, c, data); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Get(ctx, c); err != nil || !bytes.Equal(got, data) {
+	if got, err := getBytes(ctx, s, c); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("Get after re-Put: %v", err)
 	}
 }
@@ -288,7 +289,7 @@ func TestConcurrent(t *testing.T) {
 	defer s.Close()
 	const writers, blocks = 4, 30
 	var wg sync.WaitGroup
-	errs := make(chan error, 3*writers)
+	errc := make(chan error, 3*writers)
 	for w := range writers {
 		wg.Add(2)
 		go func() { // writers overlap: block i is written by every writer
@@ -298,12 +299,12 @@ func TestConcurrent(t *testing.T) {
 			for i := range blocks {
 				c, data := testBlock(t, uint64(i), 50<<10+w)
 				if err := b.Put(ctx, c, data); err != nil {
-					errs <- err
+					errc <- err
 					return
 				}
 				if i%10 == 9 {
 					if err := b.Commit(ctx); err != nil {
-						errs <- err
+						errc <- err
 						return
 					}
 				}
@@ -313,31 +314,31 @@ func TestConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range blocks {
 				c, data := testBlock(t, uint64(i), 50<<10+(w+1)%writers)
-				got, err := s.Get(ctx, c)
+				got, err := getBytes(ctx, s, c)
 				if err == nil && !bytes.Equal(got, data) {
-					errs <- fmt.Errorf("block %d: wrong bytes", i)
+					errc <- fmt.Errorf("block %d: wrong bytes", i)
 					return
 				}
-				if err != nil && !errors.Is(err, ErrNotFound) {
-					errs <- err
+				if err != nil && !errs.Is(errs.NotFound, err) {
+					errc <- err
 					return
 				}
 				if i%7 == 0 {
 					if _, _, err := s.Delete(ctx, []multihash.Multihash{c.Hash()}); err != nil {
-						errs <- err
+						errc <- err
 						return
 					}
 				}
 				if err := s.Put(ctx, c, data); err != nil {
-					errs <- err
+					errc <- err
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
+	close(errc)
+	for err := range errc {
 		t.Fatal(err)
 	}
 	if err := s.Reclaim(ctx); err != nil {
@@ -366,7 +367,7 @@ func TestKeyspace(t *testing.T) {
 	if v, err := p.Get([]byte("a")); err != nil || string(v) != "1" {
 		t.Fatalf("Get = %q %v", v, err)
 	}
-	if _, err := p.Get([]byte("x")); !errors.Is(err, ErrNotFound) {
+	if _, err := p.Get([]byte("x")); !errs.Is(errs.NotFound, err) {
 		t.Fatalf("Get missing: %v", err)
 	}
 	if err := p.Delete([]byte("b")); err != nil {
@@ -482,8 +483,8 @@ func TestBorrowAndDropBehind(t *testing.T) {
 		releases = append(releases, release)
 	}
 	missing, _ := testBlock(t, 999, 10)
-	if _, _, err := s.Borrow(ctx, missing); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Borrow of a missing block: %v, want ErrNotFound", err)
+	if _, _, err := s.Borrow(ctx, missing); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("Borrow of a missing block: %v, want errs.NotFound", err)
 	}
 	for _, r := range releases {
 		r()
@@ -617,7 +618,7 @@ func TestParts(t *testing.T) {
 	total := 0
 	for i, c := range cids {
 		total += wantParts[i]
-		if got, err := s.Get(ctx, c); err != nil || !bytes.Equal(got, datas[i]) {
+		if got, err := getBytes(ctx, s, c); err != nil || !bytes.Equal(got, datas[i]) {
 			t.Fatalf("Get %d bytes: %v (equal %v)", sizes[i], err, bytes.Equal(got, datas[i]))
 		}
 		if got, err := s.GetAppend(ctx, []byte("x"), c); err != nil || !bytes.Equal(got, append([]byte("x"), datas[i]...)) {
@@ -691,7 +692,7 @@ func TestParts(t *testing.T) {
 	if err := s.db.Set(indexKey(kb[:], old.Hash()), refValue(nil, seq, len(odata), 0), pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Get(ctx, old); err != nil || !bytes.Equal(got, odata) {
+	if got, err := getBytes(ctx, s, old); err != nil || !bytes.Equal(got, odata) {
 		t.Fatalf("Get of a one-value block: %v", err)
 	}
 
@@ -703,13 +704,19 @@ func TestParts(t *testing.T) {
 	if err := s.db.Set(partKey(e.seq, 2), []byte("short"), pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, cids[4]); err == nil || !strings.Contains(err.Error(), "stored part 2 is 5 bytes") {
+	if _, err := getBytes(ctx, s, cids[4]); err == nil || !strings.Contains(err.Error(), "stored part 2 is 5 bytes") {
 		t.Fatalf("Get with a short part: %v", err)
 	}
 	if err := s.db.Delete(partKey(e.seq, 2), pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, cids[4]); err == nil || !strings.Contains(err.Error(), "missing data") {
+	if _, err := getBytes(ctx, s, cids[4]); err == nil || !strings.Contains(err.Error(), "missing data") {
 		t.Fatalf("Get with a missing part: %v", err)
 	}
+}
+
+// getBytes returns the bytes of block c, as Get gives them.
+func getBytes(ctx context.Context, s *Store, c cid.Cid) ([]byte, error) {
+	b, err := s.Get(ctx, c)
+	return b.Data, err
 }

@@ -16,8 +16,10 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/chunker"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 )
 
 func randBytes(seed uint64, n int) []byte {
@@ -67,7 +69,7 @@ func importTree(t testing.TB, s *dag.MemStore, files map[string][]byte, chunk in
 }
 
 // walkOrder lists the distinct CIDs under roots in dag.Walk order.
-func walkOrder(t *testing.T, g dag.BlockGetter, roots ...cid.Cid) []cid.Cid {
+func walkOrder(t *testing.T, g share.Getter, roots ...cid.Cid) []cid.Cid {
 	t.Helper()
 	var out []cid.Cid
 	seen := make(map[cid.Cid]bool)
@@ -89,16 +91,16 @@ func walkOrder(t *testing.T, g dag.BlockGetter, roots ...cid.Cid) []cid.Cid {
 
 // countingGetter counts Gets per CID.
 type countingGetter struct {
-	dag.BlockGetter
+	share.Getter
 	mu sync.Mutex
 	n  map[cid.Cid]int
 }
 
-func (g *countingGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (g *countingGetter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	g.mu.Lock()
 	g.n[c]++
 	g.mu.Unlock()
-	return g.BlockGetter.Get(ctx, c)
+	return g.Getter.Get(ctx, c)
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -116,7 +118,7 @@ func TestRoundTrip(t *testing.T) {
 	}, 1024)
 	roots := []cid.Cid{file, tiny, tree}
 
-	cg := &countingGetter{BlockGetter: s, n: make(map[cid.Cid]int)}
+	cg := &countingGetter{Getter: s, n: make(map[cid.Cid]int)}
 	var buf bytes.Buffer
 	if err := Write(ctx, &buf, cg, roots...); err != nil {
 		t.Fatal(err)
@@ -149,7 +151,7 @@ func TestRoundTrip(t *testing.T) {
 		if i >= len(want) || c != want[i] {
 			t.Fatalf("block %d is %s, want walk order", i, c)
 		}
-		if stored, _ := s.Get(ctx, c); !bytes.Equal(stored, data) {
+		if stored, _ := s.Get(ctx, c); !bytes.Equal(stored.Data, data) {
 			t.Fatalf("block %s differs", c)
 		}
 	}
@@ -299,7 +301,7 @@ func TestWriteRefusesCorruptStore(t *testing.T) {
 		t.Fatalf("err %v, want a hash mismatch naming %s", err, bad)
 	}
 	s.Delete(bad)
-	if err := Write(context.Background(), io.Discard, s, root); !errors.Is(err, dag.ErrNotFound) {
+	if err := Write(context.Background(), io.Discard, s, root); !errs.Is(errs.NotFound, err) {
 		t.Fatalf("missing block: %v", err)
 	}
 	if err := Write(context.Background(), io.Discard, s); err == nil {
@@ -407,13 +409,13 @@ func BenchmarkWriteRead(b *testing.B) {
 
 // slowGetter delays every Get and records the most Gets in flight.
 type slowGetter struct {
-	dag.BlockGetter
+	share.Getter
 	mu       sync.Mutex
 	inFlight int
 	most     int
 }
 
-func (g *slowGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (g *slowGetter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	g.mu.Lock()
 	g.inFlight++
 	g.most = max(g.most, g.inFlight)
@@ -426,15 +428,15 @@ func (g *slowGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	select {
 	case <-time.After(2 * time.Millisecond):
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return share.Block{}, ctx.Err()
 	}
-	return g.BlockGetter.Get(ctx, c)
+	return g.Getter.Get(ctx, c)
 }
 
 func TestWriteReadAhead(t *testing.T) {
 	s := dag.NewMemStore()
 	root := importFile(t, s, randBytes(10, 64*1024), 1024)
-	g := &slowGetter{BlockGetter: s}
+	g := &slowGetter{Getter: s}
 	var buf bytes.Buffer
 	if err := Write(context.Background(), &buf, g, root); err != nil {
 		t.Fatal(err)

@@ -3,10 +3,10 @@
 // header naming the root CIDs, then one varint-prefixed section per block
 // holding the block's CID and bytes.
 //
-// Write exports the DAGs under some roots from a dag.BlockGetter, parents
+// Write exports the DAGs under some roots from a share.Getter, parents
 // before children; NewReader reads one back with hard size limits and
 // verifies every block against its CID; Import stores a file's blocks
-// through a dag.BlockPutter.
+// through a share.Putter.
 package car
 
 import (

@@ -10,6 +10,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-varint"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/dag"
 )
 
@@ -117,7 +118,7 @@ func truncated(what string, err error) error {
 // through p, returning the header's roots. It does not check that the
 // roots' DAGs are complete. With a blockstore.Batch as p, the caller
 // commits the batch after Import returns.
-func Import(ctx context.Context, r io.Reader, p dag.BlockPutter) ([]cid.Cid, error) {
+func Import(ctx context.Context, r io.Reader, p share.Putter) ([]cid.Cid, error) {
 	cr, err := NewReader(r)
 	if err != nil {
 		return nil, err

@@ -10,7 +10,9 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-varint"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 )
 
 // Writer writes a CAR v1 file: the header at NewWriter, then one section
@@ -36,7 +38,7 @@ func NewWriter(w io.Writer, roots ...cid.Cid) (*Writer, error) {
 }
 
 // Put writes the section of block c. It does not check data against c.
-// With Put, a Writer is a dag.BlockPutter.
+// With Put, a Writer is a share.Putter.
 func (w *Writer) Put(_ context.Context, c cid.Cid, data []byte) error {
 	cb := c.Bytes()
 	n := varint.PutUvarint(w.buf[:], uint64(len(cb)+len(data)))
@@ -64,7 +66,7 @@ const readAhead = 8
 // time. Every block is verified against its CID before it is written, so
 // a corrupt store cannot export a corrupt file. On error the output is
 // incomplete and must be discarded.
-func Write(ctx context.Context, w io.Writer, g dag.BlockGetter, roots ...cid.Cid) error {
+func Write(ctx context.Context, w io.Writer, g share.Getter, roots ...cid.Cid) error {
 	if len(roots) == 0 {
 		return errors.New("car: write: no roots")
 	}
@@ -95,15 +97,15 @@ func Write(ctx context.Context, w io.Writer, g dag.BlockGetter, roots ...cid.Cid
 // pending is a block on its way to the output.
 type pending struct {
 	c    cid.Cid
-	data []byte
+	blk  share.Block
 	err  error
-	done chan struct{} // closed once data or err is set
+	done chan struct{} // closed once blk or err is set
 }
 
 // walk sends the blocks under roots to queue in walk order. Inner nodes are
 // fetched here, since the walk needs their links; leaves are fetched in
 // goroutines, at most one per queue slot plus one.
-func walk(ctx context.Context, g dag.BlockGetter, roots []cid.Cid, queue chan<- *pending) error {
+func walk(ctx context.Context, g share.Getter, roots []cid.Cid, queue chan<- *pending) error {
 	// Walk fetches each dag-pb node right after calling the callback, which
 	// has just fetched it: lastGetter hands it back the same bytes, so no
 	// block is fetched twice.
@@ -119,15 +121,15 @@ func walk(ctx context.Context, g dag.BlockGetter, roots []cid.Cid, queue chan<- 
 			if c.Type() == dag.Raw {
 				go func() {
 					defer close(p.done)
-					p.data, p.err = fetch(ctx, g, c)
+					p.blk, p.err = fetch(ctx, g, c)
 				}()
 			} else {
-				p.data, p.err = fetch(ctx, g, c)
+				p.blk, p.err = fetch(ctx, g, c)
 				close(p.done)
 				if p.err != nil {
 					return p.err
 				}
-				lg.c, lg.data = c, p.data
+				lg.c, lg.data = c, p.blk.Data
 			}
 			select {
 			case queue <- p:
@@ -155,9 +157,13 @@ func drain(ctx context.Context, queue <-chan *pending, cw *Writer, cancel contex
 		}
 		err = p.err
 		if err == nil {
-			if err = cw.Put(ctx, p.c, p.data); err != nil {
+			if err = cw.Put(ctx, p.c, p.blk.Data); err != nil {
 				err = fmt.Errorf("write: %w", err)
 			}
+		}
+		if p.c.Type() == dag.Raw {
+			// An inner node's bytes are the walk's too (lastGetter).
+			p.blk.Release()
 		}
 		if err != nil {
 			cancel()
@@ -166,31 +172,39 @@ func drain(ctx context.Context, queue <-chan *pending, cw *Writer, cancel contex
 	return err
 }
 
-// fetch gets block c and verifies it.
-func fetch(ctx context.Context, g dag.BlockGetter, c cid.Cid) ([]byte, error) {
-	data, err := g.Get(ctx, c)
+// fetch gets block c, verified.
+func fetch(ctx context.Context, g share.Getter, c cid.Cid) (share.Block, error) {
+	b, err := g.Get(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", c, err)
+		return share.Block{}, errs.E("get", c, err)
 	}
-	if err := dag.Verify(c, data); err != nil {
-		return nil, err
+	if !b.Verified {
+		if err := dag.Verify(c, b.Data); err != nil {
+			b.Release()
+			return share.Block{}, err
+		}
 	}
-	return data, nil
+	return b, nil
 }
 
-// lastGetter serves the block last written from memory and forwards other
-// requests.
+// lastGetter serves the inner node last fetched, already verified, from
+// memory and forwards other requests. The node is the output's to release,
+// not the walk's.
 type lastGetter struct {
-	g    dag.BlockGetter
+	g    share.Getter
 	c    cid.Cid
 	data []byte
 }
 
-func (l *lastGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (l *lastGetter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	if l.data != nil && c == l.c {
 		data := l.data
 		l.c, l.data = cid.Undef, nil
-		return data, nil
+		return share.NewBlock(data, true, nil), nil
 	}
 	return l.g.Get(ctx, c)
+}
+
+func (l *lastGetter) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	return l.g.Has(ctx, c)
 }

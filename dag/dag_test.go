@@ -13,7 +13,9 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/chunker"
+	"github.com/share-p2p/share/errs"
 )
 
 func randBytes(seed uint64, n int) []byte {
@@ -113,7 +115,17 @@ func TestBalancedLayout(t *testing.T) {
 	}
 }
 
-func readAll(t *testing.T, s BlockGetter, c cid.Cid) []byte {
+// getData returns the bytes of block c of s.
+func getData(t testing.TB, s share.Getter, c cid.Cid) []byte {
+	t.Helper()
+	b, err := s.Get(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Data
+}
+
+func readAll(t *testing.T, s share.Getter, c cid.Cid) []byte {
 	t.Helper()
 	r, err := NewFileReader(context.Background(), s, c)
 	if err != nil {
@@ -220,17 +232,17 @@ func TestCorruption(t *testing.T) {
 	tests := []struct {
 		name    string
 		corrupt func(s *MemStore, root cid.Cid) (bad, newRoot cid.Cid) // bad: the CID the error must name
-		want    error
+		want    any                                                    // an error the error wraps, or its errs.Kind
 	}{
 		{"leaf bytes", func(s *MemStore, root cid.Cid) (cid.Cid, cid.Cid) {
 			l := nthLink(t, s, root, 1, 0)
-			b, _ := s.Get(context.Background(), l)
+			b := getData(t, s, l)
 			s.Set(l, append(slices.Clone(b[:len(b)-1]), b[len(b)-1]^1))
 			return l, root
 		}, ErrHashMismatch},
 		{"inner node bytes", func(s *MemStore, root cid.Cid) (cid.Cid, cid.Cid) {
 			l := nthLink(t, s, root, 1)
-			b, _ := s.Get(context.Background(), l)
+			b := getData(t, s, l)
 			s.Set(l, append(slices.Clone(b), 0))
 			return l, root
 		}, ErrHashMismatch},
@@ -238,11 +250,11 @@ func TestCorruption(t *testing.T) {
 			l := nthLink(t, s, root, 0, 3)
 			s.Delete(l)
 			return l, root
-		}, ErrNotFound},
+		}, errs.NotFound},
 		{"leaf shorter than blocksize", func(s *MemStore, root cid.Cid) (cid.Cid, cid.Cid) {
 			// A well-hashed leaf that is not the size its parent says.
 			l := nthLink(t, s, root, 0, 2)
-			b, _ := s.Get(context.Background(), l)
+			b := getData(t, s, l)
 			short := Sum(Raw, b[:10])
 			s.Put(context.Background(), short, b[:10])
 			return short, replaceLink(t, s, root, []int{0, 2}, short)
@@ -281,9 +293,9 @@ func TestCorruption(t *testing.T) {
 	}
 }
 
-func checkErr(t *testing.T, err, want error, bad cid.Cid) {
+func checkErr(t *testing.T, err error, want any, bad cid.Cid) {
 	t.Helper()
-	if !errors.Is(err, want) {
+	if k, ok := want.(errs.Kind); ok && !errs.Is(k, err) || !ok && !errors.Is(err, want.(error)) {
 		t.Fatalf("err = %v, want %v", err, want)
 	}
 	if !strings.Contains(err.Error(), bad.String()) {
@@ -296,11 +308,7 @@ func nthLink(t *testing.T, s *MemStore, root cid.Cid, path ...int) cid.Cid {
 	t.Helper()
 	c := root
 	for _, i := range path {
-		b, err := s.Get(context.Background(), c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pn, err := DecodePBNode(b)
+		pn, err := DecodePBNode(getData(t, s, c))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,8 +321,7 @@ func nthLink(t *testing.T, s *MemStore, root cid.Cid, path ...int) cid.Cid {
 // to, and returns the new root.
 func replaceLink(t *testing.T, s *MemStore, root cid.Cid, path []int, to cid.Cid) cid.Cid {
 	t.Helper()
-	b, _ := s.Get(context.Background(), root)
-	pn, err := DecodePBNode(b)
+	pn, err := DecodePBNode(getData(t, s, root))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share"
 )
 
 // Info describes one node, as Stat returns it.
@@ -26,12 +28,12 @@ type Info struct {
 }
 
 // Stat fetches, verifies and describes the node c.
-func Stat(ctx context.Context, g BlockGetter, c cid.Cid) (Info, error) {
-	data, err := fetch(ctx, g, c)
+func Stat(ctx context.Context, g share.Getter, c cid.Cid) (Info, error) {
+	b, err := fetch(ctx, g, c)
 	if err != nil {
 		return Info{}, err
 	}
-	return statBlock(c, data)
+	return statBlock(c, b.Data)
 }
 
 func statBlock(c cid.Cid, data []byte) (Info, error) {
@@ -83,7 +85,7 @@ type DirEntry struct {
 // leaves, which are files whose size is their Tsize. Entry names are
 // checked: an empty name, ".", "..", or one with a slash or NUL is
 // ErrInvalidNode.
-func ReadDir(ctx context.Context, g BlockGetter, c cid.Cid) ([]DirEntry, error) {
+func ReadDir(ctx context.Context, g share.Getter, c cid.Cid) ([]DirEntry, error) {
 	links, err := dirLinks(ctx, g, c)
 	if err != nil {
 		return nil, err
@@ -120,7 +122,7 @@ func ReadDir(ctx context.Context, g BlockGetter, c cid.Cid) ([]DirEntry, error) 
 }
 
 // dirLinks fetches the directory c and returns its links, names checked.
-func dirLinks(ctx context.Context, g BlockGetter, c cid.Cid) ([]PBLink, error) {
+func dirLinks(ctx context.Context, g share.Getter, c cid.Cid) ([]PBLink, error) {
 	if c.Type() != DagPB {
 		return nil, fmt.Errorf("block %s: %w", c, ErrNotDir)
 	}
@@ -146,7 +148,7 @@ func dirLinks(ctx context.Context, g BlockGetter, c cid.Cid) ([]PBLink, error) {
 // Lookup returns the entry called name of directory c, plain or
 // HAMT-sharded (only the shards on the name's path are fetched). A name
 // that is not there is ErrNoLink; c not being a directory is ErrNotDir.
-func Lookup(ctx context.Context, g BlockGetter, c cid.Cid, name string) (PBLink, error) {
+func Lookup(ctx context.Context, g share.Getter, c cid.Cid, name string) (PBLink, error) {
 	if c.Type() != DagPB {
 		return PBLink{}, fmt.Errorf("block %s: %w", c, ErrNotDir)
 	}

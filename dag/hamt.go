@@ -26,6 +26,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/spaolacci/murmur3"
+
+	"github.com/share-p2p/share"
 )
 
 const (
@@ -195,7 +197,7 @@ func decodeShard(c cid.Cid, pn *PBNode, fs *UnixFS, depth int) (*shardNode, erro
 }
 
 // loadShard fetches c and decodes it as a HAMT shard at depth.
-func loadShard(ctx context.Context, g BlockGetter, c cid.Cid, depth int) (*shardNode, error) {
+func loadShard(ctx context.Context, g share.Getter, c cid.Cid, depth int) (*shardNode, error) {
 	pn, fs, err := fetchUnixFS(ctx, g, c)
 	if err != nil {
 		return nil, err
@@ -210,7 +212,7 @@ func loadShard(ctx context.Context, g BlockGetter, c cid.Cid, depth int) (*shard
 // is c (pn, fs), sorted by name. The child shards of each level are fetched
 // in parallel (readAhead at a time), so a directory fetched over the network
 // costs one round trip per level, not per shard.
-func shardLinks(ctx context.Context, g BlockGetter, c cid.Cid, pn *PBNode, fs *UnixFS) ([]PBLink, error) {
+func shardLinks(ctx context.Context, g share.Getter, c cid.Cid, pn *PBNode, fs *UnixFS) ([]PBLink, error) {
 	root, err := decodeShard(c, pn, fs, 0)
 	if err != nil {
 		return nil, err
@@ -252,7 +254,7 @@ func shardLinks(ctx context.Context, g BlockGetter, c cid.Cid, pn *PBNode, fs *U
 
 // shardLookup finds name in the sharded directory whose root shard is c
 // (pn, fs): it follows the name's hash down, one shard per level.
-func shardLookup(ctx context.Context, g BlockGetter, c cid.Cid, pn *PBNode, fs *UnixFS, name string) (PBLink, error) {
+func shardLookup(ctx context.Context, g share.Getter, c cid.Cid, pn *PBNode, fs *UnixFS, name string) (PBLink, error) {
 	sn, err := decodeShard(c, pn, fs, 0)
 	if err != nil {
 		return PBLink{}, err
@@ -273,11 +275,11 @@ func shardLookup(ctx context.Context, g BlockGetter, c cid.Cid, pn *PBNode, fs *
 		}
 		// A child shard: go down one level.
 		sc := l.Hash
-		data, err := fetch(ctx, g, sc)
+		b, err := fetch(ctx, g, sc)
 		if err != nil {
 			return PBLink{}, err
 		}
-		if pn, fs, err = decodeUnixFSNode(sc, data); err != nil {
+		if pn, fs, err = decodeUnixFSNode(sc, b.Data); err != nil {
 			return PBLink{}, err
 		}
 		if fs.Type != TypeHAMTShard {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/chunker"
 )
 
@@ -37,7 +38,7 @@ type ImportOptions struct {
 // through p and returns its root and the file size. A file of one chunk is
 // that chunk's raw leaf; an empty file is the empty raw leaf. Every child is
 // Put before its parent.
-func ImportFile(ctx context.Context, r io.Reader, p BlockPutter, opts ImportOptions) (root cid.Cid, size uint64, err error) {
+func ImportFile(ctx context.Context, r io.Reader, p share.Putter, opts ImportOptions) (root cid.Cid, size uint64, err error) {
 	im := newImporter(p, opts)
 	e, err := im.file(ctx, r)
 	if err != nil {
@@ -57,7 +58,7 @@ type entry struct {
 // importer holds what the files of one import share: the putter, the
 // options and the pool of chunk buffers.
 type importer struct {
-	put  BlockPutter
+	put  share.Putter
 	spec chunker.Spec
 	prog func(uint64)
 	done uint64
@@ -66,7 +67,7 @@ type importer struct {
 	nbuf int         // buffers allocated so far, at most inFlight
 }
 
-func newImporter(p BlockPutter, opts ImportOptions) *importer {
+func newImporter(p share.Putter, opts ImportOptions) *importer {
 	return &importer{
 		put:  p,
 		spec: opts.Chunker,
@@ -210,7 +211,7 @@ func (im *importer) store(ctx context.Context, b *balanced, j *chunkJob) error {
 // to right, the tree only as deep as needed, and a right spine that may
 // hold nodes with a single child.
 type balanced struct {
-	put    BlockPutter
+	put    share.Putter
 	levels [][]entry
 	sizes  []uint64 // scratch for blocksizes
 	links  []PBLink // scratch for links

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share"
 )
 
 // ImportPath imports the file, directory tree or symlink at name and
@@ -24,7 +26,7 @@ import (
 // it is stored, children before their directory, with its path made of the
 // base name of name followed by slash-separated components ("tree",
 // "tree/sub/z.txt"), and a file's size in bytes (0 for the others).
-func ImportPath(ctx context.Context, name string, p BlockPutter, opts ImportOptions, onEntry func(c cid.Cid, relPath string, size uint64)) (cid.Cid, error) {
+func ImportPath(ctx context.Context, name string, p share.Putter, opts ImportOptions, onEntry func(c cid.Cid, relPath string, size uint64)) (cid.Cid, error) {
 	fi, err := os.Lstat(name)
 	if err != nil {
 		return cid.Undef, err

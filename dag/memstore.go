@@ -2,15 +2,16 @@ package dag
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share"
 )
 
-// MemStore is a BlockPutter, BlockGetter and BlockHaser that keeps blocks
-// in memory, keyed by multihash as the blockstore does. It is meant for
-// tests. It is safe for concurrent use.
+// MemStore is a share.Getter and share.Putter that keeps blocks in memory,
+// keyed by multihash as the blockstore does. It is meant for tests. It is
+// safe for concurrent use.
 type MemStore struct {
 	mu sync.RWMutex
 	m  map[string][]byte
@@ -31,9 +32,15 @@ func (s *MemStore) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	return nil
 }
 
-// Get returns the block stored under c's multihash, or an error wrapping
-// ErrNotFound. The slice is the stored one: callers must not modify it.
-func (s *MemStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+// Get returns the block stored under c's multihash, or an error of kind
+// errs.NotFound. Its bytes are the stored ones, not a copy: callers must
+// not modify them.
+func (s *MemStore) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
+	b, err := s.get(ctx, c)
+	return share.NewBlock(b, false, nil), err
+}
+
+func (s *MemStore) get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -41,9 +48,20 @@ func (s *MemStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	b, ok := s.m[string(c.Hash())]
 	s.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("get %s: %w", c, ErrNotFound)
+		return nil, notFound(c)
 	}
 	return b, nil
+}
+
+// BorrowParts returns the stored block as one part, with nothing to
+// release, as blockstore.Store.BorrowParts does (a server sends blocks
+// with it).
+func (s *MemStore) BorrowParts(ctx context.Context, c cid.Cid) ([][]byte, func(), error) {
+	b, err := s.get(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return [][]byte{b}, func() {}, nil
 }
 
 // Has reports whether a block with c's multihash is stored.

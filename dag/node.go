@@ -7,49 +7,36 @@ import (
 	"sort"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/errs"
 )
 
-// fetch gets block c and verifies it against c.
-func fetch(ctx context.Context, g BlockGetter, c cid.Cid) ([]byte, error) {
-	return fetchInto(ctx, g, nil, c)
-}
-
-// fetchInto is fetch reusing buf's memory when g is a BlockAppender.
-func fetchInto(ctx context.Context, g BlockGetter, buf []byte, c cid.Cid) ([]byte, error) {
-	var data []byte
-	var err error
-	verified := false
-	switch a := g.(type) {
-	case VerifiedGetter:
-		data, verified, err = a.GetVerified(ctx, c)
-	case BlockAppender:
-		if buf != nil {
-			data, err = a.GetAppend(ctx, buf[:0], c)
-		} else {
-			data, err = g.Get(ctx, c)
-		}
-	default:
-		data, err = g.Get(ctx, c)
-	}
+// fetch gets block c, verified against c unless the getter has done so
+// already. The caller releases the block once it holds no reference to its
+// bytes (or leaves it to the garbage collector).
+func fetch(ctx context.Context, g share.Getter, c cid.Cid) (share.Block, error) {
+	b, err := g.Get(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", c, err)
+		return share.Block{}, errs.E("get", c, err)
 	}
-	if !verified {
-		if err := Verify(c, data); err != nil {
-			return nil, err
+	if !b.Verified {
+		if err := Verify(c, b.Data); err != nil {
+			b.Release()
+			return share.Block{}, err
 		}
 	}
-	return data, nil
+	return b, nil
 }
 
 // fetchUnixFS fetches and verifies the dag-pb block c and decodes it with
 // its UnixFS data.
-func fetchUnixFS(ctx context.Context, g BlockGetter, c cid.Cid) (*PBNode, *UnixFS, error) {
-	data, err := fetch(ctx, g, c)
+func fetchUnixFS(ctx context.Context, g share.Getter, c cid.Cid) (*PBNode, *UnixFS, error) {
+	b, err := fetch(ctx, g, c)
 	if err != nil {
 		return nil, nil, err
 	}
-	return decodeUnixFSNode(c, data)
+	return decodeUnixFSNode(c, b.Data)
 }
 
 // decodeUnixFSNode decodes a verified dag-pb block and its UnixFS data.

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share"
 )
 
 // readAhead is how many blocks WriteTo fetches ahead of the writer.
@@ -22,13 +24,12 @@ const readAhead = 8
 // use the context given to NewFileReader.
 type FileReader struct {
 	ctx  context.Context
-	g    BlockGetter
+	g    share.Getter
 	root cid.Cid
 	raw  []byte    // the content when the root is a raw leaf
 	node *fileNode // the decoded root otherwise
 	size uint64
 	off  int64
-	pool chan []byte // WriteTo's leaf buffers
 
 	mu        sync.Mutex
 	leafStart uint64 // the last segment read, for sequential Reads
@@ -42,17 +43,17 @@ const maxCachedNodes = 32
 
 // NewFileReader fetches and checks the root of a file DAG. It is an error
 // wrapping ErrNotFile when root is a directory or a symlink.
-func NewFileReader(ctx context.Context, g BlockGetter, root cid.Cid) (*FileReader, error) {
-	data, err := fetch(ctx, g, root)
+func NewFileReader(ctx context.Context, g share.Getter, root cid.Cid) (*FileReader, error) {
+	b, err := fetch(ctx, g, root)
 	if err != nil {
 		return nil, err
 	}
 	r := &FileReader{ctx: ctx, g: g, root: root, nodes: make(map[cid.Cid]*fileNode)}
 	switch root.Type() {
 	case Raw:
-		r.raw, r.size = data, uint64(len(data))
+		r.raw, r.size = b.Data, uint64(len(b.Data))
 	case DagPB:
-		n, err := loadFileNode(root, data, -1)
+		n, err := loadFileNode(root, b.Data, -1)
 		if err != nil {
 			return nil, err
 		}
@@ -152,14 +153,15 @@ func (r *FileReader) segmentAt(pos uint64) (uint64, []byte, error) {
 		if c.Type() != Raw {
 			return 0, nil, fmt.Errorf("block %s: %w codec %#x", c, ErrUnsupported, c.Type())
 		}
-		data, err := fetch(r.ctx, r.g, c)
+		// The leaf is kept for the next Read, so it is not released.
+		b, err := fetch(r.ctx, r.g, c)
 		if err != nil {
 			return 0, nil, err
 		}
-		if err := checkLeafSize(c, data, size); err != nil {
+		if err := checkLeafSize(c, b.Data, size); err != nil {
 			return 0, nil, err
 		}
-		return r.remember(base, data)
+		return r.remember(base, b.Data)
 	}
 }
 
@@ -182,11 +184,11 @@ func (r *FileReader) innerNode(c cid.Cid, size uint64) (*fileNode, error) {
 		}
 		return n, nil
 	}
-	data, err := fetch(r.ctx, r.g, c)
+	b, err := fetch(r.ctx, r.g, c)
 	if err != nil {
 		return nil, err
 	}
-	n, err = loadFileNode(c, data, int64(size))
+	n, err = loadFileNode(c, b.Data, int64(size))
 	if err != nil {
 		return nil, err
 	}
@@ -205,11 +207,9 @@ type segment struct {
 	c    cid.Cid
 	size uint64 // bytes the parent says the leaf holds
 	skip uint64 // bytes to drop at its start (the first segment only)
-	data []byte
+	blk  share.Block
 	err  error
-	done chan struct{} // closed once data or err is set
-	// pooled says data came from the reader's pool and goes back to it.
-	pooled bool
+	done chan struct{} // closed once blk or err is set
 }
 
 // WriteTo writes the file from the current offset to w and leaves the
@@ -227,9 +227,6 @@ func (r *FileReader) WriteTo(w io.Writer) (int64, error) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
 	segs := make(chan *segment, readAhead)
-	// Buffers for leaves travel producer -> writer -> pool; readAhead+1 of
-	// them bound the memory, and recycling them spares the allocator.
-	r.pool = make(chan []byte, readAhead+2)
 	var fetches sync.WaitGroup
 	var prodErr error
 	prodDone := make(chan struct{})
@@ -256,15 +253,9 @@ func (r *FileReader) WriteTo(w io.Writer) (int64, error) {
 			cancel()
 			continue
 		}
-		n, werr := w.Write(s.data[s.skip:])
-		if s.pooled {
-			select {
-			case r.pool <- s.data:
-			default:
-			}
-		} else if rel, ok := r.g.(BlockReleaser); ok && s.c.Defined() {
-			rel.Release(s.data)
-		}
+		n, werr := w.Write(s.blk.Data[s.skip:])
+		// The getter recycles the buffer for the leaves still to come.
+		s.blk.Release()
 		written += int64(n)
 		r.off += int64(n)
 		if werr != nil {
@@ -294,7 +285,7 @@ func (r *FileReader) produce(ctx context.Context, n *fileNode, base, from uint64
 		}
 	}
 	if end := base + uint64(len(n.data)); from < end {
-		s := &segment{data: n.data, skip: max(from, base) - base, done: make(chan struct{})}
+		s := &segment{blk: share.Block{Data: n.data}, skip: max(from, base) - base, done: make(chan struct{})}
 		close(s.done)
 		if err := send(s); err != nil {
 			return err
@@ -313,19 +304,9 @@ func (r *FileReader) produce(ctx context.Context, n *fileNode, base, from uint64
 			go func() {
 				defer fetches.Done()
 				defer close(s.done)
-				var buf []byte
-				_, appends := r.g.(BlockAppender)
-				if appends {
-					select {
-					case buf = <-r.pool:
-					default:
-						buf = make([]byte, 0, s.size)
-					}
-				}
-				s.data, s.err = fetchInto(ctx, r.g, buf, s.c)
-				s.pooled = s.err == nil && appends
+				s.blk, s.err = fetch(ctx, r.g, s.c)
 				if s.err == nil {
-					s.err = checkLeafSize(s.c, s.data, s.size)
+					s.err = checkLeafSize(s.c, s.blk.Data, s.size)
 				}
 			}()
 			if err := send(s); err != nil {

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/errs"
 )
 
 func TestImportPathTree(t *testing.T) {
@@ -124,7 +127,7 @@ func TestImportPathTree(t *testing.T) {
 	// A missing block fails the write and leaves nothing behind.
 	s.Delete(nthLink(t, s, rc, 1))
 	bad := filepath.Join(dir, "bad")
-	if err := WriteTo(t.Context(), s, rc, bad, WriteOptions{}); !errors.Is(err, ErrNotFound) {
+	if err := WriteTo(t.Context(), s, rc, bad, WriteOptions{}); !errs.Is(errs.NotFound, err) {
 		t.Errorf("WriteTo with a missing block: %v", err)
 	}
 	if _, err := os.Lstat(bad); !errors.Is(err, fs.ErrNotExist) {
@@ -242,20 +245,20 @@ func (f putFunc) Put(context.Context, cid.Cid, []byte) error { return f() }
 
 // slowGetter delays every Get until its context ends or release closes.
 type slowGetter struct {
-	BlockGetter
+	share.Getter
 	release chan struct{}
 	gets    atomic.Int64
 }
 
-func (g *slowGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (g *slowGetter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	if g.gets.Add(1) > 1 { // let the root through
 		select {
 		case <-g.release:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return share.Block{}, ctx.Err()
 		}
 	}
-	return g.BlockGetter.Get(ctx, c)
+	return g.Getter.Get(ctx, c)
 }
 
 func TestReadCancel(t *testing.T) {
@@ -263,7 +266,7 @@ func TestReadCancel(t *testing.T) {
 	s := NewMemStore()
 	root := importBytes(t, s, randBytes(3, 100*1024), 1024)
 	ctx, cancel := context.WithCancel(t.Context())
-	g := &slowGetter{BlockGetter: s, release: make(chan struct{})}
+	g := &slowGetter{Getter: s, release: make(chan struct{})}
 	r, err := NewFileReader(ctx, g, root)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,9 @@ import (
 	"fmt"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/errs"
 )
 
 // SkipNode, returned by a Walk callback, skips the children of the node
@@ -17,9 +20,8 @@ var SkipNode = errors.New("skip node")
 type WalkOptions struct {
 	// VerifyLeaves fetches and verifies raw leaves too.
 	VerifyLeaves bool
-	// CheckLeaves checks that raw leaves are present, with Has when the
-	// getter is a BlockHaser and with Get otherwise. A missing leaf is an
-	// error wrapping ErrNotFound.
+	// CheckLeaves checks with Has that raw leaves are present. A missing
+	// leaf is an error of kind errs.NotFound.
 	CheckLeaves bool
 }
 
@@ -28,17 +30,13 @@ type WalkOptions struct {
 // is fetched; returning SkipNode skips its children, any other error stops
 // the walk. Raw leaves have no children and are not fetched unless opts
 // say so.
-func Walk(ctx context.Context, g BlockGetter, root cid.Cid, opts WalkOptions, fn func(c cid.Cid) error) error {
+func Walk(ctx context.Context, g share.Getter, root cid.Cid, opts WalkOptions, fn func(c cid.Cid) error) error {
 	w := walker{g: g, opts: opts, fn: fn, seen: make(map[cid.Cid]struct{})}
-	if h, ok := g.(BlockHaser); ok {
-		w.has = h
-	}
 	return w.walk(ctx, root)
 }
 
 type walker struct {
-	g    BlockGetter
-	has  BlockHaser
+	g    share.Getter
 	opts WalkOptions
 	fn   func(cid.Cid) error
 	seen map[cid.Cid]struct{}
@@ -61,11 +59,12 @@ func (w *walker) walk(ctx context.Context, c cid.Cid) error {
 	if c.Type() == Raw {
 		return w.leaf(ctx, c)
 	}
-	data, err := fetch(ctx, w.g, c)
+	b, err := fetch(ctx, w.g, c)
 	if err != nil {
 		return err
 	}
-	links, err := Links(c, data)
+	links, err := Links(c, b.Data)
+	b.Release() // the links are copies
 	if err != nil {
 		return err
 	}
@@ -79,16 +78,17 @@ func (w *walker) walk(ctx context.Context, c cid.Cid) error {
 
 func (w *walker) leaf(ctx context.Context, c cid.Cid) error {
 	switch {
-	case w.opts.VerifyLeaves || w.opts.CheckLeaves && w.has == nil:
-		_, err := fetch(ctx, w.g, c)
+	case w.opts.VerifyLeaves:
+		b, err := fetch(ctx, w.g, c)
+		b.Release()
 		return err
 	case w.opts.CheckLeaves:
-		ok, err := w.has.Has(ctx, c)
+		ok, err := w.g.Has(ctx, c)
 		if err != nil {
-			return fmt.Errorf("has %s: %w", c, err)
+			return errs.E("has", c, err)
 		}
 		if !ok {
-			return fmt.Errorf("block %s: %w", c, ErrNotFound)
+			return notFound(c)
 		}
 	}
 	return nil

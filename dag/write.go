@@ -13,6 +13,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/internal/drop"
 )
 
@@ -30,7 +31,7 @@ type WriteOptions struct {
 // symlink must not exist yet (fs.ErrExist). Files are created with mode
 // 0644 and directories 0755, less the umask. The rename is not synced: the
 // result is complete when it appears, but not necessarily durable.
-func WriteTo(ctx context.Context, g BlockGetter, root cid.Cid, outPath string, opts WriteOptions) error {
+func WriteTo(ctx context.Context, g share.Getter, root cid.Cid, outPath string, opts WriteOptions) error {
 	info, err := Stat(ctx, g, root)
 	if err != nil {
 		return err
@@ -98,7 +99,7 @@ func tempName(dir, base string, create func(name string) error) (string, error) 
 const keepCached = 8 << 20
 
 type writer struct {
-	g    BlockGetter
+	g    share.Getter
 	opts WriteOptions
 	done uint64
 }

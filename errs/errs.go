@@ -162,7 +162,13 @@ func (e *Error) Error() string {
 		inner = e.Kind.String()
 	}
 	if inner != "" {
-		if b.Len() > 0 {
+		switch {
+		case b.Len() == 0:
+		case e.Subject != "" && strings.HasPrefix(inner, e.Subject):
+			// The inner text names the subject first: "pin bafy...:
+			// not found", not "pin: bafy...: not found".
+			b.WriteByte(' ')
+		default:
 			b.WriteString(": ")
 		}
 		b.WriteString(inner)

@@ -38,7 +38,8 @@ func TestErrorText(t *testing.T) {
 		{"Errorf is its message", Errorf(Invalid, "bad %s %q", "size", "12XB"), `bad size "12XB"`},
 		{"Errorf wraps", Errorf(NoSpace, "%w: 3 MiB free", errors.New("no space left on device")), "no space left on device: 3 MiB free"},
 		// Wrapping never names a CID twice.
-		{"subject said underneath", E("pin", testCID, notHere), "pin: " + cidText + ": not found locally, and nothing arrived in time"},
+		{"subject said underneath", E("pin", testCID, notHere), "pin " + cidText + ": not found locally, and nothing arrived in time"},
+		{"subject first underneath", E("get", testCID, E(NotFound, testCID)), "get " + cidText + ": not found"},
 		{"subject said in a fmt chain", E("pin", testCID, fmt.Errorf("block %s: %w", testCID, errors.New("gone"))), "pin: block " + cidText + ": gone"},
 		{"subject said three deep", E("pin add", testCID, E("fetch", testCID, E("store", testCID, errors.New("full")))), "pin add: fetch: store " + cidText + ": full"},
 		{"kind said underneath", E("pin", NotFound, testCID, New(NotFound, "no such pin")), "pin " + cidText + ": no such pin"},

@@ -14,11 +14,15 @@ import (
 	"github.com/share-p2p/share/p2p/peer"
 )
 
-// Store is the local block store the exchange serves from and consults
-// before fetching. blockstore.Store and dag.MemStore implement it.
+// Store is the local block store the exchange serves from.
+// blockstore.Store and dag.MemStore implement it.
 type Store interface {
-	Get(ctx context.Context, c cid.Cid) ([]byte, error)
 	Has(ctx context.Context, c cid.Cid) (bool, error)
+	// BorrowParts lends the bytes of block c without a copy, in the
+	// pieces the store keeps it in (their concatenation is the block),
+	// until release is called, once; the server writes them to the peer
+	// as they are.
+	BorrowParts(ctx context.Context, c cid.Cid) (parts [][]byte, release func(), err error)
 }
 
 // Config tunes an Exchange. Zero fields take the defaults given.

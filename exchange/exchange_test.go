@@ -51,12 +51,12 @@ type countingStore struct {
 	hook func(n int64)
 }
 
-func (s *countingStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (s *countingStore) BorrowParts(ctx context.Context, c cid.Cid) ([][]byte, func(), error) {
 	n := s.gets.Add(1)
 	if s.hook != nil {
 		s.hook(n)
 	}
-	return s.Store.Get(ctx, c)
+	return s.Store.BorrowParts(ctx, c)
 }
 
 // testPeer is a host with an exchange.
@@ -107,7 +107,7 @@ func testContext(t testing.TB, d time.Duration) context.Context {
 }
 
 // checkFile reads the file root from st and compares it with want.
-func checkFile(t testing.TB, g dag.BlockGetter, root cid.Cid, want []byte) {
+func checkFile(t testing.TB, g share.Getter, root cid.Cid, want []byte) {
 	t.Helper()
 	r, err := dag.NewFileReader(context.Background(), g, root)
 	if err != nil {
@@ -234,13 +234,14 @@ func TestProviderDies(t *testing.T) {
 // corruptStore serves wrong bytes for every third leaf.
 type corruptStore struct{ *dag.MemStore }
 
-func (s corruptStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	b, err := s.MemStore.Get(ctx, c)
+func (s corruptStore) BorrowParts(ctx context.Context, c cid.Cid) ([][]byte, func(), error) {
+	parts, release, err := s.MemStore.BorrowParts(ctx, c)
 	if err == nil && c.Type() == dag.Raw && c.Hash()[5]%3 == 0 {
-		b = append([]byte(nil), b...)
+		b := bytes.Join(parts, nil)
 		b[len(b)/2] ^= 1
+		parts = [][]byte{b}
 	}
-	return b, err
+	return parts, release, err
 }
 
 func TestCorruptProvider(t *testing.T) {
@@ -374,7 +375,7 @@ func TestResume(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		half := &cancellingPutter{BlockPutter: out, after: src.Len() / 2, cancel: cancel}
+		half := &cancellingPutter{Putter: out, after: src.Len() / 2, cancel: cancel}
 		s := client.e.NewSession(ctx, root, SessionOptions{Local: out, Putter: half, Providers: providerIDs(prov)})
 		if err := s.Wait(); !errors.Is(err, context.Canceled) {
 			t.Fatalf("first fetch: %v, want canceled", err)
@@ -414,13 +415,13 @@ func TestResume(t *testing.T) {
 
 // cancellingPutter cancels a context after storing some blocks.
 type cancellingPutter struct {
-	dag.BlockPutter
+	share.Putter
 	n, after int
 	cancel   func()
 }
 
 func (p *cancellingPutter) Put(ctx context.Context, c cid.Cid, data []byte) error {
-	if err := p.BlockPutter.Put(ctx, c, data); err != nil {
+	if err := p.Putter.Put(ctx, c, data); err != nil {
 		return err
 	}
 	if p.n++; p.n == p.after {
@@ -606,7 +607,7 @@ func TestConfigValidation(t *testing.T) {
 }
 
 // allCIDs lists the blocks of the DAG under root, in DAG order.
-func allCIDs(t testing.TB, src dag.BlockGetter, root cid.Cid) []cid.Cid {
+func allCIDs(t testing.TB, src share.Getter, root cid.Cid) []cid.Cid {
 	t.Helper()
 	var cids []cid.Cid
 	var walk func(c cid.Cid)
@@ -619,7 +620,7 @@ func allCIDs(t testing.TB, src dag.BlockGetter, root cid.Cid) []cid.Cid {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nd, err := dag.DecodePBNode(b)
+		nd, err := dag.DecodePBNode(b.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -714,7 +715,8 @@ func TestSlowloris(t *testing.T) {
 			if err != nil {
 				return
 			}
-			block, _ := src.Get(context.Background(), m.cid)
+			b, _ := src.Get(context.Background(), m.cid)
+			block := b.Data
 			frame := append(appendBlockHeader(nil, m.cid, len(block)), block...)
 			for _, b := range frame {
 				if _, err := st.Write([]byte{b}); err != nil {
@@ -806,7 +808,7 @@ func (s *holdingStore) Release() {
 	}
 }
 
-func (s *holdingStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (s *holdingStore) BorrowParts(ctx context.Context, c cid.Cid) ([][]byte, func(), error) {
 	if s.slow == nil || s.slow[c] {
 		s.mu.Lock()
 		s.waiting++
@@ -820,10 +822,10 @@ func (s *holdingStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 		select {
 		case <-s.release:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
-	return s.Store.Get(ctx, c)
+	return s.Store.BorrowParts(ctx, c)
 }
 
 func (s *holdingStore) peakWaiting() int {

@@ -132,22 +132,6 @@ func (a *answer) done() {
 	}
 }
 
-// borrower is implemented by stores that lend a block's bytes without a
-// copy until released, in the pieces they keep it in (blockstore.Store:
-// straight from Pebble's cache).
-type borrower interface {
-	BorrowParts(ctx context.Context, c cid.Cid) ([][]byte, func(), error)
-}
-
-// loadBlock reads a block, without a copy when the store allows.
-func (ss *serverStream) loadBlock(c cid.Cid) ([][]byte, func(), error) {
-	if b, ok := ss.e.store.(borrower); ok {
-		return b.BorrowParts(ss.ctx, c)
-	}
-	data, err := ss.e.store.Get(ss.ctx, c)
-	return [][]byte{data}, nil, err
-}
-
 // serverStream serves one inbound stream: a reader queues requests, a
 // loader fetches blocks from the store ahead of a writer that sends them.
 type serverStream struct {
@@ -446,7 +430,7 @@ func (ss *serverStream) loadAnswer(r *request) answer {
 		if ok, err := ss.e.store.Has(ss.ctx, r.c); err == nil && ok {
 			a.typ = msgHave
 		}
-	} else if parts, release, err := ss.loadBlock(r.c); err == nil {
+	} else if parts, release, err := ss.e.store.BorrowParts(ss.ctx, r.c); err == nil {
 		a.release = release
 		size := 0
 		for _, p := range parts {

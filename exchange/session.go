@@ -10,7 +10,9 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/exchange/sched"
 	"github.com/share-p2p/share/p2p/peer"
 )
@@ -24,11 +26,11 @@ type SessionOptions struct {
 	// Local holds the blocks already here (the blockstore). They are not
 	// fetched; local inner nodes are read to find their children. Nil
 	// means nothing is local.
-	Local Store
+	Local share.Getter
 	// Putter receives every fetched block, verified, once (a blockstore
 	// Batch: the caller commits it after Wait). Calls are serialised.
 	// Nil means blocks are not stored (a Stream session feeding a reader).
-	Putter dag.BlockPutter
+	Putter share.Putter
 	// Stream keeps fetched blocks in memory until Get has returned them,
 	// for a reader that consumes the DAG while it is fetched. Fetching
 	// then runs at most Config.MaxInFlightBytes ahead of the reader.
@@ -317,11 +319,12 @@ func (s *Session) isLocal(c cid.Cid) (bool, error) {
 // addLocalNode reads the local dag-pb node c at position key and adds its
 // children, descending into the local inner nodes among them.
 func (s *Session) addLocalNode(c cid.Cid, key []uint32) error {
-	data, err := s.opts.Local.Get(s.ctx, c)
+	b, err := s.opts.Local.Get(s.ctx, c)
 	if err != nil {
 		return fmt.Errorf("local %s: %w", c, err)
 	}
-	n, err := dag.DecodePBNode(data)
+	n, err := dag.DecodePBNode(b.Data)
+	b.Release() // the links are copies
 	if err != nil {
 		return fmt.Errorf("local %s: %w", c, err)
 	}
@@ -552,9 +555,9 @@ func (s *Session) isFinished() bool {
 	return s.finished
 }
 
-// Release gives back a block that Get returned once its reader is done
-// with it, so its buffer serves the next block (dag.BlockReleaser).
-func (s *Session) Release(b []byte) {
+// releaseBuf takes back the buffer of a leaf that Get gave away once its
+// reader is done with it, so that it serves the next block.
+func releaseBuf(b []byte) {
 	if cap(b) == 0 {
 		return
 	}
@@ -563,30 +566,30 @@ func (s *Session) Release(b []byte) {
 }
 
 // Get returns block c, waiting for the session to fetch it and moving it
-// to the front of the queue. It makes the session a dag.BlockGetter for a
+// to the front of the queue. It makes the session a share.Getter for a
 // reader that consumes the DAG while it arrives: with Stream set, each
 // leaf is held until Get returns it once; blocks read again, or not part of
-// the DAG, are read from Local or fetched anew while the session runs.
-func (s *Session) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	b, _, err := s.GetVerified(ctx, c)
-	return b, err
-}
-
-// GetVerified is Get that also tells whether the block comes from the
-// session (verified against c as it arrived) rather than from Local
-// (dag.VerifiedGetter).
-func (s *Session) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, error) {
+// the DAG, are read from Local or fetched anew while the session runs. A
+// block from the session is Verified (checked against c as it arrived),
+// and a leaf's Release hands its buffer back to the session; one from
+// Local is as Local returned it. After the session has ended, a block it
+// does not hold is of kind errs.NotFound, unless the session failed.
+func (s *Session) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	for {
 		s.mu.Lock()
 		if data, ok := s.takeLocked(c); ok {
+			if c.Type() == dag.DagPB { // kept for other readers: nothing to release
+				s.mu.Unlock()
+				return share.NewBlock(data, true, nil), nil
+			}
 			s.mu.Unlock()
-			return data, true, nil
+			return share.NewBlock(data, true, releaseBuf), nil
 		}
 		if known, done := s.core.Status(c); s.finished || !known || done {
 			s.mu.Unlock()
 			if s.opts.Local != nil {
-				if data, err := s.opts.Local.Get(ctx, c); err == nil {
-					return data, false, nil
+				if b, err := s.opts.Local.Get(ctx, c); err == nil {
+					return b, nil
 				}
 			}
 			s.mu.Lock()
@@ -594,9 +597,9 @@ func (s *Session) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, err
 				err := s.err
 				s.mu.Unlock()
 				if err == nil {
-					err = fmt.Errorf("get %s: %w", c, dag.ErrNotFound)
+					err = errs.E(errs.NotFound, c)
 				}
-				return nil, false, err
+				return share.Block{}, err
 			}
 			if s.core.Known(c) != known {
 				s.mu.Unlock() // changed meanwhile; look again
@@ -617,7 +620,7 @@ func (s *Session) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, err
 		select {
 		case <-w:
 		case <-ctx.Done():
-			return nil, false, ctx.Err()
+			return share.Block{}, ctx.Err()
 		}
 	}
 }
@@ -637,4 +640,16 @@ func (s *Session) takeLocked(c cid.Cid) ([]byte, bool) {
 	return data, true
 }
 
-var _ dag.VerifiedGetter = (*Session)(nil)
+// Has reports whether Get returns c without waiting: the session holds it
+// for its reader, or Local has it.
+func (s *Session) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	s.mu.Lock()
+	_, held := s.held[c]
+	s.mu.Unlock()
+	if held || s.opts.Local == nil {
+		return held, nil
+	}
+	return s.opts.Local.Has(ctx, c)
+}
+
+var _ share.Getter = (*Session)(nil)

@@ -25,7 +25,7 @@ func TestStaleRequestForReader(t *testing.T) {
 		t.Cleanup(held.Release) // before the exchange closes
 		only := dag.NewMemStore()
 		b, _ := src.Get(context.Background(), leaf)
-		only.Set(leaf, b)
+		only.Set(leaf, b.Data)
 		var served atomic.Int64
 		other := newTestPeer(t, n, "other", only, linkOpts{}, Config{OnServed: func(int) { served.Add(1) }})
 		client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{MinWindow: 1, MaxWindow: 1})

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/share-p2p/share/blockstore"
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/car"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/errs"
@@ -36,7 +36,7 @@ type request struct {
 	w    http.ResponseWriter
 	r    *http.Request
 	ctx  context.Context
-	g    dag.BlockGetter
+	g    share.Getter
 	root cid.Cid
 	segs []string // path segments after the CID
 	dir  bool     // the URL path ends with a slash
@@ -269,19 +269,22 @@ func (q *request) serveRaw(c cid.Cid) error {
 	if q.notModified(etag) {
 		return nil
 	}
-	data, err := q.g.Get(q.ctx, c)
+	b, err := q.g.Get(q.ctx, c)
 	if err != nil {
-		return fmt.Errorf("get %s: %w", c, err)
+		return errs.E("get", c, err)
 	}
-	if err := dag.Verify(c, data); err != nil {
-		return err
+	defer b.Release()
+	if !b.Verified {
+		if err := dag.Verify(c, b.Data); err != nil {
+			return err
+		}
 	}
 	h := q.w.Header()
 	h.Set("Content-Type", rawType)
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", immutable)
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.String() + ".bin"}))
-	http.ServeContent(q.w, q.r, "", time.Time{}, bytes.NewReader(data))
+	http.ServeContent(q.w, q.r, "", time.Time{}, bytes.NewReader(b.Data))
 	return nil
 }
 
@@ -359,53 +362,38 @@ func HTTPStatus(k errs.Kind) int {
 	return http.StatusInternalServerError
 }
 
-// kindOf is errs.KindOf, knowing also the sentinels of dag and blockstore
-// that do not carry a kind yet.
+// kindOf is errs.KindOf, knowing also the gateway's own errNoLink.
 func kindOf(err error) errs.Kind {
 	if k := errs.KindOf(err); k != errs.Other {
 		return k
 	}
-	switch {
-	case errors.Is(err, errNoLink), errors.Is(err, dag.ErrNotFound), errors.Is(err, blockstore.ErrNotFound):
+	if errors.Is(err, errNoLink) {
 		return errs.NotFound
-	case errors.Is(err, dag.ErrHashMismatch), errors.Is(err, dag.ErrInvalidNode):
-		return errs.Corrupt
-	case errors.Is(err, dag.ErrUnsupported):
-		return errs.Unsupported
 	}
 	return errs.Other
 }
 
-// withTimeout bounds each block fetch from g by d, keeping g's
-// GetAppend, which lets file readers recycle their buffers.
-func withTimeout(g dag.BlockGetter, d time.Duration) dag.BlockGetter {
-	t := &timeoutGetter{g: g, d: d}
-	if a, ok := g.(dag.BlockAppender); ok {
-		return &timeoutAppender{t, a}
-	}
-	return t
+// withTimeout bounds each block fetch from g by d. The blocks are g's, as
+// they are: their Verified and their Release pass through.
+func withTimeout(g share.Getter, d time.Duration) share.Getter {
+	return &timeoutGetter{g: g, d: d}
 }
 
 type timeoutGetter struct {
-	g dag.BlockGetter
+	g share.Getter
 	d time.Duration
 }
 
-func (t *timeoutGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (t *timeoutGetter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
 	return t.g.Get(ctx, c)
 }
 
-type timeoutAppender struct {
-	*timeoutGetter
-	a dag.BlockAppender
-}
-
-func (t *timeoutAppender) GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, error) {
+func (t *timeoutGetter) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
-	return t.a.GetAppend(ctx, dst, c)
+	return t.g.Has(ctx, c)
 }
 
 // escapePath escapes each segment of a slash-separated path.

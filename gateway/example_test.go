@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/gateway"
 	"github.com/share-p2p/share/metrics"
@@ -12,9 +13,9 @@ import (
 
 // node is what the daemon's node would be: the blockstore (and the
 // exchange, for blocks that are not local) behind Getter.
-type node struct{ blocks dag.BlockGetter }
+type node struct{ blocks share.Getter }
 
-func (n node) Getter(ctx context.Context) dag.BlockGetter { return n.blocks }
+func (n node) Getter(ctx context.Context) share.Getter { return n.blocks }
 
 func (n node) Status(ctx context.Context) gateway.Status {
 	return gateway.Status{ID: "12D3KooW..."}

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share"
 )
 
 // Node is what the gateway needs from the node.
@@ -25,10 +25,9 @@ type Node interface {
 	// when they are not local, from the network, until ctx (the request's)
 	// ends. The gateway verifies every block through the dag readers.
 	// A block that cannot be found must be an error of kind
-	// errs.NotFound or errs.Timeout (or one wrapping dag.ErrNotFound,
-	// blockstore.ErrNotFound or context.DeadlineExceeded): the gateway
-	// answers 404. HTTPStatus gives the status of every kind.
-	Getter(ctx context.Context) dag.BlockGetter
+	// errs.NotFound or errs.Timeout (a context deadline is a Timeout):
+	// the gateway answers 404. HTTPStatus gives the status of every kind.
+	Getter(ctx context.Context) share.Getter
 	// Status describes the node for the status page. It should be cheap:
 	// the page polls it every second.
 	Status(ctx context.Context) Status

@@ -22,9 +22,11 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/car"
 	"github.com/share-p2p/share/chunker"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/metrics"
 )
 
@@ -45,19 +47,42 @@ type fakeNode struct {
 	stat  func(polls int) Status
 }
 
-func (f *fakeNode) Getter(ctx context.Context) dag.BlockGetter { return &hangGetter{f} }
+func (f *fakeNode) Getter(ctx context.Context) share.Getter { return &hangGetter{f} }
 
-// appendNode hands out a getter with GetAppend, as the blockstore's is.
-type appendNode struct{ *fakeNode }
-
-func (a appendNode) Getter(ctx context.Context) dag.BlockGetter { return appendGetter{a.store} }
-
-type appendGetter struct{ *dag.MemStore }
-
-func (a appendGetter) GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, error) {
-	b, err := a.Get(ctx, c)
-	return append(dst, b...), err
+// copyNode hands out a getter that copies each block into a buffer of its
+// own and takes the buffer back on Release, as the blockstore's does.
+type copyNode struct {
+	*fakeNode
+	free chan []byte
 }
+
+func newCopyNode(f *fakeNode) copyNode { return copyNode{f, make(chan []byte, 16)} }
+
+func (n copyNode) Getter(ctx context.Context) share.Getter { return copyGetter(n) }
+
+type copyGetter copyNode
+
+func (g copyGetter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
+	b, err := g.store.Get(ctx, c)
+	if err != nil {
+		return b, err
+	}
+	var buf []byte
+	select {
+	case buf = <-g.free:
+	default:
+	}
+	return share.NewBlock(append(buf[:0], b.Data...), false, g.put), nil
+}
+
+func (g copyGetter) put(b []byte) {
+	select {
+	case g.free <- b:
+	default:
+	}
+}
+
+func (g copyGetter) Has(ctx context.Context, c cid.Cid) (bool, error) { return g.store.Has(ctx, c) }
 
 func (f *fakeNode) Status(ctx context.Context) Status {
 	f.mu.Lock()
@@ -71,15 +96,19 @@ func (f *fakeNode) Status(ctx context.Context) Status {
 
 type hangGetter struct{ f *fakeNode }
 
-func (g *hangGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (g *hangGetter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	g.f.mu.Lock()
 	hang := g.f.hang[c]
 	g.f.mu.Unlock()
 	if hang {
 		<-ctx.Done()
-		return nil, ctx.Err()
+		return share.Block{}, ctx.Err()
 	}
 	return g.f.store.Get(ctx, c)
+}
+
+func (g *hangGetter) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	return g.f.store.Has(ctx, c)
 }
 
 // fixture is a gateway over a small tree.
@@ -426,7 +455,8 @@ func TestRaw(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	for _, c := range []cid.Cid{f.tree, f.big, dag.Sum(dag.Raw, f.files["hello.txt"])} {
-		want, _ := f.node.store.Get(ctx, c)
+		b, _ := f.node.store.Get(ctx, c)
+		want := b.Data
 		for _, hdr := range [][]string{nil, {"Accept", "application/vnd.ipld.raw"}} {
 			target := "/ipfs/" + c.String()
 			if hdr == nil {
@@ -600,7 +630,7 @@ func TestStreamMemory(t *testing.T) {
 	f := newFixture(t)
 	data := randBytes(9, 64<<20)
 	c := f.importFile(t, data, 1<<20)
-	srv := httptest.NewServer(New(appendNode{f.node}, Options{}))
+	srv := httptest.NewServer(New(newCopyNode(f.node), Options{}))
 	defer srv.Close()
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -702,7 +732,8 @@ func TestStatusOf(t *testing.T) {
 		err  error
 		code int
 	}{
-		{dag.ErrNotFound, 404},
+		{errs.E(errs.NotFound, dag.Sum(dag.Raw, nil)), 404},
+		{dag.ErrNoLink, 404},
 		{context.DeadlineExceeded, 404},
 		{dag.ErrHashMismatch, 502},
 		{dag.ErrInvalidNode, 502},
@@ -758,7 +789,7 @@ func BenchmarkServeFile(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(New(appendNode{&fakeNode{store: store}}, Options{}))
+	srv := httptest.NewServer(New(newCopyNode(&fakeNode{store: store}), Options{}))
 	defer srv.Close()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {

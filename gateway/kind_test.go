@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/errs"
 )
@@ -29,10 +28,9 @@ func TestStatusOfKinds(t *testing.T) {
 		{context.Canceled, 499},
 		{errs.New(errs.InUse, "held"), http.StatusInternalServerError},
 		{errors.New("what"), http.StatusInternalServerError},
-		// The sentinels that do not carry a kind yet.
+		// The named errors of dag, which carry their kinds.
 		{fmt.Errorf("x: %w", errNoLink), http.StatusNotFound},
-		{fmt.Errorf("x: %w", dag.ErrNotFound), http.StatusNotFound},
-		{fmt.Errorf("x: %w", blockstore.ErrNotFound), http.StatusNotFound},
+		{errs.E(errs.NotFound, errs.Path("x")), http.StatusNotFound},
 		{fmt.Errorf("x: %w", dag.ErrHashMismatch), http.StatusBadGateway},
 		{fmt.Errorf("x: %w", dag.ErrInvalidNode), http.StatusBadGateway},
 		{fmt.Errorf("x: %w", dag.ErrUnsupported), http.StatusNotImplemented},

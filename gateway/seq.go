@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/dag"
 )
 
@@ -34,7 +35,7 @@ func sequential(rng string) bool {
 // bounded read-ahead. A Read at another offset than the pipe's restarts it.
 type seqReader struct {
 	ctx    context.Context
-	g      dag.BlockGetter
+	g      share.Getter
 	root   cid.Cid
 	size   int64
 	fr     *dag.FileReader    // unused until the first pipe, or nil

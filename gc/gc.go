@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/pin"
 )
@@ -29,7 +30,7 @@ func (l *Lock) Collector() (unlock func()) { l.mu.Lock(); return l.mu.Unlock }
 
 // Store is what gc needs of the blockstore.
 type Store interface {
-	dag.BlockGetter
+	share.Getter
 	ForEach(ctx context.Context, fn func(mh multihash.Multihash, size int) error) error
 	Delete(ctx context.Context, mhs []multihash.Multihash) (blocks int, bytes int64, err error)
 	Reclaim(ctx context.Context) error
@@ -86,7 +87,7 @@ func CollectUntil(ctx context.Context, lock *Lock, store Store, pins *pin.Set, n
 }
 
 // mark returns the multihashes of every block some pin keeps.
-func mark(ctx context.Context, g dag.BlockGetter, pins *pin.Set) (map[string]struct{}, error) {
+func mark(ctx context.Context, g share.Getter, pins *pin.Set) (map[string]struct{}, error) {
 	list, err := pins.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("gc mark: %w", err)

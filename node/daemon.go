@@ -5,10 +5,11 @@ import (
 
 	"context"
 	"fmt"
-	"github.com/ipfs/go-cid"
 	"log/slog"
 	"sort"
 	"time"
+
+	"github.com/ipfs/go-cid"
 
 	ma "github.com/multiformats/go-multiaddr"
 

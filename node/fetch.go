@@ -10,8 +10,10 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/exchange"
 )
 
@@ -73,7 +75,7 @@ func (n *Node) network(ctx context.Context) (*Network, error) {
 func (n *Node) isLocal(ctx context.Context, root cid.Cid) (bool, error) {
 	n.settle()
 	err := dag.Walk(ctx, n.getter(), root, dag.WalkOptions{CheckLeaves: true}, func(cid.Cid) error { return nil })
-	if errors.Is(err, ErrNotLocal) || errors.Is(err, dag.ErrNotFound) {
+	if errs.Is(errs.NotFound, err) {
 		return false, nil
 	}
 	return err == nil, err
@@ -86,7 +88,7 @@ func (n *Node) isLocal(ctx context.Context, root cid.Cid) (bool, error) {
 // returns once the reader is done and the last stored blocks are committed
 // in the background (see finishLater). Without lk every block is durable
 // on return.
-func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read func(dag.BlockGetter) error, lk *writerHold) error {
+func (n *Node) fetch(ctx context.Context, root cid.Cid, opts FetchOptions, read func(share.Getter) error, lk *writerHold) error {
 	nw, err := n.network(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w, and the network could not start: %v", root, ErrNotLocal, err)
@@ -299,27 +301,25 @@ type sessionGetter struct {
 	commitErr error
 }
 
-func (g *sessionGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	b, _, err := g.GetVerified(ctx, c)
-	return b, err
-}
-
-// GetVerified tells the reader which blocks the session has verified as
-// they arrived (dag.VerifiedGetter), so they are not hashed twice; blocks
-// read from the disk are checked by the reader as always. The session is
-// asked first: it holds each arriving leaf for the reader, and a leaf that
-// was meanwhile ingested must still be taken from it, or the session would
+// Get returns the session's blocks, which tell the reader that the session
+// verified them as they arrived, so they are not hashed twice; blocks read
+// from the disk are checked by the reader as always. The session is asked
+// first: it holds each arriving leaf for the reader, and a leaf that was
+// meanwhile ingested must still be taken from it, or the session would
 // hold it (and count it against its memory) to the end.
-func (g *sessionGetter) GetVerified(ctx context.Context, c cid.Cid) ([]byte, bool, error) {
-	data, verified, err := g.sess.GetVerified(ctx, c)
-	if err == nil || !errors.Is(err, dag.ErrNotFound) || g.sess.Wait() != nil {
-		return data, verified, err
+func (g *sessionGetter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
+	b, err := g.sess.Get(ctx, c)
+	if err == nil || !errs.Is(errs.NotFound, err) || g.sess.Wait() != nil {
+		return b, err
 	}
 	if err := g.commit(ctx); err != nil {
-		return nil, false, err
+		return share.Block{}, err
 	}
-	data, err = g.local.Get(ctx, c)
-	return data, false, err
+	return g.local.Get(ctx, c)
+}
+
+func (g *sessionGetter) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	return g.sess.Has(ctx, c)
 }
 
 // commit makes the finished session's blocks visible in the blockstore,
@@ -333,6 +333,3 @@ func (g *sessionGetter) commit(ctx context.Context) error {
 	}
 	return g.commitErr
 }
-
-// Release hands a written leaf back to the session's buffer pool.
-func (g *sessionGetter) Release(b []byte) { g.sess.Release(b) }

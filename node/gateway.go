@@ -3,14 +3,14 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/gateway"
 	"github.com/share-p2p/share/metrics"
@@ -133,7 +133,7 @@ func (n *Node) Status(ctx context.Context) gateway.Status {
 // Getter returns the blocks of one gateway request: local ones, and the
 // others from the network through one session started at the first
 // missing block, whose blocks are stored (unpinned) when the request ends.
-func (n *Node) Getter(ctx context.Context) dag.BlockGetter {
+func (n *Node) Getter(ctx context.Context) share.Getter {
 	return &requestGetter{n: n, ctx: ctx}
 }
 
@@ -156,20 +156,25 @@ func (g *requestGetter) close() {
 	}
 }
 
-func (g *requestGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (g *requestGetter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	b, err := g.n.getter().Get(ctx, c)
 	if !errors.Is(err, ErrNotLocal) {
 		return b, err
 	}
 	sess, err := g.session(c)
 	if err != nil {
-		return nil, err
+		return share.Block{}, err
 	}
 	b, err = sess.Get(ctx, c)
 	if err != nil && errors.Is(err, ErrTimeout) {
-		return nil, fmt.Errorf("%w: %v", dag.ErrNotFound, err)
+		return share.Block{}, errs.E(errs.NotFound, err)
 	}
 	return b, err
+}
+
+// Has reports whether c is local: walks check leaves without fetching.
+func (g *requestGetter) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	return g.n.Blocks.Has(ctx, c)
 }
 
 // session starts the request's fetch at root on first need.
@@ -181,13 +186,13 @@ func (g *requestGetter) session(root cid.Cid) (*exchange.Session, error) {
 	}
 	nw, err := g.n.network(g.ctx)
 	if err != nil || nw == nil {
-		return nil, fmt.Errorf("block %s: %w", root, dag.ErrNotFound)
+		return nil, errs.E(errs.NotFound, root)
 	}
 	// The session lives as long as the request, or until the node closes.
 	g.n.bgMu.Lock()
 	if g.n.closed {
 		g.n.bgMu.Unlock()
-		return nil, fmt.Errorf("block %s: %w: the node is closing", root, dag.ErrNotFound)
+		return nil, errs.E(errs.NotFound, root, errors.New("the node is closing"))
 	}
 	g.n.bg.Add(1)
 	g.n.bgMu.Unlock()

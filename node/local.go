@@ -15,9 +15,11 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/chunker"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/gc"
 	"github.com/share-p2p/share/metrics"
 	"github.com/share-p2p/share/pin"
@@ -25,8 +27,9 @@ import (
 	"github.com/share-p2p/share/repo"
 )
 
-// ErrNotLocal is returned when content is not in the local repository.
-var ErrNotLocal = errors.New("not found locally")
+// ErrNotLocal is returned when content is not in the local repository. Its
+// kind is errs.NotFound.
+var ErrNotLocal = errs.New(errs.NotFound, "not found locally")
 
 // Node is an open repository with its pin set and gc lock.
 type Node struct {
@@ -197,25 +200,21 @@ func (n *Node) provideKeys(ctx context.Context, strategy provide.Strategy) ([][]
 	return nil, nil
 }
 
-// getter returns a BlockGetter that turns missing blocks into ErrNotLocal.
-func (n *Node) getter() dag.BlockGetter { return localGetter{n.Blocks} }
+// getter returns a share.Getter of the blockstore's blocks that turns
+// missing ones into ErrNotLocal.
+func (n *Node) getter() share.Getter { return localGetter{n.Blocks} }
 
 type localGetter struct{ s *blockstore.Store }
 
-func (g localGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	return g.GetAppend(ctx, nil, c)
-}
-
-// GetAppend lets the DAG reader recycle its buffers (dag.BlockAppender).
-func (g localGetter) GetAppend(ctx context.Context, dst []byte, c cid.Cid) ([]byte, error) {
-	b, err := g.s.GetAppend(ctx, dst, c)
-	if errors.Is(err, blockstore.ErrNotFound) {
-		return nil, ErrNotLocal
+// Get returns the blockstore's block, whose buffer its Release recycles.
+func (g localGetter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
+	b, err := g.s.Get(ctx, c)
+	if errs.Is(errs.NotFound, err) {
+		return share.Block{}, ErrNotLocal
 	}
 	return b, err
 }
 
-// Has lets walks check leaves without reading them (dag.BlockHaser).
 func (g localGetter) Has(ctx context.Context, c cid.Cid) (bool, error) { return g.s.Has(ctx, c) }
 
 // Cat writes the file at c to w, fetching what is missing.
@@ -223,7 +222,7 @@ func (n *Node) Cat(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOption
 	lk := n.holdWriter()
 	defer lk.release()
 	var written int64
-	read := func(g dag.BlockGetter) error {
+	read := func(g share.Getter) error {
 		fr, err := dag.NewFileReader(ctx, g, c)
 		if err != nil {
 			return err
@@ -260,7 +259,7 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions
 	}
 	// The session reports fetch progress; the writer's own is redundant.
 	wopts.Progress = nil
-	return n.fetch(ctx, c, opts, func(g dag.BlockGetter) error {
+	return n.fetch(ctx, c, opts, func(g share.Getter) error {
 		return dag.WriteTo(ctx, g, c, out, wopts)
 	}, lk)
 }
@@ -400,13 +399,14 @@ func (n *Node) RepoVerify(ctx context.Context, progress func(blocks int)) (Verif
 	var res VerifyResult
 	err := n.Blocks.ForEach(ctx, func(mh multihash.Multihash, size int) error {
 		c := cid.NewCidV1(cid.Raw, mh)
-		data, err := n.Blocks.Get(ctx, c)
+		b, err := n.Blocks.Get(ctx, c)
 		if err != nil {
 			return err
 		}
-		if err := dag.Verify(c, data); err != nil || len(data) != size {
+		if err := dag.Verify(c, b.Data); err != nil || len(b.Data) != size {
 			res.Corrupt = append(res.Corrupt, c.String())
 		}
+		b.Release()
 		res.Blocks++
 		if progress != nil {
 			progress(res.Blocks)

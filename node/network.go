@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -14,8 +13,8 @@ import (
 	"github.com/ipfs/go-cid"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/dht"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/metrics"
 	"github.com/share-p2p/share/p2p"
@@ -134,7 +133,7 @@ func (n *Node) hostConfig(cfg *repo.Config, opts NetworkOptions, logger *slog.Lo
 		Transport:   opts.Transport,
 		Logger:      logger,
 		AddrStore:   n.Blocks.Keyspace('a'),
-		IsNotFound:  func(err error) bool { return errors.Is(err, blockstore.ErrNotFound) },
+		IsNotFound:  func(err error) bool { return errs.Is(errs.NotFound, err) },
 	}, discoveryName, nil
 }
 

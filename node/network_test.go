@@ -520,11 +520,11 @@ func TestCorruptProviderTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range leaves {
-		b, err := bad.Blocks.Get(ctx, c)
+		blk, err := bad.Blocks.Get(ctx, c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b = bytes.Clone(b)
+		b := bytes.Clone(blk.Data)
 		b[len(b)/2] ^= 1
 		if _, _, err := bad.Blocks.Delete(ctx, []multihash.Multihash{c.Hash()}); err != nil {
 			t.Fatal(err)

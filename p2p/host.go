@@ -13,6 +13,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/p2p/sec"
@@ -34,8 +35,9 @@ type Config struct {
 	AgentVersion string
 	// Logger receives connection-level events (default: discarded).
 	Logger *slog.Logger
-	// AddrStore persists the peerstore's addresses (default: memory only).
-	AddrStore AddrStore
+	// AddrStore persists the peerstore's addresses, in a keyspace of
+	// their own (default: memory only).
+	AddrStore share.KV
 	// IsNotFound tells AddrStore's "missing key" error apart from real
 	// failures (default: every Get error means missing).
 	IsNotFound func(error) bool

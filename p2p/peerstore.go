@@ -12,6 +12,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -31,26 +32,17 @@ const (
 	ProviderAddrTTL = 30 * time.Minute
 )
 
-// AddrStore is the persistence a Peerstore can use: a key-value keyspace of
-// its own (the repository's *blockstore.Keyspace fits).
-type AddrStore interface {
-	Get(key []byte) ([]byte, error)
-	Set(key, val []byte) error
-	Delete(key []byte) error
-	Iterate(fn func(k, v []byte) error) error
-}
-
 // maxStoredAddrs bounds the addresses kept per peer.
 const maxStoredAddrs = 64
 
 // Peerstore is the host's address book: addresses per peer with expiry,
 // and what identify told about each peer. Addresses with a lifetime of at
-// least RecentlyConnectedAddrTTL are saved to the AddrStore, if any, when
+// least RecentlyConnectedAddrTTL are saved to the peerstore's KV, if any, when
 // they change and restored at start.
 type Peerstore struct {
 	mu     sync.Mutex
 	peers  map[peer.ID]*peerInfo
-	store  AddrStore
+	store  share.KV
 	notFnd func(error) bool
 	log    *slog.Logger
 	now    func() time.Time
@@ -68,7 +60,7 @@ type addrEntry struct {
 	ttl     time.Duration
 }
 
-func newPeerstore(store AddrStore, notFound func(error) bool, log *slog.Logger) (*Peerstore, error) {
+func newPeerstore(store share.KV, notFound func(error) bool, log *slog.Logger) (*Peerstore, error) {
 	ps := &Peerstore{peers: map[peer.ID]*peerInfo{}, store: store, notFnd: notFound, log: log, now: time.Now}
 	if notFound == nil {
 		ps.notFnd = func(error) bool { return true }
@@ -81,8 +73,9 @@ func newPeerstore(store AddrStore, notFound func(error) bool, log *slog.Logger) 
 	return ps, nil
 }
 
-// NewPeerstore returns a peerstore backed by store (nil: memory only).
-func NewPeerstore(store AddrStore, isNotFound func(error) bool) (*Peerstore, error) {
+// NewPeerstore returns a peerstore backed by store, a keyspace of its own
+// (the repository's *blockstore.Keyspace fits; nil: memory only).
+func NewPeerstore(store share.KV, isNotFound func(error) bool) (*Peerstore, error) {
 	return newPeerstore(store, isNotFound, slog.New(slog.DiscardHandler))
 }
 

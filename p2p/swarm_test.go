@@ -289,7 +289,7 @@ func TestInboundLimit(t *testing.T) {
 	}
 }
 
-// memStore is an AddrStore in memory.
+// memStore is a share.KV in memory.
 type memStore struct {
 	mu sync.Mutex
 	m  map[string][]byte

@@ -7,15 +7,15 @@ package pin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/share-p2p/share/blockstore"
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 )
 
 // Mode says how much of a DAG a pin keeps.
@@ -27,9 +27,6 @@ const (
 	Direct    Mode = "direct"
 )
 
-// ErrNotPinned is returned when removing or reading a pin that does not exist.
-var ErrNotPinned = errors.New("not pinned")
-
 // Pin is one entry of the pin set.
 type Pin struct {
 	Cid  cid.Cid
@@ -37,22 +34,18 @@ type Pin struct {
 	Name string
 }
 
-// KV is the storage a Set needs; *blockstore.Keyspace implements it.
-type KV interface {
-	Get(key []byte) ([]byte, error)
-	Set(key, val []byte) error
-	Delete(key []byte) error
-	Iterate(fn func(key, val []byte) error) error
-}
-
 // Set is the pin set. It is safe for concurrent use.
 type Set struct {
 	mu sync.Mutex
-	kv KV
+	kv share.KV
 }
 
-// New returns the pin set stored in kv.
-func New(kv KV) *Set { return &Set{kv: kv} }
+// New returns the pin set stored in kv (the repository's
+// *blockstore.Keyspace).
+func New(kv share.KV) *Set { return &Set{kv: kv} }
+
+// errNotPinned is the error of a pin that does not exist.
+var errNotPinned = errs.New(errs.NotFound, "not pinned")
 
 type record struct {
 	Mode Mode   `json:"m"`
@@ -77,7 +70,8 @@ func (s *Set) Add(ctx context.Context, c cid.Cid, mode Mode, name string) error 
 	return nil
 }
 
-// Remove unpins c.
+// Remove unpins c. A pin that does not exist is an error of kind
+// errs.NotFound.
 func (s *Set) Remove(ctx context.Context, c cid.Cid) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -90,7 +84,8 @@ func (s *Set) Remove(ctx context.Context, c cid.Cid) error {
 	return nil
 }
 
-// Get returns the pin of c, or an error wrapping ErrNotPinned.
+// Get returns the pin of c; one that does not exist is an error of kind
+// errs.NotFound.
 func (s *Set) Get(c cid.Cid) (Pin, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,8 +94,8 @@ func (s *Set) Get(c cid.Cid) (Pin, error) {
 
 func (s *Set) get(c cid.Cid) (Pin, error) {
 	b, err := s.kv.Get(c.Bytes())
-	if errors.Is(err, blockstore.ErrNotFound) {
-		return Pin{}, fmt.Errorf("%s: %w", c, ErrNotPinned)
+	if errs.Is(errs.NotFound, err) {
+		return Pin{}, errs.E(c, errNotPinned)
 	}
 	if err != nil {
 		return Pin{}, err
@@ -144,13 +139,14 @@ func (s *Set) List(ctx context.Context) ([]Pin, error) {
 
 // Complete checks that every block a pin of c with this mode would keep is
 // present and intact, re-hashing each one. It returns the first problem.
-func Complete(ctx context.Context, g dag.BlockGetter, c cid.Cid, mode Mode) error {
+func Complete(ctx context.Context, g share.Getter, c cid.Cid, mode Mode) error {
 	if mode == Direct {
-		data, err := g.Get(ctx, c)
+		b, err := g.Get(ctx, c)
 		if err != nil {
 			return err
 		}
-		return dag.Verify(c, data)
+		defer b.Release()
+		return dag.Verify(c, b.Data)
 	}
 	return dag.Walk(ctx, g, c, dag.WalkOptions{VerifyLeaves: true}, func(cid.Cid) error { return nil })
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 )
 
 func TestPinSet(t *testing.T) {
@@ -36,10 +37,10 @@ func TestPinSet(t *testing.T) {
 	if err := s.Remove(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Remove(ctx, a); !errors.Is(err, ErrNotPinned) {
-		t.Fatalf("second Remove = %v, want ErrNotPinned", err)
+	if err := s.Remove(ctx, a); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("second Remove = %v, want errs.NotFound", err)
 	}
-	if _, err := s.Get(a); !errors.Is(err, ErrNotPinned) {
+	if _, err := s.Get(a); !errs.Is(errs.NotFound, err) {
 		t.Fatalf("Get after Remove = %v", err)
 	}
 	// Pins survive a reopen (each write is synced).

@@ -11,22 +11,15 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
-// KV is the persistence a Store can use: a keyspace of its own (the
-// repository's *blockstore.Keyspace fits).
-type KV interface {
-	Get(key []byte) ([]byte, error)
-	Set(key, val []byte) error
-	Delete(key []byte) error
-	Iterate(fn func(key, val []byte) error) error
-}
-
 // StoreConfig configures a Store; zero values select the defaults.
 type StoreConfig struct {
-	// KV persists the records (default: memory only).
-	KV KV
+	// KV persists the records in a keyspace of their own (the
+	// repository's *blockstore.Keyspace fits; default: memory only).
+	KV share.KV
 	// TTL is the lifetime of a record (default 48 h).
 	TTL time.Duration
 	// MaxPerPeer bounds the records one provider may hold here

@@ -16,10 +16,11 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
-var errNotFound = errors.New("not found")
+var errNotFound = errs.New(errs.NotFound, "not found")
 
 // memKV is a KV in memory.
 type memKV struct {
