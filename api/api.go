@@ -61,7 +61,7 @@ type errorJSON struct {
 
 // errorOf is err's JSON.
 func errorOf(err error) errorJSON {
-	e := errorJSON{Error: err.Error(), Kind: node.KindOf(err).String()}
+	e := errorJSON{Error: err.Error(), Kind: errs.KindOf(err).String()}
 	if r := errs.Reason(err); r != e.Error {
 		e.Reason = r
 	}

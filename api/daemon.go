@@ -7,12 +7,13 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/share-p2p/share/p2p/peer"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/share-p2p/share/p2p/peer"
 
 	"github.com/share-p2p/share/node"
 )

@@ -82,7 +82,7 @@ func TestErrorKindsCrossTheSocket(t *testing.T) {
 	for _, want := range []error{
 		full,
 		errs.E("pin", c, errs.New(errs.Timeout, "nothing arrived in time")),
-		fmt.Errorf("fetch: %w", node.ErrTimeout), // no kind of its own yet
+		errs.E(errs.Timeout, c, errors.New("not found locally, and nothing arrived in time: no peer that has it was found")),
 		errs.E(errs.NotFound, c),
 		errors.New("disk on fire"),
 	} {
@@ -103,9 +103,9 @@ func TestErrorKindsCrossTheSocket(t *testing.T) {
 		for way, got := range map[string]error{"answer": lsErr, "cat answer": catErr, "export answer": exportErr,
 			"event": getErr, "pin event": pinErr, "cat trailer": catMidErr, "export trailer": exportMidErr} {
 			if got == nil || got.Error() != want.Error() || !IsRemote(got) ||
-				errs.KindOf(got) != node.KindOf(want) || errs.Reason(got) != errs.Reason(want) {
+				errs.KindOf(got) != errs.KindOf(want) || errs.Reason(got) != errs.Reason(want) {
 				t.Errorf("%s: %v (kind %v, reason %q), want %v (kind %v, reason %q)", way,
-					got, errs.KindOf(got), errs.Reason(got), want, node.KindOf(want), errs.Reason(want))
+					got, errs.KindOf(got), errs.Reason(got), want, errs.KindOf(want), errs.Reason(want))
 			}
 		}
 	}

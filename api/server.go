@@ -405,4 +405,4 @@ func (b *bytesWriter) Write(p []byte) (int, error) {
 
 // ErrStatus is the HTTP status of an error answer: the gateway's, by the
 // error's kind.
-func ErrStatus(err error) int { return gateway.HTTPStatus(node.KindOf(err)) }
+func ErrStatus(err error) int { return gateway.HTTPStatus(errs.KindOf(err)) }

@@ -2,12 +2,10 @@ package node
 
 import (
 	"context"
-	"errors"
 	"io"
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/gc"
 	"github.com/share-p2p/share/pin"
 )
@@ -47,14 +45,3 @@ type IDInfo struct {
 }
 
 var _ API = (*Node)(nil)
-
-// KindOf is errs.KindOf for the errors of the API's methods, which the CLI
-// and the daemon's API classify with it. The fetch errors of this package
-// do not carry their kind yet: one wrapping ErrTimeout is a Timeout. When
-// the fetcher gives them kinds where they are born, KindOf is errs.KindOf.
-func KindOf(err error) errs.Kind {
-	if k := errs.KindOf(err); k != errs.Other || !errors.Is(err, ErrTimeout) {
-		return k
-	}
-	return errs.Timeout
-}

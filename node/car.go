@@ -7,6 +7,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/car"
 	"github.com/share-p2p/share/pin"
 )
@@ -14,18 +15,9 @@ import (
 // Export writes the DAG under c as a CAR v1 file to w, fetching what is
 // missing first.
 func (n *Node) Export(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOptions) error {
-	unlock := n.GCLock.Writer()
-	defer unlock()
-	local, err := n.isLocal(ctx, c)
-	if err != nil {
-		return err
-	}
-	if !local {
-		if err := n.fetch(ctx, c, opts, nil, nil); err != nil {
-			return err
-		}
-	}
-	return car.Write(ctx, w, n.getter(), c)
+	return n.fetcher.Have(ctx, c, opts, func(g share.Getter) error {
+		return car.Write(ctx, w, g, c)
+	})
 }
 
 // Import stores every block of a CAR v1 stream, each verified against its
@@ -48,7 +40,7 @@ func (n *Node) Import(ctx context.Context, r io.Reader, pinRoots bool) ([]cid.Ci
 		return roots, nil
 	}
 	for _, root := range roots {
-		if err := pin.Complete(ctx, n.getter(), root, pin.Recursive); err != nil {
+		if err := pin.Complete(ctx, n.local(), root, pin.Recursive); err != nil {
 			return roots, fmt.Errorf("import: root %s is incomplete in this CAR file, not pinned: %w", root, err)
 		}
 		if err := n.Pins.Add(ctx, root, pin.Recursive, ""); err != nil {

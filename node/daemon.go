@@ -13,6 +13,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/p2p"
 	"github.com/share-p2p/share/p2p/peer"
 )
@@ -144,8 +145,8 @@ func (d *Daemon) Provide(ctx context.Context, c cid.Cid) error {
 	if nw == nil || nw.Provider == nil {
 		return ErrNoDHT
 	}
-	if ok, err := d.Blocks.Has(ctx, c); err != nil || !ok {
-		return fmt.Errorf("provide %s: %w", c, ErrNotLocal)
+	if ok, err := d.local().Has(ctx, c); err != nil || !ok {
+		return errs.E(errs.Op("provide"), errs.NotFound, c, errors.New("not found locally"))
 	}
 	return nw.DHT.Provide(ctx, [][]byte{c.Hash()})
 }

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
+	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/gateway"
 )
 
@@ -37,7 +40,7 @@ func TestGatewayFetchesFromNetwork(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		local, err := n.isLocal(context.Background(), c)
+		local, err := isLocal(n, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,4 +52,14 @@ func TestGatewayFetchesFromNetwork(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// isLocal reports whether every block of the DAG under root is in n's
+// store.
+func isLocal(n *Node, root cid.Cid) (bool, error) {
+	err := dag.Walk(context.Background(), n.local(), root, dag.WalkOptions{CheckLeaves: true}, func(cid.Cid) error { return nil })
+	if errs.Is(errs.NotFound, err) {
+		return false, nil
+	}
+	return err == nil, err
 }

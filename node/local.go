@@ -20,16 +20,13 @@ import (
 	"github.com/share-p2p/share/chunker"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/errs"
+	"github.com/share-p2p/share/fetch"
 	"github.com/share-p2p/share/gc"
 	"github.com/share-p2p/share/metrics"
 	"github.com/share-p2p/share/pin"
 	"github.com/share-p2p/share/provide"
 	"github.com/share-p2p/share/repo"
 )
-
-// ErrNotLocal is returned when content is not in the local repository. Its
-// kind is errs.NotFound.
-var ErrNotLocal = errs.New(errs.NotFound, "not found locally")
 
 // Node is an open repository with its pin set and gc lock.
 type Node struct {
@@ -42,21 +39,12 @@ type Node struct {
 	net      *Network
 	startNet func(ctx context.Context) (*Network, error)
 
-	// finishing is held for reading by fetches that commit their last
-	// blocks in the background (finishLater); settle waits for them.
-	finishing  sync.RWMutex
+	// fetcher is the one way content comes from the network; every read
+	// of blocks goes through its Local view.
+	fetcher    *fetch.Fetcher
 	finishHook func() // tests: runs before each background commit
 
-	// Gateway fetches commit what they fetched when their request ends;
-	// Close ends the ones still running (closeCtx) and waits for them (bg).
-	bgMu        sync.Mutex
-	closed      bool
-	closeCtx    context.Context
-	closeCancel context.CancelFunc
-	bg          sync.WaitGroup
-
 	stats       statCache
-	transfers   transfers
 	metricsOnce sync.Once
 	metrics     *metrics.Node
 }
@@ -68,18 +56,29 @@ func Open(path string) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Repo: r, Blocks: r.Blocks, Pins: pin.New(r.Blocks.Keyspace('p'))}
-	n.closeCtx, n.closeCancel = context.WithCancel(context.Background())
+	n.fetcher = fetch.New(fetch.Config{
+		Store:   r.Blocks,
+		Lock:    &n.GCLock,
+		Online:  n.online,
+		Fetched: func(k int) { n.Metrics().BlocksFetched.Add(uint64(k)) },
+		Changed: n.invalidateStat,
+		BeforeCommit: func() {
+			if n.finishHook != nil {
+				n.finishHook()
+			}
+		},
+	})
 	return n, nil
 }
 
-// Close stops the network, if it runs, and closes the repository.
+// local is the blockstore as readers see it (fetch.Local): reads wait for
+// fetches that are still committing their last blocks.
+func (n *Node) local() fetch.Local { return n.fetcher.Local() }
+
+// Close stops the fetches still running, the network, if it runs, and
+// closes the repository.
 func (n *Node) Close() error {
-	n.bgMu.Lock()
-	n.closed = true
-	n.closeCancel()
-	n.bgMu.Unlock()
-	n.bg.Wait()
-	n.settle()
+	n.fetcher.Close()
 	n.netMu.Lock()
 	if n.net != nil {
 		n.net.Close()
@@ -171,7 +170,7 @@ func (n *Node) announce(ctx context.Context, root cid.Cid) {
 	}
 	var blocks []cid.Cid
 	if n.Repo.Config().Provide.Strategy == "all" {
-		dag.Walk(ctx, n.getter(), root, dag.WalkOptions{}, func(c cid.Cid) error {
+		dag.Walk(ctx, n.local(), root, dag.WalkOptions{}, func(c cid.Cid) error {
 			blocks = append(blocks, c)
 			return nil
 		})
@@ -200,68 +199,31 @@ func (n *Node) provideKeys(ctx context.Context, strategy provide.Strategy) ([][]
 	return nil, nil
 }
 
-// getter returns a share.Getter of the blockstore's blocks that turns
-// missing ones into ErrNotLocal.
-func (n *Node) getter() share.Getter { return localGetter{n.Blocks} }
-
-type localGetter struct{ s *blockstore.Store }
-
-// Get returns the blockstore's block, whose buffer its Release recycles.
-func (g localGetter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
-	b, err := g.s.Get(ctx, c)
-	if errs.Is(errs.NotFound, err) {
-		return share.Block{}, ErrNotLocal
-	}
-	return b, err
-}
-
-func (g localGetter) Has(ctx context.Context, c cid.Cid) (bool, error) { return g.s.Has(ctx, c) }
-
 // Cat writes the file at c to w, fetching what is missing.
 func (n *Node) Cat(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOptions) (int64, error) {
-	lk := n.holdWriter()
-	defer lk.release()
 	var written int64
-	read := func(g share.Getter) error {
+	err := n.fetcher.Read(ctx, c, opts, func(g share.Getter, _ bool) error {
 		fr, err := dag.NewFileReader(ctx, g, c)
 		if err != nil {
 			return err
 		}
 		written, err = fr.WriteTo(w)
 		return err
-	}
-	local, err := n.isLocal(ctx, c)
-	if err != nil {
-		return 0, err
-	}
-	if local {
-		return written, read(n.getter())
-	}
-	err = n.fetch(ctx, c, opts, read, lk)
+	})
 	return written, err
 }
 
 // Get writes the file or directory at c to out, fetching what is missing;
 // fetched blocks are written out as they arrive and stay cached, unpinned.
 func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions) error {
-	lk := n.holdWriter()
-	defer lk.release()
-	var wopts dag.WriteOptions
-	if opts.Progress != nil {
-		wopts.Progress = func(done uint64) { opts.Progress(Progress{Phase: "writing", Bytes: int64(done)}) }
-	}
-	local, err := n.isLocal(ctx, c)
-	if err != nil {
-		return err
-	}
-	if local {
-		return dag.WriteTo(ctx, n.getter(), c, out, wopts)
-	}
-	// The session reports fetch progress; the writer's own is redundant.
-	wopts.Progress = nil
-	return n.fetch(ctx, c, opts, func(g share.Getter) error {
+	return n.fetcher.Read(ctx, c, opts, func(g share.Getter, local bool) error {
+		var wopts dag.WriteOptions
+		// A fetch reports its own progress; the writer's would repeat it.
+		if local && opts.Progress != nil {
+			wopts.Progress = func(done uint64) { opts.Progress(Progress{Phase: "writing", Bytes: int64(done)}) }
+		}
 		return dag.WriteTo(ctx, g, c, out, wopts)
-	}, lk)
+	})
 }
 
 // Ls lists the directory at c. A directory that is not here is read from
@@ -269,18 +231,9 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions
 // stay cached, unpinned), giving up after opts.Timeout (default 30 s) in
 // all; opts.Progress is not used.
 func (n *Node) Ls(ctx context.Context, c cid.Cid, opts FetchOptions) ([]Entry, error) {
-	n.settle()
-	des, err := dag.ReadDir(ctx, n.getter(), c)
-	if errors.Is(err, ErrNotLocal) {
-		timeout := opts.timeout()
-		fctx, cancel := context.WithTimeout(ctx, timeout)
-		g := &requestGetter{n: n, ctx: fctx}
-		des, err = dag.ReadDir(fctx, g, c)
-		g.close()
-		cancel()
-		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%s: not found locally, and %w: no peer sent it within %s", c, ErrTimeout, timeout)
-		}
+	des, err := dag.ReadDir(ctx, n.local(), c)
+	if errs.Is(errs.NotFound, err) {
+		des, err = n.lsRemote(ctx, c, opts)
 	}
 	if err != nil {
 		return nil, err
@@ -290,6 +243,19 @@ func (n *Node) Ls(ctx context.Context, c cid.Cid, opts FetchOptions) ([]Entry, e
 		out[i] = Entry{Name: d.Name, Cid: d.Cid, Type: d.Type.String(), Size: d.Size}
 	}
 	return out, nil
+}
+
+// lsRemote reads the directory at c through an on-demand fetch that ends
+// after opts.Timeout.
+func (n *Node) lsRemote(ctx context.Context, c cid.Cid, opts FetchOptions) ([]dag.DirEntry, error) {
+	fctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	if opts.Timeout <= 0 {
+		fctx, cancel = context.WithTimeout(ctx, fetch.DefaultTimeout)
+	}
+	defer cancel()
+	g := n.fetcher.Getter(fctx, opts)
+	defer g.Close()
+	return dag.ReadDir(fctx, g, c)
 }
 
 // PinRm unpins c.
@@ -303,37 +269,37 @@ func (n *Node) ID(ctx context.Context) (IDInfo, error) {
 	return IDInfo{ID: n.Repo.Identity.ID.String(), Addresses: []string{}}, nil
 }
 
-// PinAdd pins c after fetching what is missing and checking that its
-// content is complete and intact.
+// PinAdd pins c after fetching what is missing (recursive pins) and
+// checking that its content is complete and intact.
 func (n *Node) PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string, opts FetchOptions) error {
-	unlock := n.GCLock.Writer()
-	defer unlock()
+	pinIt := func(g share.Getter) error {
+		if err := pin.Complete(ctx, g, c, mode); err != nil {
+			return err
+		}
+		return n.Pins.Add(ctx, c, mode, name)
+	}
+	var err error
 	if mode == pin.Recursive {
-		local, err := n.isLocal(ctx, c)
-		if err != nil {
-			return fmt.Errorf("pin %s: %w", c, err)
-		}
-		if !local {
-			if err := n.fetch(ctx, c, opts, nil, nil); err != nil {
-				return fmt.Errorf("pin %s: %w", c, err)
-			}
-		}
+		err = n.fetcher.Have(ctx, c, opts, pinIt)
+	} else {
+		unlock := n.GCLock.Writer()
+		err = pinIt(n.local())
+		unlock()
 	}
-	if err := pin.Complete(ctx, n.getter(), c, mode); err != nil {
-		return fmt.Errorf("pin %s: %w", c, err)
+	if err != nil {
+		return errs.E(errs.Op("pin"), c, err)
 	}
-	return n.Pins.Add(ctx, c, mode, name)
+	return nil
 }
 
 // PinVerify checks every pin's content; report is called once per pin.
 func (n *Node) PinVerify(ctx context.Context, report func(pin.Pin, error)) (bad int, err error) {
-	n.settle()
 	pins, err := n.Pins.List(ctx)
 	if err != nil {
 		return 0, err
 	}
 	for _, p := range pins {
-		perr := pin.Complete(ctx, n.getter(), p.Cid, p.Mode)
+		perr := pin.Complete(ctx, n.local(), p.Cid, p.Mode)
 		if perr != nil {
 			bad++
 		}
@@ -372,8 +338,7 @@ type RepoStat struct {
 
 // Stat returns the repository's sizes and counts.
 func (n *Node) Stat(ctx context.Context) (RepoStat, error) {
-	n.settle()
-	st, err := n.Blocks.Stat(ctx)
+	st, err := n.local().Store().Stat(ctx)
 	if err != nil {
 		return RepoStat{}, err
 	}
@@ -395,11 +360,11 @@ type VerifyResult struct {
 // RepoVerify re-hashes every block and checks that every pin's DAG is
 // complete.
 func (n *Node) RepoVerify(ctx context.Context, progress func(blocks int)) (VerifyResult, error) {
-	n.settle()
 	var res VerifyResult
-	err := n.Blocks.ForEach(ctx, func(mh multihash.Multihash, size int) error {
+	store := n.local().Store()
+	err := store.ForEach(ctx, func(mh multihash.Multihash, size int) error {
 		c := cid.NewCidV1(cid.Raw, mh)
-		b, err := n.Blocks.Get(ctx, c)
+		b, err := store.Get(ctx, c)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/p2p"
 	"github.com/share-p2p/share/p2p/mocknet"
@@ -215,7 +217,7 @@ func TestPinAddFetches(t *testing.T) {
 	if _, err := b.GC(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := pin.Complete(ctx, b.getter(), c, pin.Recursive); err != nil {
+	if err := pin.Complete(ctx, b.local(), c, pin.Recursive); err != nil {
 		t.Fatalf("pinned content incomplete after gc: %v", err)
 	}
 }
@@ -231,8 +233,8 @@ func TestFetchTimeout(t *testing.T) {
 	if err == nil || time.Since(start) > 10*time.Second {
 		t.Fatalf("get of unreachable content: %v after %v", err, time.Since(start))
 	}
-	if !bytes.Contains([]byte(err.Error()), []byte(ErrTimeout.Error())) {
-		t.Fatalf("error %q does not say it timed out", err)
+	if !errs.Is(errs.Timeout, err) || !strings.Contains(err.Error(), "nothing arrived in time") {
+		t.Fatalf("error %q (kind %v) does not say it timed out", err, errs.KindOf(err))
 	}
 }
 
@@ -664,8 +666,7 @@ func TestLiveMetrics(t *testing.T) {
 	if err := b.Get(ctx, c, dst, FetchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	b.settle() // the fetch commits its last blocks in the background
-	st, err := b.Blocks.Stat(ctx)
+	st, err := b.local().Store().Stat(ctx) // after the fetch's background commit
 	if err != nil {
 		t.Fatal(err)
 	}

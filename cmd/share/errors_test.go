@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/share-p2p/share/errs"
-	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/repo"
 )
 
@@ -35,7 +34,7 @@ func TestErrorLine(t *testing.T) {
 		{"ENOSPC", fmt.Errorf("put %s: %w", c, enospc), "the disk is full: no space left on device" + noSpaceHint, 1},
 		{"timeout", errs.E(errs.Timeout, errs.Path(c), errors.New("nothing arrived in time")), c + ": nothing arrived in time" + timeoutHint, 1},
 		{"deadline", fmt.Errorf("ls: %w", context.DeadlineExceeded), "ls: context deadline exceeded" + timeoutHint, 1},
-		{"node's timeout", fmt.Errorf("%s: not found locally, and %w", c, node.ErrTimeout), c + ": not found locally, and nothing arrived in time" + timeoutHint, 1},
+		{"fetch's timeout", errs.E(errs.Timeout, errs.Path(c), errors.New("not found locally, and nothing arrived in time")), c + ": not found locally, and nothing arrived in time" + timeoutHint, 1},
 		{"not found", errs.E("pin rm", errs.NotFound, errs.Path(c)), "pin rm " + c + ": not found", 1},
 	} {
 		line, status := errorLine(tc.err)
@@ -89,7 +88,6 @@ func TestSameLineThroughDaemon(t *testing.T) {
 
 // TestPinAddNamesTheCIDOnce: a failed pin add names its CID once.
 func TestPinAddNamesTheCIDOnce(t *testing.T) {
-	t.Skip("node.PinAdd (node/local.go) still wraps with fmt.Errorf, which names the CID again: with errs.E(\"pin\", c, err) the subject is left out; remove this skip then")
 	rp := t.TempDir()
 	const missing = "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku"
 	check := func(how string) {

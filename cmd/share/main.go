@@ -94,7 +94,7 @@ func errorLine(err error) (line string, status int) {
 		return "", 141
 	}
 	msg := joinLines(err.Error())
-	switch node.KindOf(err) {
+	switch errs.KindOf(err) {
 	case errs.Canceled:
 		return "interrupted", 1
 	case errs.InUse:
