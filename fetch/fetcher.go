@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -190,6 +191,12 @@ func (f *Fetcher) online(ctx context.Context, root cid.Cid) (*Network, error) {
 		return nil, notHere(root, errs.NotFound, nil)
 	}
 	return nw, nil
+}
+
+// TimedOut is the error of an on-demand fetch of c bounded by d in all
+// (ls) that found nothing in time.
+func TimedOut(c cid.Cid, d time.Duration) error {
+	return notHere(c, errs.Timeout, fmt.Errorf("nothing arrived in time: no peer sent it within %s", d))
 }
 
 // notHere is the one error of content that is not here and did not come:

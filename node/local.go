@@ -248,14 +248,19 @@ func (n *Node) Ls(ctx context.Context, c cid.Cid, opts FetchOptions) ([]Entry, e
 // lsRemote reads the directory at c through an on-demand fetch that ends
 // after opts.Timeout.
 func (n *Node) lsRemote(ctx context.Context, c cid.Cid, opts FetchOptions) ([]dag.DirEntry, error) {
-	fctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	if opts.Timeout <= 0 {
-		fctx, cancel = context.WithTimeout(ctx, fetch.DefaultTimeout)
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = fetch.DefaultTimeout
 	}
+	fctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	g := n.fetcher.Getter(fctx, opts)
-	defer g.Close()
-	return dag.ReadDir(fctx, g, c)
+	des, err := dag.ReadDir(fctx, g, c)
+	g.Close()
+	if err != nil && ctx.Err() == nil && fctx.Err() != nil {
+		return nil, fetch.TimedOut(c, timeout)
+	}
+	return des, err
 }
 
 // PinRm unpins c.
