@@ -26,7 +26,7 @@ for r in $(seq "$R"); do for b in "$@"; do
   for i in $(seq 50); do grep -q 'daemon ready' /tmp/ab-prov.log && grep -q 'daemon ready' /tmp/ab-get.log && break; sleep 0.1; done
   ADDR=$(grep -m1 'listening on' /tmp/ab-prov.log | awk '{print $3}')
   SHARE_PATH=$G $b connect "$ADDR" >/dev/null
-  SHARE_PATH=$G $b gc >/dev/null; sync
+  SHARE_PATH=$G $b gc >/dev/null; rm -rf /tmp/ab-out; sync
   tls=$($TLSCOPY $((1<<30)))
   t0=$(date +%s.%N); SHARE_PATH=$G $b ${MODE:-cat} ${CIDS[$n]} ${ARGS:-} > /dev/null; t1=$(date +%s.%N)
   python3 -c "t=$tls*1.048576; c=$size/1e6/($t1-$t0); print(f'$n tls {t:.0f} ${MODE:-cat} {c:.0f} ratio {c/t:.2f}')" | tee -a "$rows"
