@@ -120,6 +120,7 @@ func (g *Getter) finish() {
 	g.r.end()
 	g.r.batch.Commit(context.Background()) // what arrived stays cached
 	g.r.batch.Close()
+	g.f.changed()
 	g.r = nil
 }
 

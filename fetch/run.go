@@ -124,6 +124,7 @@ func (f *Fetcher) fetchAll(ctx context.Context, root cid.Cid, opts Options) erro
 	if err := r.batch.Commit(ctx); err != nil {
 		return err
 	}
+	f.changed()
 	r.reportDone(ctx, f.Local())
 	return nil
 }
@@ -223,13 +224,13 @@ func (r *run) reportDone(ctx context.Context, g share.Getter) {
 }
 
 // end stops the session and the goroutines of the fetch and waits for
-// them; the batch stays the caller's.
+// them; the batch stays the caller's, who calls changed once it is
+// committed.
 func (r *run) end() {
 	r.cancel()
 	r.wg.Wait()
 	r.sess.Close()
 	r.f.transfers.end(r.tr)
-	r.f.changed()
 }
 
 // fail ends a fetch that did not complete, keeping what arrived (verified
@@ -239,6 +240,7 @@ func (r *run) fail(err error) error {
 	r.end()
 	r.batch.Commit(context.WithoutCancel(r.ctx))
 	r.batch.Close()
+	r.f.changed()
 	return err
 }
 
