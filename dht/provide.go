@@ -37,63 +37,115 @@ func (d *DHT) ProvideStats(ctx context.Context, keys [][]byte) (ProvideStats, er
 	if d.mode == ModeOff {
 		return st, ErrOff
 	}
-	type item struct {
-		key []byte
-		at  Key
+	items, err := provideItems(keys)
+	if err != nil {
+		return st, err
 	}
-	items := make([]item, 0, len(keys))
-	for _, k := range keys {
-		if !ValidKey(k) {
-			return st, fmt.Errorf("provide %x: %w: key is not a multihash", k, ErrBadMessage)
-		}
-		items = append(items, item{k, KeyOf(k)})
-	}
-	slices.SortFunc(items, func(a, b item) int { return a.at.Cmp(b.at) })
-	items = slices.CompactFunc(items, func(a, b item) bool { return a.at == b.at })
 	st.Keys = len(items)
-
 	self := d.selfInfo()
 	if d.cfg.Store != nil {
 		for _, it := range items {
 			d.cfg.Store.AddProvider(it.key, self)
 		}
 	}
-
-	type task struct {
-		key  int
-		peer peer.AddrInfo
+	snd := d.startSenders(ctx, items, self)
+	err = d.sendByRegion(ctx, items, snd.tasks, &st)
+	snd.stop()
+	st.Requests, st.Failed = int(snd.requests.Load()), int(snd.failed.Load())
+	if err != nil {
+		return st, err
 	}
-	acks := make([]atomic.Int32, len(items))
-	tasks := make(chan task)
-	var wg sync.WaitGroup
-	var requests, failed atomic.Int64
+	return st, snd.lost()
+}
+
+// provideItem is a key to provide and where it is in the key space.
+type provideItem struct {
+	key []byte
+	at  Key
+}
+
+// provideItems validates keys and sorts them by their place in the key
+// space, without duplicates, so that neighbours share lookups.
+func provideItems(keys [][]byte) ([]provideItem, error) {
+	items := make([]provideItem, 0, len(keys))
+	for _, k := range keys {
+		if !ValidKey(k) {
+			return nil, fmt.Errorf("provide %x: %w: key is not a multihash", k, ErrBadMessage)
+		}
+		items = append(items, provideItem{k, KeyOf(k)})
+	}
+	slices.SortFunc(items, func(a, b provideItem) int { return a.at.Cmp(b.at) })
+	return slices.CompactFunc(items, func(a, b provideItem) bool { return a.at == b.at }), nil
+}
+
+// provideTask is one ADD_PROVIDER of items[key] to peer.
+type provideTask struct {
+	key  int
+	peer peer.AddrInfo
+}
+
+// senders send the ADD_PROVIDERs of a ProvideStats, ProvideConcurrency at
+// a time, counting requests, failures and the peers that took each key.
+type senders struct {
+	tasks            chan provideTask
+	acks             []atomic.Int32
+	requests, failed atomic.Int64
+	wg               sync.WaitGroup
+}
+
+func (d *DHT) startSenders(ctx context.Context, items []provideItem, self peer.AddrInfo) *senders {
+	s := &senders{tasks: make(chan provideTask), acks: make([]atomic.Int32, len(items))}
 	for range d.cfg.ProvideConcurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range tasks {
+		s.wg.Go(func() {
+			for t := range s.tasks {
 				msg := &Message{Type: AddProvider, Key: items[t.key].key, ProviderPeers: []Peer{PeerOf(self)}}
-				requests.Add(1)
+				s.requests.Add(1)
 				if _, err := d.query(ctx, t.peer, msg); err == nil {
-					acks[t.key].Add(1)
+					s.acks[t.key].Add(1)
 				} else {
-					failed.Add(1)
+					s.failed.Add(1)
 				}
 			}
-		}()
+		})
 	}
-	var err error
+	return s
+}
+
+// stop waits for the requests under way once every task is handed out.
+func (s *senders) stop() {
+	close(s.tasks)
+	s.wg.Wait()
+}
+
+// lost is the error of keys that reached no peer, or nil.
+func (s *senders) lost() error {
+	lost := 0
+	for i := range s.acks {
+		if s.acks[i].Load() == 0 {
+			lost++
+		}
+	}
+	if lost > 0 {
+		return fmt.Errorf("provide: %d of %d keys reached no peer: %w", lost, len(s.acks), ErrNoPeers)
+	}
+	return nil
+}
+
+// sendByRegion hands out the ADD_PROVIDERs of the sorted items: one lookup
+// finds the peers of a region of the key space, and every item whose K
+// closest peers all lie in that region goes to them without a lookup of
+// its own.
+func (d *DHT) sendByRegion(ctx context.Context, items []provideItem, tasks chan<- provideTask, st *ProvideStats) error {
 	count := regionFactor * d.cfg.K
-	for i := 0; i < len(items) && err == nil; {
+	for i := 0; i < len(items); {
 		center := items[i].at
-		region, lerr := d.lookup(ctx, FindNode, items[i].key, count, nil)
+		region, err := d.lookup(ctx, FindNode, items[i].key, count, nil)
 		st.Lookups++
-		if lerr != nil || len(region) == 0 {
-			err = fmt.Errorf("provide: lookup: %w", lerr)
-			if lerr == nil {
-				err = fmt.Errorf("provide: %w", ErrNoPeers)
-			}
-			break
+		if err != nil {
+			return fmt.Errorf("provide: lookup: %w", err)
+		}
+		if len(region) == 0 {
+			return fmt.Errorf("provide: %w", ErrNoPeers)
 		}
 		// Every peer within radius of center is in region (if the lookup
 		// found fewer than count peers, it found them all).
@@ -112,35 +164,14 @@ func (d *DHT) ProvideStats(ctx context.Context, keys [][]byte) (ProvideStats, er
 			}
 			for _, j := range idx {
 				select {
-				case tasks <- task{i, region[j]}:
+				case tasks <- provideTask{i, region[j]}:
 				case <-ctx.Done():
-					err = ctx.Err()
+					return ctx.Err()
 				}
-				if err != nil {
-					break
-				}
-			}
-			if err != nil {
-				break
 			}
 		}
 	}
-	close(tasks)
-	wg.Wait()
-	st.Requests, st.Failed = int(requests.Load()), int(failed.Load())
-	if err != nil {
-		return st, err
-	}
-	lost := 0
-	for i := range acks {
-		if acks[i].Load() == 0 {
-			lost++
-		}
-	}
-	if lost > 0 {
-		return st, fmt.Errorf("provide: %d of %d keys reached no peer: %w", lost, len(items), ErrNoPeers)
-	}
-	return st, nil
+	return nil
 }
 
 // closestIndexes returns the indexes of the n keys closest to target,
