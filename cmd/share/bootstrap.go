@@ -20,22 +20,33 @@ default. Entries are multiaddrs that end in /p2p/ID.`,
 		Example: `  share bootstrap add /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...
   share bootstrap ls`,
 	}
-	list := func(cmd *cobra.Command) ([]string, error) {
-		v, err := configGet(cmd.Context(), "Bootstrap")
-		if err != nil {
-			return nil, err
-		}
-		var l []string
-		err = json.Unmarshal(v, &l)
-		return l, err
+	cmd.AddCommand(bootstrapAddCmd(g), bootstrapRmCmd(g), bootstrapLsCmd(g))
+	return cmd
+}
+
+// bootstrapList reads the Bootstrap list of the config (the daemon's,
+// when one runs).
+func bootstrapList(cmd *cobra.Command) ([]string, error) {
+	v, err := configGet(cmd.Context(), "Bootstrap")
+	if err != nil {
+		return nil, err
 	}
-	save := func(cmd *cobra.Command, l []string) error {
-		if l == nil {
-			l = []string{}
-		}
-		b, _ := json.Marshal(l)
-		return configSet(cmd.Context(), "Bootstrap", string(b))
+	var l []string
+	err = json.Unmarshal(v, &l)
+	return l, err
+}
+
+// bootstrapSave writes the Bootstrap list of the config.
+func bootstrapSave(cmd *cobra.Command, l []string) error {
+	if l == nil {
+		l = []string{}
 	}
+	b, _ := json.Marshal(l)
+	return configSet(cmd.Context(), "Bootstrap", string(b))
+}
+
+// bootstrapAddCmd is `share bootstrap add`.
+func bootstrapAddCmd(g *globals) *cobra.Command {
 	add := &cobra.Command{
 		Use:     "add MULTIADDR...",
 		Short:   "Add bootstrap peers",
@@ -47,7 +58,7 @@ default. Entries are multiaddrs that end in /p2p/ID.`,
 					return fmt.Errorf("bootstrap add %q: %v (want /ip4/ADDR/tcp/PORT/p2p/ID)", a, err)
 				}
 			}
-			l, err := list(cmd)
+			l, err := bootstrapList(cmd)
 			if err != nil {
 				return err
 			}
@@ -56,12 +67,17 @@ default. Entries are multiaddrs that end in /p2p/ID.`,
 					l = append(l, a)
 				}
 			}
-			if err := save(cmd, l); err != nil {
+			if err := bootstrapSave(cmd, l); err != nil {
 				return err
 			}
 			return report(g, args, "added %d bootstrap peer(s)", len(args))
 		},
 	}
+	return add
+}
+
+// bootstrapRmCmd is `share bootstrap rm`.
+func bootstrapRmCmd(g *globals) *cobra.Command {
 	rm := &cobra.Command{
 		Use:     "rm MULTIADDR...|--all",
 		Short:   "Remove bootstrap peers",
@@ -71,7 +87,7 @@ default. Entries are multiaddrs that end in /p2p/ID.`,
 			if !all && len(args) == 0 {
 				return fmt.Errorf("bootstrap rm: name the peers to remove, or --all")
 			}
-			l, err := list(cmd)
+			l, err := bootstrapList(cmd)
 			if err != nil {
 				return err
 			}
@@ -84,20 +100,25 @@ default. Entries are multiaddrs that end in /p2p/ID.`,
 			if !all && len(keep)+len(args) != len(l) {
 				return fmt.Errorf("bootstrap rm: not in the list: see 'share bootstrap ls'")
 			}
-			if err := save(cmd, keep); err != nil {
+			if err := bootstrapSave(cmd, keep); err != nil {
 				return err
 			}
 			return report(g, map[string]int{"Removed": len(l) - len(keep)}, "removed %d bootstrap peer(s)", len(l)-len(keep))
 		},
 	}
 	rm.Flags().Bool("all", false, "remove every bootstrap peer")
+	return rm
+}
+
+// bootstrapLsCmd is `share bootstrap ls`.
+func bootstrapLsCmd(g *globals) *cobra.Command {
 	ls := &cobra.Command{
 		Use:     "ls",
 		Short:   "List bootstrap peers",
 		Example: "  share bootstrap ls",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := list(cmd)
+			l, err := bootstrapList(cmd)
 			if err != nil {
 				return err
 			}
@@ -110,6 +131,5 @@ default. Entries are multiaddrs that end in /p2p/ID.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(add, rm, ls)
-	return cmd
+	return ls
 }

@@ -20,6 +20,12 @@ func pinCmd(g *globals) *cobra.Command {
 		Example: `  share pin add --name photos bafyb4i...
   share pin ls`,
 	}
+	cmd.AddCommand(pinAddCmd(g), pinRmCmd(g), pinLsCmd(g), pinVerifyCmd(g))
+	return cmd
+}
+
+// pinAddCmd is `share pin add`: fetch what is missing, then pin.
+func pinAddCmd(g *globals) *cobra.Command {
 	var (
 		direct  bool
 		name    string
@@ -52,6 +58,11 @@ func pinCmd(g *globals) *cobra.Command {
 	add.Flags().BoolVar(&direct, "direct", false, "pin only this block, not what it links to")
 	add.Flags().StringVar(&name, "name", "", "a name for the pin")
 	add.Flags().DurationVar(&timeout, "timeout", node.DefaultTimeout, "when fetching, give up when nothing arrives for this long")
+	return add
+}
+
+// pinRmCmd is `share pin rm`.
+func pinRmCmd(g *globals) *cobra.Command {
 	rm := &cobra.Command{
 		Use:     "rm CID...",
 		Short:   "Unpin content (gc may then remove it)",
@@ -66,6 +77,11 @@ func pinCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	return rm
+}
+
+// pinLsCmd is `share pin ls`.
+func pinLsCmd(g *globals) *cobra.Command {
 	ls := &cobra.Command{
 		Use:     "ls",
 		Short:   "List pins",
@@ -95,6 +111,11 @@ func pinCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	return ls
+}
+
+// pinVerifyCmd is `share pin verify`.
+func pinVerifyCmd(g *globals) *cobra.Command {
 	verify := &cobra.Command{
 		Use:     "verify",
 		Short:   "Check that every pin's content is present and intact",
@@ -125,8 +146,7 @@ func pinCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, rm, ls, verify)
-	return cmd
+	return verify
 }
 
 type cidArg struct {
