@@ -110,7 +110,9 @@ func TestLoad(t *testing.T) {
 	}
 	go io.Copy(io.Discard, stdout)
 	waitFor(t, 60*time.Second, func() bool { return len(server.net.Host.Peers()) >= conns+1 },
-		func() string { return fmt.Sprintf("%d peers connected, want %d", len(server.net.Host.Peers()), conns+1) })
+		func() string {
+			return fmt.Sprintf("%d peers connected, want %d", len(server.net.Host.Peers()), conns+1)
+		})
 	loaded := fetch()
 	runtime.GC()
 	debug.FreeOSMemory()
