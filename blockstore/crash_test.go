@@ -79,7 +79,7 @@ func TestCrash(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("child said %q", line)
 		}
-		time.Sleep(delay)
+		time.Sleep(delay) // the moment of the kill is the subject, not a wait
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 

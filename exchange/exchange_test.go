@@ -722,7 +722,7 @@ func TestSlowloris(t *testing.T) {
 				if _, err := st.Write([]byte{b}); err != nil {
 					return
 				}
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond) // the slowloris's pace, in the bubble's fake time
 			}
 		})
 		out := dag.NewMemStore()
@@ -957,7 +957,7 @@ type pausingWriter struct {
 func (w *pausingWriter) Write(p []byte) (int, error) {
 	if !w.paused && w.Len() >= w.after {
 		w.paused = true
-		time.Sleep(w.pause)
+		time.Sleep(w.pause) // the slow reader itself, in its test's synctest bubble
 	}
 	return w.Buffer.Write(p)
 }

@@ -38,20 +38,13 @@ func TestGatewayFetchesFromNetwork(t *testing.T) {
 	if rec.Code != 206 || !bytes.Equal(rec.Body.Bytes(), data[3000000:3000100]) {
 		t.Fatalf("range over the network: %d %q", rec.Code, rec.Body.Bytes())
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, 10*time.Second, func() bool {
 		local, err := isLocal(n, c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if local {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("blocks the gateway fetched were not cached")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return local
+	}, func() string { return "blocks the gateway fetched were not cached" })
 }
 
 // isLocal reports whether every block of the DAG under root is in n's

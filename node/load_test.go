@@ -109,13 +109,10 @@ func TestLoad(t *testing.T) {
 		t.Fatal("the load client failed")
 	}
 	go io.Copy(io.Discard, stdout)
-	deadline := time.Now().Add(60 * time.Second)
-	for len(server.net.Host.Peers()) < conns+1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d peers connected, want %d", len(server.net.Host.Peers()), conns+1)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 60*time.Second, func() bool { return len(server.net.Host.Peers()) >= conns+1 },
+		func() string {
+			return fmt.Sprintf("%d peers connected, want %d", len(server.net.Host.Peers()), conns+1)
+		})
 	loaded := fetch()
 	runtime.GC()
 	debug.FreeOSMemory()

@@ -544,13 +544,8 @@ func TestCorruptProviderTCP(t *testing.T) {
 	if !bytes.Equal(out.Bytes(), data) {
 		t.Fatal("cat with a corrupt provider: wrong bytes")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for getter.net.Host.Connected(bad.net.Host.ID()) {
-		if time.Now().After(deadline) {
-			t.Fatal("the corrupt provider is still connected")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, func() bool { return !getter.net.Host.Connected(bad.net.Host.ID()) },
+		func() string { return "the corrupt provider is still connected" })
 	if !getter.net.Host.Connected(good.net.Host.ID()) {
 		t.Fatal("the honest provider was disconnected")
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +33,7 @@ func TestCloseUnderLoad(t *testing.T) {
 			connect(t, a, b)
 			var wg sync.WaitGroup
 			buf := make([]byte, 64<<10)
+			var busy []*flow
 			// The streams are opened here, before the close: a writer that
 			// opened its stream only after it would dial a new
 			// connection and write until its deadline.
@@ -41,19 +44,29 @@ func TestCloseUnderLoad(t *testing.T) {
 						t.Fatal(err)
 					}
 					s.SetDeadline(time.Now().Add(20 * time.Second))
+					f := &flow{}
+					busy = append(busy, f)
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						go io.Copy(io.Discard, s)
+						go io.Copy(&f.read, s)
 						for {
-							if _, err := s.Write(buf); err != nil {
+							n, err := s.Write(buf)
+							f.written.Add(int64(n))
+							if err != nil {
 								return
 							}
 						}
 					}()
 				}
 			}
-			time.Sleep(50 * time.Millisecond) // let the streams fill the windows
+			// Close under load: once every stream has carried a buffer
+			// each way (its echo is back), not after a guessed time.
+			waitFor(t, 10*time.Second, "every stream to carry data both ways", func() bool {
+				return !slices.ContainsFunc(busy, func(f *flow) bool {
+					return f.written.Load() < int64(len(buf)) || f.read.Load() < int64(len(buf))
+				})
+			})
 			switch round % 4 {
 			case 0: // one side closes the connection
 				a.Conn(b.ID()).Close()
@@ -78,4 +91,18 @@ func TestCloseUnderLoad(t *testing.T) {
 		}()
 	}
 	checkGoroutines(t, base, 10*time.Second)
+}
+
+// flow counts the bytes a stream of TestCloseUnderLoad wrote and read.
+type flow struct {
+	written atomic.Int64
+	read    counter
+}
+
+// counter is an io.Writer that counts what it is given.
+type counter struct{ atomic.Int64 }
+
+func (c *counter) Write(p []byte) (int, error) {
+	c.Add(int64(len(p)))
+	return len(p), nil
 }

@@ -309,6 +309,7 @@ func (c *campaign) garbage() {
 
 // delay is a random moment in [0, 0.7 x est]: the machine may run faster
 // than when est was measured, and a kill after the end proves nothing.
+// The kills' sleeps for it are the campaign's subject, not waits.
 func (c *campaign) delay(est time.Duration) time.Duration {
 	return time.Duration(c.rng.Int64N(int64(est)*7/10 + 1))
 }

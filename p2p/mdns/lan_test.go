@@ -2,9 +2,9 @@ package mdns
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,38 +66,30 @@ func TestLAN(t *testing.T) {
 	run("up", strconv.Itoa(hosts))
 	t.Cleanup(func() { run("down") })
 
-	type result struct {
-		id    string
-		found map[string]string
-		out   string
-		err   error
-	}
-	results := make([]result, hosts)
-	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	// The hosts start one after another, each once the previous one
+	// answers; each stays until every host has found every other.
+	nodes := make([]*lanNode, hosts)
 	for i := range hosts {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, lan, "exec", fmt.Sprintf("h%d", i+1),
-				os.Args[0], "-test.run=^TestLANNode$", "-test.v")
-			cmd.Env = append(slices.Clip(env), "MDNS_LAN_NODE=1", fmt.Sprintf("MDNS_LAN_PEERS=%d", hosts-1))
-			out, err := cmd.CombinedOutput()
-			r := result{found: map[string]string{}, out: string(out), err: err}
-			sc := bufio.NewScanner(bytes.NewReader(out))
-			for sc.Scan() {
-				f := strings.Fields(sc.Text())
-				switch {
-				case len(f) == 2 && f[0] == "ID":
-					r.id = f[1]
-				case len(f) >= 3 && f[0] == "FOUND":
-					r.found[f[1]] = f[2]
-				}
-			}
-			results[i] = r
-		})
-		time.Sleep(200 * time.Millisecond)
+		cmd := exec.CommandContext(ctx, lan, "exec", fmt.Sprintf("h%d", i+1),
+			os.Args[0], "-test.run=^TestLANNode$", "-test.v")
+		cmd.Env = append(slices.Clip(env), "MDNS_LAN_NODE=1", fmt.Sprintf("MDNS_LAN_PEERS=%d", hosts-1))
+		nodes[i] = startLANNode(t, cmd)
+		select {
+		case <-nodes[i].started:
+		case <-ctx.Done():
+			t.Fatalf("h%d did not start", i+1)
+		}
 	}
-	wg.Wait()
+	for _, n := range nodes {
+		<-n.found
+	}
+	results := make([]lanResult, hosts)
+	for i, n := range nodes {
+		n.stdin.Close()
+		results[i] = <-n.result
+	}
 	for i, r := range results {
 		if r.err != nil {
 			t.Fatalf("h%d: %v\n%s", i+1, r.err, r.out)
@@ -110,6 +102,77 @@ func TestLAN(t *testing.T) {
 		}
 		t.Logf("h%d: %s", i+1, strings.TrimSpace(grepLines(r.out, "LATENCY")))
 	}
+}
+
+// A lanNode is a running TestLANNode.
+type lanNode struct {
+	stdin   io.Closer
+	started chan struct{}  // closed when it announces, or when it exits
+	found   chan struct{}  // closed when it found all its peers, or exits
+	result  chan lanResult // once it has exited
+}
+
+// lanResult is what a TestLANNode printed.
+type lanResult struct {
+	id    string
+	found map[string]string
+	out   string
+	err   error
+}
+
+// startLANNode starts cmd, a TestLANNode, and follows its output.
+func startLANNode(t *testing.T, cmd *exec.Cmd) *lanNode {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &lanNode{stdin: stdin, started: make(chan struct{}), found: make(chan struct{}), result: make(chan lanResult, 1)}
+	waited := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		pw.Close()
+		waited <- err
+	}()
+	go func() {
+		r := n.follow(pr)
+		r.err = <-waited
+		n.result <- r
+	}()
+	return n
+}
+
+// follow parses a TestLANNode's output until it ends, closing started and
+// found on the node's STARTED and DONE lines, or at the end.
+func (n *lanNode) follow(out io.Reader) lanResult {
+	r := lanResult{found: map[string]string{}}
+	var all strings.Builder
+	started, found := sync.OnceFunc(func() { close(n.started) }), sync.OnceFunc(func() { close(n.found) })
+	defer started()
+	defer found()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		all.WriteString(sc.Text() + "\n")
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 2 && f[0] == "ID":
+			r.id = f[1]
+		case len(f) >= 3 && f[0] == "FOUND":
+			r.found[f[1]] = f[2]
+		case len(f) == 1 && f[0] == "STARTED":
+			started()
+		case len(f) == 1 && f[0] == "DONE":
+			found()
+		}
+	}
+	io.Copy(io.Discard, out) // a line too long for the scanner
+	r.out = all.String()
+	return r
 }
 
 func grepLines(s, prefix string) string {
@@ -150,6 +213,7 @@ func TestLANNode(t *testing.T) {
 	if err := svc.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	fmt.Println("STARTED")
 	deadline := time.After(20 * time.Second)
 	first := true
 	for len(f.ids()) < want {
@@ -164,6 +228,17 @@ func TestLANNode(t *testing.T) {
 		}
 	}
 	fmt.Println("LATENCY all peers after", time.Since(start))
-	// Stay a while so that later hosts find this one.
-	time.Sleep(3 * time.Second)
+	// Stay, answering, until TestLAN closes stdin (every host has found
+	// every other), so that later hosts find this one.
+	fmt.Println("DONE")
+	eof := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(eof)
+	}()
+	select {
+	case <-eof:
+	case <-time.After(20 * time.Second):
+		t.Fatal("TestLAN never said that every host found every other")
+	}
 }

@@ -103,6 +103,11 @@ type Service struct {
 	rec     record // what is registered; only the query loop changes it
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	// seen, a test hook set before Start, is called by deliverLoop after
+	// it handled an answer of another peer, reported or not: the only
+	// sign that a repeated answer was heard and left unreported.
+	seen func(peer.ID)
 }
 
 // New opens the mDNS sockets on the chosen interfaces and starts answering
@@ -318,6 +323,9 @@ func (s *Service) deliverLoop(ctx context.Context) {
 		if all, ok := remember(peers, id, addrs, time.Now()); ok {
 			s.cfg.Logger.Debug("mdns: peer found", "peer", id, "addrs", all)
 			s.cfg.OnPeer(id, all)
+		}
+		if s.seen != nil {
+			s.seen(id)
 		}
 	}
 }

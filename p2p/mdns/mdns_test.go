@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -31,15 +32,46 @@ func newID(t testing.TB) peer.ID {
 
 // finds records the peers a Service reports.
 type finds struct {
-	mu    sync.Mutex
-	peers map[peer.ID][]ma.Multiaddr
-	at    map[peer.ID]time.Time
-	calls int
-	ch    chan peer.ID
+	mu     sync.Mutex
+	peers  map[peer.ID][]ma.Multiaddr
+	at     map[peer.ID]time.Time
+	calls  int
+	ch     chan peer.ID
+	heard  map[peer.ID]int // answers handled, reported or not
+	heard1 chan struct{}   // a token when heard changes
 }
 
 func newFinds() *finds {
-	return &finds{peers: map[peer.ID][]ma.Multiaddr{}, at: map[peer.ID]time.Time{}, ch: make(chan peer.ID, 100)}
+	return &finds{
+		peers:  map[peer.ID][]ma.Multiaddr{},
+		at:     map[peer.ID]time.Time{},
+		ch:     make(chan peer.ID, 100),
+		heard:  map[peer.ID]int{},
+		heard1: make(chan struct{}, 1),
+	}
+}
+
+// onSeen is the Service's seen hook.
+func (f *finds) onSeen(id peer.ID) {
+	f.mu.Lock()
+	f.heard[id]++
+	f.mu.Unlock()
+	select {
+	case f.heard1 <- struct{}{}:
+	default:
+	}
+}
+
+// heardAll reports whether each of ids was heard at least n times.
+func (f *finds) heardAll(n int, ids ...peer.ID) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		if f.heard[id] < n {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *finds) onPeer(id peer.ID, addrs []ma.Multiaddr) {
@@ -113,6 +145,7 @@ func startNode(t *testing.T, ns *netns, network string) *node {
 			t.Errorf("Close: %v", err)
 		}
 	})
+	n.svc.seen = n.finds.onSeen
 	if err := n.svc.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +181,31 @@ func waitFind(t *testing.T, n *node, d time.Duration, want ...*node) {
 	}
 }
 
+// waitHeard waits until n has handled answers of each of want at least
+// times times.
+func waitHeard(t *testing.T, n *node, d time.Duration, times int, want ...*node) {
+	t.Helper()
+	var ids []peer.ID
+	for _, w := range want {
+		ids = append(ids, w.id)
+	}
+	deadline := time.After(d)
+	for !n.finds.heardAll(times, ids...) {
+		select {
+		case <-n.finds.heard1:
+		case <-deadline:
+			t.Fatalf("%s did not hear each of %d peers %d times within %v", n.id, len(want), times, d)
+		}
+	}
+}
+
 func TestTwoFindEachOther(t *testing.T) {
 	ns := newNetns(t)
+	// a answers from the moment startNode returns (pion's NewServer joins
+	// the groups and starts its readers before it returns): b, started
+	// now, joins a LAN with an existing node. Whether a's own first query
+	// goes out before or after b starts changes nothing asserted here.
 	a := startNode(t, ns, "share")
-	time.Sleep(50 * time.Millisecond) // a is an existing node
 	start := time.Now()
 	b := startNode(t, ns, "share")
 	waitFind(t, b, 2*time.Second, a)
@@ -179,17 +233,18 @@ func TestTwoFindEachOther(t *testing.T) {
 func TestThreeFindEachOther(t *testing.T) {
 	ns := newNetns(t)
 	nodes := []*node{startNode(t, ns, "share"), startNode(t, ns, "share"), startNode(t, ns, "share")}
-	for i, n := range nodes {
-		var others []*node
-		for j, o := range nodes {
-			if i != j {
-				others = append(others, o)
-			}
-		}
-		waitFind(t, n, 5*time.Second, others...)
+	others := func(i int) []*node {
+		return slices.Concat(nodes[:i], nodes[i+1:])
 	}
-	// Repeated queries must not report the same peer again.
-	time.Sleep(1500 * time.Millisecond)
+	for i, n := range nodes {
+		waitFind(t, n, 5*time.Second, others(i)...)
+	}
+	// Repeated queries must not report the same peer again: wait until
+	// each node has handled a repeated answer of each other one (a new
+	// query every 1, 2, 4 s gets one), rather than for a guessed time.
+	for i, n := range nodes {
+		waitHeard(t, n, 10*time.Second, 2, others(i)...)
+	}
 	for _, n := range nodes {
 		n.finds.mu.Lock()
 		calls := n.finds.calls
