@@ -46,20 +46,33 @@ func (g *Getter) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 		return b, err
 	}
 	var ended *run
-	for {
+	for attempt := 1; ; attempt++ {
 		r, err := g.current(c, ended)
 		if err != nil {
 			return share.Block{}, err
 		}
+		if ended != nil {
+			// current has committed what the ended fetch stored (or the
+			// getter that replaced it had): c may be among it, taken
+			// from that fetch by another reader.
+			if b, err := g.f.Local().Get(ctx, c); !errs.Is(errs.NotFound, err) {
+				return b, err
+			}
+		}
 		b, err = r.sess.Get(ctx, c)
-		if err == nil || !errs.Is(errs.NotFound, err) || r.sess.Wait() != nil || ended != nil {
+		if err == nil || !errs.Is(errs.NotFound, err) || r.sess.Wait() != nil || attempt == maxRefetches {
 			return b, r.explain(err)
 		}
-		// The fetch ended with its DAG complete, and c is not part of
-		// it: fetch the DAG under c (once: c is its root).
+		// The fetch ended with its DAG complete, and c was not part of
+		// it: the next one is the DAG under c (unless another reader's
+		// fetch has begun meanwhile).
 		ended = r
 	}
 }
+
+// maxRefetches bounds the fetches one Get goes through: each one it gives
+// up on has ended without its block, and the next is usually its own.
+const maxRefetches = 8
 
 // Has reports whether c is here.
 func (g *Getter) Has(ctx context.Context, c cid.Cid) (bool, error) {
