@@ -177,6 +177,42 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	os.Exit(1)
 }
 
+// corruptionListener sends Pebble's reports of damaged files to the debug
+// log. Pebble's default is its logger's Fatalf: the process would end
+// with a page of stack trace on stderr, where a damaged block should be
+// one error that names it (see blockErr), for the caller to report.
+func corruptionListener(l *slog.Logger) *pebble.EventListener {
+	return &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
+		l.Debug("pebble: on-disk corruption", "path", info.Path, "details", info.Details.Error())
+	}}
+}
+
+// damaged is Pebble's error for bytes that fail their checksum, in one
+// line: its own text spans lines and its chain carries stack traces.
+// errors.Is(err, pebble.ErrCorruption) still holds.
+type damaged struct{ err error }
+
+func (d damaged) Error() string { return "damaged on disk (its checksum does not match)" }
+func (d damaged) Unwrap() error { return d.err }
+
+// blockErr is err, from reading block c, naming c; damaged bytes are of
+// kind errs.Corrupt.
+func blockErr(c cid.Cid, err error) error {
+	if pebble.IsCorruptionError(err) {
+		return errs.E(errs.Corrupt, c, fmt.Errorf("block %s: %w", c, damaged{err}))
+	}
+	return fmt.Errorf("block %s: %w", c, err)
+}
+
+// indexErr is err, from reading the index; damaged bytes are of kind
+// errs.Corrupt (which blocks they held is not known).
+func indexErr(err error) error {
+	if pebble.IsCorruptionError(err) {
+		return errs.E(errs.Corrupt, fmt.Errorf("blockstore: index: %w", damaged{err}))
+	}
+	return err
+}
+
 // Open opens the block store in dir, creating it if missing. It returns an
 // error wrapping ErrLocked if the repository is held by another Store.
 func Open(dir string, opts *Options) (*Store, error) {
@@ -207,6 +243,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		MemTableSize:       o.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             newPebbleLogger(o.Logger),
+		EventListener:      corruptionListener(o.Logger),
 		FS:                 rawReadFS{vfs.Default},
 	}
 	// On a full disk Pebble cannot flush what it replays from its WAL and
@@ -551,7 +588,7 @@ func (s *Store) BorrowParts(ctx context.Context, c cid.Cid) (parts [][]byte, rel
 			return nil, nil, errs.E(errs.NotFound, c)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("block %s: %w", c, err)
+			return nil, nil, blockErr(c, err)
 		}
 		e, err := parseEntry(v)
 		if err != nil {
@@ -567,7 +604,7 @@ func (s *Store) BorrowParts(ctx context.Context, c cid.Cid) (parts [][]byte, rel
 			continue // deleted between the reads? look again
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("block %s: %w", c, err)
+			return nil, nil, blockErr(c, err)
 		}
 		return parts, release, nil
 	}
@@ -607,7 +644,7 @@ func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	}
 	ok, err := s.has(c.Hash())
 	if err != nil {
-		return false, fmt.Errorf("block %s: %w", c, err)
+		return false, blockErr(c, err)
 	}
 	return ok, nil
 }
@@ -619,7 +656,7 @@ func (s *Store) Size(ctx context.Context, c cid.Cid) (int, error) {
 	}
 	e, ok, err := s.lookup(c.Hash())
 	if err != nil {
-		return 0, fmt.Errorf("block %s: %w", c, err)
+		return 0, blockErr(c, err)
 	}
 	if !ok {
 		return 0, errs.E(errs.NotFound, c)
@@ -833,7 +870,7 @@ func (s *Store) ForEach(ctx context.Context, fn func(mh multihash.Multihash, siz
 		v, err := it.ValueAndErr()
 		if err != nil {
 			it.Close()
-			return err
+			return indexErr(err)
 		}
 		e, err := parseEntry(v)
 		if err != nil {
@@ -845,7 +882,7 @@ func (s *Store) ForEach(ctx context.Context, fn func(mh multihash.Multihash, siz
 			return err
 		}
 	}
-	return it.Close()
+	return indexErr(it.Close())
 }
 
 // Stat describes the store.

@@ -355,35 +355,32 @@ func (n *Node) Stat(ctx context.Context) (RepoStat, error) {
 	return RepoStat{Path: n.Repo.Path, Blocks: int64(st.Blocks), Bytes: st.Bytes, DiskUsage: int64(st.DiskUsage), Pins: len(pins), StorageMax: max}, nil
 }
 
-// VerifyResult is what RepoVerify found.
+// VerifyResult is what RepoVerify found. Its lists are empty, not nil,
+// when nothing is wrong, so that JSON says [] and {}.
 type VerifyResult struct {
-	Blocks  int
-	Corrupt []string // CIDs (raw codec) of blocks whose hash does not match
-	BadPins []string // pins whose DAG is incomplete or corrupt, with the reason
+	Blocks int
+	// Corrupt lists the blocks whose bytes are damaged on disk or do not
+	// match their hash: their CIDs as a pin's DAG links them, or with the
+	// raw codec when no pin reaches them.
+	Corrupt []string
+	// Breaks maps each CID of Corrupt to the CIDs of the pins whose DAG
+	// holds it (an empty list when no pin does).
+	Breaks map[string][]string
+	// BadPins lists the pins whose DAG is incomplete or corrupt, with the
+	// reason.
+	BadPins []string
 }
 
 // RepoVerify re-hashes every block and checks that every pin's DAG is
-// complete.
+// complete; a damaged block is listed, with the pins it breaks, and the
+// check goes on.
 func (n *Node) RepoVerify(ctx context.Context, progress func(blocks int)) (VerifyResult, error) {
-	var res VerifyResult
-	store := n.local().Store()
-	err := store.ForEach(ctx, func(mh multihash.Multihash, size int) error {
-		c := cid.NewCidV1(cid.Raw, mh)
-		b, err := store.Get(ctx, c)
-		if err != nil {
-			return err
-		}
-		if err := dag.Verify(c, b.Data); err != nil || len(b.Data) != size {
-			res.Corrupt = append(res.Corrupt, c.String())
-		}
-		b.Release()
-		res.Blocks++
-		if progress != nil {
-			progress(res.Blocks)
-		}
-		return nil
-	})
+	res := VerifyResult{Corrupt: []string{}, Breaks: map[string][]string{}, BadPins: []string{}}
+	corrupt, err := n.corruptBlocks(ctx, &res, progress)
 	if err != nil {
+		return res, err
+	}
+	if err := n.pinsHolding(ctx, corrupt, &res); err != nil {
 		return res, err
 	}
 	_, err = n.PinVerify(ctx, func(p pin.Pin, err error) {
@@ -392,4 +389,76 @@ func (n *Node) RepoVerify(ctx context.Context, progress func(blocks int)) (Verif
 		}
 	})
 	return res, err
+}
+
+// corruptBlocks re-hashes every block, counting them in res, and returns
+// the damaged ones, by multihash, with their index in res.Corrupt.
+func (n *Node) corruptBlocks(ctx context.Context, res *VerifyResult, progress func(blocks int)) (map[string]int, error) {
+	corrupt := make(map[string]int)
+	store := n.local().Store()
+	err := store.ForEach(ctx, func(mh multihash.Multihash, size int) error {
+		c := cid.NewCidV1(cid.Raw, mh)
+		b, err := store.Get(ctx, c)
+		switch {
+		case errs.Is(errs.Corrupt, err):
+		case err != nil:
+			return err
+		default:
+			err = dag.Verify(c, b.Data)
+			if err == nil && len(b.Data) != size {
+				err = errs.New(errs.Corrupt, "size differs from the index's")
+			}
+			b.Release()
+		}
+		if err != nil {
+			corrupt[string(mh)] = len(res.Corrupt)
+			res.Corrupt = append(res.Corrupt, c.String())
+		}
+		res.Blocks++
+		if progress != nil {
+			progress(res.Blocks)
+		}
+		return nil
+	})
+	return corrupt, err
+}
+
+// pinsHolding fills res.Breaks: for each corrupt block, the pins whose DAG
+// holds it, found by walking every pin's DAG (and naming the block as the
+// DAG links it).
+func (n *Node) pinsHolding(ctx context.Context, corrupt map[string]int, res *VerifyResult) error {
+	if len(corrupt) == 0 {
+		return nil
+	}
+	pins, err := n.Pins.List(ctx)
+	if err != nil {
+		return err
+	}
+	breaks := make([][]string, len(res.Corrupt))
+	for _, p := range pins {
+		held := func(c cid.Cid) error {
+			i, ok := corrupt[string(c.Hash())]
+			if !ok {
+				return nil
+			}
+			res.Corrupt[i] = c.String()
+			if k := len(breaks[i]); k == 0 || breaks[i][k-1] != p.Cid.String() {
+				breaks[i] = append(breaks[i], p.Cid.String())
+			}
+			return dag.SkipNode // its children cannot be read
+		}
+		if p.Mode == pin.Direct {
+			held(p.Cid)
+			continue
+		}
+		// A walk that fails elsewhere (a missing block) is PinVerify's to
+		// report; what it reached is still counted.
+		if err := dag.Walk(ctx, n.local(), p.Cid, dag.WalkOptions{}, held); ctx.Err() != nil {
+			return err
+		}
+	}
+	for i, c := range res.Corrupt {
+		res.Breaks[c] = append([]string{}, breaks[i]...)
+	}
+	return nil
 }

@@ -42,10 +42,13 @@ func catCmd(g *globals) *cobra.Command {
 					}
 				}
 				w := bufio.NewWriterSize(g.stdout, 1<<20)
-				if _, err := n.Cat(cmd.Context(), c, w, opts); err != nil {
-					return err
+				_, err := n.Cat(cmd.Context(), c, w, opts)
+				// The bytes before a failure (a damaged block) are
+				// written out, so that the output ends where it does.
+				if ferr := w.Flush(); err == nil {
+					err = ferr
 				}
-				return w.Flush()
+				return err
 			})
 		},
 	}

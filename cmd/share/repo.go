@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/repo"
 )
@@ -113,28 +115,62 @@ func repoCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if g.json {
-					printJSON(g.stdout, res)
-				} else {
-					for _, c := range res.Corrupt {
-						fmt.Fprintf(g.stdout, "corrupt block %s\n", c)
-					}
-					for _, p := range res.BadPins {
-						fmt.Fprintf(g.stdout, "bad pin %s\n", p)
-					}
-				}
-				if len(res.Corrupt)+len(res.BadPins) > 0 {
-					return fmt.Errorf("repo verify: %d corrupt block(s), %d bad pin(s)", len(res.Corrupt), len(res.BadPins))
-				}
-				if !g.json && !g.quiet {
-					fmt.Fprintf(g.stdout, "verified %d blocks: all intact, every pin complete\n", res.Blocks)
-				}
-				return nil
+				return reportVerify(g, res)
 			})
 		},
 	}
 	cmd.AddCommand(stat, verify)
 	return cmd
+}
+
+// reportVerify prints what repo verify found: the result as JSON, or one
+// line on stderr per corrupt block, naming the pins it breaks, and per
+// other bad pin. Anything wrong is an error (exit status 1).
+func reportVerify(g *globals, res node.VerifyResult) error {
+	if g.json {
+		if err := printJSON(g.stdout, res); err != nil {
+			return err
+		}
+	} else {
+		printVerifyProblems(g.stderr, res)
+	}
+	if len(res.Corrupt)+len(res.BadPins) > 0 {
+		kind := errs.Other
+		if len(res.Corrupt) > 0 {
+			kind = errs.Corrupt
+		}
+		return errs.Errorf(kind, "repo verify: %d corrupt block(s), %d bad pin(s)", len(res.Corrupt), len(res.BadPins))
+	}
+	if !g.json && !g.quiet {
+		fmt.Fprintf(g.stdout, "verified %d blocks: all intact, every pin complete\n", res.Blocks)
+	}
+	return nil
+}
+
+// printVerifyProblems writes a "share: " line per corrupt block, with the
+// pins it breaks, and per bad pin that no such line named (an incomplete
+// one).
+func printVerifyProblems(w io.Writer, res node.VerifyResult) {
+	named := make(map[string]bool)
+	for _, c := range res.Corrupt {
+		pins := res.Breaks[c]
+		switch len(pins) {
+		case 0:
+			fmt.Fprintf(w, "share: block %s is corrupt; no pin holds it\n", c)
+		case 1:
+			fmt.Fprintf(w, "share: block %s is corrupt; it breaks pin %s\n", c, pins[0])
+		default:
+			fmt.Fprintf(w, "share: block %s is corrupt; it breaks pins %s\n", c, strings.Join(pins, ", "))
+		}
+		for _, p := range pins {
+			named[p] = true
+		}
+	}
+	for _, p := range res.BadPins {
+		if c, _, _ := strings.Cut(p, ":"); !named[c] {
+			fmt.Fprintf(w, "share: bad pin %s\n", joinLines(p))
+		}
+	}
 }
 
 func configCmd(g *globals) *cobra.Command {
