@@ -100,3 +100,39 @@ func TestPinAddNamesTheCIDOnce(t *testing.T) {
 	startDaemon(t, rp)
 	check("through the daemon")
 }
+
+// TestCommandLineErrors: a command line that does not parse fails with
+// status 1 and one line that names the command and says what to type: an
+// unknown command of a group (not only of share) with a suggestion, a bad
+// flag without "share" twice, a missing argument with the usage.
+func TestCommandLineErrors(t *testing.T) {
+	rp := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		has  []string
+	}{
+		{[]string{"pin", "lss"}, []string{`unknown command "lss" for "share pin"; did you mean "ls"?`}},
+		{[]string{"repo", "stats"}, []string{`unknown command "stats" for "share repo"; did you mean "stat"?`}},
+		{[]string{"lss"}, []string{`unknown command "lss" for "share"; did you mean "ls"?`}},
+		{[]string{"pin", "--json", "frobnicate"}, []string{`unknown command "frobnicate" for "share pin"`}},
+		{[]string{"get", "--bogus", "x"}, []string{"share: get: unknown flag: --bogus", "usage: share get CID [-o PATH]"}},
+		{[]string{"get"}, []string{"share: get: accepts 1 arg(s), received 0", "usage: share get CID [-o PATH]"}},
+		{[]string{"pin", "add"}, []string{"share: pin add: requires at least 1 arg(s)", "usage: share pin add CID..."}},
+		{[]string{"config", "set", "Foo"}, []string{"share: config set: ", "usage: share config set KEY VALUE"}},
+	} {
+		r := run(t, rp, nil, tc.args...)
+		line := strings.TrimSuffix(r.stderr, "\n")
+		if r.code != 1 || strings.ContainsAny(line, "\n\t") || !strings.HasPrefix(line, "share: ") || strings.Contains(line, "share: share") {
+			t.Errorf("share %v: exit %d, stderr %q; want status 1 and one line", tc.args, r.code, r.stderr)
+		}
+		for _, want := range tc.has {
+			if !strings.Contains(line, want) {
+				t.Errorf("share %v: %q lacks %q", tc.args, line, want)
+			}
+		}
+	}
+	// A group alone still shows its help.
+	if r := run(t, rp, nil, "pin"); r.code != 0 || !strings.Contains(r.stdout, "share pin [command]") || strings.Contains(r.stdout, "share pin [flags]") {
+		t.Errorf("share pin: exit %d, stdout %q", r.code, r.stdout)
+	}
+}

@@ -138,9 +138,6 @@ initialises it on first use.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%s: %w (see '%s --help')", cmd.CommandPath(), err, cmd.CommandPath())
-	})
 	pf := root.PersistentFlags()
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print only what scripts need; no progress")
@@ -150,6 +147,7 @@ initialises it on first use.`,
 		repoCmd(g), configCmd(g), idCmd(g), daemonCmd(g), connectCmd(g), peersCmd(g),
 		exportCmd(g), importCmd(g), completionCmd(g), bootstrapCmd(g), provideCmd(g), routingCmd(g),
 	)
+	strictUsage(root)
 	return root
 }
 
