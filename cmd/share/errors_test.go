@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/repo"
@@ -27,7 +31,7 @@ func TestErrorLine(t *testing.T) {
 		{"plain", errors.New("disk on fire"), "disk on fire", 1},
 		{"newlines", errors.New("a\nb"), "a b", 1},
 		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), "", 141},
-		{"interrupted", fmt.Errorf("get: %w", context.Canceled), "interrupted", 1},
+		{"interrupted", fmt.Errorf("get: %w", context.Canceled), "interrupted", 130},
 		{"in use", fmt.Errorf("/r: %w", repo.ErrInUse), "/r: repository is in use by another process" + inUseHint, 1},
 		{"no space", fmt.Errorf("add f: put %s: %w", c, errs.Errorf(errs.NoSpace, "no space left on device: 3 MiB free")),
 			"the disk is full: no space left on device: 3 MiB free" + noSpaceHint, 1},
@@ -134,5 +138,40 @@ func TestCommandLineErrors(t *testing.T) {
 	// A group alone still shows its help.
 	if r := run(t, rp, nil, "pin"); r.code != 0 || !strings.Contains(r.stdout, "share pin [command]") || strings.Contains(r.stdout, "share pin [flags]") {
 		t.Errorf("share pin: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+// TestInterruptExitStatus: Ctrl-C (SIGINT) during a get ends it with one
+// "interrupted" line and status 130, as shells expect of an interrupted
+// command (128 + SIGINT), not the 1 of a failure.
+func TestInterruptExitStatus(t *testing.T) {
+	rp, work := t.TempDir(), t.TempDir()
+	const missing = "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, shareBin, "-v", "get", "--timeout", "1m", missing, "-o", filepath.Join(work, "x"))
+	cmd.Env = append(os.Environ(), "SHARE_PATH="+rp)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The debug log starts once the command runs, after its signal
+	// handler is in place.
+	sc := bufio.NewScanner(stderr)
+	if !sc.Scan() {
+		t.Fatalf("get logged nothing: %v", cmd.Wait())
+	}
+	cmd.Process.Signal(os.Interrupt)
+	var last string
+	for sc.Scan() {
+		last = sc.Text()
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 || last != "share: interrupted" {
+		t.Fatalf("interrupted get: %v, last line %q; want status 130 and \"share: interrupted\"", err, last)
 	}
 }

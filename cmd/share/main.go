@@ -96,7 +96,9 @@ func errorLine(err error) (line string, status int) {
 	msg := joinLines(err.Error())
 	switch errs.KindOf(err) {
 	case errs.Canceled:
-		return "interrupted", 1
+		// The status of a command stopped by Ctrl-C (128+SIGINT), which
+		// shells and scripts read as "interrupted", not "failed".
+		return "interrupted", 130
 	case errs.InUse:
 		return msg + inUseHint, 1
 	case errs.NoSpace:
