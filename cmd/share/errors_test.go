@@ -175,3 +175,26 @@ func TestInterruptExitStatus(t *testing.T) {
 		t.Fatalf("interrupted get: %v, last line %q; want status 130 and \"share: interrupted\"", err, last)
 	}
 }
+
+// TestGetIntoMissingDir: get -o into a directory that does not exist fails
+// at once (before fetching: content nobody has fails the same), with one
+// line naming the path asked for, and leaves no temporary file.
+func TestGetIntoMissingDir(t *testing.T) {
+	rp, work := t.TempDir(), t.TempDir()
+	f := filepath.Join(work, "f")
+	writeFile(t, f, []byte("hello\n"))
+	c := strings.TrimSpace(ok(t, rp, "add", "-Q", f))
+	const missing = "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku"
+	for _, out := range []string{"/nonexistent/x", filepath.Join(work, "missing", "x")} {
+		for _, id := range []string{c, missing} {
+			r := run(t, rp, nil, "get", "--timeout", "20s", id, "-o", out)
+			want := "share: get: cannot write " + out + ": directory " + filepath.Dir(out) + " does not exist\n"
+			if r.code != 1 || r.stderr != want {
+				t.Errorf("get %s -o %s: exit %d, stderr %q; want %q", id, out, r.code, r.stderr, want)
+			}
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(work, ".*share-tmp*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
