@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -337,5 +338,28 @@ func TestImportMemory(t *testing.T) {
 	}
 	if grew := int64(h.peak) - int64(ms.HeapInuse); grew > 48<<20 {
 		t.Errorf("heap grew by %d MiB during the import", grew>>20)
+	}
+}
+
+// TestWriteToMissingDir: writing into a directory that does not exist
+// fails naming the path asked for, not the temporary name (nothing is
+// left under it), with the kind of a missing file.
+func TestWriteToMissingDir(t *testing.T) {
+	dir := t.TempDir()
+	s := NewMemStore()
+	rc, err := ImportPath(t.Context(), writeTree(t, dir), s, ImportOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := ReadDir(t.Context(), s, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "missing", "out")
+	for _, c := range []cid.Cid{rc, ents[0].Cid} {
+		err := WriteTo(t.Context(), s, c, out, WriteOptions{})
+		if !errs.Is(errs.NotFound, err) || !strings.Contains(err.Error(), out+":") || strings.Contains(err.Error(), "share-tmp") {
+			t.Errorf("WriteTo %s into a missing directory: %v; want NotFound naming %s", c, err, out)
+		}
 	}
 }

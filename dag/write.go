@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -36,7 +37,7 @@ func WriteTo(ctx context.Context, g share.Getter, root cid.Cid, outPath string, 
 	if err != nil {
 		return err
 	}
-	w := &writer{g: g, opts: opts}
+	w := &writer{g: g, opts: opts, out: outPath}
 	dir, base := filepath.Split(filepath.Clean(outPath))
 	if dir == "" {
 		dir = "."
@@ -55,11 +56,13 @@ func WriteTo(ctx context.Context, g share.Getter, root cid.Cid, outPath string, 
 			return err
 		})
 		if err == nil {
+			w.tmp = tmp
 			err = w.fill(ctx, f, root)
 		}
 	case TypeDirectory:
 		tmp, err = tempName(dir, base, func(name string) error { return os.Mkdir(name, 0o755) })
 		if err == nil {
+			w.tmp = tmp
 			err = w.dir(ctx, tmp, root)
 		}
 	case TypeSymlink:
@@ -77,7 +80,9 @@ func WriteTo(ctx context.Context, g share.Getter, root cid.Cid, outPath string, 
 }
 
 // tempName creates, with create, a new file beside the final one under a
-// fresh hidden name, and returns that name.
+// fresh hidden name, and returns that name. Its error names the final
+// file: the temporary name means nothing to a user, and nothing is left
+// under it.
 func tempName(dir, base string, create func(name string) error) (string, error) {
 	for range 100 {
 		name := filepath.Join(dir, "."+base+".share-tmp-"+strconv.FormatUint(rand.Uint64(), 36))
@@ -86,7 +91,7 @@ func tempName(dir, base string, create func(name string) error) (string, error) 
 			continue
 		}
 		if err != nil {
-			return "", err
+			return "", &fs.PathError{Op: "create", Path: filepath.Join(dir, base), Err: cause(err)}
 		}
 		return name, nil
 	}
@@ -102,6 +107,36 @@ type writer struct {
 	g    share.Getter
 	opts WriteOptions
 	done uint64
+	out  string // the path the caller asked for
+	tmp  string // the temporary name it is built under
+}
+
+// shown is how errors name path, a file under the temporary name: by the
+// path it will have.
+func (w *writer) shown(path string) string {
+	if rel, ok := strings.CutPrefix(path, w.tmp); ok && w.tmp != "" {
+		return w.out + rel
+	}
+	return path
+}
+
+// pathError is err, from an operation on path, naming path as shown.
+func (w *writer) pathError(op, path string, err error) error {
+	return &fs.PathError{Op: op, Path: w.shown(path), Err: cause(err)}
+}
+
+// cause is the error under an *fs.PathError or *os.LinkError: what
+// happened, without the name it happened to.
+func cause(err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err
+	case errors.As(err, &le):
+		return le.Err
+	}
+	return err
 }
 
 // fill copies the file c into f and closes f.
@@ -124,7 +159,7 @@ func (w *writer) fill(ctx context.Context, f *os.File, c cid.Cid) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("write %s: %w", f.Name(), err)
+		return fmt.Errorf("write %s: %w", w.shown(f.Name()), err)
 	}
 	return nil
 }
@@ -162,11 +197,14 @@ func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
 		return w.create(ctx, path, c)
 	case TypeDirectory:
 		if err := os.Mkdir(path, 0o755); err != nil {
-			return err
+			return w.pathError("mkdir", path, err)
 		}
 		return w.dir(ctx, path, c)
 	case TypeSymlink:
-		return os.Symlink(info.Target, path)
+		if err := os.Symlink(info.Target, path); err != nil {
+			return w.pathError("symlink", path, err)
+		}
+		return nil
 	}
 	return fmt.Errorf("block %s: %w: cannot write a %s", c, ErrUnsupported, info.Type)
 }
@@ -177,7 +215,7 @@ func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
 func (w *writer) create(ctx context.Context, path string, c cid.Cid) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return err
+		return w.pathError("create", path, err)
 	}
 	return w.fill(ctx, f, c)
 }

@@ -35,7 +35,9 @@
     if (!items || !items.length) {
       var td = el("td", "empty", empty);
       td.colSpan = ncols;
-      tb.append(el("tr")).append(td);
+      var tr = el("tr");
+      tr.append(td);
+      tb.append(tr);
       return;
     }
     items.forEach(function (it) {
@@ -96,7 +98,10 @@
         document.body.classList.remove("stale");
         set("live", "live · updated " + new Date().toLocaleTimeString());
       })
-      .catch(function () {
+      .catch(function (e) {
+        // On the console too, so that a script error is not taken for a
+        // lost connection.
+        console.error("share status: " + e);
         document.body.classList.add("stale");
         set("live", "connection lost, retrying…");
       })

@@ -2,6 +2,8 @@ package repo
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,6 +106,29 @@ func TestOpenLocksAndInits(t *testing.T) {
 	defer r.Close()
 	if r.Identity.ID != id {
 		t.Fatal("identity changed across opens")
+	}
+}
+
+// TestInUseNamesHolder: a repository found in use names the process that
+// holds it, which Lock wrote down.
+func TestInUseNamesHolder(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := Holder(dir); got != os.Getpid() {
+		t.Errorf("Holder = %d, want this process, %d", got, os.Getpid())
+	}
+	want := fmt.Sprintf("(pid %d)", os.Getpid())
+	for _, open := range []func() error{
+		func() error { _, err := Open(dir); return err },
+		func() error { _, err := Lock(dir); return err },
+	} {
+		if err := open(); !errors.Is(err, ErrInUse) || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("repository in use: %v, want ErrInUse ending %q", err, want)
+		}
 	}
 }
 

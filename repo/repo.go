@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -131,14 +133,16 @@ func Open(path string) (*Repo, error) {
 	if r.Blocks, err = blockstore.Open(filepath.Join(path, DBDir), &blockstore.Options{CacheSize: 8 << 20}); err != nil {
 		r.Close()
 		if errors.Is(err, blockstore.ErrLocked) {
-			return nil, fmt.Errorf("%s: %w", path, ErrInUse)
+			return nil, inUse(path)
 		}
 		return nil, fmt.Errorf("open blockstore: %w", err)
 	}
 	return r, nil
 }
 
-// Lock takes the repository's process lock without blocking.
+// Lock takes the repository's process lock without blocking, and writes
+// this process's ID in the lock file, so that a process that finds the
+// repository in use can say which process holds it (Holder).
 func Lock(path string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(path, LockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -147,11 +151,40 @@ func Lock(path string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s: %w", path, ErrInUse)
+			return nil, inUse(path)
 		}
 		return nil, fmt.Errorf("lock repository: %w", err)
 	}
+	// The ID only informs: the lock holds without it, and a reader that
+	// finds none says less.
+	if f.Truncate(0) == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
 	return f, nil
+}
+
+// Holder returns the ID of the process that holds the lock of the
+// repository at path, as that process wrote it, or 0 if it is not known.
+// It means something only while the lock is held.
+func Holder(path string) int {
+	b, err := os.ReadFile(filepath.Join(path, LockFile))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
+}
+
+// inUse is ErrInUse for the repository at path, naming the process that
+// holds it when known.
+func inUse(path string) error {
+	if pid := Holder(path); pid > 0 {
+		return fmt.Errorf("%s: %w (pid %d)", path, ErrInUse, pid)
+	}
+	return fmt.Errorf("%s: %w", path, ErrInUse)
 }
 
 // SaveConfig validates c, writes it and makes it the repository's config.

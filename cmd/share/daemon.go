@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/share-p2p/share/api"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/gateway"
 	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/repo"
@@ -30,6 +31,9 @@ then "daemon ready", and runs until SIGINT or SIGTERM.`,
 				return err
 			}
 			n, err := node.Open(p)
+			if errs.Is(errs.InUse, err) && daemonRunning(p) {
+				return alreadyRunning(p)
+			}
 			if err != nil {
 				return err
 			}
@@ -65,6 +69,27 @@ then "daemon ready", and runs until SIGINT or SIGTERM.`,
 			return nil
 		},
 	}
+}
+
+// daemonRunning reports whether a daemon answers on the API socket of the
+// repository at p.
+func daemonRunning(p string) bool {
+	c, err := api.Dial(filepath.Join(p, repo.APISocket))
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// alreadyRunning is the error of a second daemon on the repository at p,
+// naming the first (the hint of a repository in use would ask whether a
+// daemon runs).
+func alreadyRunning(p string) error {
+	if pid := repo.Holder(p); pid > 0 {
+		return errs.Errorf(errs.Exist, "a daemon is already running (pid %d)", pid)
+	}
+	return errs.New(errs.Exist, "a daemon is already running")
 }
 
 // daemonClient returns the running daemon's client or a clear error.

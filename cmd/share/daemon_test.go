@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -173,10 +174,10 @@ func TestDaemonServesCommands(t *testing.T) {
 	fails(t, rp, "not found locally", "cat", "--timeout", "1s", "bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku")
 	fails(t, rp, "invalid CID", "cat", "nope")
 
-	// A second daemon on the same repository is refused.
+	// A second daemon on the same repository is refused, naming the first.
 	r = run(t, rp, nil, "daemon")
-	if r.code != 1 || !strings.Contains(r.stderr, "in use") {
-		t.Fatalf("second daemon: exit %d, stderr %q", r.code, r.stderr)
+	if want := fmt.Sprintf("share: a daemon is already running (pid %d)\n", d.cmd.Process.Pid); r.code != 1 || r.stderr != want {
+		t.Fatalf("second daemon: exit %d, stderr %q; want %q", r.code, r.stderr, want)
 	}
 
 	d.stop(t)

@@ -96,7 +96,9 @@ func errorLine(err error) (line string, status int) {
 	msg := joinLines(err.Error())
 	switch errs.KindOf(err) {
 	case errs.Canceled:
-		return "interrupted", 1
+		// The status of a command stopped by Ctrl-C (128+SIGINT), which
+		// shells and scripts read as "interrupted", not "failed".
+		return "interrupted", 130
 	case errs.InUse:
 		return msg + inUseHint, 1
 	case errs.NoSpace:
@@ -138,9 +140,6 @@ initialises it on first use.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%s: %w (see '%s --help')", cmd.CommandPath(), err, cmd.CommandPath())
-	})
 	pf := root.PersistentFlags()
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print only what scripts need; no progress")
@@ -150,6 +149,7 @@ initialises it on first use.`,
 		repoCmd(g), configCmd(g), idCmd(g), daemonCmd(g), connectCmd(g), peersCmd(g),
 		exportCmd(g), importCmd(g), completionCmd(g), bootstrapCmd(g), provideCmd(g), routingCmd(g),
 	)
+	strictUsage(root)
 	return root
 }
 

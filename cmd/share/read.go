@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -85,6 +87,9 @@ in the current directory). The output appears only when it is complete.`,
 			if _, err := os.Lstat(out); err == nil {
 				return errs.Errorf(errs.Exist, "get: %s already exists (choose another -o PATH or remove it)", out)
 			}
+			if err := checkOutputDir(out); err != nil {
+				return err
+			}
 			return withNode(func(n node.API) error {
 				opts := node.FetchOptions{Timeout: timeout}
 				if g.showProgress() {
@@ -119,6 +124,20 @@ in the current directory). The output appears only when it is complete.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write the file or directory (default: ./CID)")
 	cmd.Flags().DurationVar(&timeout, "timeout", node.DefaultTimeout, "give up when nothing arrives for this long")
 	return cmd
+}
+
+// checkOutputDir fails at once, before anything is fetched, when the
+// directory that out is to be written in does not exist.
+func checkOutputDir(out string) error {
+	dir := filepath.Dir(out)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errs.Errorf(errs.NotFound, "get: cannot write %s: directory %s does not exist", out, dir)
+	case err == nil && !fi.IsDir():
+		return errs.Errorf(errs.Invalid, "get: cannot write %s: %s is not a directory", out, dir)
+	}
+	return nil // any other trouble is the write's to report
 }
 
 func lsCmd(g *globals) *cobra.Command {
