@@ -54,10 +54,10 @@ const (
 )
 
 // Read calls read with a getter of the DAG under root: the local blocks
-// if the DAG is all here (local is then true), else a session that fetches it while read
-// consumes it. Read returns once read is done and every block has arrived;
-// the last blocks are committed in the background (reads through Local
-// wait for them), holding off gc until they are.
+// if the DAG is all here (local is then true), else a session that
+// fetches it while read consumes it. Read returns once read is done and
+// every block has arrived; the last blocks are committed in the background
+// (reads through Local wait for them), holding off gc until they are.
 func (f *Fetcher) Read(ctx context.Context, root cid.Cid, opts Options, read func(g share.Getter, local bool) error) error {
 	unlock := f.cfg.Lock.Writer()
 	defer func() {
