@@ -347,9 +347,13 @@ func HTTPStatus(k errs.Kind) int {
 	switch k {
 	case errs.Invalid:
 		return http.StatusBadRequest
-	case errs.NotFound, errs.Timeout:
-		// A block that takes longer than BlockTimeout is not found.
+	case errs.NotFound:
 		return http.StatusNotFound
+	case errs.Timeout:
+		// A block that did not arrive in time (BlockTimeout, or no peer
+		// sent it) may exist: 504, as kubo answers, not 404, which
+		// says the path is not in a DAG the gateway has.
+		return http.StatusGatewayTimeout
 	case errs.Corrupt:
 		return http.StatusBadGateway
 	case errs.Unsupported:

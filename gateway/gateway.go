@@ -24,9 +24,10 @@ type Node interface {
 	// Getter returns the blocks for one request: from the blockstore and,
 	// when they are not local, from the network, until ctx (the request's)
 	// ends. The gateway verifies every block through the dag readers.
-	// A block that cannot be found must be an error of kind
-	// errs.NotFound or errs.Timeout (a context deadline is a Timeout):
-	// the gateway answers 404. HTTPStatus gives the status of every kind.
+	// A block that does not exist must be an error of kind errs.NotFound
+	// (the gateway answers 404), one that did not arrive in time of kind
+	// errs.Timeout (a context deadline is one: 504). HTTPStatus gives the
+	// status of every kind.
 	Getter(ctx context.Context) share.Getter
 	// Status describes the node for the status page. It should be cheap:
 	// the page polls it every second.
@@ -74,8 +75,8 @@ type Options struct {
 	// Metrics, if not nil, is served at /metrics (a *metrics.Registry).
 	Metrics http.Handler
 	// BlockTimeout bounds the wait for any one block; a block that takes
-	// longer is not found (404 before the response starts, a cut response
-	// after). Default 30s.
+	// longer ends the request (504 before the response starts, a cut
+	// response after). Default 30s.
 	BlockTimeout time.Duration
 	// StatusHosts are host names, besides IP addresses and localhost,
 	// under which the status page and its JSON answer. Other names get

@@ -593,13 +593,14 @@ func TestCorruptAndTimeout(t *testing.T) {
 			t.Errorf("%s: status %d: %s", target, resp.StatusCode, body)
 		}
 	}
-	// A block that never arrives is not found once BlockTimeout passes.
+	// A block that never arrives is a gateway timeout (504, as kubo
+	// answers) once BlockTimeout passes, not a path that does not exist.
 	f.node.mu.Lock()
 	f.node.hang[f.small] = true
 	f.node.mu.Unlock()
 	start := time.Now()
 	resp, _ := f.do(t, "GET", "/ipfs/"+f.small.String())
-	if resp.StatusCode != 404 || time.Since(start) > 5*time.Second {
+	if resp.StatusCode != 504 || time.Since(start) > 5*time.Second {
 		t.Errorf("hanging block: status %d after %v", resp.StatusCode, time.Since(start))
 	}
 }
@@ -734,7 +735,7 @@ func TestStatusOf(t *testing.T) {
 	}{
 		{errs.E(errs.NotFound, dag.Sum(dag.Raw, nil)), 404},
 		{dag.ErrNoLink, 404},
-		{context.DeadlineExceeded, 404},
+		{context.DeadlineExceeded, 504},
 		{dag.ErrHashMismatch, 502},
 		{dag.ErrInvalidNode, 502},
 		{dag.ErrUnsupported, 501},

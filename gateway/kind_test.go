@@ -19,9 +19,9 @@ func TestStatusOfKinds(t *testing.T) {
 		{errs.New(errs.NotFound, "gone"), http.StatusNotFound},
 		{errs.New(errs.Invalid, "bad"), http.StatusBadRequest},
 		{fmt.Errorf("%w: unknown format", errBadRequest), http.StatusBadRequest},
-		// Today a block that takes too long is not found (issue 21: 504).
-		{fmt.Errorf("block: %w", context.DeadlineExceeded), http.StatusNotFound},
-		{errs.New(errs.Timeout, "slow"), http.StatusNotFound},
+		// A block that takes too long may exist: 504, as kubo answers.
+		{fmt.Errorf("block: %w", context.DeadlineExceeded), http.StatusGatewayTimeout},
+		{errs.New(errs.Timeout, "slow"), http.StatusGatewayTimeout},
 		{errs.New(errs.Corrupt, "hash mismatch"), http.StatusBadGateway},
 		{errs.New(errs.Unsupported, "codec"), http.StatusNotImplemented},
 		{errs.New(errs.NoSpace, "full"), http.StatusInsufficientStorage},
