@@ -45,6 +45,10 @@ func TestGatewayFetchesFromNetwork(t *testing.T) {
 		}
 		return local
 	}, func() string { return "blocks the gateway fetched were not cached" })
+	// The gateway's fetches go through the one fetcher: they count.
+	if got := n.Metrics().BlocksFetched.Value(); got < 8 {
+		t.Fatalf("share_blocks_fetched_total %d after the gateway fetched a DAG of 8 blocks", got)
+	}
 }
 
 // isLocal reports whether every block of the DAG under root is in n's
