@@ -578,12 +578,12 @@ func (s *Session) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	for {
 		s.mu.Lock()
 		if data, ok := s.takeLocked(c); ok {
-			if c.Type() == dag.DagPB { // kept for other readers: nothing to release
-				s.mu.Unlock()
-				return share.NewBlock(data, true, nil), nil
-			}
 			s.mu.Unlock()
-			return share.NewBlock(data, true, releaseBuf), nil
+			release := releaseBuf
+			if c.Type() == dag.DagPB {
+				release = nil // kept for other readers: nothing to release
+			}
+			return share.NewBlock(data, true, release), nil
 		}
 		if known, done := s.core.Status(c); s.finished || !known || done {
 			s.mu.Unlock()

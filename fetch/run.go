@@ -25,8 +25,8 @@ type Options struct {
 	Progress func(Progress)
 }
 
-// timeout is Timeout, or DefaultTimeout when unset.
-func (o Options) timeout() time.Duration {
+// IdleTimeout is Timeout, or DefaultTimeout when unset.
+func (o Options) IdleTimeout() time.Duration {
 	if o.Timeout <= 0 {
 		return DefaultTimeout
 	}
@@ -170,7 +170,7 @@ func (f *Fetcher) start(ctx context.Context, root cid.Cid, opts Options, stream 
 		Putter:          r.batch,
 		Stream:          stream,
 		Progress:        r.report,
-		ProgressTimeout: opts.timeout(),
+		ProgressTimeout: opts.IdleTimeout(),
 	})
 	r.wg.Go(r.findProviders)
 	if root.Type() == dag.DagPB {

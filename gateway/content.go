@@ -339,7 +339,7 @@ func (q *request) fail(err error) {
 }
 
 // statusOf maps an error to an HTTP status, by its kind.
-func statusOf(err error) int { return HTTPStatus(kindOf(err)) }
+func statusOf(err error) int { return HTTPStatus(errs.KindOf(err)) }
 
 // HTTPStatus is the status that answers an error of kind k, here and in
 // the daemon's API.
@@ -364,17 +364,6 @@ func HTTPStatus(k errs.Kind) int {
 		return 499 // the client closed the request (nginx's code)
 	}
 	return http.StatusInternalServerError
-}
-
-// kindOf is errs.KindOf, knowing also the gateway's own errNoLink.
-func kindOf(err error) errs.Kind {
-	if k := errs.KindOf(err); k != errs.Other {
-		return k
-	}
-	if errors.Is(err, errNoLink) {
-		return errs.NotFound
-	}
-	return errs.Other
 }
 
 // withTimeout bounds each block fetch from g by d. The blocks are g's, as

@@ -248,10 +248,7 @@ func (n *Node) Ls(ctx context.Context, c cid.Cid, opts FetchOptions) ([]Entry, e
 // lsRemote reads the directory at c through an on-demand fetch that ends
 // after opts.Timeout.
 func (n *Node) lsRemote(ctx context.Context, c cid.Cid, opts FetchOptions) ([]dag.DirEntry, error) {
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = fetch.DefaultTimeout
-	}
+	timeout := opts.IdleTimeout()
 	fctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	g := n.fetcher.Getter(fctx, opts)
