@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/go-cid"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/share-p2p/share/bitswap"
 	"github.com/share-p2p/share/dht"
 	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/exchange"
@@ -30,6 +31,7 @@ import (
 type Network struct {
 	Host     *p2p.Host
 	Exchange *exchange.Exchange
+	Bitswap  *bitswap.Bitswap  // nil unless Network is "ipfs"
 	DHT      *dht.DHT          // nil when Routing.Mode is off
 	Provider *provide.Provider // nil when Routing.Mode is off
 	mdns     *mdns.Service
@@ -83,13 +85,17 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	}
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	nw := &Network{Host: h, logger: logger, cancel: cancel, ctx: nctx}
-	ex, err := exchange.New(h.Streams(), h.Protocol("blocks"), n.Blocks, nw.exchangeConfig(cfg, opts.ExchangeConfig, n.Metrics()))
+	xcfg := nw.exchangeConfig(cfg, opts.ExchangeConfig, n.Metrics())
+	ex, err := exchange.New(h.Streams(), h.Protocol("blocks"), n.Blocks, xcfg)
 	if err != nil {
 		cancel()
 		h.Close()
 		return nil, err
 	}
 	nw.Exchange = ex
+	if cfg.Network == "ipfs" {
+		nw.Bitswap = bitswap.New(h.Streams(), nw.bitswapConfig(n, xcfg))
+	}
 	if err := nw.startDHT(nctx, n, opts); err != nil {
 		nw.Close()
 		return nil, err
@@ -204,6 +210,21 @@ func (nw *Network) exchangeConfig(cfg *repo.Config, xcfg exchange.Config, m *met
 		}
 	}
 	return xcfg
+}
+
+// bitswapConfig serves the blocks readers see (Local: background commits
+// settle first) within the exchange's per-peer limits, disconnects peers
+// that send bad messages and counts what it serves.
+func (nw *Network) bitswapConfig(n *Node, xcfg exchange.Config) bitswap.Config {
+	m := n.Metrics()
+	return bitswap.Config{
+		Store:            n.local(),
+		MaxRequests:      xcfg.MaxRequests,
+		MaxBufferedBytes: xcfg.MaxBufferedBytes,
+		Logger:           nw.logger,
+		OnBadPeer:        xcfg.OnBadPeer,
+		Served:           func(blocks int, _ int64) { m.BlocksServed.Add(uint64(blocks)) },
+	}
 }
 
 // startMDNS announces the node on the LAN under name and dials the peers
@@ -394,6 +415,9 @@ func (nw *Network) Close() error {
 		nw.DHT.Close()
 	}
 	nw.Exchange.Close()
+	if nw.Bitswap != nil {
+		nw.Bitswap.Close()
+	}
 	err := nw.Host.Close()
 	nw.wg.Wait()
 	return err
