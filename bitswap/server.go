@@ -16,6 +16,8 @@ type want struct {
 	typ          WantType
 	sendDontHave bool
 	queued       bool // in the queue or being answered
+	inFlight     bool // being answered
+	upgraded     bool // a want-block came while a want-have was answered
 	cancelled    bool // withdrawn (or replaced by a full wantlist) while queued
 }
 
@@ -105,8 +107,9 @@ func (ps *peerState) addLocked(e *Entry) error {
 		w = &want{c: e.Cid, typ: e.Type}
 		ps.wants[e.Cid] = w
 	}
-	if e.Type == WantBlock {
+	if e.Type == WantBlock && w.typ == WantHave {
 		w.typ = WantBlock
+		w.upgraded = w.inFlight // the HAVE under way does not answer it
 	}
 	w.sendDontHave = w.sendDontHave || e.SendDontHave
 	if w.queued {
@@ -138,6 +141,7 @@ func (ps *peerState) pop() (task, bool) {
 		ps.queue = ps.queue[1:]
 		ps.space.Signal()
 		if !w.cancelled {
+			w.inFlight = true
 			return task{w: w, c: w.c, typ: w.typ, sendDontHave: w.sendDontHave}, true
 		}
 		w.queued = false
@@ -147,10 +151,17 @@ func (ps *peerState) pop() (task, bool) {
 
 // done ends the answering of w; forget says it got a block or a HAVE, and
 // is forgotten as boxo does (a want answered DONT_HAVE, or not at all,
-// stays until cancelled).
+// stays until cancelled). A want upgraded to want-block meanwhile is
+// queued again (beyond MaxRequests: the sender does not wait).
 func (ps *peerState) done(w *want, forget bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	w.inFlight = false
+	if w.upgraded && !w.cancelled && !ps.closed {
+		w.upgraded = false
+		ps.queue = append(ps.queue, w)
+		return
+	}
 	w.queued = false
 	if forget && ps.wants[w.c] == w {
 		delete(ps.wants, w.c)

@@ -23,15 +23,16 @@ import (
 	"github.com/share-p2p/share/p2p/peer"
 )
 
+// newHost starts a host of network ipfs on mem, or on loopback TCP if
+// mem is nil.
 func newHost(t testing.TB, mem *mocknet.Network) *p2p.Host {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	h, err := p2p.NewHost(context.Background(), p2p.Config{
-		Key:         key,
-		Network:     "ipfs",
-		Transport:   mem,
-		ListenAddrs: []ma.Multiaddr{ma.StringCast("/memory/0")},
-	})
+	cfg := p2p.Config{Key: key, Network: "ipfs", ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}}
+	if mem != nil {
+		cfg.Transport, cfg.ListenAddrs = mem, []ma.Multiaddr{ma.StringCast("/memory/0")}
+	}
+	h, err := p2p.NewHost(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
