@@ -6,9 +6,11 @@
 package kubotest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,32 +49,7 @@ func Start(t testing.TB) *Kubo {
 	k.Run("init", "--profile", "test")
 	// Loopback only, ports picked by the kernel (the test profile's).
 	k.Run("config", "--json", "Addresses.Swarm", `["/ip4/127.0.0.1/tcp/0"]`)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, k.bin, "daemon")
-	cmd.Env = k.env()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "Daemon is ready") {
-		select {
-		case err := <-done:
-			t.Fatalf("kubo daemon exited: %v\n%s", err, out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kubo daemon not ready after 60 s:\n%s", out.String())
-		}
-	}
+	k.startDaemon()
 	k.ID = strings.TrimSpace(string(k.Run("id", "-f", "<id>")))
 	for _, a := range strings.Fields(string(k.Run("swarm", "addrs", "local", "--id"))) {
 		if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") {
@@ -83,6 +60,54 @@ func Start(t testing.TB) *Kubo {
 		t.Fatal("kubo has no loopback TCP address")
 	}
 	return k
+}
+
+// startDaemon starts `ipfs daemon` and waits until it says it is ready.
+func (k *Kubo) startDaemon() {
+	t := k.t
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, k.bin, "daemon")
+	cmd.Env = k.env()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		pw.Close()
+		done <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	ready, scanned := make(chan struct{}), make(chan struct{})
+	var out strings.Builder // read once scanned is closed
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(pr)
+		isReady := false
+		for sc.Scan() {
+			if isReady {
+				continue // drain: the daemon must not block on its output
+			}
+			out.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "Daemon is ready") {
+				isReady = true
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-scanned:
+		t.Fatalf("kubo daemon exited before it was ready:\n%s", out.String())
+	case <-time.After(60 * time.Second):
+		t.Fatal("kubo daemon not ready after 60 s")
+	}
 }
 
 func (k *Kubo) env() []string { return append(os.Environ(), "IPFS_PATH="+k.Repo) }
