@@ -45,7 +45,7 @@ type FormatOptions struct {
 
 // Format resolves o by kubo's rules (core/coreiface/options, UnixfsAdd):
 // CIDv0 requires sha2-256, so CID version 0 with another hash is an error
-// of kind errs.Invalid naming both settings; an unset hash is sha2-256 with
+// of kind errs.Invalid naming both flags; an unset hash is sha2-256 with
 // CIDv0 and share's BLAKE3 otherwise; unset raw leaves are off for CIDv0
 // and on for CIDv1; an unset CID version is 1 (share's default, where kubo
 // would pick 0 for sha2-256). Raw leaves with CIDv0 are allowed, as kubo
@@ -61,7 +61,7 @@ func (o FormatOptions) Format() (Format, error) {
 		f.CIDv0, f.Hash = true, mh.SHA2_256
 	case 1:
 	default:
-		return Format{}, errs.Errorf(errs.Invalid, "cid-version %d: want 0 or 1", v)
+		return Format{}, errs.Errorf(errs.Invalid, "--cid-version %d: want 0 or 1", v)
 	}
 	if o.Hash != "" {
 		h, err := HashCode(o.Hash)
@@ -69,7 +69,7 @@ func (o FormatOptions) Format() (Format, error) {
 			return Format{}, err
 		}
 		if f.CIDv0 && h != mh.SHA2_256 {
-			return Format{}, errs.Errorf(errs.Invalid, "cid-version 0 and hash %s: CIDv0 supports only sha2-256", o.Hash)
+			return Format{}, errs.Errorf(errs.Invalid, "--cid-version 0 and --hash %s: CIDv0 supports only sha2-256", o.Hash)
 		}
 		f.Hash = h
 	}
@@ -89,7 +89,7 @@ func HashCode(name string) (uint64, error) {
 	case "sha2-256":
 		return mh.SHA2_256, nil
 	}
-	return 0, errs.Errorf(errs.Invalid, "hash %q: want blake3 or sha2-256", name)
+	return 0, errs.Errorf(errs.Invalid, "--hash %q: want blake3 or sha2-256", name)
 }
 
 // String describes f with kubo's flags.
