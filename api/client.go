@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/gc"
 	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/pin"
@@ -157,6 +159,7 @@ func flag(b bool) string {
 // daemon itself from its absolute path.
 func (c *Client) Add(ctx context.Context, path string, r io.Reader, opts node.AddOptions, onEntry func(node.Added)) (cid.Cid, error) {
 	q := url.Values{"chunker": {opts.Chunker}, "pin": {flag(!opts.NoPin)}, "name": {opts.PinName}, "recursive": {flag(opts.Recursive)}}
+	setFormat(q, opts.Format)
 	var body io.Reader
 	if r != nil {
 		q.Set("path", path)
@@ -190,6 +193,20 @@ func (c *Client) Add(ctx context.Context, path string, r io.Reader, opts node.Ad
 		return cid.Undef, err
 	}
 	return cid.Decode(root)
+}
+
+// setFormat puts the format settings that are set into q; the daemon
+// applies kubo's rules to them, as a node without a daemon does.
+func setFormat(q url.Values, f dag.FormatOptions) {
+	if f.CIDVersion != nil {
+		q.Set("cid-version", strconv.Itoa(*f.CIDVersion))
+	}
+	if f.Hash != "" {
+		q.Set("hash", f.Hash)
+	}
+	if f.RawLeaves != nil {
+		q.Set("raw-leaves", flag(*f.RawLeaves))
+	}
 }
 
 // daemonGone explains a connection to the daemon that broke mid-command.

@@ -9,12 +9,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/gateway"
 	"github.com/share-p2p/share/node"
@@ -338,6 +341,11 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request) {
 		NoPin:     q.Get("pin") == "0",
 		PinName:   q.Get("name"),
 	}
+	var err error
+	if opts.Format, err = formatOptions(q); err != nil {
+		WriteError(w, err)
+		return
+	}
 	path := q.Get("path")
 	var body io.Reader
 	if q.Get("stream") == "1" {
@@ -359,6 +367,24 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.finish(root.String(), nil)
+}
+
+// formatOptions reads the format settings of an add request (setFormat);
+// a parameter that is absent is unset.
+func formatOptions(q url.Values) (dag.FormatOptions, error) {
+	f := dag.FormatOptions{Hash: q.Get("hash")}
+	if v := q.Get("cid-version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return f, errs.Errorf(errs.Invalid, "cid-version %q: not a number", v)
+		}
+		f.CIDVersion = &n
+	}
+	if v := q.Get("raw-leaves"); v != "" {
+		b := v == "1"
+		f.RawLeaves = &b
+	}
+	return f, nil
 }
 
 // cat streams the file c, or with ?fd=1 writes it into the descriptor

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"testing"
+
+	"github.com/share-p2p/share/chunker"
 )
 
 // loopReader is an endless stream copied from memory, like reading a file
@@ -38,38 +40,64 @@ func BenchmarkVerify(b *testing.B) {
 	}
 }
 
+// benchFormats are share's default and kubo's (CIDv0, sha2-256, dag-pb
+// leaves in 256 KiB chunks).
+var benchFormats = []struct {
+	name string
+	opts ImportOptions
+}{
+	{"share", ImportOptions{}},
+	{"kubo", ImportOptions{Chunker: mustSpec(KuboChunkSize), Format: KuboDefault}},
+}
+
+func mustSpec(n int) chunker.Spec {
+	s, err := chunker.FixedSize(n)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
 // BenchmarkImportFile measures the DAG builder on 256 MiB: reading from
 // memory, hashing, building the tree, and a Put that stores nothing.
 func BenchmarkImportFile(b *testing.B) {
-	const size = 256 << 20
-	src := &loopReader{src: randBytes(2, 3<<20+1)}
-	b.SetBytes(size)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, err := ImportFile(context.Background(), io.LimitReader(src, size), nullStore{}, ImportOptions{}); err != nil {
-			b.Fatal(err)
-		}
+	for _, f := range benchFormats {
+		b.Run(f.name, func(b *testing.B) {
+			const size = 256 << 20
+			src := &loopReader{src: randBytes(2, 3<<20+1)}
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := ImportFile(context.Background(), io.LimitReader(src, size), nullStore{}, f.opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 // BenchmarkFileReaderWriteTo measures a sequential read of 256 MiB from a
 // MemStore, every block verified.
 func BenchmarkFileReaderWriteTo(b *testing.B) {
-	const size = 256 << 20
-	s := NewMemStore()
-	root, _, err := ImportFile(context.Background(), io.LimitReader(&loopReader{src: randBytes(2, 3<<20+1)}, size), s, ImportOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(size)
-	b.ReportAllocs()
-	for b.Loop() {
-		r, err := NewFileReader(context.Background(), s, root)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if n, err := r.WriteTo(io.Discard); err != nil || n != size {
-			b.Fatal(n, err)
-		}
+	for _, f := range benchFormats {
+		b.Run(f.name, func(b *testing.B) {
+			const size = 256 << 20
+			s := NewMemStore()
+			root, _, err := ImportFile(context.Background(), io.LimitReader(&loopReader{src: randBytes(2, 3<<20+1)}, size), s, f.opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				r, err := NewFileReader(context.Background(), s, root)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := r.WriteTo(io.Discard); err != nil || n != size {
+					b.Fatal(n, err)
+				}
+			}
+		})
 	}
 }

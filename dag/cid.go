@@ -18,8 +18,8 @@ const (
 	hashSHA256 = mh.SHA2_256 // 0x12, accepted when verifying
 )
 
-// Sum returns the CIDv1 of data under codec, hashed with BLAKE3-256, the
-// only hash this package produces.
+// Sum returns the CIDv1 of data under codec, hashed with BLAKE3-256:
+// share's default Format (Format.sum makes the others).
 func Sum(codec uint64, data []byte) cid.Cid {
 	d := blake3Sum256(data)
 	var m [2 + len(d)]byte

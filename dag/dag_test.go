@@ -147,56 +147,63 @@ func TestRoundTrip(t *testing.T) {
 		data := randBytes(uint64(tt.size), tt.size)
 		s := NewMemStore()
 		root := importBytes(t, s, data, tt.chunk)
+		checkRoundTrip(t, s, root, data, tt.chunk)
+	}
+}
 
-		if got := readAll(t, s, root); !bytes.Equal(got, data) {
-			t.Fatalf("size %d chunk %d: WriteTo differs", tt.size, tt.chunk)
+// checkRoundTrip reads the file root back through FileReader's Read,
+// ReadAt, Seek and WriteTo, and Stat, and compares with data, which was
+// imported in chunks of chunk bytes.
+func checkRoundTrip(t *testing.T, s share.Getter, root cid.Cid, data []byte, chunk int) {
+	t.Helper()
+	if got := readAll(t, s, root); !bytes.Equal(got, data) {
+		t.Fatalf("size %d chunk %d: WriteTo differs", len(data), chunk)
+	}
+	r, err := NewFileReader(context.Background(), s, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Size() != int64(len(data)) {
+		t.Fatalf("Size = %d, want %d", r.Size(), len(data))
+	}
+	// iotest.TestReader exercises Read, ReadAt and Seek at many
+	// offsets, a few bytes at a time: slow under -race on big inputs.
+	if len(data) <= 20000 {
+		if err := iotest.TestReader(r, data); err != nil {
+			t.Fatalf("size %d chunk %d: %v", len(data), chunk, err)
 		}
-		r, err := NewFileReader(context.Background(), s, root)
-		if err != nil {
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 50 {
+		off := rnd.IntN(len(data) + 2)
+		n := rnd.IntN(3*chunk + 1)
+		p := make([]byte, n)
+		got, err := r.ReadAt(p, int64(off))
+		want := max(0, min(n, len(data)-off))
+		if got != want || got > 0 && !bytes.Equal(p[:got], data[off:off+got]) {
+			t.Fatalf("ReadAt(%d, %d) = %d, %v; want %d bytes", n, off, got, err, want)
+		}
+		if got < n && err != io.EOF {
+			t.Fatalf("short ReadAt err = %v, want io.EOF", err)
+		}
+		// WriteTo from a Seek position, now and then: it reads to the end.
+		if rnd.IntN(5) != 0 {
+			continue
+		}
+		if _, err := r.Seek(int64(off), io.SeekStart); err != nil {
 			t.Fatal(err)
 		}
-		if r.Size() != int64(tt.size) {
-			t.Fatalf("Size = %d, want %d", r.Size(), tt.size)
+		var buf bytes.Buffer
+		if _, err := r.WriteTo(&buf); err != nil {
+			t.Fatal(err)
 		}
-		// iotest.TestReader exercises Read, ReadAt and Seek at many
-		// offsets, a few bytes at a time: slow under -race on big inputs.
-		if tt.size <= 20000 {
-			if err := iotest.TestReader(r, data); err != nil {
-				t.Fatalf("size %d chunk %d: %v", tt.size, tt.chunk, err)
-			}
+		if off <= len(data) && !bytes.Equal(buf.Bytes(), data[off:]) {
+			t.Fatalf("WriteTo from %d differs", off)
 		}
-		rnd := rand.New(rand.NewPCG(1, 2))
-		for range 50 {
-			off := rnd.IntN(tt.size + 2)
-			n := rnd.IntN(3*tt.chunk + 1)
-			p := make([]byte, n)
-			got, err := r.ReadAt(p, int64(off))
-			want := max(0, min(n, tt.size-off))
-			if got != want || got > 0 && !bytes.Equal(p[:got], data[off:off+got]) {
-				t.Fatalf("ReadAt(%d, %d) = %d, %v; want %d bytes", n, off, got, err, want)
-			}
-			if got < n && err != io.EOF {
-				t.Fatalf("short ReadAt err = %v, want io.EOF", err)
-			}
-			// WriteTo from a Seek position, now and then: it reads to the end.
-			if rnd.IntN(5) != 0 {
-				continue
-			}
-			if _, err := r.Seek(int64(off), io.SeekStart); err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			if _, err := r.WriteTo(&buf); err != nil {
-				t.Fatal(err)
-			}
-			if off <= tt.size && !bytes.Equal(buf.Bytes(), data[off:]) {
-				t.Fatalf("WriteTo from %d differs", off)
-			}
-		}
-		info, err := Stat(context.Background(), s, root)
-		if err != nil || info.Type != TypeFile || info.Size != uint64(tt.size) {
-			t.Fatalf("Stat = %+v, %v", info, err)
-		}
+	}
+	info, err := Stat(context.Background(), s, root)
+	if err != nil || info.Type != TypeFile || info.Size != uint64(len(data)) {
+		t.Fatalf("Stat = %+v, %v", info, err)
 	}
 }
 

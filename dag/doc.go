@@ -2,6 +2,8 @@
 // DAGs and back. It owns the content model: CIDv1 identifiers with BLAKE3-256
 // hashes, raw leaves, dag-pb nodes carrying UnixFS data (encoded byte for byte
 // as kubo does), the balanced importer and the verifying, seekable reader.
+// The importer writes kubo's other formats too (Format: CIDv0, SHA2-256,
+// dag-pb leaves), and the readers read any of them.
 //
 // The package stores and fetches blocks only through share.Putter and
 // share.Getter, so the same code reads from the local blockstore, from the

@@ -28,6 +28,9 @@ const (
 type ImportOptions struct {
 	// Chunker says how files are split; the zero Spec is size-1048576.
 	Chunker chunker.Spec
+	// Format says how blocks and CIDs are made; the zero Format is
+	// CIDv1, BLAKE3, raw leaves.
+	Format Format
 	// Progress, if not nil, is called after each chunk is stored with the
 	// number of file bytes stored so far (summed over all files of an
 	// ImportPath). It is called from one goroutine at a time.
@@ -36,9 +39,12 @@ type ImportOptions struct {
 
 // ImportFile splits r into chunks, stores the balanced DAG they form
 // through p and returns its root and the file size. A file of one chunk is
-// that chunk's raw leaf; an empty file is the empty raw leaf. Every child is
-// Put before its parent.
+// that chunk's leaf; an empty file is the empty leaf. Every child is Put
+// before its parent.
 func ImportFile(ctx context.Context, r io.Reader, p share.Putter, opts ImportOptions) (root cid.Cid, size uint64, err error) {
+	if err := opts.Format.check(); err != nil {
+		return cid.Undef, 0, err
+	}
 	im := newImporter(p, opts)
 	e, err := im.file(ctx, r)
 	if err != nil {
@@ -60,6 +66,7 @@ type entry struct {
 type importer struct {
 	put  share.Putter
 	spec chunker.Spec
+	fmt  Format
 	prog func(uint64)
 	done uint64
 
@@ -71,6 +78,7 @@ func newImporter(p share.Putter, opts ImportOptions) *importer {
 	return &importer{
 		put:  p,
 		spec: opts.Chunker,
+		fmt:  opts.Format,
 		prog: opts.Progress,
 		free: make(chan []byte, inFlight),
 	}
@@ -79,7 +87,8 @@ func newImporter(p share.Putter, opts ImportOptions) *importer {
 // chunkJob is one chunk on its way from the reader to Put.
 type chunkJob struct {
 	buf  []byte // the pooled buffer, returned once the chunk is stored
-	data []byte // the chunk, a prefix of buf
+	data []byte // the leaf block: the chunk, or the dag-pb node around it
+	size int    // the chunk's length
 	c    cid.Cid
 	done chan struct{} // closed once c is set
 }
@@ -102,17 +111,18 @@ func (im *importer) file(ctx context.Context, r io.Reader) (entry, error) {
 		close(jobs)
 		close(order)
 	}()
+	codec := im.fmt.leafCodec()
 	for range hashers {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				j.c = Sum(Raw, j.data)
+				j.c = im.fmt.sum(codec, j.data)
 				close(j.done)
 			}
 		}()
 	}
 
-	b := balanced{put: im.put}
+	b := balanced{put: im.put, fmt: im.fmt}
 	var err error
 	for j := range order {
 		<-j.done
@@ -144,7 +154,7 @@ func (im *importer) read(ctx context.Context, ch chunker.Chunker, jobs, order ch
 		if err != nil {
 			return err
 		}
-		data, err := ch.Next(buf)
+		j, err := im.chunk(ch, buf)
 		if err == io.EOF {
 			im.free <- buf
 			return nil
@@ -153,7 +163,6 @@ func (im *importer) read(ctx context.Context, ch chunker.Chunker, jobs, order ch
 			im.free <- buf
 			return fmt.Errorf("read: %w", err)
 		}
-		j := &chunkJob{buf: buf, data: data, done: make(chan struct{})}
 		// jobs first: the storer waits for j.done once it holds j.
 		select {
 		case jobs <- j:
@@ -168,6 +177,37 @@ func (im *importer) read(ctx context.Context, ch chunker.Chunker, jobs, order ch
 	}
 }
 
+// chunk reads the next chunk into buf and makes its job: the chunk is the
+// leaf block itself, or, for dag-pb leaves, wrapped in place in its node.
+func (im *importer) chunk(ch chunker.Chunker, buf []byte) (*chunkJob, error) {
+	if !im.fmt.DagPBLeaves {
+		data, err := ch.Next(buf)
+		if err != nil {
+			return nil, err
+		}
+		return &chunkJob{buf: buf, data: data, size: len(data), done: make(chan struct{})}, nil
+	}
+	size := im.spec.MaxChunk()
+	// The capacity stops the chunker from reading into the tail room.
+	data, err := ch.Next(buf[leafHead : leafHead+size : leafHead+size])
+	if err != nil {
+		return nil, err
+	}
+	if &data[0] != &buf[leafHead] { // a chunker that used a buffer of its own
+		copy(buf[leafHead:], data)
+	}
+	return &chunkJob{buf: buf, data: wrapLeaf(buf, len(data)), size: len(data), done: make(chan struct{})}, nil
+}
+
+// bufSize is the size of a chunk buffer: a chunk, with room around it for
+// a dag-pb leaf's fields.
+func (im *importer) bufSize() int {
+	if im.fmt.DagPBLeaves {
+		return leafHead + im.spec.MaxChunk() + leafTail
+	}
+	return im.spec.MaxChunk()
+}
+
 // buffer returns a free chunk buffer, allocating while fewer than inFlight
 // exist and waiting for one to come back afterwards.
 func (im *importer) buffer(ctx context.Context) ([]byte, error) {
@@ -178,7 +218,7 @@ func (im *importer) buffer(ctx context.Context) ([]byte, error) {
 	}
 	if im.nbuf < inFlight {
 		im.nbuf++
-		return make([]byte, im.spec.MaxChunk()), nil
+		return make([]byte, im.bufSize()), nil
 	}
 	select {
 	case b := <-im.free:
@@ -193,8 +233,8 @@ func (im *importer) store(ctx context.Context, b *balanced, j *chunkJob) error {
 	if err := im.put.Put(ctx, j.c, j.data); err != nil {
 		return fmt.Errorf("put %s: %w", j.c, err)
 	}
-	n := uint64(len(j.data))
-	if err := b.add(ctx, entry{c: j.c, tsize: n, fsize: n}, 0); err != nil {
+	n := uint64(j.size)
+	if err := b.add(ctx, entry{c: j.c, tsize: uint64(len(j.data)), fsize: n}, 0); err != nil {
 		return err
 	}
 	im.done += n
@@ -212,6 +252,7 @@ func (im *importer) store(ctx context.Context, b *balanced, j *chunkJob) error {
 // hold nodes with a single child.
 type balanced struct {
 	put    share.Putter
+	fmt    Format
 	levels [][]entry
 	sizes  []uint64 // scratch for blocksizes
 	links  []PBLink // scratch for links
@@ -249,7 +290,7 @@ func (b *balanced) flush(ctx context.Context, level int) (entry, error) {
 	fs := UnixFS{Type: TypeFile, FileSize: fsize, HasFileSize: true, BlockSizes: b.sizes}
 	n := PBNode{Links: b.links, Data: fs.Marshal()}
 	blk := n.Marshal()
-	c := Sum(DagPB, blk)
+	c := b.fmt.sum(DagPB, blk)
 	if err := b.put.Put(ctx, c, blk); err != nil {
 		return entry{}, fmt.Errorf("put %s: %w", c, err)
 	}
@@ -258,12 +299,8 @@ func (b *balanced) flush(ctx context.Context, level int) (entry, error) {
 
 // finish closes every level from the bottom up and returns the root.
 func (b *balanced) finish(ctx context.Context) (entry, error) {
-	if len(b.levels) == 0 { // empty file: the empty raw leaf
-		c := Sum(Raw, nil)
-		if err := b.put.Put(ctx, c, []byte{}); err != nil {
-			return entry{}, fmt.Errorf("put %s: %w", c, err)
-		}
-		return entry{c: c}, nil
+	if len(b.levels) == 0 { // empty file: the empty leaf
+		return b.emptyLeaf(ctx)
 	}
 	for k := 0; ; k++ {
 		if k == len(b.levels)-1 && len(b.levels[k]) == 1 {
@@ -277,4 +314,18 @@ func (b *balanced) finish(ctx context.Context) (entry, error) {
 			return entry{}, err
 		}
 	}
+}
+
+// emptyLeaf stores the leaf of an empty file: the empty raw block, or a
+// dag-pb File node with no data.
+func (b *balanced) emptyLeaf(ctx context.Context) (entry, error) {
+	blk := []byte{}
+	if b.fmt.DagPBLeaves {
+		blk = wrapLeaf(make([]byte, leafHead+leafTail), 0)
+	}
+	c := b.fmt.sum(b.fmt.leafCodec(), blk)
+	if err := b.put.Put(ctx, c, blk); err != nil {
+		return entry{}, fmt.Errorf("put %s: %w", c, err)
+	}
+	return entry{c: c, tsize: uint64(len(blk))}, nil
 }

@@ -27,6 +27,9 @@ import (
 // base name of name followed by slash-separated components ("tree",
 // "tree/sub/z.txt"), and a file's size in bytes (0 for the others).
 func ImportPath(ctx context.Context, name string, p share.Putter, opts ImportOptions, onEntry func(c cid.Cid, relPath string, size uint64)) (cid.Cid, error) {
+	if err := opts.Format.check(); err != nil {
+		return cid.Undef, err
+	}
 	fi, err := os.Lstat(name)
 	if err != nil {
 		return cid.Undef, err
@@ -128,7 +131,7 @@ func (im *importer) symlink(ctx context.Context, name string) (entry, error) {
 // node stores a dag-pb node whose children's Tsizes sum to childTsize.
 func (im *importer) node(ctx context.Context, n *PBNode, childTsize uint64) (entry, error) {
 	blk := n.Marshal()
-	c := Sum(DagPB, blk)
+	c := im.fmt.sum(DagPB, blk)
 	if err := im.put.Put(ctx, c, blk); err != nil {
 		return entry{}, fmt.Errorf("put %s: %w", c, err)
 	}

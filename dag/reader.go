@@ -48,6 +48,12 @@ func NewFileReader(ctx context.Context, g share.Getter, root cid.Cid) (*FileRead
 	if err != nil {
 		return nil, err
 	}
+	return newFileReader(ctx, g, root, b)
+}
+
+// newFileReader makes the reader of the file whose root block b, fetched
+// and verified, is.
+func newFileReader(ctx context.Context, g share.Getter, root cid.Cid, b share.Block) (*FileReader, error) {
 	r := &FileReader{ctx: ctx, g: g, root: root, nodes: make(map[cid.Cid]*fileNode)}
 	switch root.Type() {
 	case Raw:
@@ -174,6 +180,7 @@ func (r *FileReader) remember(start uint64, seg []byte) (uint64, []byte, error) 
 
 // innerNode returns the file node c, which its parent says holds size
 // bytes, from the cache of verified nodes or else fetched and verified.
+// Only nodes with links are cached.
 func (r *FileReader) innerNode(c cid.Cid, size uint64) (*fileNode, error) {
 	r.mu.Lock()
 	n, ok := r.nodes[c]
@@ -192,6 +199,11 @@ func (r *FileReader) innerNode(c cid.Cid, size uint64) (*fileNode, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(n.links) == 0 {
+		// A dag-pb leaf: the caller reads its data once; caching it
+		// would only evict the inner nodes.
+		return n, nil
+	}
 	r.mu.Lock()
 	if len(r.nodes) >= maxCachedNodes {
 		clear(r.nodes)
@@ -208,8 +220,9 @@ type segment struct {
 	size uint64 // bytes the parent says the leaf holds
 	skip uint64 // bytes to drop at its start (the first segment only)
 	blk  share.Block
+	data []byte // the bytes: blk.Data for a raw leaf, inside it otherwise
 	err  error
-	done chan struct{} // closed once blk or err is set
+	done chan struct{} // closed once data or err is set
 }
 
 // WriteTo writes the file from the current offset to w and leaves the
@@ -253,7 +266,7 @@ func (r *FileReader) WriteTo(w io.Writer) (int64, error) {
 			cancel()
 			continue
 		}
-		n, werr := w.Write(s.blk.Data[s.skip:])
+		n, werr := w.Write(s.data[s.skip:])
 		// The getter recycles the buffer for the leaves still to come.
 		s.blk.Release()
 		written += int64(n)
@@ -273,25 +286,20 @@ func (r *FileReader) WriteTo(w io.Writer) (int64, error) {
 
 // produce sends, in file order, the segments of node n (whose content
 // starts at base in the file) that hold bytes at or after from. Raw leaves
-// are fetched in goroutines as they are sent; inner nodes are fetched here,
-// since their links say what comes next.
+// are fetched in goroutines as they are sent; dag-pb children are fetched
+// up to readAhead ahead, in goroutines too, but produce waits for each in
+// turn: only its block says whether it is a leaf (kubo's dag-pb leaves) or
+// an inner node whose links come next.
 func (r *FileReader) produce(ctx context.Context, n *fileNode, base, from uint64, out chan<- *segment, fetches *sync.WaitGroup) error {
-	send := func(s *segment) error {
-		select {
-		case out <- s:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 	if end := base + uint64(len(n.data)); from < end {
-		s := &segment{blk: share.Block{Data: n.data}, skip: max(from, base) - base, done: make(chan struct{})}
+		s := &segment{data: n.data, skip: max(from, base) - base, done: make(chan struct{})}
 		close(s.done)
-		if err := send(s); err != nil {
+		if err := send(ctx, out, s); err != nil {
 			return err
 		}
 	}
 	base += uint64(len(n.data))
+	ahead := lookahead{r: r, n: n, base: base, from: from, fetches: fetches}
 	for i, c := range n.links {
 		start, end := base+n.start(i), base+n.ends[i]
 		if end <= from || start == end {
@@ -306,18 +314,14 @@ func (r *FileReader) produce(ctx context.Context, n *fileNode, base, from uint64
 				defer close(s.done)
 				s.blk, s.err = fetch(ctx, r.g, s.c)
 				if s.err == nil {
-					s.err = checkLeafSize(s.c, s.blk.Data, s.size)
+					s.data, s.err = s.blk.Data, checkLeafSize(s.c, s.blk.Data, s.size)
 				}
 			}()
-			if err := send(s); err != nil {
+			if err := send(ctx, out, s); err != nil {
 				return err
 			}
 		case DagPB:
-			child, err := r.innerNode(c, end-start)
-			if err != nil {
-				return err
-			}
-			if err := r.produce(ctx, child, start, from, out, fetches); err != nil {
+			if err := r.producePB(ctx, ahead.wait(ctx, i), start, from, out, fetches); err != nil {
 				return err
 			}
 		default:
@@ -325,4 +329,87 @@ func (r *FileReader) produce(ctx context.Context, n *fileNode, base, from uint64
 		}
 	}
 	return nil
+}
+
+// producePB sends the segments of a fetched dag-pb child that starts at
+// start: its data if it is a leaf, else its own children.
+func (r *FileReader) producePB(ctx context.Context, ch *pbChild, start, from uint64, out chan<- *segment, fetches *sync.WaitGroup) error {
+	if ch.err != nil {
+		return ch.err
+	}
+	if len(ch.node.links) > 0 {
+		// Its block stays with the node (inline data may alias it).
+		return r.produce(ctx, ch.node, start, from, out, fetches)
+	}
+	s := &segment{blk: ch.blk, data: ch.node.data, skip: max(from, start) - start, done: make(chan struct{})}
+	close(s.done)
+	return send(ctx, out, s)
+}
+
+func send(ctx context.Context, out chan<- *segment, s *segment) error {
+	select {
+	case out <- s:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// pbChild is a dag-pb child of a file node, fetched ahead of produce.
+type pbChild struct {
+	blk  share.Block
+	node *fileNode
+	err  error
+	done chan struct{} // closed once node or err is set
+}
+
+// lookahead fetches the dag-pb children of one file node ahead of
+// produce, at most readAhead at a time.
+type lookahead struct {
+	r       *FileReader
+	n       *fileNode
+	base    uint64 // where n's children start in the file
+	from    uint64
+	fetches *sync.WaitGroup
+	next    int // links below next have been started (or skipped)
+	started map[int]*pbChild
+}
+
+// wait starts the fetches of the dag-pb children from i up to readAhead
+// ahead, then waits for child i.
+func (a *lookahead) wait(ctx context.Context, i int) *pbChild {
+	if a.started == nil {
+		a.started = make(map[int]*pbChild, readAhead)
+	}
+	a.next = max(a.next, i)
+	for ; a.next < len(a.n.links) && len(a.started) < readAhead; a.next++ {
+		j := a.next
+		start, end := a.base+a.n.start(j), a.base+a.n.ends[j]
+		if a.n.links[j].Type() != DagPB || end <= a.from || start == end {
+			continue
+		}
+		a.started[j] = a.start(ctx, a.n.links[j], end-start)
+	}
+	ch := a.started[i]
+	delete(a.started, i)
+	select {
+	case <-ch.done:
+	case <-ctx.Done():
+		return &pbChild{err: ctx.Err()}
+	}
+	return ch
+}
+
+func (a *lookahead) start(ctx context.Context, c cid.Cid, size uint64) *pbChild {
+	ch := &pbChild{done: make(chan struct{})}
+	a.fetches.Add(1)
+	go func() {
+		defer a.fetches.Done()
+		defer close(ch.done)
+		ch.blk, ch.err = fetch(ctx, a.r.g, c)
+		if ch.err == nil {
+			ch.node, ch.err = loadFileNode(c, ch.blk.Data, int64(size))
+		}
+	}()
+	return ch
 }

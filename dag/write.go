@@ -33,7 +33,12 @@ type WriteOptions struct {
 // 0644 and directories 0755, less the umask. The rename is not synced: the
 // result is complete when it appears, but not necessarily durable.
 func WriteTo(ctx context.Context, g share.Getter, root cid.Cid, outPath string, opts WriteOptions) error {
-	info, err := Stat(ctx, g, root)
+	// The root block is fetched once: for a file, it is read from too.
+	b, err := fetch(ctx, g, root)
+	if err != nil {
+		return err
+	}
+	info, err := statBlock(root, b.Data)
 	if err != nil {
 		return err
 	}
@@ -57,7 +62,7 @@ func WriteTo(ctx context.Context, g share.Getter, root cid.Cid, outPath string, 
 		})
 		if err == nil {
 			w.tmp = tmp
-			err = w.fill(ctx, f, root)
+			err = w.fill(ctx, f, root, b)
 		}
 	case TypeDirectory:
 		tmp, err = tempName(dir, base, func(name string) error { return os.Mkdir(name, 0o755) })
@@ -139,9 +144,16 @@ func cause(err error) error {
 	return err
 }
 
-// fill copies the file c into f and closes f.
-func (w *writer) fill(ctx context.Context, f *os.File, c cid.Cid) error {
-	r, err := NewFileReader(ctx, w.g, c)
+// fill copies the file c into f and closes f. b is c's block, fetched and
+// verified, or the zero Block to fetch it here.
+func (w *writer) fill(ctx context.Context, f *os.File, c cid.Cid, b share.Block) error {
+	var r *FileReader
+	var err error
+	if b.Data == nil {
+		r, err = NewFileReader(ctx, w.g, c)
+	} else {
+		r, err = newFileReader(ctx, w.g, c, b)
+	}
 	if err == nil {
 		// A big file streams through to the disk rather than filling
 		// the page cache (internal/drop); a small one stays cached.
@@ -186,15 +198,21 @@ func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
 		// A raw leaf is a file: fetch it once, to write it (a getter that
 		// streams a DAG hands each leaf over once; a Stat first would
 		// take it and make fill fetch it again).
-		return w.create(ctx, path, c)
+		return w.create(ctx, path, c, share.Block{})
 	}
-	info, err := Stat(ctx, w.g, c)
+	// Likewise the block fetched to learn the entry's type is the one a
+	// file is read from: a dag-pb leaf (kubo's) is fetched once too.
+	b, err := fetch(ctx, w.g, c)
+	if err != nil {
+		return err
+	}
+	info, err := statBlock(c, b.Data)
 	if err != nil {
 		return err
 	}
 	switch info.Type {
 	case TypeFile:
-		return w.create(ctx, path, c)
+		return w.create(ctx, path, c, b)
 	case TypeDirectory:
 		if err := os.Mkdir(path, 0o755); err != nil {
 			return w.pathError("mkdir", path, err)
@@ -212,12 +230,12 @@ func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
 // create writes the file c as the new file path. O_EXCL: a DAG naming an
 // entry twice cannot overwrite, and nothing is written through a symlink
 // made earlier.
-func (w *writer) create(ctx context.Context, path string, c cid.Cid) error {
+func (w *writer) create(ctx context.Context, path string, c cid.Cid, b share.Block) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return w.pathError("create", path, err)
 	}
-	return w.fill(ctx, f, c)
+	return w.fill(ctx, f, c, b)
 }
 
 type progressWriter struct {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -90,11 +91,14 @@ func (n *Node) Close() error {
 
 // AddOptions control Add.
 type AddOptions struct {
-	Recursive bool        // directories are allowed
-	Chunker   string      // "size-N"; "" = default (1 MiB)
-	NoPin     bool        // do not pin the root
-	PinName   string      // name of the pin
-	Progress  func(int64) // called with bytes imported so far (may be nil)
+	Recursive bool   // directories are allowed
+	Chunker   string // "size-N"; "" = default (1 MiB; 256 KiB with CIDv0, as kubo)
+	// Format is kubo's --cid-version, --hash and --raw-leaves; unset
+	// fields take share's defaults (dag.FormatOptions.Format).
+	Format   dag.FormatOptions
+	NoPin    bool        // do not pin the root
+	PinName  string      // name of the pin
+	Progress func(int64) // called with bytes imported so far (may be nil)
 }
 
 // Added is one file or directory imported by Add.
@@ -109,7 +113,7 @@ type Added struct {
 // directory as it is done. Add returns only after the blocks and the pin
 // are durable.
 func (n *Node) Add(ctx context.Context, path string, r io.Reader, opts AddOptions, onEntry func(Added)) (cid.Cid, error) {
-	ch, err := chunker.Parse(opts.Chunker)
+	iopts, err := importOptions(opts)
 	if err != nil {
 		return cid.Undef, err
 	}
@@ -126,7 +130,6 @@ func (n *Node) Add(ctx context.Context, path string, r io.Reader, opts AddOption
 	defer unlock()
 	batch := n.Blocks.NewBatch()
 	defer batch.Close()
-	iopts := dag.ImportOptions{Chunker: ch}
 	if opts.Progress != nil {
 		iopts.Progress = func(done uint64) { opts.Progress(int64(done)) }
 	}
@@ -158,6 +161,25 @@ func (n *Node) Add(ctx context.Context, path string, r io.Reader, opts AddOption
 	n.invalidateStat()
 	n.announce(ctx, root)
 	return root, nil
+}
+
+// importOptions makes the importer's options of opts: kubo's rules for
+// the format and, when the user asks for CIDv0 and no chunker, kubo's
+// chunker too, so that the CID is the Qm... kubo gives.
+func importOptions(opts AddOptions) (dag.ImportOptions, error) {
+	f, err := opts.Format.Format()
+	if err != nil {
+		return dag.ImportOptions{}, err
+	}
+	spec := opts.Chunker
+	if spec == "" && f.CIDv0 {
+		spec = "size-" + strconv.Itoa(dag.KuboChunkSize)
+	}
+	ch, err := chunker.Parse(spec)
+	if err != nil {
+		return dag.ImportOptions{}, err
+	}
+	return dag.ImportOptions{Chunker: ch, Format: f}, nil
 }
 
 // announce tells the network about a new root, when the node is on it.

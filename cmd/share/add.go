@@ -9,37 +9,68 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/node"
 )
 
 func addCmd(g *globals) *cobra.Command {
 	var (
-		opts     node.AddOptions
-		onlyRoot bool
-		pinIt    bool
+		opts       node.AddOptions
+		onlyRoot   bool
+		pinIt      bool
+		cidVersion int
+		rawLeaves  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "add [-r] PATH...",
 		Short: "Add files or directories to the repository and print their CIDs",
 		Long: `Add chunks each file (1 MiB chunks by default), hashes every chunk with
 BLAKE3, stores the blocks and pins the result. It prints "added CID NAME"
-for every file and directory. PATH "-" reads standard input.`,
+for every file and directory. PATH "-" reads standard input.
+
+--cid-version, --hash and --raw-leaves are kubo's flags, with kubo's rules:
+with them share computes the CIDs kubo computes. --cid-version 0 gives kubo's
+default CIDs (Qm..., sha2-256, dag-pb leaves, 256 KiB chunks unless
+--chunker says otherwise); CIDv1 turns raw leaves on unless
+--raw-leaves=false.`,
 		Example: `  share add photo.jpg
   share add -r holidays/
-  tar c dir | share add -Q -`,
+  tar c dir | share add -Q -
+  share add --cid-version 0 photo.jpg     # the CID kubo's ipfs add gives
+  share add --cid-version 1 --hash sha2-256 --chunker size-262144 photo.jpg`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.NoPin = !pinIt
+			if err := formatFlags(cmd, &opts.Format, cidVersion, rawLeaves); err != nil {
+				return usageError(cmd, err)
+			}
 			return runAdd(cmd, g, args, opts, onlyRoot)
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&opts.Recursive, "recursive", "r", false, "add directories recursively")
 	f.BoolVarP(&onlyRoot, "quieter", "Q", false, "print only the root CID of each PATH")
-	f.StringVar(&opts.Chunker, "chunker", "size-1048576", "chunking algorithm: size-N (fixed N-byte chunks, N <= 4 MiB)")
+	f.StringVar(&opts.Chunker, "chunker", "", "chunking algorithm: size-N (fixed N-byte chunks, N <= 4 MiB); default size-1048576, or kubo's size-262144 with --cid-version 0")
+	f.IntVar(&cidVersion, "cid-version", 1, "CID version, 0 (kubo's default: implies --hash sha2-256 --raw-leaves=false) or 1")
+	f.StringVar(&opts.Format.Hash, "hash", "", "hash function: blake3 (the default) or sha2-256 (implied by --cid-version 0)")
+	f.BoolVar(&rawLeaves, "raw-leaves", true, "store chunks as raw blocks, not dag-pb nodes (default false with --cid-version 0)")
 	f.BoolVar(&pinIt, "pin", true, "pin what is added (--pin=false leaves it to gc)")
 	f.StringVar(&opts.PinName, "name", "", "a name for the pin")
 	return cmd
+}
+
+// formatFlags sets f from the format flags given on the command line and
+// checks them by kubo's rules, so that a contradiction is a usage error
+// before anything is read.
+func formatFlags(cmd *cobra.Command, f *dag.FormatOptions, cidVersion int, rawLeaves bool) error {
+	if cmd.Flags().Changed("cid-version") {
+		f.CIDVersion = &cidVersion
+	}
+	if cmd.Flags().Changed("raw-leaves") {
+		f.RawLeaves = &rawLeaves
+	}
+	_, err := f.Format()
+	return err
 }
 
 func runAdd(cmd *cobra.Command, g *globals, paths []string, opts node.AddOptions, onlyRoot bool) error {
