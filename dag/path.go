@@ -58,7 +58,7 @@ func ParsePath(s string) (Path, error) {
 func trimNamespace(s string) (string, error) {
 	for _, ns := range []string{"/ipns/", "ipns://"} {
 		if strings.HasPrefix(s, ns) {
-			return "", errs.Errorf(errs.Unsupported, "%s: /ipns/ names are not supported yet: give the CID (/ipfs/CID/...)", s)
+			return "", errs.Errorf(errs.Unsupported, "%q: IPNS names are not supported yet (give /ipfs/CID/...)", s)
 		}
 	}
 	for _, ns := range []string{"/ipfs/", "ipfs://"} {

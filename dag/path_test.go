@@ -43,7 +43,7 @@ func TestParsePath(t *testing.T) {
 		{in: "/ipfs" + c, kind: errs.Invalid, msg: "want CID, CID/PATH or /ipfs/CID/PATH"},
 		{in: c + "/a/../b", kind: errs.Invalid, msg: "no . or .. segments"},
 		{in: c + "/./b", kind: errs.Invalid, msg: "no . or .. segments"},
-		{in: "/ipns/example.com/a", kind: errs.Unsupported, msg: "/ipns/ names are not supported yet"},
+		{in: "/ipns/example.com/a", kind: errs.Unsupported, msg: `"/ipns/example.com/a": IPNS names are not supported yet`},
 		{in: "ipns://k51qzi5uqu5d", kind: errs.Unsupported, msg: "not supported"},
 	} {
 		p, err := ParsePath(tc.in)
