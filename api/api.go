@@ -44,6 +44,9 @@ type addedJSON struct {
 	Size uint64
 }
 
+// resolvedJSON is the answer of /v0/resolve.
+type resolvedJSON struct{ Cid string }
+
 type pinJSON struct {
 	Cid  string
 	Mode string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/gc"
 	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/pin"
@@ -190,6 +191,23 @@ func (c *Client) Add(ctx context.Context, path string, r io.Reader, opts node.Ad
 		return cid.Undef, err
 	}
 	return cid.Decode(root)
+}
+
+// Resolve asks the daemon for the CID that p names; it fetches the
+// directories on the way that it does not have.
+func (c *Client) Resolve(ctx context.Context, p dag.Path, opts node.FetchOptions) (cid.Cid, error) {
+	if len(p.Segments) == 0 {
+		return p.Root, nil // nothing to ask (and an older daemon knows no resolve)
+	}
+	var out resolvedJSON
+	if err := c.Call(ctx, "resolve", url.Values{"arg": {p.String()}, "timeout": {timeoutArg(opts)}}, nil, &out); err != nil {
+		return cid.Undef, err
+	}
+	rc, err := cid.Decode(out.Cid)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("daemon sent a bad CID %q", out.Cid)
+	}
+	return rc, nil
 }
 
 // daemonGone explains a connection to the daemon that broke mid-command.
