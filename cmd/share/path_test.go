@@ -150,6 +150,9 @@ func TestPathsLocal(t *testing.T) {
 	startDaemon(t, rp)
 	checkPaths(t, rp, root, sub, big)
 	checkPathErrors(t, rp, root)
+	// The DHT commands look up the CID the path names.
+	fails(t, rp, "no provider of "+sub+" found", "routing", "findprovs", "/ipfs/"+root+"/sub")
+	fails(t, rp, `no link named "nope" under `+root, "provide", root+"/nope")
 }
 
 // TestCatSeveralIntoFile: through a daemon, which writes into the file
