@@ -4,6 +4,9 @@
 // daemon or opens the repository itself.
 //
 // Requests are POSTs to /v0/<command> with arguments in the query string.
+// The content a command is about is ?arg=, a CID or a path (CID/a/b,
+// /ipfs/CID/a/b, see dag.ParsePath), resolved before the command runs;
+// /v0/resolve?arg=PATH answers {"Cid":"..."}, the CID a path names.
 // Short answers are one JSON value. Long operations (add, get, pin verify,
 // repo verify) stream NDJSON events: {"Progress":N}, {"Added":{...}},
 // {"Pin":{...}}, then one final {"Result":...} or error. cat and export
@@ -43,6 +46,9 @@ type addedJSON struct {
 	Cid  string
 	Size uint64
 }
+
+// resolvedJSON is the answer of /v0/resolve.
+type resolvedJSON struct{ Cid string }
 
 type pinJSON struct {
 	Cid  string

@@ -209,6 +209,23 @@ func setFormat(q url.Values, f dag.FormatOptions) {
 	}
 }
 
+// Resolve asks the daemon for the CID that p names; it fetches the
+// directories on the way that it does not have.
+func (c *Client) Resolve(ctx context.Context, p dag.Path, opts node.FetchOptions) (cid.Cid, error) {
+	if len(p.Segments) == 0 {
+		return p.Root, nil // nothing to ask (and an older daemon knows no resolve)
+	}
+	var out resolvedJSON
+	if err := c.Call(ctx, "resolve", url.Values{"arg": {p.String()}, "timeout": {timeoutArg(opts)}}, nil, &out); err != nil {
+		return cid.Undef, err
+	}
+	rc, err := cid.Decode(out.Cid)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("daemon sent a bad CID %q", out.Cid)
+	}
+	return rc, nil
+}
+
 // daemonGone explains a connection to the daemon that broke mid-command.
 func daemonGone(err error) error {
 	return fmt.Errorf("the daemon stopped answering during the command (%v): see its log, restart it if needed, and run the command again", err)

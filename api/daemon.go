@@ -29,11 +29,11 @@ func NewDaemonServer(d *node.Daemon, logger *slog.Logger) *Server {
 		id, err := d.Connect(r.Context(), r.URL.Query().Get("arg"))
 		answer(w, id, err)
 	})
-	s.Handle("provide", withCID(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+	s.Handle("provide", s.withCID(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		st := newStream(w)
 		st.finish(true, d.Provide(r.Context(), c))
 	}))
-	s.Handle("routing/findprovs", withCID(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+	s.Handle("routing/findprovs", s.withCID(func(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 		max, _ := strconv.Atoi(r.URL.Query().Get("max"))
 		st := newStream(w)
 		err := d.FindProviders(r.Context(), c, max, func(ai peer.AddrInfo) {

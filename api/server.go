@@ -111,26 +111,45 @@ func answer(w http.ResponseWriter, v any, err error) {
 	WriteJSON(w, v)
 }
 
-// cidArg parses ?arg=, the CID a command is about.
-func cidArg(r *http.Request) (cid.Cid, error) {
-	s := r.URL.Query().Get("arg")
-	c, err := cid.Decode(s)
-	if err != nil {
-		return cid.Undef, errs.Errorf(errs.Invalid, "invalid CID %q: %v", s, err)
-	}
-	return c, nil
+// pathArg parses ?arg=, the CID or path a command is about.
+func pathArg(r *http.Request) (dag.Path, error) {
+	return dag.ParsePath(r.URL.Query().Get("arg"))
 }
 
 // withCID is h for a command about the CID in ?arg=, answering a bad one.
-func withCID(h func(w http.ResponseWriter, r *http.Request, c cid.Cid)) http.HandlerFunc {
+// ?arg= may be a path (CID/a/b, /ipfs/CID/a/b), which is resolved first:
+// the CLI resolves its arguments with /v0/resolve, other clients (curl)
+// need not.
+func (s *Server) withCID(h func(w http.ResponseWriter, r *http.Request, c cid.Cid)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := cidArg(r)
+		p, err := pathArg(r)
 		if err != nil {
 			WriteError(w, err)
 			return
 		}
-		h(w, r, c)
+		if len(p.Segments) > 0 {
+			if p.Root, err = s.api.Resolve(r.Context(), p, fetchOptions(r, nil)); err != nil {
+				WriteError(w, err)
+				return
+			}
+		}
+		h(w, r, p.Root)
 	}
+}
+
+// resolve answers the CID that the path in ?arg= names.
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request) {
+	p, err := pathArg(r)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	c, err := s.api.Resolve(r.Context(), p, fetchOptions(r, nil))
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	WriteJSON(w, resolvedJSON{Cid: c.String()})
 }
 
 // stream writes NDJSON events, flushing each; safe for concurrent use.
@@ -213,17 +232,18 @@ func (s *Server) routes() {
 		h    http.HandlerFunc
 	}{
 		{"add", s.add},
-		{"cat", withCID(s.cat)},
-		{"get", withCID(s.get)},
-		{"ls", withCID(s.ls)},
-		{"pin/add", withCID(s.pinAdd)},
-		{"pin/rm", withCID(s.pinRm)},
+		{"resolve", s.resolve},
+		{"cat", s.withCID(s.cat)},
+		{"get", s.withCID(s.get)},
+		{"ls", s.withCID(s.ls)},
+		{"pin/add", s.withCID(s.pinAdd)},
+		{"pin/rm", s.withCID(s.pinRm)},
 		{"pin/ls", s.pinLs},
 		{"pin/verify", s.pinVerify},
 		{"gc", s.gc},
 		{"repo/stat", s.stat},
 		{"repo/verify", s.repoVerify},
-		{"export", withCID(s.export)},
+		{"export", s.withCID(s.export)},
 		{"import", s.importCAR},
 		{"id", s.id},
 	} {

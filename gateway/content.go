@@ -37,41 +37,20 @@ type request struct {
 	r    *http.Request
 	ctx  context.Context
 	g    share.Getter
-	root cid.Cid
-	segs []string // path segments after the CID
+	path dag.Path // the URL's, from /ipfs/ on
 	dir  bool     // the URL path ends with a slash
 }
-
-// errNoLink is a path segment that names nothing.
-var errNoLink = dag.ErrNoLink
 
 // errBadRequest marks an error in the request itself.
 var errBadRequest = errs.New(errs.Invalid, "bad request")
 
 func (h *Handler) serveContent(w http.ResponseWriter, r *http.Request) {
-	q := &request{h: h, w: w, r: r, ctx: r.Context()}
-	rest := strings.TrimPrefix(r.URL.Path, "/ipfs/")
-	first, tail, _ := strings.Cut(rest, "/")
-	c, err := cid.Decode(first)
+	p, err := dag.ParsePath(r.URL.Path)
 	if err != nil {
-		err = errs.Errorf(errs.Invalid, "invalid CID %q: %v", first, err)
 		httpError(w, statusOf(err), err.Error())
 		return
 	}
-	q.root, q.dir = c, strings.HasSuffix(rest, "/")
-	if tail != "" {
-		for s := range strings.SplitSeq(tail, "/") {
-			switch s {
-			case "":
-				continue // "a//b" and a trailing slash
-			case ".", "..":
-				err := errs.Errorf(errs.Invalid, "invalid path %q: no . or .. segments", r.URL.Path)
-				httpError(w, statusOf(err), err.Error())
-				return
-			}
-			q.segs = append(q.segs, s)
-		}
-	}
+	q := &request{h: h, w: w, r: r, ctx: r.Context(), path: p, dir: strings.HasSuffix(r.URL.Path, "/")}
 	q.g = withTimeout(h.node.Getter(q.ctx), h.opts.BlockTimeout)
 	if err := q.serve(); err != nil {
 		q.fail(err)
@@ -140,40 +119,15 @@ func (q *request) serve() error {
 
 // name is the file name the request ends with, "" when it names a bare CID.
 func (q *request) name() string {
-	if len(q.segs) == 0 {
+	if len(q.path.Segments) == 0 {
 		return ""
 	}
-	return q.segs[len(q.segs)-1]
+	return q.path.Base()
 }
 
-// resolve walks the path segments from the root through directories.
-func (q *request) resolve() (cid.Cid, error) {
-	c := q.root
-	for i, name := range q.segs {
-		next, err := q.lookup(c, name)
-		if err != nil {
-			if errors.Is(err, errNoLink) {
-				return cid.Undef, fmt.Errorf("%s/%s: %w", q.root, strings.Join(q.segs[:i+1], "/"), err)
-			}
-			return cid.Undef, err
-		}
-		c = next
-	}
-	return c, nil
-}
-
-// lookup returns the link called name in directory c (plain or
-// HAMT-sharded); a name under a file is errNoLink.
-func (q *request) lookup(c cid.Cid, name string) (cid.Cid, error) {
-	l, err := dag.Lookup(q.ctx, q.g, c, name)
-	if errors.Is(err, dag.ErrNotDir) {
-		return cid.Undef, errNoLink
-	}
-	if err != nil {
-		return cid.Undef, err
-	}
-	return l.Hash, nil
-}
+// resolve walks the path from the root through directories, as every
+// command resolves its paths.
+func (q *request) resolve() (cid.Cid, error) { return dag.Resolve(q.ctx, q.g, q.path) }
 
 // notModified answers 304 when If-None-Match names etag.
 func (q *request) notModified(etag string) bool {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -40,11 +39,11 @@ func (q *request) serveDir(c cid.Cid) error {
 		http.Redirect(q.w, q.r, u.RequestURI(), http.StatusMovedPermanently)
 		return nil
 	}
-	idx, err := q.lookup(c, "index.html")
+	idx, err := dag.Lookup(q.ctx, q.g, c, "index.html")
 	switch {
 	case err == nil:
-		return q.serveFile(idx, "index.html")
-	case !errors.Is(err, errNoLink):
+		return q.serveFile(idx.Hash, "index.html")
+	case !errors.Is(err, dag.ErrNoLink):
 		return err
 	}
 	etag := `"DirIndex-1-` + c.String() + `"`
@@ -74,17 +73,17 @@ func (q *request) serveDir(c cid.Cid) error {
 }
 
 func (q *request) listing(c cid.Cid, ents []dag.DirEntry) listing {
-	root := q.root.String()
-	base := "/ipfs/" + escapePath(append([]string{root}, q.segs...)...) + "/"
+	root, segs := q.path.Root.String(), q.path.Segments
+	base := "/ipfs/" + escapePath(append([]string{root}, segs...)...) + "/"
 	l := listing{
-		Path: "/ipfs/" + strings.Join(append([]string{root}, q.segs...), "/") + "/",
+		Path: "/ipfs/" + q.path.String() + "/",
 		Cid:  c.String(),
 	}
 	l.Crumbs = append(l.Crumbs, crumb{Name: root, Href: "/ipfs/" + root + "/"})
-	for i, s := range q.segs {
-		l.Crumbs = append(l.Crumbs, crumb{Name: s, Href: "/ipfs/" + escapePath(append([]string{root}, q.segs[:i+1]...)...) + "/"})
+	for i, s := range segs {
+		l.Crumbs = append(l.Crumbs, crumb{Name: s, Href: "/ipfs/" + escapePath(append([]string{root}, segs[:i+1]...)...) + "/"})
 	}
-	if len(q.segs) > 0 {
+	if len(segs) > 0 {
 		l.Parent = l.Crumbs[len(l.Crumbs)-2].Href
 	}
 	var total uint64

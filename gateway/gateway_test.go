@@ -583,6 +583,22 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestMissingSegmentNamed: a 404 for a path says which name is missing
+// under what, as every command's error does (dag.Resolve's).
+func TestMissingSegmentNamed(t *testing.T) {
+	f := newFixture(t)
+	tr := f.tree.String()
+	for target, want := range map[string]string{
+		"/ipfs/" + tr + "/deep/nope/x":     `no link named "nope" under ` + tr + "/deep",
+		"/ipfs/" + tr + "/hello.txt/more/": `no link named "more" under ` + tr + "/hello.txt",
+	} {
+		resp, body := f.do(t, "GET", target)
+		if resp.StatusCode != 404 || !strings.Contains(string(body), want) {
+			t.Errorf("%s: status %d, %q; want 404 with %q", target, resp.StatusCode, body, want)
+		}
+	}
+}
+
 func TestCorruptAndTimeout(t *testing.T) {
 	f := newFixture(t)
 	hello := dag.Sum(dag.Raw, f.files["hello.txt"])

@@ -29,7 +29,8 @@ func TestStatusOfKinds(t *testing.T) {
 		{errs.New(errs.InUse, "held"), http.StatusInternalServerError},
 		{errors.New("what"), http.StatusInternalServerError},
 		// The named errors of dag, which carry their kinds.
-		{fmt.Errorf("x: %w", errNoLink), http.StatusNotFound},
+		{fmt.Errorf("x: %w", dag.ErrNoLink), http.StatusNotFound},
+		{&dag.NoLinkError{Path: dag.Path{Segments: []string{"a"}}}, http.StatusNotFound},
 		{errs.E(errs.NotFound, errs.Path("x")), http.StatusNotFound},
 		{fmt.Errorf("x: %w", dag.ErrHashMismatch), http.StatusBadGateway},
 		{fmt.Errorf("x: %w", dag.ErrInvalidNode), http.StatusBadGateway},

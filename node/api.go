@@ -6,6 +6,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/gc"
 	"github.com/share-p2p/share/pin"
 )
@@ -14,6 +15,10 @@ import (
 // api package's Client implements it through a running daemon's socket.
 type API interface {
 	Add(ctx context.Context, path string, r io.Reader, opts AddOptions, onEntry func(Added)) (cid.Cid, error)
+	// Resolve returns the CID that p names, fetching the directories on
+	// the way that are not here (not the content they lead to). The
+	// commands that take content resolve their paths with it first.
+	Resolve(ctx context.Context, p dag.Path, opts FetchOptions) (cid.Cid, error)
 	Cat(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOptions) (int64, error)
 	Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions) error
 	Ls(ctx context.Context, c cid.Cid, opts FetchOptions) ([]Entry, error)

@@ -16,15 +16,16 @@ import (
 func exportCmd(g *globals) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "export CID",
-		Short: "Write the DAG with this CID as a CAR v1 file to standard output",
-		Long: `Export writes every block of the DAG under CID, in a CAR v1 file, to
+		Use:   "export CID[/PATH]",
+		Short: "Write the DAG with this CID or path as a CAR v1 file to standard output",
+		Long: `Export writes every block of the DAG under CID (or under what the path
+CID/sub/dir names), in a CAR v1 file whose root is that DAG's, to
 standard output: a way to move content without a network ('share import'
 reads it back, verifying every block).`,
-		Example: "  share export bafyb4i... > holidays.car",
+		Example: "  share export bafyb4i... > holidays.car\n  share export bafyb4i.../2024 > 2024.car",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCID(args[0])
+			paths, err := parsePaths(args)
 			if err != nil {
 				return err
 			}
@@ -32,8 +33,13 @@ reads it back, verifying every block).`,
 				return fmt.Errorf("export writes binary data: redirect it to a file (share export %s > file.car)", args[0])
 			}
 			return withNode(func(n node.API) error {
+				opts := node.FetchOptions{Timeout: timeout}
+				c, err := n.Resolve(cmd.Context(), paths[0], opts)
+				if err != nil {
+					return err
+				}
 				w := bufio.NewWriterSize(g.stdout, 1<<20)
-				if err := n.Export(cmd.Context(), c, w, node.FetchOptions{Timeout: timeout}); err != nil {
+				if err := n.Export(cmd.Context(), c, w, opts); err != nil {
 					return err
 				}
 				return w.Flush()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -32,16 +33,19 @@ func pinAddCmd(g *globals) *cobra.Command {
 		timeout time.Duration
 	)
 	add := &cobra.Command{
-		Use:     "add CID...",
-		Short:   "Pin content (recursive by default)",
-		Example: "  share pin add --name holidays bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke",
+		Use:   "add CID[/PATH]...",
+		Short: "Pin content (recursive by default)",
+		Long: `Pin add fetches what is missing of each DAG, checks it is complete, and
+pins it. A path (CID/sub/dir, /ipfs/CID/sub/dir) pins the CID it names,
+which it prints, as kubo does.`,
+		Example: "  share pin add --name holidays bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke\n  share pin add bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke/2024",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mode := pin.Recursive
 			if direct {
 				mode = pin.Direct
 			}
-			return forCIDs(args, func(n node.API, c cidArg) error {
+			return forPaths(cmd.Context(), args, timeout, func(n node.API, c cidArg) error {
 				opts := node.FetchOptions{Timeout: timeout}
 				if g.showProgress() {
 					bar := newBar(g.stderr, -1, "pinning "+c.s)
@@ -64,12 +68,12 @@ func pinAddCmd(g *globals) *cobra.Command {
 // pinRmCmd is `share pin rm`.
 func pinRmCmd(g *globals) *cobra.Command {
 	rm := &cobra.Command{
-		Use:     "rm CID...",
+		Use:     "rm CID[/PATH]...",
 		Short:   "Unpin content (gc may then remove it)",
 		Example: "  share pin rm bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return forCIDs(args, func(n node.API, c cidArg) error {
+			return forPaths(cmd.Context(), args, node.DefaultTimeout, func(n node.API, c cidArg) error {
 				if err := n.PinRm(cmd.Context(), c.c); err != nil {
 					return err
 				}
@@ -149,25 +153,28 @@ func pinVerifyCmd(g *globals) *cobra.Command {
 	return verify
 }
 
+// cidArg is an argument and the CID it resolved to.
 type cidArg struct {
-	s string
+	s string // the CID, as printed
 	c cid.Cid
 }
 
-// forCIDs parses every argument first (so a typo changes nothing), then
-// runs fn on each with one open node.
-func forCIDs(args []string, fn func(n node.API, c cidArg) error) error {
-	cs := make([]cidArg, len(args))
-	for i, a := range args {
-		c, err := parseCID(a)
-		if err != nil {
-			return err
-		}
-		cs[i] = cidArg{c.String(), c}
+// forPaths parses every argument first (so a typo changes nothing), then
+// with one open node resolves each in turn (fetching the directories on
+// the way, giving up after timeout without progress) and runs fn on the
+// CID it names.
+func forPaths(ctx context.Context, args []string, timeout time.Duration, fn func(n node.API, c cidArg) error) error {
+	paths, err := parsePaths(args)
+	if err != nil {
+		return err
 	}
 	return withNode(func(n node.API) error {
-		for _, c := range cs {
-			if err := fn(n, c); err != nil {
+		for _, p := range paths {
+			c, err := n.Resolve(ctx, p, node.FetchOptions{Timeout: timeout})
+			if err != nil {
+				return err
+			}
+			if err := fn(n, cidArg{c.String(), c}); err != nil {
 				return err
 			}
 		}

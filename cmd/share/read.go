@@ -22,35 +22,34 @@ import (
 func catCmd(g *globals) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:     "cat CID",
-		Short:   "Write the file with this CID to standard output",
-		Example: "  share cat bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku > hello.txt",
-		Args:    cobra.ExactArgs(1),
+		Use:   "cat CID[/PATH]...",
+		Short: "Write the files with these CIDs or paths to standard output, one after another",
+		Long: `Cat writes each file to standard output, in the order given (as kubo's
+cat does). An argument is a CID or a path in a directory: CID/sub/file,
+/ipfs/CID/sub/file.`,
+		Example: "  share cat bafkr4ig4ljhnxasawambeqcsymycobuw7ftxdjr3iusquxax2maa5artku > hello.txt\n  share cat bafyb4i.../sub/big.bin > big.bin\n  share cat part1-CID part2-CID > whole",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCID(args[0])
+			paths, err := parsePaths(args)
 			if err != nil {
 				return err
 			}
 			return withNode(func(n node.API) error {
 				opts := node.FetchOptions{Timeout: timeout}
-				if f, ok := g.stdout.(*os.File); ok {
-					// Local or through the daemon, which writes into f:
-					// a pipe gets 1 MiB of buffer either way.
-					rawio.GrowPipe(f)
-					if fc, ok := n.(fileCatter); ok {
-						// The daemon writes into our stdout itself.
-						_, err := fc.CatFile(cmd.Context(), c, f, opts)
+				out := catOutput(g, n)
+				for _, p := range paths {
+					c, err := n.Resolve(cmd.Context(), p, opts)
+					if err == nil {
+						err = out.cat(cmd.Context(), c, opts)
+					}
+					if err != nil {
+						// The bytes before a failure (a damaged block) are
+						// written out, so that the output ends where it does.
+						out.flush()
 						return err
 					}
 				}
-				w := bufio.NewWriterSize(g.stdout, 1<<20)
-				_, err := n.Cat(cmd.Context(), c, w, opts)
-				// The bytes before a failure (a damaged block) are
-				// written out, so that the output ends where it does.
-				if ferr := w.Flush(); err == nil {
-					err = ferr
-				}
-				return err
+				return out.flush()
 			})
 		},
 	}
@@ -64,25 +63,71 @@ type fileCatter interface {
 	CatFile(ctx context.Context, c cid.Cid, f *os.File, opts node.FetchOptions) (int64, error)
 }
 
+// catWriter is where cat writes: into our stdout file by the daemon
+// itself, or through one buffer for every file.
+type catWriter struct {
+	n  node.API
+	fc fileCatter // set when the daemon writes into f
+	f  *os.File
+	w  *bufio.Writer
+}
+
+// catOutput returns the output of cat on g's stdout through n.
+func catOutput(g *globals, n node.API) *catWriter {
+	out := &catWriter{n: n}
+	if f, ok := g.stdout.(*os.File); ok {
+		// Local or through the daemon, which writes into f: a pipe gets
+		// 1 MiB of buffer either way.
+		rawio.GrowPipe(f)
+		if fc, ok := n.(fileCatter); ok {
+			out.fc, out.f = fc, f
+			return out
+		}
+	}
+	out.w = bufio.NewWriterSize(g.stdout, 1<<20)
+	return out
+}
+
+// cat writes the file c.
+func (o *catWriter) cat(ctx context.Context, c cid.Cid, opts node.FetchOptions) error {
+	if o.fc != nil {
+		_, err := o.fc.CatFile(ctx, c, o.f, opts)
+		return err
+	}
+	_, err := o.n.Cat(ctx, c, o.w, opts)
+	return err
+}
+
+// flush writes out what is buffered.
+func (o *catWriter) flush() error {
+	if o.w == nil {
+		return nil
+	}
+	return o.w.Flush()
+}
+
 func getCmd(g *globals) *cobra.Command {
 	var (
 		out     string
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "get CID [-o PATH]",
-		Short: "Write the file or directory with this CID to disk",
-		Long: `Get writes the file or directory with this CID to PATH (default: the CID,
-in the current directory). The output appears only when it is complete.`,
-		Example: "  share get bafyb4igc6qmsqhjf2ewjiztd2wbkepkosktsu5w6uqcj3fgkdpa2e3zeaa -o video.mkv",
+		Use:   "get CID[/PATH] [-o OUT]",
+		Short: "Write the file or directory with this CID or path to disk",
+		Long: `Get writes the file or directory with this CID, or at this path in a
+directory (CID/sub/file, /ipfs/CID/sub/file), to OUT (default: in the
+current directory, under the path's last name, or the CID for a bare CID,
+as kubo's get does). The output appears only when it is complete.`,
+		Example: "  share get bafyb4igc6qmsqhjf2ewjiztd2wbkepkosktsu5w6uqcj3fgkdpa2e3zeaa -o video.mkv\n  share get /ipfs/bafyb4i.../photos/2024   # writes ./2024",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCID(args[0])
+			paths, err := parsePaths(args)
 			if err != nil {
 				return err
 			}
+			p := paths[0]
 			if out == "" {
-				out = c.String()
+				out = p.Base()
 			}
 			if _, err := os.Lstat(out); err == nil {
 				return errs.Errorf(errs.Exist, "get: %s already exists (choose another -o PATH or remove it)", out)
@@ -91,6 +136,10 @@ in the current directory). The output appears only when it is complete.`,
 				return err
 			}
 			return withNode(func(n node.API) error {
+				c, err := n.Resolve(cmd.Context(), p, node.FetchOptions{Timeout: timeout})
+				if err != nil {
+					return err
+				}
 				opts := node.FetchOptions{Timeout: timeout}
 				if g.showProgress() {
 					bar := newBar(g.stderr, -1, "checking")
@@ -115,13 +164,13 @@ in the current directory). The output appears only when it is complete.`,
 				}
 				if !g.quiet {
 					abs, _ := filepath.Abs(out)
-					fmt.Fprintf(g.stderr, "saved %s to %s\n", c, abs)
+					fmt.Fprintf(g.stderr, "saved %s to %s\n", p, abs)
 				}
 				return nil
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write the file or directory (default: ./CID)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write the file or directory (default: ./NAME, the path's last name or the CID)")
 	cmd.Flags().DurationVar(&timeout, "timeout", node.DefaultTimeout, "give up when nothing arrives for this long")
 	return cmd
 }
@@ -143,17 +192,22 @@ func checkOutputDir(out string) error {
 func lsCmd(g *globals) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:     "ls CID",
-		Short:   "List the directory with this CID (fetched from the network if it is not here)",
-		Example: "  share ls bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke\n  share ls --timeout 5s bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke",
+		Use:     "ls CID[/PATH]",
+		Short:   "List the directory with this CID or path (fetched from the network if it is not here)",
+		Example: "  share ls bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke\n  share ls bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke/photos\n  share ls --timeout 5s /ipfs/bafyb4icaeuc5uqz3b5ynfpaaagm2v2ewetp3fuutrc4vgna6ywu2wympke",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCID(args[0])
+			paths, err := parsePaths(args)
 			if err != nil {
 				return err
 			}
 			return withNode(func(n node.API) error {
-				entries, err := n.Ls(cmd.Context(), c, node.FetchOptions{Timeout: timeout})
+				opts := node.FetchOptions{Timeout: timeout}
+				c, err := n.Resolve(cmd.Context(), paths[0], opts)
+				if err != nil {
+					return err
+				}
+				entries, err := n.Ls(cmd.Context(), c, opts)
 				if err != nil {
 					return err
 				}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -8,11 +9,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/share-p2p/share/api"
+	"github.com/share-p2p/share/node"
 )
 
 func provideCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "provide CID",
+		Use:   "provide CID[/PATH]",
 		Short: "Announce now, in the DHT, that this node has CID (for debugging)",
 		Long: `Provide makes the daemon announce a provider record for CID at once and
 waits until the closest DHT peers took it. add already announces what it
@@ -20,7 +22,7 @@ adds (Provide.Strategy), and records are re-announced every 22 h.`,
 		Example: "  share provide bafyb4i...",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, cl, err := cidForDaemon(args[0])
+			c, cl, err := cidForDaemon(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -41,12 +43,12 @@ func routingCmd(g *globals) *cobra.Command {
 	}
 	var max int
 	find := &cobra.Command{
-		Use:     "findprovs CID",
-		Short:   "List the providers of CID that a DHT lookup finds",
+		Use:     "findprovs CID[/PATH]",
+		Short:   "List the providers of CID (or of the CID a path names) that a DHT lookup finds",
 		Example: "  share routing findprovs -n 5 bafyb4i...",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, cl, err := cidForDaemon(args[0])
+			c, cl, err := cidForDaemon(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -77,13 +79,21 @@ func routingCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// cidForDaemon parses a CID argument and connects to the running daemon
-// (the DHT commands need one).
-func cidForDaemon(arg string) (cid.Cid, *api.Client, error) {
-	c, err := parseCID(arg)
+// cidForDaemon parses a CID or path argument, connects to the running
+// daemon (the DHT commands need one) and has it resolve a path.
+func cidForDaemon(ctx context.Context, arg string) (cid.Cid, *api.Client, error) {
+	paths, err := parsePaths([]string{arg})
 	if err != nil {
 		return cid.Undef, nil, err
 	}
 	cl, err := daemonClient()
-	return c, cl, err
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	c, err := cl.Resolve(ctx, paths[0], node.FetchOptions{})
+	if err != nil {
+		cl.Close()
+		return cid.Undef, nil, err
+	}
+	return c, cl, nil
 }

@@ -6,20 +6,24 @@ import (
 	"io"
 	"time"
 
-	"github.com/ipfs/go-cid"
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/share-p2p/share/errs"
+	"github.com/share-p2p/share/dag"
 )
 
-// parseCID parses a CID argument with an error that says what was wrong
-// (of kind errs.Invalid).
-func parseCID(s string) (cid.Cid, error) {
-	c, err := cid.Decode(s)
-	if err != nil {
-		return cid.Undef, errs.Errorf(errs.Invalid, "invalid CID %q: %v", s, err)
+// parsePaths parses every argument as a CID or path (dag.ParsePath: CID,
+// CID/a/b, /ipfs/CID/a/b), all before anything is done, so that a typo
+// changes nothing. An error names the argument.
+func parsePaths(args []string) ([]dag.Path, error) {
+	ps := make([]dag.Path, len(args))
+	for i, a := range args {
+		p, err := dag.ParsePath(a)
+		if err != nil {
+			return nil, err
+		}
+		ps[i] = p
 	}
-	return c, nil
+	return ps, nil
 }
 
 // printJSON writes v as one line of JSON.
