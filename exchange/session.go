@@ -78,9 +78,10 @@ type Session struct {
 	mu       sync.Mutex
 	core     *sched.Sched
 	peers    map[peer.ID]*peerConn
-	held     map[cid.Cid][]byte        // Stream: fetched blocks kept for Get
+	held     map[cid.Cid]heldBlock     // Stream: fetched blocks kept for Get
 	waits    map[cid.Cid]chan struct{} // closed when the block is stored
 	local    int                       // blocks found in Local
+	pbLeaves bool                      // a dag-pb leaf was fetched
 	peakUsed int64                     // the core's peak memory, for tests
 	finished bool
 	err      error
@@ -114,7 +115,7 @@ func (e *Exchange) NewSession(ctx context.Context, root cid.Cid, opts SessionOpt
 		e: e, cfg: &e.cfg, root: root, opts: opts, ctx: ctx, stop: stop,
 		core:    sched.New(e.cfg.schedConfig(opts.ProgressTimeout), time.Now()),
 		peers:   make(map[peer.ID]*peerConn),
-		held:    make(map[cid.Cid][]byte),
+		held:    make(map[cid.Cid]heldBlock),
 		waits:   make(map[cid.Cid]chan struct{}),
 		done:    make(chan struct{}),
 		verifyQ: make(chan verifyJob, runtime.GOMAXPROCS(0)),
@@ -351,7 +352,7 @@ func (s *Session) addChildren(links []dag.PBLink, key []uint32) error {
 		}
 		if !local {
 			s.mu.Lock()
-			s.core.Add(l.Hash, ck, int64(l.Tsize))
+			s.core.Add(l.Hash, ck, s.tsizeLocked(l))
 			s.mu.Unlock()
 			continue
 		}
@@ -368,6 +369,17 @@ func (s *Session) addChildren(links []dag.PBLink, key []uint32) error {
 	s.wakeAllLocked()
 	s.mu.Unlock()
 	return nil
+}
+
+// tsizeLocked is the Tsize the scheduler is told of link l. A dag-pb
+// link's Tsize is its whole DAG's, no estimate of its block, unless the
+// DAG's dag-pb nodes have turned out to be leaves too (kubo's
+// --raw-leaves=false), whose Tsize is the leaf's size.
+func (s *Session) tsizeLocked(l dag.PBLink) int64 {
+	if l.Hash.Type() == dag.DagPB && !s.pbLeaves {
+		return -1
+	}
+	return int64(l.Tsize)
 }
 
 func (s *Session) wakeAllLocked() {
@@ -531,9 +543,10 @@ func (s *Session) put(c cid.Cid, data []byte) error {
 // for it is woken.
 func (s *Session) stored(c cid.Cid, data []byte, buf *[]byte) {
 	s.mu.Lock()
-	leaf := c.Type() != dag.DagPB
+	leaf := isLeaf(c, data)
+	s.pbLeaves = s.pbLeaves || leaf && c.Type() == dag.DagPB
 	if s.opts.Stream {
-		s.held[c] = data
+		s.held[c] = heldBlock{data, leaf}
 	} else {
 		putBuf(buf)
 	}
@@ -577,13 +590,13 @@ func releaseBuf(b []byte) {
 func (s *Session) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	for {
 		s.mu.Lock()
-		if data, ok := s.takeLocked(c); ok {
+		if h, ok := s.takeLocked(c); ok {
 			s.mu.Unlock()
 			release := releaseBuf
-			if c.Type() == dag.DagPB {
+			if !h.leaf {
 				release = nil // kept for other readers: nothing to release
 			}
-			return share.NewBlock(data, true, release), nil
+			return share.NewBlock(h.data, true, release), nil
 		}
 		if known, done := s.core.Status(c); s.finished || !known || done {
 			s.mu.Unlock()
@@ -625,20 +638,38 @@ func (s *Session) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	}
 }
 
+// heldBlock is a block a Stream session keeps for its reader.
+type heldBlock struct {
+	data []byte
+	leaf bool // handed over once; an inner node is kept for other readers
+}
+
 // takeLocked returns block c if the session holds it for the reader; a
 // leaf is handed over (read once), an inner node is kept.
-func (s *Session) takeLocked(c cid.Cid) ([]byte, bool) {
-	data, ok := s.held[c]
+func (s *Session) takeLocked(c cid.Cid) (heldBlock, bool) {
+	h, ok := s.held[c]
 	if !ok {
-		return nil, false
+		return heldBlock{}, false
 	}
-	if c.Type() != dag.DagPB {
+	if h.leaf {
 		delete(s.held, c)
-		s.core.Took(len(data))
+		s.core.Took(len(h.data))
 		s.wakeAllLocked()
 	}
-	return data, true
+	return h, true
 }
+
+// isLeaf reports whether block c holds file data and no links: a raw
+// block, or a dag-pb node without links (kubo's leaves with
+// --raw-leaves=false). A canonical dag-pb node encodes its links
+// (field 2) before its data, so a node with links starts with field 2's
+// tag; a non-canonical one is at worst kept in memory as inner nodes are.
+func isLeaf(c cid.Cid, data []byte) bool {
+	return c.Type() != dag.DagPB || len(data) == 0 || data[0] != pbLinksTag
+}
+
+// pbLinksTag is the tag of a dag-pb node's first link: field 2, bytes.
+const pbLinksTag = 2<<3 | 2
 
 // Has reports whether Get returns c without waiting: the session holds it
 // for its reader, or Local has it.

@@ -131,9 +131,12 @@ func (s *Sched) add(c cid.Cid, key []uint32, tsize int64) *entry {
 	}
 	en := &entry{c: c, key: key, inner: c.Type() == dag.DagPB, heapIdx: -1}
 	switch {
-	case en.inner:
+	case en.inner && (tsize <= 0 || tsize > s.cfg.MaxBlockSize):
 		en.est = 16 << 10 // a dag-pb node of 174 links is about 8 KiB
 	case tsize > 0:
+		// A leaf, or a dag-pb node whose whole DAG fits in a block, as
+		// kubo's dag-pb leaves do: the block is at most its Tsize.
+
 		en.est = min(tsize, s.cfg.MaxBlockSize)
 	default:
 		en.est = int64(s.avgBlock)
