@@ -22,6 +22,7 @@ type peerConn struct {
 	s     *Session
 	id    peer.ID
 	sp    *sched.Peer // the scheduler's side of the provider
+	proto string      // the block protocol spoken with it
 	lanes []lane
 	dead  bool
 

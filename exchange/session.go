@@ -1,10 +1,13 @@
 package exchange
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +60,17 @@ type Progress struct {
 	Peers       int   // providers in use
 	Duplicates  int   // blocks received more than once (endgame)
 	Done        bool  // the session has ended
+	// From says what each provider sent (first copies), most bytes
+	// first, including providers the session no longer uses.
+	From []PeerStat `json:",omitempty"`
+}
+
+// PeerStat is what one provider sent a session.
+type PeerStat struct {
+	Peer     peer.ID
+	Protocol string // the block protocol it used
+	Blocks   int
+	Bytes    int64
 }
 
 // Session fetches one DAG from many providers. Its methods are safe for
@@ -82,6 +96,7 @@ type Session struct {
 	waits    map[cid.Cid]chan struct{} // closed when the block is stored
 	local    int                       // blocks found in Local
 	pbLeaves bool                      // a dag-pb leaf was fetched
+	from     map[peer.ID]*PeerStat     // what each provider sent
 	peakUsed int64                     // the core's peak memory, for tests
 	finished bool
 	err      error
@@ -117,6 +132,7 @@ func (e *Exchange) NewSession(ctx context.Context, root cid.Cid, opts SessionOpt
 		peers:   make(map[peer.ID]*peerConn),
 		held:    make(map[cid.Cid]heldBlock),
 		waits:   make(map[cid.Cid]chan struct{}),
+		from:    make(map[peer.ID]*PeerStat),
 		done:    make(chan struct{}),
 		verifyQ: make(chan verifyJob, runtime.GOMAXPROCS(0)),
 	}
@@ -158,7 +174,7 @@ func (s *Session) AddProviders(ps ...peer.ID) {
 		if sp == nil {
 			continue
 		}
-		pc := &peerConn{s: s, id: p, sp: sp, wake: make(chan struct{}, 1)}
+		pc := &peerConn{s: s, id: p, sp: sp, proto: s.e.proto, wake: make(chan struct{}, 1)}
 		s.peers[p] = pc
 		pc.signal()
 		go pc.run()
@@ -192,11 +208,32 @@ func (s *Session) Progress() Progress {
 
 func (s *Session) progressLocked() Progress {
 	n := s.core.Counts()
-	return Progress{
+	p := Progress{
 		Blocks: n.Blocks, Bytes: n.Bytes, LocalBlocks: s.local,
 		Missing: n.Missing, Peers: len(s.peers), Duplicates: n.Duplicates,
 		Done: s.finished,
 	}
+	if len(s.from) > 0 {
+		p.From = make([]PeerStat, 0, len(s.from))
+		for _, st := range s.from {
+			p.From = append(p.From, *st)
+		}
+		slices.SortFunc(p.From, func(a, b PeerStat) int {
+			return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), strings.Compare(string(a.Peer), string(b.Peer)))
+		})
+	}
+	return p
+}
+
+// countLocked records that pc sent the first copy of a block of n bytes.
+func (s *Session) countLocked(pc *peerConn, n int) {
+	st := s.from[pc.id]
+	if st == nil {
+		st = &PeerStat{Peer: pc.id, Protocol: pc.proto}
+		s.from[pc.id] = st
+	}
+	st.Blocks++
+	st.Bytes += int64(n)
 }
 
 // finish ends the session with err (nil: complete).
@@ -492,6 +529,9 @@ func (s *Session) deliver(c cid.Cid, data []byte, buf *[]byte, from *peerConn) e
 	var v sched.Verdict
 	if !s.finished {
 		v = s.core.Verified(from.sp, c, len(data), time.Now())
+	}
+	if v.Store {
+		s.countLocked(from, len(data))
 	}
 	for _, p := range v.Losers {
 		if pc := s.peers[p.ID]; pc != nil {
