@@ -394,8 +394,10 @@ func (s *Sched) Want(c cid.Cid) (wake bool) {
 // wake says a block a reader waits for is outstanding at a peer too slow
 // to send it and may now be asked of another.
 func (s *Sched) Tick(now time.Time) (stalled, wake bool) {
-	if s.inflight == 0 && s.verifying == 0 && s.retained > 0 {
-		s.lastProgress = now // waiting for the reader, not for the network
+	if s.inflight == 0 && s.verifying == 0 && s.retained > 0 && len(s.waited) == 0 {
+		// Waiting for the reader, not for the network; a reader that
+		// waits for a block is waiting for the network.
+		s.lastProgress = now
 	}
 	if now.Sub(s.lastProgress) > s.cfg.ProgressTimeout {
 		return true, false
