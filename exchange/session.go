@@ -175,6 +175,9 @@ func (s *Session) AddProviders(ps ...peer.ID) {
 			continue
 		}
 		pc := &peerConn{s: s, id: p, sp: sp, proto: s.e.proto, wake: make(chan struct{}, 1)}
+		if s.e.useWire(p) {
+			pc.want, pc.proto = true, s.e.cfg.Wire.Protocol()
+		}
 		s.peers[p] = pc
 		pc.signal()
 		go pc.run()
@@ -310,7 +313,11 @@ func (s *Session) watch(now time.Time) {
 	if wake {
 		s.wakeAllLocked()
 	}
+	silent := s.silentWirePeersLocked(now)
 	s.mu.Unlock()
+	for _, pc := range silent {
+		s.dropPeer(pc, fmt.Errorf("nothing for %v", s.cfg.ReadTimeout), false)
+	}
 }
 
 // addRoot registers the root, or, when it is local, what it links to.
@@ -443,6 +450,9 @@ func (s *Session) dropPeer(pc *peerConn, err error, bad bool) {
 	s.wakeAllLocked()
 	s.mu.Unlock()
 	resetAll(sts)
+	if pc.want {
+		s.e.leaveWire(pc)
+	}
 	if finished {
 		return
 	}
@@ -585,8 +595,11 @@ func (s *Session) stored(c cid.Cid, data []byte, buf *[]byte) {
 	s.mu.Lock()
 	leaf := isLeaf(c, data)
 	s.pbLeaves = s.pbLeaves || leaf && c.Type() == dag.DagPB
+	// The root is kept, even a leaf (a one-chunk file of kubo's): the
+	// fetcher reads it for the DAG's size before the reader does.
+	leaf = leaf && c != s.root
 	if s.opts.Stream {
-		s.held[c] = heldBlock{data, leaf}
+		s.held[c] = heldBlock{data, leaf, buf != nil}
 	} else {
 		putBuf(buf)
 	}
@@ -632,9 +645,9 @@ func (s *Session) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 		s.mu.Lock()
 		if h, ok := s.takeLocked(c); ok {
 			s.mu.Unlock()
-			release := releaseBuf
-			if !h.leaf {
-				release = nil // kept for other readers: nothing to release
+			var release func([]byte)
+			if h.leaf && h.pooled {
+				release = releaseBuf // an inner node is kept for other readers
 			}
 			return share.NewBlock(h.data, true, release), nil
 		}
@@ -680,8 +693,9 @@ func (s *Session) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 
 // heldBlock is a block a Stream session keeps for its reader.
 type heldBlock struct {
-	data []byte
-	leaf bool // handed over once; an inner node is kept for other readers
+	data   []byte
+	leaf   bool // handed over once; an inner node is kept for other readers
+	pooled bool // data is a buffer of the pool, to go back once read
 }
 
 // takeLocked returns block c if the session holds it for the reader; a
