@@ -66,6 +66,13 @@ type Config struct {
 	// arrives for that long while blocks are missing. Default 30 s.
 	ProgressTimeout time.Duration
 
+	// Wire, if not nil, is a second block protocol (Bitswap) for the
+	// providers that do not speak the share protocol.
+	Wire WantWire
+	// Speaks, if not nil, reports whether identify says p speaks proto;
+	// without it every provider is asked over the share protocol.
+	Speaks func(p peer.ID, proto string) bool
+
 	// OnBadPeer, if not nil, is called (from any goroutine, without
 	// blocking) when a peer sends a block that fails verification, a
 	// block it was not asked for or a malformed frame. The node should
@@ -141,7 +148,10 @@ type Exchange struct {
 	peakReqs, peakBytes int64
 	closed              bool
 	done                chan struct{}
-	wg                  sync.WaitGroup // server streams
+
+	wmu  sync.Mutex
+	wire map[peer.ID]*wirePeer // the want wire's peers (client side)
+	wg   sync.WaitGroup        // server streams
 }
 
 // New returns an Exchange that serves store on proto (for example
@@ -159,6 +169,7 @@ func New(h share.StreamHost, proto string, store Store, cfg Config) (*Exchange, 
 		log:   cfg.Logger,
 		peers: make(map[peer.ID]*peerQuota),
 		done:  make(chan struct{}),
+		wire:  make(map[peer.ID]*wirePeer),
 	}
 	h.SetHandler(proto, e.serve)
 	return e, nil
@@ -182,6 +193,9 @@ func (e *Exchange) Close() error {
 // Has asks p which of cids it has, in one round trip on a stream of its
 // own. The answer has one entry per CID.
 func (e *Exchange) Has(ctx context.Context, p peer.ID, cids []cid.Cid) ([]bool, error) {
+	if e.useWire(p) {
+		return e.hasWire(ctx, p, cids)
+	}
 	s, err := e.host.NewStream(ctx, p, e.proto)
 	if err != nil {
 		return nil, fmt.Errorf("ask %s: %w", p, err)

@@ -22,6 +22,8 @@ type peerConn struct {
 	s     *Session
 	id    peer.ID
 	sp    *sched.Peer // the scheduler's side of the provider
+	proto string      // the block protocol spoken with it
+	want  bool        // asked over the want wire (Config.Wire), not on lanes
 	lanes []lane
 	dead  bool
 
@@ -59,6 +61,10 @@ func (pc *peerConn) signal() {
 // run opens the first lane and sends requests until the session or the
 // streams end; further lanes open when the first ones fill up.
 func (pc *peerConn) run() {
+	if pc.want {
+		pc.runWant()
+		return
+	}
 	s := pc.s
 	st, ok := pc.openFirst()
 	if !ok {
@@ -295,6 +301,10 @@ func (pc *peerConn) close(graceful bool) {
 	pc.dead = true
 	s.mu.Unlock()
 	pc.signal()
+	if pc.want {
+		s.e.leaveWire(pc)
+		return
+	}
 	if !graceful {
 		resetAll(sts)
 		return

@@ -1,10 +1,13 @@
 package exchange
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +60,17 @@ type Progress struct {
 	Peers       int   // providers in use
 	Duplicates  int   // blocks received more than once (endgame)
 	Done        bool  // the session has ended
+	// From says what each provider sent (first copies), most bytes
+	// first, including providers the session no longer uses.
+	From []PeerStat `json:",omitempty"`
+}
+
+// PeerStat is what one provider sent a session.
+type PeerStat struct {
+	Peer     peer.ID
+	Protocol string // the block protocol it used
+	Blocks   int
+	Bytes    int64
 }
 
 // Session fetches one DAG from many providers. Its methods are safe for
@@ -78,9 +92,11 @@ type Session struct {
 	mu       sync.Mutex
 	core     *sched.Sched
 	peers    map[peer.ID]*peerConn
-	held     map[cid.Cid][]byte        // Stream: fetched blocks kept for Get
+	held     map[cid.Cid]heldBlock     // Stream: fetched blocks kept for Get
 	waits    map[cid.Cid]chan struct{} // closed when the block is stored
 	local    int                       // blocks found in Local
+	pbLeaves bool                      // a dag-pb leaf was fetched
+	from     map[peer.ID]*PeerStat     // what each provider sent
 	peakUsed int64                     // the core's peak memory, for tests
 	finished bool
 	err      error
@@ -114,8 +130,9 @@ func (e *Exchange) NewSession(ctx context.Context, root cid.Cid, opts SessionOpt
 		e: e, cfg: &e.cfg, root: root, opts: opts, ctx: ctx, stop: stop,
 		core:    sched.New(e.cfg.schedConfig(opts.ProgressTimeout), time.Now()),
 		peers:   make(map[peer.ID]*peerConn),
-		held:    make(map[cid.Cid][]byte),
+		held:    make(map[cid.Cid]heldBlock),
 		waits:   make(map[cid.Cid]chan struct{}),
+		from:    make(map[peer.ID]*PeerStat),
 		done:    make(chan struct{}),
 		verifyQ: make(chan verifyJob, runtime.GOMAXPROCS(0)),
 	}
@@ -157,7 +174,10 @@ func (s *Session) AddProviders(ps ...peer.ID) {
 		if sp == nil {
 			continue
 		}
-		pc := &peerConn{s: s, id: p, sp: sp, wake: make(chan struct{}, 1)}
+		pc := &peerConn{s: s, id: p, sp: sp, proto: s.e.proto, wake: make(chan struct{}, 1)}
+		if s.e.useWire(p) {
+			pc.want, pc.proto = true, s.e.cfg.Wire.Protocol()
+		}
 		s.peers[p] = pc
 		pc.signal()
 		go pc.run()
@@ -191,11 +211,32 @@ func (s *Session) Progress() Progress {
 
 func (s *Session) progressLocked() Progress {
 	n := s.core.Counts()
-	return Progress{
+	p := Progress{
 		Blocks: n.Blocks, Bytes: n.Bytes, LocalBlocks: s.local,
 		Missing: n.Missing, Peers: len(s.peers), Duplicates: n.Duplicates,
 		Done: s.finished,
 	}
+	if len(s.from) > 0 {
+		p.From = make([]PeerStat, 0, len(s.from))
+		for _, st := range s.from {
+			p.From = append(p.From, *st)
+		}
+		slices.SortFunc(p.From, func(a, b PeerStat) int {
+			return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), strings.Compare(string(a.Peer), string(b.Peer)))
+		})
+	}
+	return p
+}
+
+// countLocked records that pc sent the first copy of a block of n bytes.
+func (s *Session) countLocked(pc *peerConn, n int) {
+	st := s.from[pc.id]
+	if st == nil {
+		st = &PeerStat{Peer: pc.id, Protocol: pc.proto}
+		s.from[pc.id] = st
+	}
+	st.Blocks++
+	st.Bytes += int64(n)
 }
 
 // finish ends the session with err (nil: complete).
@@ -272,7 +313,11 @@ func (s *Session) watch(now time.Time) {
 	if wake {
 		s.wakeAllLocked()
 	}
+	silent := s.silentWirePeersLocked(now)
 	s.mu.Unlock()
+	for _, pc := range silent {
+		s.dropPeer(pc, fmt.Errorf("nothing for %v", s.cfg.ReadTimeout), false)
+	}
 }
 
 // addRoot registers the root, or, when it is local, what it links to.
@@ -351,7 +396,7 @@ func (s *Session) addChildren(links []dag.PBLink, key []uint32) error {
 		}
 		if !local {
 			s.mu.Lock()
-			s.core.Add(l.Hash, ck, int64(l.Tsize))
+			s.core.Add(l.Hash, ck, s.tsizeLocked(l))
 			s.mu.Unlock()
 			continue
 		}
@@ -368,6 +413,17 @@ func (s *Session) addChildren(links []dag.PBLink, key []uint32) error {
 	s.wakeAllLocked()
 	s.mu.Unlock()
 	return nil
+}
+
+// tsizeLocked is the Tsize the scheduler is told of link l. A dag-pb
+// link's Tsize is its whole DAG's, no estimate of its block, unless the
+// DAG's dag-pb nodes have turned out to be leaves too (kubo's
+// --raw-leaves=false), whose Tsize is the leaf's size.
+func (s *Session) tsizeLocked(l dag.PBLink) int64 {
+	if l.Hash.Type() == dag.DagPB && !s.pbLeaves {
+		return -1
+	}
+	return int64(l.Tsize)
 }
 
 func (s *Session) wakeAllLocked() {
@@ -394,6 +450,9 @@ func (s *Session) dropPeer(pc *peerConn, err error, bad bool) {
 	s.wakeAllLocked()
 	s.mu.Unlock()
 	resetAll(sts)
+	if pc.want {
+		s.e.leaveWire(pc)
+	}
 	if finished {
 		return
 	}
@@ -481,6 +540,9 @@ func (s *Session) deliver(c cid.Cid, data []byte, buf *[]byte, from *peerConn) e
 	if !s.finished {
 		v = s.core.Verified(from.sp, c, len(data), time.Now())
 	}
+	if v.Store {
+		s.countLocked(from, len(data))
+	}
 	for _, p := range v.Losers {
 		if pc := s.peers[p.ID]; pc != nil {
 			pc.signal() // to send its CANCEL
@@ -531,9 +593,13 @@ func (s *Session) put(c cid.Cid, data []byte) error {
 // for it is woken.
 func (s *Session) stored(c cid.Cid, data []byte, buf *[]byte) {
 	s.mu.Lock()
-	leaf := c.Type() != dag.DagPB
+	leaf := isLeaf(c, data)
+	s.pbLeaves = s.pbLeaves || leaf && c.Type() == dag.DagPB
+	// The root is kept, even a leaf (a one-chunk file of kubo's): the
+	// fetcher reads it for the DAG's size before the reader does.
+	leaf = leaf && c != s.root
 	if s.opts.Stream {
-		s.held[c] = data
+		s.held[c] = heldBlock{data, leaf, buf != nil}
 	} else {
 		putBuf(buf)
 	}
@@ -577,13 +643,13 @@ func releaseBuf(b []byte) {
 func (s *Session) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	for {
 		s.mu.Lock()
-		if data, ok := s.takeLocked(c); ok {
+		if h, ok := s.takeLocked(c); ok {
 			s.mu.Unlock()
-			release := releaseBuf
-			if c.Type() == dag.DagPB {
-				release = nil // kept for other readers: nothing to release
+			var release func([]byte)
+			if h.leaf && h.pooled {
+				release = releaseBuf // an inner node is kept for other readers
 			}
-			return share.NewBlock(data, true, release), nil
+			return share.NewBlock(h.data, true, release), nil
 		}
 		if known, done := s.core.Status(c); s.finished || !known || done {
 			s.mu.Unlock()
@@ -625,20 +691,39 @@ func (s *Session) Get(ctx context.Context, c cid.Cid) (share.Block, error) {
 	}
 }
 
+// heldBlock is a block a Stream session keeps for its reader.
+type heldBlock struct {
+	data   []byte
+	leaf   bool // handed over once; an inner node is kept for other readers
+	pooled bool // data is a buffer of the pool, to go back once read
+}
+
 // takeLocked returns block c if the session holds it for the reader; a
 // leaf is handed over (read once), an inner node is kept.
-func (s *Session) takeLocked(c cid.Cid) ([]byte, bool) {
-	data, ok := s.held[c]
+func (s *Session) takeLocked(c cid.Cid) (heldBlock, bool) {
+	h, ok := s.held[c]
 	if !ok {
-		return nil, false
+		return heldBlock{}, false
 	}
-	if c.Type() != dag.DagPB {
+	if h.leaf {
 		delete(s.held, c)
-		s.core.Took(len(data))
+		s.core.Took(len(h.data))
 		s.wakeAllLocked()
 	}
-	return data, true
+	return h, true
 }
+
+// isLeaf reports whether block c holds file data and no links: a raw
+// block, or a dag-pb node without links (kubo's leaves with
+// --raw-leaves=false). A canonical dag-pb node encodes its links
+// (field 2) before its data, so a node with links starts with field 2's
+// tag; a non-canonical one is at worst kept in memory as inner nodes are.
+func isLeaf(c cid.Cid, data []byte) bool {
+	return c.Type() != dag.DagPB || len(data) == 0 || data[0] != pbLinksTag
+}
+
+// pbLinksTag is the tag of a dag-pb node's first link: field 2, bytes.
+const pbLinksTag = 2<<3 | 2
 
 // Has reports whether Get returns c without waiting: the session holds it
 // for its reader, or Local has it.

@@ -2,10 +2,13 @@ package exchange
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/ipfs/go-cid"
 
 	"github.com/share-p2p/share/dag"
 )
@@ -56,4 +59,53 @@ func TestStaleRequestForReader(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// makePBLeafDAG builds a file as kubo does with --raw-leaves=false: its
+// leaves are dag-pb UnixFS File nodes holding the data, under one root.
+func makePBLeafDAG(t testing.TB, size, chunk int, seed uint64) (cid.Cid, *dag.MemStore, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	st := dag.NewMemStore()
+	rootFS := dag.UnixFS{Type: dag.TypeFile, FileSize: uint64(size), HasFileSize: true}
+	var root dag.PBNode
+	for off := 0; off < size; off += chunk {
+		part := data[off:min(off+chunk, size)]
+		fs := dag.UnixFS{Type: dag.TypeFile, Data: part, FileSize: uint64(len(part)), HasFileSize: true}
+		leaf := (&dag.PBNode{Data: fs.Marshal()}).Marshal()
+		c := dag.Sum(dag.DagPB, leaf)
+		st.Set(c, leaf)
+		root.Links = append(root.Links, dag.PBLink{Hash: c, Tsize: uint64(len(leaf))})
+		rootFS.BlockSizes = append(rootFS.BlockSizes, uint64(len(part)))
+	}
+	root.Data = rootFS.Marshal()
+	b := root.Marshal()
+	c := dag.Sum(dag.DagPB, b)
+	st.Set(c, b)
+	return c, st, data
+}
+
+// TestStreamPBLeaves: a streaming session hands kubo's dag-pb leaves to
+// its reader once, as it does raw leaves, instead of keeping them for
+// other readers as it keeps inner nodes: memory stays bounded.
+func TestStreamPBLeaves(t *testing.T) {
+	root, src, data := makePBLeafDAG(t, 4<<20, 256<<10, 31)
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
+	client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{})
+	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Stream: true, Providers: providerIDs(prov)})
+	checkFile(t, s, root, data)
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	held := len(s.held)
+	s.mu.Unlock()
+	if held != 1 { // the root
+		t.Fatalf("session holds %d blocks after the reader read them all, want 1 (the root)", held)
+	}
 }

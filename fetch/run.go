@@ -40,6 +40,9 @@ type Progress struct {
 	Total  int64  // bytes of the whole DAG, once its root is known (else 0)
 	Blocks int
 	Peers  int
+	// From says how many bytes came from each peer, and over which
+	// protocol, most first (peers no longer in use included).
+	From []exchange.PeerStat `json:",omitempty"`
 }
 
 // A fetch stores what it fetched durably (in the background) every
@@ -205,7 +208,7 @@ func (r *run) report(p exchange.Progress) {
 		if p.Peers == 0 && p.Blocks == 0 {
 			phase = "finding providers"
 		}
-		r.opts.Progress(Progress{Phase: phase, Bytes: p.Bytes, Total: total, Blocks: p.Blocks, Peers: p.Peers})
+		r.opts.Progress(Progress{Phase: phase, Bytes: p.Bytes, Total: total, Blocks: p.Blocks, Peers: p.Peers, From: p.From})
 	}
 }
 
@@ -220,7 +223,7 @@ func (r *run) reportDone(ctx context.Context, g share.Getter) {
 	if info, err := dag.Stat(ctx, g, r.root); err == nil {
 		total = int64(info.CumulativeSize)
 	}
-	r.opts.Progress(Progress{Phase: "done", Bytes: p.Bytes, Total: total, Blocks: p.Blocks, Peers: p.Peers})
+	r.opts.Progress(Progress{Phase: "done", Bytes: p.Bytes, Total: total, Blocks: p.Blocks, Peers: p.Peers, From: p.From})
 }
 
 // end stops the session and the goroutines of the fetch and waits for

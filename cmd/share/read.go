@@ -140,33 +140,14 @@ as kubo's get does). The output appears only when it is complete.`,
 				if err != nil {
 					return err
 				}
-				opts := node.FetchOptions{Timeout: timeout}
-				if g.showProgress() {
-					bar := newBar(g.stderr, -1, "checking")
-					defer endBar(bar)
-					opts.Progress = func(p node.Progress) {
-						desc := p.Phase
-						if p.Phase == "fetching" {
-							desc = fmt.Sprintf("fetching from %d peer(s)", p.Peers)
-						}
-						bar.Describe(desc)
-						if p.Total > 0 && p.Phase == "fetching" && bar.GetMax64() != p.Total {
-							bar.ChangeMax64(p.Total) // now the bar has an ETA
-						}
-						bar.Set64(p.Bytes)
-					}
-				}
+				rep := newFetchReport(g)
+				defer rep.end()
+				opts := node.FetchOptions{Timeout: timeout, Progress: rep.progress}
 				if err := n.Get(cmd.Context(), c, out, opts); err != nil {
 					return err
 				}
-				if g.json {
-					return printJSON(g.stdout, map[string]string{"Cid": c.String(), "Path": out})
-				}
-				if !g.quiet {
-					abs, _ := filepath.Abs(out)
-					fmt.Fprintf(g.stderr, "saved %s to %s\n", p, abs)
-				}
-				return nil
+				rep.end()
+				return rep.saved(c.String(), p.String(), out)
 			})
 		},
 	}

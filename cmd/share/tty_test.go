@@ -100,6 +100,8 @@ func TestLANGetOnTerminal(t *testing.T) {
 		regexp.MustCompile(`[0-9.]+/8\.4 MB, [0-9.]+ [kM]B/s`), // bytes of the total, rate
 		regexp.MustCompile(`\[[0-9hms]+:[0-9hms]+\]`),          // elapsed:ETA
 		regexp.MustCompile(`\r *\rsaved ` + c + ` to `),        // bar cleared, then the result
+		// where the bytes came from
+		regexp.MustCompile(`saved ` + c + ` to \S+ \(8\.0 MiB from 1 peer: 8\.0 MiB from \w{6}…\w{6} over share\)`),
 	} {
 		if !want.MatchString(screen) {
 			t.Errorf("the terminal shows no %s", want)
@@ -108,6 +110,7 @@ func TestLANGetOnTerminal(t *testing.T) {
 	if stdout.Len() != 0 {
 		t.Errorf("get wrote %q to stdout", stdout.String())
 	}
+	checkGetJSON(t, l, c, filepath.Join(work, "r3"), filepath.Join(work, "out.json.bin"))
 
 	// Content nobody has: the terminal says what get is waiting for, and
 	// the timeout ends it with one clear line and status 1.
@@ -190,5 +193,33 @@ func TestLANGetKilledResumes(t *testing.T) {
 	}
 	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("the resumed get wrote %d different bytes (%v)", len(got), err)
+	}
+}
+
+// checkGetJSON: get --json into a fresh repository says how many bytes
+// came from which peer over which protocol.
+func checkGetJSON(t *testing.T, l *lab, c, repo, dst string) {
+	t.Helper()
+	out, err := l.share("h2", repo, "get", c, "-o", dst, "--json", "--timeout", "20s").Output()
+	if err != nil {
+		t.Fatalf("get --json: %v", err)
+	}
+	var got struct {
+		Cid, Path string
+		Fetched   int64
+		From      []struct {
+			Peer, Protocol string
+			Blocks         int
+			Bytes          int64
+		}
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("get --json printed %q: %v", out, err)
+	}
+	// 8 leaves of 1 MiB and the root
+	if got.Cid != c || got.Path != dst || len(got.From) != 1 || got.From[0].Bytes != got.Fetched ||
+		got.Fetched < 8<<20 || got.Fetched > 8<<20+4096 || got.From[0].Blocks != 9 ||
+		got.From[0].Protocol != "/share/blocks/1.0.0" || got.From[0].Peer == "" {
+		t.Fatalf("get --json printed %s", out)
 	}
 }

@@ -131,9 +131,12 @@ func (s *Sched) add(c cid.Cid, key []uint32, tsize int64) *entry {
 	}
 	en := &entry{c: c, key: key, inner: c.Type() == dag.DagPB, heapIdx: -1}
 	switch {
-	case en.inner:
+	case en.inner && (tsize <= 0 || tsize > s.cfg.MaxBlockSize):
 		en.est = 16 << 10 // a dag-pb node of 174 links is about 8 KiB
 	case tsize > 0:
+		// A leaf, or a dag-pb node whose whole DAG fits in a block, as
+		// kubo's dag-pb leaves do: the block is at most its Tsize.
+
 		en.est = min(tsize, s.cfg.MaxBlockSize)
 	default:
 		en.est = int64(s.avgBlock)
@@ -391,8 +394,10 @@ func (s *Sched) Want(c cid.Cid) (wake bool) {
 // wake says a block a reader waits for is outstanding at a peer too slow
 // to send it and may now be asked of another.
 func (s *Sched) Tick(now time.Time) (stalled, wake bool) {
-	if s.inflight == 0 && s.verifying == 0 && s.retained > 0 {
-		s.lastProgress = now // waiting for the reader, not for the network
+	if s.inflight == 0 && s.verifying == 0 && s.retained > 0 && len(s.waited) == 0 {
+		// Waiting for the reader, not for the network; a reader that
+		// waits for a block is waiting for the network.
+		s.lastProgress = now
 	}
 	if now.Sub(s.lastProgress) > s.cfg.ProgressTimeout {
 		return true, false
