@@ -6,13 +6,17 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/share-p2p/share/bitswap"
+	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/internal/kubotest"
+	"github.com/share-p2p/share/p2p/peer"
 )
 
 // kubo fetches over Bitswap what a share node on network ipfs serves:
@@ -87,4 +91,102 @@ func TestKuboCatSpeed(t *testing.T) {
 	b.Run("swarm", "connect", a.Addr)
 	fromKubo := cat(b)
 	t.Logf("%d MiB: share -> kubo %.0f MB/s, kubo -> kubo %.0f MB/s, ratio %.2f", mib, fromShare, fromKubo, fromShare/fromKubo)
+}
+
+// connectKubo connects n to k.
+func connectKubo(t *testing.T, n *Node, k *kubotest.Kubo) {
+	t.Helper()
+	ai, err := peer.AddrInfoFromString(k.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.net.Host.Connect(ctx, ai); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// catFrom cats c on n and returns the bytes and what came from whom.
+func catFrom(t *testing.T, n *Node, c string) ([]byte, []exchange.PeerStat) {
+	t.Helper()
+	root, err := cid.Decode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	var from []exchange.PeerStat
+	_, err = n.Cat(context.Background(), root, &buf, FetchOptions{Timeout: 20 * time.Second, Progress: func(p Progress) {
+		if p.Phase == "done" {
+			from = p.From
+		}
+	}})
+	if err != nil {
+		t.Fatalf("cat %s: %v", c, err)
+	}
+	return buf.Bytes(), from
+}
+
+// share fetches over Bitswap what kubo added, in kubo's default format
+// (CIDv0, sha2-256, dag-pb leaves) and with --cid-version 1 (raw
+// leaves), byte for byte, and says the bytes came from kubo over Bitswap.
+func TestShareGetsFromKubo(t *testing.T) {
+	k := kubotest.Start(t)
+	data := make([]byte, 3<<20+4321)
+	rand.NewChaCha8([32]byte{23}).Read(data)
+	for _, args := range [][]string{{"add", "-Q"}, {"add", "-Q", "--cid-version", "1"}} {
+		out, err := k.Try(data, args...)
+		if err != nil {
+			t.Fatalf("kubo %v: %v", args, err)
+		}
+		c := strings.TrimSpace(string(out))
+		n := startNode(t, NetworkOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, nil, map[string]string{"Network": `"ipfs"`})
+		connectKubo(t, n, k)
+		got, from := catFrom(t, n, c)
+		if !bytes.Equal(got, data) {
+			t.Fatalf("cat %s (kubo %v): %d bytes, not the %d kubo added", c, args, len(got), len(data))
+		}
+		if len(from) != 1 || from[0].Peer.String() != k.ID || from[0].Protocol != bitswap.Protocol120 || from[0].Bytes < int64(len(data)) {
+			t.Fatalf("cat %s: fetched from %+v, want all of it from kubo %s over Bitswap", c, from, k.ID)
+		}
+	}
+}
+
+// One file from a kubo and a share provider at once: the getter asks the
+// share provider over the share protocol and kubo over Bitswap, and both
+// send part of it (kubo adds it in share's format, so both have the
+// same blocks).
+func TestMixedKuboShareProviders(t *testing.T) {
+	k := kubotest.Start(t)
+	data := make([]byte, 48<<20)
+	rand.NewChaCha8([32]byte{29}).Read(data)
+	out, err := k.Try(data, "add", "-Q", "--cid-version", "1", "--raw-leaves", "--hash", "blake3", "--chunker", "size-1048576")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := strings.TrimSpace(string(out))
+	ipfs := map[string]string{"Network": `"ipfs"`}
+	opts := NetworkOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}
+	prov := startNode(t, opts, nil, ipfs)
+	if root, err := prov.Add(context.Background(), "f", bytes.NewReader(data), AddOptions{}, nil); err != nil || root.String() != c {
+		t.Fatalf("share added %v (%v), kubo %s", root, err, c)
+	}
+	getter := startNode(t, opts, nil, ipfs)
+	connect(t, getter, prov)
+	connectKubo(t, getter, k)
+	got, from := catFrom(t, getter, c)
+	if !bytes.Equal(got, data) {
+		t.Fatalf("cat: %d bytes, not the %d added", len(got), len(data))
+	}
+	want := map[string]string{k.ID: bitswap.Protocol120, prov.net.Host.ID().String(): prov.net.Host.Protocol("blocks")}
+	for _, f := range from {
+		if want[f.Peer.String()] != f.Protocol || f.Bytes == 0 {
+			t.Errorf("%s sent %d bytes over %s", f.Peer, f.Bytes, f.Protocol)
+		}
+		delete(want, f.Peer.String())
+	}
+	if len(want) > 0 {
+		t.Fatalf("nothing came from %v: %+v", want, from)
+	}
+	t.Logf("from: %+v", from)
 }

@@ -86,15 +86,24 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	nw := &Network{Host: h, logger: logger, cancel: cancel, ctx: nctx}
 	xcfg := nw.exchangeConfig(cfg, opts.ExchangeConfig, n.Metrics())
+	var wire *bitswapWire
+	if cfg.Network == "ipfs" {
+		nw.Bitswap = bitswap.New(h.Streams(), nw.bitswapConfig(n, xcfg))
+		wire = &bitswapWire{b: nw.Bitswap, h: h.Streams()}
+		xcfg.Wire, xcfg.Speaks = wire, h.Streams().SupportsProtocol
+	}
 	ex, err := exchange.New(h.Streams(), h.Protocol("blocks"), n.Blocks, xcfg)
 	if err != nil {
 		cancel()
+		if nw.Bitswap != nil {
+			nw.Bitswap.Close()
+		}
 		h.Close()
 		return nil, err
 	}
 	nw.Exchange = ex
-	if cfg.Network == "ipfs" {
-		nw.Bitswap = bitswap.New(h.Streams(), nw.bitswapConfig(n, xcfg))
+	if wire != nil {
+		nw.Bitswap.SetReceiver(wire.receive(ex))
 	}
 	if err := nw.startDHT(nctx, n, opts); err != nil {
 		nw.Close()
