@@ -95,7 +95,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		return nil, err
 	}
 	if cfg.Discovery.MDNS {
-		nw.startMDNS(discoveryName, opts.MDNSLoopback)
+		nw.startMDNS(discoveryName, mdnsFormat(cfg.Network), opts.MDNSLoopback)
 	}
 	nw.startBootstrap(cfg.Bootstrap)
 	n.net = nw
@@ -206,12 +206,25 @@ func (nw *Network) exchangeConfig(cfg *repo.Config, xcfg exchange.Config, m *met
 	return xcfg
 }
 
+// mdnsFormat is the LAN announcement format of a network: on network
+// ipfs libp2p's, which kubo speaks; on every other network share's own.
+func mdnsFormat(network string) mdns.Format {
+	if network == ipfsNetwork {
+		return mdns.FormatLibp2p
+	}
+	return mdns.FormatShare
+}
+
+// ipfsNetwork is the network name whose protocols are kubo's.
+const ipfsNetwork = "ipfs"
+
 // startMDNS announces the node on the LAN under name and dials the peers
 // it hears of. No multicast interface is not fatal: bootstrap and the DHT
 // remain.
-func (nw *Network) startMDNS(name string, loopback bool) {
+func (nw *Network) startMDNS(name string, format mdns.Format, loopback bool) {
 	svc, err := mdns.New(mdns.Config{
 		Network:         name,
+		Format:          format,
 		ID:              nw.Host.ID(),
 		Addrs:           nw.Host.Addrs,
 		IncludeLoopback: loopback,
