@@ -76,6 +76,9 @@ type Config struct {
 	Transport Network
 	// Store keeps the provider records this node serves.
 	Store ProviderStore
+	// Scope says which peers and addresses the DHT deals in (default
+	// ScopeAll; a node on network ipfs runs a ScopeWAN and a ScopeLAN one).
+	Scope Scope
 	// Logger receives debug events (default: discarded).
 	Logger *slog.Logger
 	// QueryTimeout bounds one request (default 10 s).
@@ -128,6 +131,9 @@ func New(cfg Config) (*DHT, error) {
 	if err := self.ID.Validate(); err != nil {
 		return nil, fmt.Errorf("dht config: Self: %w", err)
 	}
+	if cfg.Scope < ScopeAll || cfg.Scope > ScopeLAN {
+		return nil, fmt.Errorf("dht config: Scope %d unknown", cfg.Scope)
+	}
 	if cfg.Mode < ModeAuto || cfg.Mode > ModeOff {
 		return nil, fmt.Errorf("dht config: Mode %d unknown", cfg.Mode)
 	}
@@ -156,7 +162,7 @@ func New(cfg Config) (*DHT, error) {
 	mode := cfg.Mode
 	if mode == ModeAuto {
 		mode = ModeClient
-		if len(SaneAddrs(self.Addrs)) > 0 {
+		if len(cfg.Scope.Filter(self.Addrs)) > 0 {
 			mode = ModeServer
 		}
 	}
@@ -168,7 +174,7 @@ func New(cfg Config) (*DHT, error) {
 		self: self.ID,
 		key:  KeyOf([]byte(self.ID)),
 		mode: mode,
-		log:  cfg.Logger.With("dht", mode.String()),
+		log:  cfg.Logger.With("dht", mode.String(), "scope", cfg.Scope.String()),
 	}
 	d.rt = newTable(d.key, cfg.K, cfg.MaxFailures, time.Now)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -209,7 +215,16 @@ func (d *DHT) Close() error {
 // one that identify says speaks kad). It reports whether it is in the
 // live table.
 func (d *DHT) AddPeer(ai peer.AddrInfo) bool {
-	ai.Addrs = SaneAddrs(ai.Addrs)
+	return d.see(ai)
+}
+
+// see records in the table a peer known to serve, if the scope admits it
+// with the addresses it keeps of it.
+func (d *DHT) see(ai peer.AddrInfo) bool {
+	ai.Addrs = d.cfg.Scope.Filter(ai.Addrs)
+	if !d.cfg.Scope.Admits(ai.Addrs) {
+		return false
+	}
 	return d.rt.seen(ai)
 }
 
@@ -251,7 +266,7 @@ func (d *DHT) query(ctx context.Context, to peer.AddrInfo, req *Message) (*Messa
 		}
 		return nil, err
 	}
-	d.rt.seen(peer.AddrInfo{ID: to.ID, Addrs: SaneAddrs(to.Addrs)})
+	d.see(to)
 	return resp, nil
 }
 
@@ -351,7 +366,7 @@ func (d *DHT) FindPeer(ctx context.Context, id peer.ID) (peer.AddrInfo, error) {
 		}
 		for _, p := range m.CloserPeers {
 			if p.ID == id {
-				if addrs := SaneAddrs(p.Addrs); len(addrs) > 0 {
+				if addrs := d.cfg.Scope.Filter(p.Addrs); len(addrs) > 0 {
 					found = peer.AddrInfo{ID: id, Addrs: addrs}
 					return true
 				}
@@ -401,7 +416,7 @@ func (d *DHT) FindProviders(ctx context.Context, key []byte, max int) <-chan pee
 		}
 		d.lookup(ctx, GetProviders, key, d.cfg.K, func(_ peer.AddrInfo, m *Message) bool {
 			for _, p := range m.ProviderPeers {
-				if emit(peer.AddrInfo{ID: p.ID, Addrs: SaneAddrs(p.Addrs)}) {
+				if emit(peer.AddrInfo{ID: p.ID, Addrs: d.cfg.Scope.Filter(p.Addrs)}) {
 					return true
 				}
 			}

@@ -141,7 +141,7 @@ type lookupRun struct {
 // table's closest to the target.
 func (l *lookupRun) seed(seeds []peer.AddrInfo) {
 	for _, ai := range seeds {
-		l.add(peer.AddrInfo{ID: ai.ID, Addrs: SaneAddrs(ai.Addrs)}, 1, nil)
+		l.add(peer.AddrInfo{ID: ai.ID, Addrs: l.d.cfg.Scope.Filter(ai.Addrs)}, 1, nil)
 	}
 	for _, ai := range l.d.rt.closest(l.target, l.count) {
 		l.add(ai, 1, nil)
@@ -213,7 +213,7 @@ func (l *lookupRun) record(r queryResult, onResp func(peer.AddrInfo, *Message) b
 		if i >= l.count {
 			break
 		}
-		l.add(peer.AddrInfo{ID: p.ID, Addrs: SaneAddrs(p.Addrs)}, r.c.hops+1, r.c)
+		l.add(peer.AddrInfo{ID: p.ID, Addrs: l.d.cfg.Scope.Filter(p.Addrs)}, r.c.hops+1, r.c)
 	}
 	return onResp != nil && onResp(r.c.ai, r.resp)
 }

@@ -9,10 +9,10 @@ import (
 
 // handle answers an inbound request (server mode).
 func (d *DHT) handle(ctx context.Context, req Request) (*Message, error) {
-	from := peer.AddrInfo{ID: req.From.ID, Addrs: SaneAddrs(req.From.Addrs)}
+	from := peer.AddrInfo{ID: req.From.ID, Addrs: d.cfg.Scope.Filter(req.From.Addrs)}
 	if req.FromServer {
 		// The sender serves the DHT too: it may enter the table.
-		d.rt.seen(from)
+		d.see(from)
 	}
 	m := req.Msg
 	switch m.Type {
@@ -34,6 +34,8 @@ func (d *DHT) handle(ctx context.Context, req Request) (*Message, error) {
 		}
 		resp := &Message{Type: GetProviders, Key: m.Key}
 		for _, ai := range d.cfg.Store.Providers(m.Key, d.cfg.MaxProviders) {
+			// The store may be shared with a DHT of another scope.
+			ai.Addrs = d.cfg.Scope.Filter(ai.Addrs)
 			resp.ProviderPeers = append(resp.ProviderPeers, PeerOf(ai))
 		}
 		resp.CloserPeers = d.closerPeers(KeyOf(m.Key), from.ID)
@@ -53,7 +55,7 @@ func (d *DHT) handle(ctx context.Context, req Request) (*Message, error) {
 			}
 		}
 		for _, p := range m.ProviderPeers {
-			addrs := SaneAddrs(p.Addrs)
+			addrs := d.cfg.Scope.Filter(p.Addrs)
 			if len(addrs) == 0 {
 				addrs = from.Addrs
 			}
@@ -83,6 +85,6 @@ func (d *DHT) closerPeers(target Key, requester peer.ID) []Peer {
 
 func (d *DHT) selfInfo() peer.AddrInfo {
 	ai := d.cfg.Self()
-	ai.Addrs = SaneAddrs(ai.Addrs)
+	ai.Addrs = d.cfg.Scope.Filter(ai.Addrs)
 	return ai
 }

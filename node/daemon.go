@@ -148,7 +148,7 @@ func (d *Daemon) Provide(ctx context.Context, c cid.Cid) error {
 	if ok, err := d.local().Has(ctx, c); err != nil || !ok {
 		return errs.E(errs.Op("provide"), errs.NotFound, c, errors.New("not found locally"))
 	}
-	return nw.DHT.Provide(ctx, [][]byte{c.Hash()})
+	return nw.Routing.Provide(ctx, [][]byte{c.Hash()})
 }
 
 // FindProviders streams the providers of c the DHT knows, at most max

@@ -59,7 +59,7 @@ func (n *Node) online(ctx context.Context) (*fetch.Network, error) {
 func (nw *Network) fetchNetwork() *fetch.Network {
 	fn := &fetch.Network{Source: exchangeSource{nw.Exchange}, Peers: hostPeers{nw.Host}}
 	if nw.Provider != nil {
-		fn.Router = dhtRouter{nw.DHT, nw.Provider}
+		fn.Router = dhtRouter{nw.Routing, nw.Provider}
 	}
 	return fn
 }
@@ -110,7 +110,7 @@ func (p hostPeers) Watch(ctx context.Context, fn func(peer.ID, bool)) {
 
 // dhtRouter finds providers in the DHT.
 type dhtRouter struct {
-	d *dht.DHT
+	d *dht.Dual
 	p *provide.Provider
 }
 

@@ -32,7 +32,9 @@ type Network struct {
 	Host     *p2p.Host
 	Exchange *exchange.Exchange
 	Bitswap  *bitswap.Bitswap  // nil unless Network is "ipfs"
-	DHT      *dht.DHT          // nil when Routing.Mode is off
+	DHT      *dht.DHT          // nil when Routing.Mode is off; on network ipfs the WAN one
+	LAN      *dht.DHT          // kubo's LAN DHT, on network ipfs only
+	Routing  *dht.Dual         // DHT and LAN together; nil when Routing.Mode is off
 	Provider *provide.Provider // nil when Routing.Mode is off
 	mdns     *mdns.Service
 	logger   *slog.Logger
@@ -87,7 +89,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	nw := &Network{Host: h, logger: logger, cancel: cancel, ctx: nctx}
 	xcfg := nw.exchangeConfig(cfg, opts.ExchangeConfig, n.Metrics())
 	var wire *bitswapWire
-	if cfg.Network == "ipfs" {
+	if cfg.Network == ipfsNetwork {
 		nw.Bitswap = bitswap.New(h.Streams(), nw.bitswapConfig(n, xcfg))
 		wire = &bitswapWire{b: nw.Bitswap, h: h.Streams()}
 		xcfg.Wire, xcfg.Speaks = wire, h.Streams().SupportsProtocol
@@ -110,7 +112,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		return nil, err
 	}
 	if cfg.Discovery.MDNS {
-		nw.startMDNS(discoveryName, opts.MDNSLoopback)
+		nw.startMDNS(discoveryName, mdnsFormat(cfg.Network), opts.MDNSLoopback)
 	}
 	nw.startBootstrap(cfg.Bootstrap)
 	n.net = nw
@@ -236,12 +238,25 @@ func (nw *Network) bitswapConfig(n *Node, xcfg exchange.Config) bitswap.Config {
 	}
 }
 
+// mdnsFormat is the LAN announcement format of a network: on network
+// ipfs libp2p's, which kubo speaks; on every other network share's own.
+func mdnsFormat(network string) mdns.Format {
+	if network == ipfsNetwork {
+		return mdns.FormatLibp2p
+	}
+	return mdns.FormatShare
+}
+
+// ipfsNetwork is the network name whose protocols are kubo's.
+const ipfsNetwork = "ipfs"
+
 // startMDNS announces the node on the LAN under name and dials the peers
 // it hears of. No multicast interface is not fatal: bootstrap and the DHT
 // remain.
-func (nw *Network) startMDNS(name string, loopback bool) {
+func (nw *Network) startMDNS(name string, format mdns.Format, loopback bool) {
 	svc, err := mdns.New(mdns.Config{
 		Network:         name,
+		Format:          format,
 		ID:              nw.Host.ID(),
 		Addrs:           nw.Host.Addrs,
 		IncludeLoopback: loopback,
@@ -278,13 +293,14 @@ func (nw *Network) startBootstrap(addrs []string) {
 		}
 		nw.spawn(func() { nw.keepConnected(nw.ctx, ai) })
 	}
-	if nw.DHT != nil && len(addrs) > 0 {
+	if nw.Routing != nil && len(addrs) > 0 {
 		nw.spawn(func() { nw.bootstrapDHT(nw.ctx, addrs) })
 	}
 }
 
 // startDHT starts the Kademlia DHT and the provider (unless Routing.Mode
-// is off); the provider records it serves live in keyspace 'P'.
+// is off); the provider records it serves live in keyspace 'P'. On network
+// ipfs it starts kubo's two, WAN and LAN, over the one store.
 func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) error {
 	cfg := n.Repo.Config()
 	mode, err := dht.ParseMode(cfg.Routing.Mode)
@@ -302,23 +318,48 @@ func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) e
 		return err
 	}
 	nw.spawn(func() { store.RunExpiry(ctx, time.Hour) })
-	proto := dht.Protocol(cfg.Network)
+	scope := dht.ScopeAll
+	if cfg.Network == ipfsNetwork {
+		scope = dht.ScopeWAN
+	}
+	nw.DHT, err = nw.newDHT(n, dht.Protocol(cfg.Network), scope, mode, store)
+	if err != nil {
+		return err
+	}
+	nw.Routing = &dht.Dual{WAN: nw.DHT}
+	if cfg.Network == ipfsNetwork {
+		// kubo's LAN DHT serves unless its WAN one is a client by
+		// configuration; auto resolves on the node's own addresses.
+		nw.LAN, err = nw.newDHT(n, dht.LANProtocol(cfg.Network), dht.ScopeLAN, mode, store)
+		if err != nil {
+			nw.DHT.Close()
+			return err
+		}
+		nw.Routing.LAN = nw.LAN
+	}
+	return nw.startProvider(ctx, n, opts.Temporary)
+}
+
+// newDHT starts one DHT on proto and feeds it the peers identify finds
+// serving proto.
+func (nw *Network) newDHT(n *Node, proto string, scope dht.Scope, mode dht.Mode, store *provide.Store) (*dht.DHT, error) {
+	cfg := n.Repo.Config()
 	hostNet := dht.NewHostNetwork(nw.Host.Streams(), proto)
 	hostNet.MaxMessageSize = cfg.Limits.MaxDHTMessageBytes
 	d, err := dht.New(dht.Config{
 		Self:      nw.Host.AddrInfo,
 		Mode:      mode,
+		Scope:     scope,
 		Alpha:     cfg.Routing.Alpha,
 		Transport: countedDHT{hostNet, n.Metrics()},
 		Store:     store,
 		Logger:    nw.logger,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.Attach(nw.Host.Streams(), proto)
-	nw.DHT = d
-	return nw.startProvider(ctx, n, opts.Temporary)
+	return d, nil
 }
 
 // startProvider starts the provider over the DHT: it announces what
@@ -329,7 +370,7 @@ func (nw *Network) startProvider(ctx context.Context, n *Node, temporary bool) e
 	if err != nil {
 		return fmt.Errorf("config Provide.Strategy: %w", err)
 	}
-	pcfg := provide.Config{Router: nw.DHT, Strategy: strategy, Logger: nw.logger}
+	pcfg := provide.Config{Router: nw.Routing, Strategy: strategy, Logger: nw.logger}
 	if !temporary {
 		pcfg.Keys = func(ctx context.Context) ([][]byte, error) { return n.provideKeys(ctx, strategy) }
 	}
@@ -355,7 +396,7 @@ func (nw *Network) bootstrapDHT(ctx context.Context, addrs []string) {
 	}
 	backoff := 200 * time.Millisecond
 	for {
-		err := nw.DHT.Bootstrap(ctx, seeds)
+		err := nw.Routing.Bootstrap(ctx, seeds)
 		if err == nil {
 			nw.bootstrapped.Store(true)
 			return
@@ -420,8 +461,8 @@ func (nw *Network) Close() error {
 	if nw.mdns != nil {
 		nw.mdns.Close()
 	}
-	if nw.DHT != nil {
-		nw.DHT.Close()
+	if nw.Routing != nil {
+		nw.Routing.Close()
 	}
 	nw.Exchange.Close()
 	if nw.Bitswap != nil {

@@ -36,6 +36,32 @@
 // a receiver also dials the A/AAAA address with the SRV port, which is the
 // announcer's address on the link the answer came from.
 //
+// # libp2p's format (network ipfs)
+//
+// With Config.Format FormatLibp2p a Service speaks libp2p's mDNS
+// (libp2p/specs discovery/mdns.md) as kubo does, so that kubo and share
+// find each other on a LAN with no configuration:
+//
+//	_p2p._udp.local.                    PTR  RANDOM._p2p._udp.local.
+//	RANDOM._p2p._udp.local.             SRV  0 0 P RANDOM2.local.
+//	RANDOM._p2p._udp.local.             TXT  "dnsaddr=/ip4/192.0.2.7/tcp/4001/p2p/ID" "dnsaddr=..."
+//	RANDOM2.local.                      A    addresses of the interface the question came in on
+//
+// RANDOM and RANDOM2 are random labels of 32 to 63 letters and digits
+// drawn at New, as the spec asks (they say nothing of the node). The PTR
+// is the answer, the others are additional records; the TTLs are kubo's
+// (3200 s, A/AAAA 120 s). libp2p reads only the TXT strings, but
+// zeroconf, kubo's mDNS library, reports an instance only when the same
+// packet has an address record for its SRV target, hence the A records.
+// Kubo's SRV port is always 4001 whatever it listens on, so the receiver
+// reads only the dnsaddr strings: /ip4|ip6/A/tcp/P/p2p/ID, of one peer per
+// instance. The format repeats the "dnsaddr" key, which pion neither sends
+// nor reads (its TXT keys are unique), so this format runs on sockets of
+// its own (libp2pConn): it answers PTR questions for the service
+// (multicast, or unicast to a QU question or a legacy resolver) and reads
+// every response and announcement it hears, whatever section their
+// records are in. testdata/kubo holds kubo 0.43's packets.
+//
 // # Timing
 //
 // A Service answers questions from New on, and Start sends a PTR question at
@@ -53,5 +79,7 @@
 // port and optionally /p2p with the announced ID; unspecified, multicast,
 // broadcast and IPv6 link-local addresses are dropped, loopback ones unless
 // Config.IncludeLoopback. It keeps at most 16 addresses per peer and 1024
-// peers, and drops events when OnPeer falls behind.
+// peers, and drops events when OnPeer falls behind. In libp2p's format a
+// packet is read only up to 9000 bytes and 64 records, 16 instances and
+// 64 TXT strings per instance; the address rules are the same.
 package mdns

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,10 +36,28 @@ var (
 	ErrClosed = errors.New("mdns: service closed")
 )
 
+// Format is a record format: how a Service announces itself and reads
+// the announcements of others.
+type Format int
+
+const (
+	// FormatShare is share's own: a service type per network, the network
+	// in the TXT record, the PeerID as instance name (see the package doc).
+	FormatShare Format = iota
+	// FormatLibp2p is libp2p's (libp2p/specs discovery/mdns.md), which
+	// kubo speaks: service _p2p._udp, random instance names, one TXT
+	// string "dnsaddr=/ip4/.../tcp/N/p2p/ID" per address. It carries no
+	// network name: use it for network "ipfs".
+	FormatLibp2p
+)
+
 // Config configures a Service. Network, ID, Addrs and OnPeer are required.
 type Config struct {
 	// Network is the network name; peers of other networks are ignored.
+	// FormatLibp2p announces no network name, so it is only checked.
 	Network string
+	// Format is the record format (default FormatShare).
+	Format Format
 	// ID is this node's PeerID.
 	ID peer.ID
 	// Addrs returns the node's listen addresses. It is called when the
@@ -74,6 +93,8 @@ func (c *Config) validate() error {
 		return errors.New("mdns: config Addrs is nil")
 	case c.OnPeer == nil:
 		return errors.New("mdns: config OnPeer is nil")
+	case c.Format != FormatShare && c.Format != FormatLibp2p:
+		return fmt.Errorf("mdns: config Format %d unknown", c.Format)
 	case c.QueryInterval < 0 || c.MaxQueryInterval < 0:
 		return errors.New("mdns: config QueryInterval: negative")
 	}
@@ -94,8 +115,10 @@ func (c *Config) validate() error {
 type Service struct {
 	cfg     Config
 	svcType string
-	conn    *pion.Conn
+	conn    *pion.Conn  // FormatShare
+	lp      *libp2pConn // FormatLibp2p
 	events  chan pion.ServiceEvent
+	lpPeers chan libp2pPeer
 
 	mu      sync.Mutex
 	started bool
@@ -124,6 +147,10 @@ func New(cfg Config) (*Service, error) {
 		cfg:     cfg,
 		svcType: serviceType(cfg.Network),
 		events:  make(chan pion.ServiceEvent, 128),
+		lpPeers: make(chan libp2pPeer, 128),
+	}
+	if cfg.Format == FormatLibp2p {
+		return s, s.newLibp2p(ifaces)
 	}
 	s.rec = makeRecord(cfg.Network, cfg.ID, cfg.Addrs())
 
@@ -149,6 +176,25 @@ func New(cfg Config) (*Service, error) {
 	s.conn = conn
 	conn.OnServiceDiscovered(s.found)
 	return s, nil
+}
+
+// newLibp2p opens the sockets of the libp2p format.
+func (s *Service) newLibp2p(ifaces []net.Interface) error {
+	addrs := s.cfg.Addrs()
+	s.rec = record{port: firstPort(addrs, s.cfg.ID), libp2p: libp2pTXT(s.cfg.ID, addrs)}
+	ann := &libp2pAnnouncement{instance: randomLabel(), host: randomLabel(), port: s.rec.port, txt: s.rec.libp2p}
+	lp, err := newLibp2pConn(ifaces, s.cfg.IncludeLoopback, ann, func(p libp2pPeer) {
+		select {
+		case s.lpPeers <- p:
+		default:
+			s.cfg.Logger.Debug("mdns: OnPeer is behind, event dropped", "peer", p.id)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("mdns: %w", err)
+	}
+	s.lp = lp
+	return nil
 }
 
 // pickInterfaces returns ifaces, or when nil every interface that is up and
@@ -234,6 +280,10 @@ func (s *Service) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	if s.lp != nil {
+		s.lp.close()
+		return nil
+	}
 	if err := s.conn.Close(); err != nil {
 		return fmt.Errorf("mdns: close: %w", err)
 	}
@@ -252,12 +302,16 @@ func (s *Service) queryLoop(ctx context.Context) {
 	defer func() { stopPrev() }()
 	for {
 		s.refresh()
-		bctx, stop := context.WithCancel(ctx)
-		if err := s.conn.Browse(bctx, s.svcType); err != nil {
-			s.cfg.Logger.Debug("mdns browse", "err", err)
+		if s.lp != nil {
+			s.lp.query()
+		} else {
+			bctx, stop := context.WithCancel(ctx)
+			if err := s.conn.Browse(bctx, s.svcType); err != nil {
+				s.cfg.Logger.Debug("mdns browse", "err", err)
+			}
+			stopPrev()
+			stopPrev = stop
 		}
-		stopPrev()
-		stopPrev = stop
 		timer.Reset(interval)
 		select {
 		case <-ctx.Done():
@@ -270,6 +324,10 @@ func (s *Service) queryLoop(ctx context.Context) {
 
 // refresh re-registers this node's record when its addresses changed.
 func (s *Service) refresh() {
+	if s.lp != nil {
+		s.refreshLibp2p()
+		return
+	}
 	rec := makeRecord(s.cfg.Network, s.cfg.ID, s.cfg.Addrs())
 	if rec.equal(s.rec) {
 		return
@@ -285,6 +343,19 @@ func (s *Service) refresh() {
 		s.cfg.Logger.Debug("mdns update record", "err", err)
 		return
 	}
+	s.rec = rec
+}
+
+// refreshLibp2p replaces the libp2p announcement when the addresses
+// changed; the instance name stays.
+func (s *Service) refreshLibp2p() {
+	addrs := s.cfg.Addrs()
+	rec := record{port: firstPort(addrs, s.cfg.ID), libp2p: libp2pTXT(s.cfg.ID, addrs)}
+	if rec.port == s.rec.port && slices.Equal(rec.libp2p, s.rec.libp2p) {
+		return
+	}
+	old := s.lp.ann.Load()
+	s.lp.setAnnouncement(&libp2pAnnouncement{instance: old.instance, host: old.host, port: rec.port, txt: rec.libp2p})
 	s.rec = rec
 }
 
@@ -306,16 +377,20 @@ type seen struct {
 func (s *Service) deliverLoop(ctx context.Context) {
 	peers := make(map[peer.ID]*seen)
 	for {
-		var ev pion.ServiceEvent
+		var id peer.ID
+		var addrs []ma.Multiaddr
 		select {
 		case <-ctx.Done():
 			return
-		case ev = <-s.events:
-		}
-		id, addrs, err := parseEvent(s.cfg.Network, ev, s.cfg.IncludeLoopback)
-		if err != nil {
-			s.cfg.Logger.Debug("mdns: ignored instance", "instance", ev.Instance.Instance, "err", err)
-			continue
+		case p := <-s.lpPeers:
+			id, addrs = p.id, p.addrs
+		case ev := <-s.events:
+			var err error
+			id, addrs, err = parseEvent(s.cfg.Network, ev, s.cfg.IncludeLoopback)
+			if err != nil {
+				s.cfg.Logger.Debug("mdns: ignored instance", "instance", ev.Instance.Instance, "err", err)
+				continue
+			}
 		}
 		if id == s.cfg.ID {
 			continue

@@ -56,8 +56,9 @@ func hostName(id peer.ID) string {
 
 // record is what a Service announces: SRV port and TXT entries.
 type record struct {
-	port uint16
-	text []pion.TXTEntry
+	port   uint16
+	text   []pion.TXTEntry
+	libp2p []string // FormatLibp2p: the TXT strings
 }
 
 func (r record) equal(o record) bool {
@@ -95,6 +96,17 @@ func makeRecord(network string, id peer.ID, addrs []ma.Multiaddr) record {
 		n++
 	}
 	return r
+}
+
+// firstPort returns the first TCP port of addrs, unspecified addresses
+// included: the SRV port.
+func firstPort(addrs []ma.Multiaddr, id peer.ID) uint16 {
+	for _, a := range addrs {
+		if _, port, ok := splitTCP(a, id); ok {
+			return port
+		}
+	}
+	return 0
 }
 
 // instance returns the DNS-SD instance that announces r.
