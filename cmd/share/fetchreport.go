@@ -104,14 +104,14 @@ func fromLine(from []exchange.PeerStat) string {
 }
 
 // protoName is a block protocol's short name: "bitswap" for
-// /ipfs/bitswap/1.2.0, "share" for /share/blocks/1.0.0 (the network's
-// name for a private network).
+// /ipfs/bitswap/1.2.0, "share" for share's /NET/blocks/1.0.0 on any
+// network.
 func protoName(proto string) string {
-	if strings.Contains(proto, "/bitswap") {
+	switch {
+	case strings.Contains(proto, "/bitswap"):
 		return "bitswap"
-	}
-	if net, _, ok := strings.Cut(strings.TrimPrefix(proto, "/"), "/"); ok && net != "" {
-		return net
+	case strings.Contains(proto, "/blocks/"):
+		return "share"
 	}
 	return proto
 }
