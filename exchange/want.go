@@ -268,6 +268,23 @@ func (e *Exchange) cutOff(p peer.ID, err error) {
 	e.badPeer(p, err)
 }
 
+// WireLost tells the exchange that p's want wire is gone (disconnected, or
+// cut off by the wire for a malformed message): sessions stop waiting for
+// its answers and ask the others at once.
+func (e *Exchange) WireLost(p peer.ID, err error) {
+	e.wmu.Lock()
+	var conns []*peerConn
+	if wp := e.wire[p]; wp != nil {
+		for pc := range wp.conns {
+			conns = append(conns, pc)
+		}
+	}
+	e.wmu.Unlock()
+	for _, pc := range conns {
+		pc.s.dropPeer(pc, err, false)
+	}
+}
+
 // hasWire asks p about cids over the want wire and waits for every
 // answer.
 func (e *Exchange) hasWire(ctx context.Context, p peer.ID, cids []cid.Cid) ([]bool, error) {

@@ -365,3 +365,32 @@ func outstanding(s *Session) int {
 	}
 	return n
 }
+
+// TestWireLost: when the node says a want-wire peer is gone, sessions
+// drop it at once, not after ReadTimeout, and its requests go to others.
+func TestWireLost(t *testing.T) {
+	root, src, data := makeDAG(t, 1<<20, 64<<10, 49)
+	n := newMemNet()
+	w := newFakeWire()
+	w.add(t, "gone", src).answer = func(*fakeWire, cid.Cid) bool { return true }
+	client := newWireClient(t, n, w, Config{ReadTimeout: time.Hour})
+	out := dag.NewMemStore()
+	s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{Putter: out, Providers: []peer.ID{"gone"}})
+	deadline := time.Now().Add(10 * time.Second)
+	for outstanding(s) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the provider was never asked")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	client.e.WireLost("gone", errors.New("disconnected"))
+	if p := s.Progress().Peers; p != 0 {
+		t.Fatalf("%d peers after the only one was lost", p)
+	}
+	w.add(t, "other", src)
+	s.AddProviders("other")
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, root, data)
+}

@@ -74,3 +74,27 @@ func (w *bitswapWire) receive(x *exchange.Exchange) func(p peer.ID, m *bitswap.M
 		}
 	}
 }
+
+// errGone: the connection to a Bitswap peer closed.
+var errGone = errors.New("disconnected")
+
+// watchLost tells x of every peer that disconnects (kubo stopped, or a
+// peer cut off for bad messages), so that its sessions stop waiting for
+// that peer's Bitswap answers, until ctx ends.
+func (w *bitswapWire) watchLost(ctx context.Context, h *p2p.Host, x *exchange.Exchange) {
+	sub := h.Subscribe()
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-sub.Events():
+			if !ok {
+				return
+			}
+			if e.Kind == p2p.Disconnected {
+				x.WireLost(e.Peer, errGone)
+			}
+		}
+	}
+}

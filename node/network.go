@@ -106,6 +106,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	nw.Exchange = ex
 	if wire != nil {
 		nw.Bitswap.SetReceiver(wire.receive(ex))
+		nw.spawn(func() { wire.watchLost(nctx, h, ex) })
 	}
 	if err := nw.startDHT(nctx, n, opts); err != nil {
 		nw.Close()
