@@ -147,3 +147,47 @@ func TestAddCIDv0Chunker(t *testing.T) {
 		t.Error("--cid-version 0 --hash blake3: no error")
 	}
 }
+
+// TestImportConfig: the config's Import section sets add's format where
+// the flags do not, as kubo's does; a flag still wins.
+func TestImportConfig(t *testing.T) {
+	n := openTest(t)
+	cfg, err := n.Repo.Config().Set("Import.CidVersion", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Repo.SaveConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	data := corpus("c256k+1", 262145)
+	add := func(opts AddOptions) string {
+		c, err := n.Add(t.Context(), "-", bytes.NewReader(data), opts, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.String()
+	}
+	// kubo-cids.tsv: c256k+1.bin, kubo-default, size-262144 and size-1048576.
+	if got, want := add(AddOptions{}), "QmPswvVoZLm9tM6kBVXBANWLWKQkAtJAejtW5KamBxCpiA"; got != want {
+		t.Errorf("Import.CidVersion 0: %s, want %s", got, want)
+	}
+	if cfg, err = cfg.Set("Import.UnixFSChunker", "size-1048576"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Repo.SaveConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := add(AddOptions{}), "QmRbVSn5Dc2vM4n8nC2inrCVRHzBdguLjySMhn1hGGCTXt"; got != want {
+		t.Errorf("Import.CidVersion 0, Import.UnixFSChunker size-1048576: %s, want %s", got, want)
+	}
+	one := 1
+	if got := add(AddOptions{Chunker: "size-262144", Format: dag.FormatOptions{CIDVersion: &one}}); !strings.HasPrefix(got, "bafy") {
+		t.Errorf("--cid-version 1 over Import.CidVersion 0: %s, want a CIDv1", got)
+	}
+	if _, err := cfg.Set("Import.HashFunction", "blake3"); err == nil {
+		t.Error("Import.CidVersion 0 with Import.HashFunction blake3 was accepted")
+	}
+	if _, err := cfg.Set("Import.UnixFSChunker", "rabin"); err == nil {
+		t.Error("Import.UnixFSChunker rabin was accepted")
+	}
+}

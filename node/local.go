@@ -113,7 +113,7 @@ type Added struct {
 // directory as it is done. Add returns only after the blocks and the pin
 // are durable.
 func (n *Node) Add(ctx context.Context, path string, r io.Reader, opts AddOptions, onEntry func(Added)) (cid.Cid, error) {
-	iopts, err := importOptions(opts)
+	iopts, err := importOptions(withImportConfig(opts, n.Repo.Config()))
 	if err != nil {
 		return cid.Undef, err
 	}
@@ -161,6 +161,25 @@ func (n *Node) Add(ctx context.Context, path string, r io.Reader, opts AddOption
 	n.invalidateStat()
 	n.announce(ctx, root)
 	return root, nil
+}
+
+// withImportConfig fills the format settings opts leaves unset from the
+// config's Import section.
+func withImportConfig(opts AddOptions, cfg *repo.Config) AddOptions {
+	f, im := &opts.Format, cfg.ImportFormat()
+	if f.CIDVersion == nil {
+		f.CIDVersion = im.CIDVersion
+	}
+	if f.Hash == "" {
+		f.Hash = im.Hash
+	}
+	if f.RawLeaves == nil {
+		f.RawLeaves = im.RawLeaves
+	}
+	if opts.Chunker == "" && cfg.Import.UnixFSChunker != nil {
+		opts.Chunker = *cfg.Import.UnixFSChunker
+	}
+	return opts
 }
 
 // importOptions makes the importer's options of opts: kubo's rules for

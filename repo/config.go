@@ -13,6 +13,8 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/share-p2p/share/chunker"
+	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/errs"
 )
 
@@ -47,6 +49,15 @@ type Config struct {
 	Datastore struct {
 		// StorageMax triggers auto-GC above this size ("10GB").
 		StorageMax string
+	}
+	// Import sets add's format when its flags do not, as kubo's Import
+	// section does (same names); null keeps share's defaults. A user who
+	// wants kubo's CIDs for every add sets CidVersion 0 here once.
+	Import struct {
+		CidVersion      *int    // 0 or 1 (--cid-version)
+		HashFunction    *string // "blake3" or "sha2-256" (--hash)
+		UnixFSRawLeaves *bool   // --raw-leaves
+		UnixFSChunker   *string // "size-N" (--chunker)
 	}
 	// Limits bound what peers may use of this node; a peer over a limit is
 	// throttled or disconnected. Zero means the default.
@@ -147,6 +158,9 @@ func (c *Config) Validate() error {
 	if _, err := ParseSize(c.Datastore.StorageMax); err != nil {
 		return errs.Errorf(errs.Invalid, "config Datastore.StorageMax: %v", err)
 	}
+	if err := c.validateImport(); err != nil {
+		return err
+	}
 	for name, v := range map[string]int{
 		"ConnsInbound": c.Limits.ConnsInbound, "ConnsOutbound": c.Limits.ConnsOutbound,
 		"StreamsPerPeer": c.Limits.StreamsPerPeer, "RequestsPerPeer": c.Limits.RequestsPerPeer,
@@ -165,6 +179,32 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateImport checks the Import section as add will apply it.
+func (c *Config) validateImport() error {
+	im := c.Import
+	if v := im.CidVersion; v != nil && *v != 0 && *v != 1 {
+		return errs.Errorf(errs.Invalid, "config Import.CidVersion %d: want 0 or 1", *v)
+	}
+	if _, err := c.ImportFormat().Format(); err != nil {
+		return errs.Errorf(errs.Invalid, "config Import: %v", err)
+	}
+	if ch := im.UnixFSChunker; ch != nil {
+		if _, err := chunker.Parse(*ch); err != nil {
+			return errs.Errorf(errs.Invalid, "config Import.UnixFSChunker: %v", err)
+		}
+	}
+	return nil
+}
+
+// ImportFormat is the Import section's format settings.
+func (c *Config) ImportFormat() dag.FormatOptions {
+	f := dag.FormatOptions{CIDVersion: c.Import.CidVersion, RawLeaves: c.Import.UnixFSRawLeaves}
+	if h := c.Import.HashFunction; h != nil {
+		f.Hash = *h
+	}
+	return f
 }
 
 // ParseSize parses sizes such as "10GB", "512MiB", "1000000" into bytes.
