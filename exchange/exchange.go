@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/p2p/mss"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -196,6 +197,40 @@ func (e *Exchange) Has(ctx context.Context, p peer.ID, cids []cid.Cid) ([]bool, 
 	if e.useWire(p) {
 		return e.hasWire(ctx, p, cids)
 	}
+	have, err := e.hasShare(ctx, p, cids)
+	if err != nil && errors.Is(err, mss.ErrNotSupported) && e.awaitWire(ctx, p) {
+		// Asked before identify said p speaks only the want wire (a
+		// kubo peer that just connected).
+		return e.hasWire(ctx, p, cids)
+	}
+	return have, err
+}
+
+// awaitWire waits, briefly, for identify to say that p speaks the want
+// wire, and reports whether it did.
+func (e *Exchange) awaitWire(ctx context.Context, p peer.ID) bool {
+	if e.cfg.Wire == nil {
+		return false
+	}
+	deadline := time.Now().Add(identifyWait)
+	for !e.useWire(p) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// identifyWait is how long a peer that refused the share protocol has to
+// be described by identify (it takes a round trip after the connection).
+const identifyWait = 2 * time.Second
+
+func (e *Exchange) hasShare(ctx context.Context, p peer.ID, cids []cid.Cid) ([]bool, error) {
 	s, err := e.host.NewStream(ctx, p, e.proto)
 	if err != nil {
 		return nil, fmt.Errorf("ask %s: %w", p, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/p2p/mss"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -90,7 +91,7 @@ func (h *memHost) NewStream(ctx context.Context, p peer.ID, proto string) (share
 		return nil, fmt.Errorf("dial %s: %w", p, errHostDead)
 	}
 	if f == nil {
-		return nil, fmt.Errorf("dial %s: protocol %s not supported", p, proto)
+		return nil, fmt.Errorf("dial %s: %w: %s", p, mss.ErrNotSupported, proto)
 	}
 	ab := newPipe(h.opts.latency) // h -> r
 	ba := newPipe(r.opts.latency) // r -> h

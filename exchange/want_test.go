@@ -23,9 +23,10 @@ const fakeWireProto = "/fake/bitswap/1.2.0"
 type fakeWire struct {
 	e *Exchange // the client, to answer to
 
-	mu     sync.Mutex
-	peers  map[peer.ID]*fakeProvider
-	cutOff map[peer.ID]error
+	mu           sync.Mutex
+	peers        map[peer.ID]*fakeProvider
+	cutOff       map[peer.ID]error
+	unidentified map[peer.ID]bool
 }
 
 // fakeProvider is one provider behind a fakeWire.
@@ -47,7 +48,7 @@ type fakeProvider struct {
 }
 
 func newFakeWire() *fakeWire {
-	return &fakeWire{peers: make(map[peer.ID]*fakeProvider), cutOff: make(map[peer.ID]error)}
+	return &fakeWire{peers: make(map[peer.ID]*fakeProvider), cutOff: make(map[peer.ID]error), unidentified: make(map[peer.ID]bool)}
 }
 
 func (w *fakeWire) add(t *testing.T, id peer.ID, st *dag.MemStore) *fakeProvider {
@@ -72,7 +73,15 @@ func (w *fakeWire) Protocol() string { return fakeWireProto }
 func (w *fakeWire) Speaks(p peer.ID) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.peers[p] != nil
+	return w.peers[p] != nil && !w.unidentified[p]
+}
+
+// identify says whether identify has described p yet (Speaks is false
+// until it has).
+func (w *fakeWire) identify(p peer.ID, done bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.unidentified[p] = !done
 }
 
 func (w *fakeWire) Send(ctx context.Context, p peer.ID, m Wants) error {
@@ -393,4 +402,27 @@ func TestWireLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFile(t, out, root, data)
+}
+
+// TestWireHasBeforeIdentify: a peer asked before identify has described
+// it is asked over the share protocol; when it refuses (a kubo peer that
+// just connected), Has waits for identify and asks over the want wire.
+func TestWireHasBeforeIdentify(t *testing.T) {
+	root, src, _ := makeDAG(t, 100<<10, 16<<10, 50)
+	n := newMemNet()
+	host := n.addHost("bs", linkOpts{}) // speaks no share protocol
+	w := newFakeWire()
+	w.add(t, "bs", src)
+	w.identify("bs", false)
+	client := newWireClient(t, n, w, Config{})
+	go func() {
+		for host.streamsOpened() == 0 { // refused the share protocol
+			time.Sleep(time.Millisecond)
+		}
+		w.identify("bs", true)
+	}()
+	have, err := client.e.Has(testContext(t, 5*time.Second), "bs", []cid.Cid{root})
+	if err != nil || len(have) != 1 || !have[0] {
+		t.Fatalf("Has = %v, %v; want [true]", have, err)
+	}
 }
