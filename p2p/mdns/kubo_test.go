@@ -13,22 +13,9 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/share-p2p/share/internal/kubotest"
 	"github.com/share-p2p/share/p2p/peer"
 )
-
-// kuboBin returns the kubo binary of SHARE_KUBO. Without one the test
-// fails when SHARE_REQUIRE_KUBO=1 (CI) and skips otherwise.
-func kuboBin(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("SHARE_KUBO")
-	if bin == "" {
-		if os.Getenv("SHARE_REQUIRE_KUBO") == "1" {
-			t.Fatal("SHARE_KUBO is not set (path of kubo's ipfs binary)")
-		}
-		t.Skip("SHARE_KUBO is not set (path of kubo's ipfs binary)")
-	}
-	return bin
-}
 
 // kubo is an initialised kubo repository.
 type kubo struct {
@@ -40,7 +27,7 @@ type kubo struct {
 // peers by mDNS when mdns is set and knows no bootstrap peer.
 func newKubo(t *testing.T, swarm string, mdns bool) *kubo {
 	t.Helper()
-	k := &kubo{bin: kuboBin(t), path: filepath.Join(t.TempDir(), "ipfs")}
+	k := &kubo{bin: kubotest.Binary(t), path: filepath.Join(t.TempDir(), "ipfs")}
 	k.run(t, "init", "--profile", "test")
 	k.run(t, "config", "--json", "Addresses.Swarm", `["`+swarm+`"]`)
 	k.run(t, "config", "--json", "Bootstrap", "[]")
