@@ -21,8 +21,9 @@ func daemonCmd(g *globals) *cobra.Command {
 		Short: "Run the node: listen, find peers, serve blocks, serve the local API",
 		Long: `Daemon opens the repository, listens on Addresses.Listen, and serves the
 local API on $SHARE_PATH/api.sock: while it runs, every other share command
-goes through it. It prints one "listening on MULTIADDR" line per address,
-then "daemon ready", and runs until SIGINT or SIGTERM.`,
+goes through it. It prints one "listening on MULTIADDR" line per address
+peers can dial (each interface's address for 0.0.0.0, as 'share id'
+prints them), then "daemon ready", and runs until SIGINT or SIGTERM.`,
 		Example: "  share daemon &\n  share id --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,7 +59,11 @@ then "daemon ready", and runs until SIGINT or SIGTERM.`,
 				}
 			}
 			go n.AutoGC(ctx, slog.Default())
-			for _, a := range d.ListenAddrs() {
+			// The addresses peers dial (as share id prints them): an
+			// unspecified listen address (0.0.0.0) stands for every
+			// interface's, and is not dialable itself.
+			id, _ := d.ID(ctx)
+			for _, a := range id.Addresses {
 				fmt.Fprintf(g.stdout, "listening on %s\n", a)
 			}
 			fmt.Fprintln(g.stdout, "daemon ready")
