@@ -106,7 +106,7 @@ func pinLsCmd(g *globals) *cobra.Command {
 					default:
 						line := fmt.Sprintf("%s %s", p.Cid, p.Mode)
 						if p.Name != "" {
-							line += " " + p.Name
+							line += " " + displayName(p.Name)
 						}
 						fmt.Fprintln(g.stdout, line)
 					}

@@ -203,7 +203,7 @@ func lsCmd(g *globals) *cobra.Command {
 					case g.quiet:
 						fmt.Fprintln(tw, e.Cid)
 					default:
-						name := e.Name
+						name := displayName(e.Name)
 						if e.Type == "directory" {
 							name += "/"
 						}

@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -100,4 +104,27 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// displayName is a name as a line of human output shows it: as it is,
+// unless it holds what would break or fake the line (a newline, a tab, a
+// terminal escape, bytes that are not UTF-8) or starts with a quote; then
+// Go-quoted ("a\nb"), as ls -b escapes such names. --json keeps names
+// exact.
+func displayName(name string) string {
+	if strings.HasPrefix(name, `"`) || !printable(name) {
+		return strconv.Quote(name)
+	}
+	return name
+}
+
+// printable reports whether s is UTF-8 whose runes are all printable
+// (spaces included, control characters not).
+func printable(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
