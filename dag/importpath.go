@@ -25,7 +25,8 @@ import (
 // onEntry, if not nil, is called for every file, symlink and directory once
 // it is stored, children before their directory, with its path made of the
 // base name of name followed by slash-separated components ("tree",
-// "tree/sub/z.txt"), and a file's size in bytes (0 for the others).
+// "tree/sub/z.txt"), and its content size in bytes: a file's length, a
+// symlink target's, the sum of a directory's entries'.
 func ImportPath(ctx context.Context, name string, p share.Putter, opts ImportOptions, onEntry func(c cid.Cid, relPath string, size uint64)) (cid.Cid, error) {
 	if err := opts.Format.check(); err != nil {
 		return cid.Undef, err
@@ -90,6 +91,7 @@ func (im *importer) dir(ctx context.Context, name, rel string, onEntry func(cid.
 	// what strings.Compare gives.
 	slices.SortFunc(des, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	links := make([]PBLink, 0, len(des))
+	var fsize uint64 // the content under the directory, for onEntry
 	for _, de := range des {
 		info, err := de.Info()
 		if err != nil {
@@ -101,8 +103,11 @@ func (im *importer) dir(ctx context.Context, name, rel string, onEntry func(cid.
 			return entry{}, err
 		}
 		links = append(links, PBLink{Hash: ce.c, Name: de.Name(), Tsize: ce.tsize})
+		fsize += ce.fsize
 	}
-	return im.directory(ctx, links)
+	e, err := im.directory(ctx, links)
+	e.fsize = fsize
+	return e, err
 }
 
 // directory stores the directory whose entries are links, sorted by name:
@@ -125,7 +130,9 @@ func (im *importer) symlink(ctx context.Context, name string) (entry, error) {
 		return entry{}, err
 	}
 	fs := UnixFS{Type: TypeSymlink, Data: append([]byte{}, target...)}
-	return im.node(ctx, &PBNode{Data: fs.Marshal()}, 0)
+	e, err := im.node(ctx, &PBNode{Data: fs.Marshal()}, 0)
+	e.fsize = uint64(len(target)) // as lstat gives a link's size
+	return e, err
 }
 
 // node stores a dag-pb node whose children's Tsizes sum to childTsize.

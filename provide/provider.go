@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share/dht"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -141,10 +142,12 @@ func (p *Provider) Reprovide(ctx context.Context) error {
 }
 
 // Run re-announces after InitialDelay, then every Interval, until ctx
-// ends.
+// ends. A failure is logged (see logFailure), never returned: the next
+// round tries again.
 func (p *Provider) Run(ctx context.Context) {
 	t := time.NewTimer(p.cfg.InitialDelay)
 	defer t.Stop()
+	noPeersSaid := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -153,12 +156,32 @@ func (p *Provider) Run(ctx context.Context) {
 		}
 		start := time.Now()
 		if err := p.Reprovide(ctx); err != nil {
-			p.cfg.Logger.Warn("reprovide failed", "err", err)
+			noPeersSaid = p.logFailure(err, noPeersSaid)
 		} else {
+			noPeersSaid = false
 			p.cfg.Logger.Debug("reprovided", "took", time.Since(start))
 		}
 		t.Reset(p.cfg.Interval)
 	}
+}
+
+// logFailure says why a re-announcement failed and returns whether "no
+// DHT peers" has now been said. No DHT peers is the normal state of a
+// node that only has a LAN (mDNS finds its peers, and they need no
+// records): it is said once, at info, and again only after a
+// re-announcement worked in between. Any other failure is a warning each
+// time.
+func (p *Provider) logFailure(err error, noPeersSaid bool) bool {
+	if !errors.Is(err, dht.ErrNoPeers) {
+		p.cfg.Logger.Warn("reprovide failed", "err", err)
+		return noPeersSaid
+	}
+	if noPeersSaid {
+		p.cfg.Logger.Debug("reprovide: still no DHT peers", "err", err)
+	} else {
+		p.cfg.Logger.Info("reprovide: no DHT peers; content is found on the LAN only until there are some (Bootstrap)")
+	}
+	return true
 }
 
 // FindProviders streams the providers of c as they are found (the

@@ -122,7 +122,7 @@ func printAdded(g *globals, a node.Added) {
 	case g.quiet:
 		fmt.Fprintln(g.stdout, a.Cid)
 	default:
-		fmt.Fprintf(g.stdout, "added %s %s\n", a.Cid, a.Name)
+		fmt.Fprintf(g.stdout, "added %s %s\n", a.Cid, displayName(a.Name))
 	}
 }
 

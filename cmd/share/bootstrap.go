@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -55,7 +56,7 @@ func bootstrapAddCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, a := range args {
 				if _, err := peer.AddrInfoFromString(a); err != nil {
-					return fmt.Errorf("bootstrap add %q: %v (want /ip4/ADDR/tcp/PORT/p2p/ID)", a, err)
+					return errs.Errorf(errs.Invalid, "bootstrap add %q: %v (want /ip4/ADDR/tcp/PORT/p2p/ID)", a, err)
 				}
 			}
 			l, err := bootstrapList(cmd)
@@ -70,7 +71,10 @@ func bootstrapAddCmd(g *globals) *cobra.Command {
 			if err := bootstrapSave(cmd, l); err != nil {
 				return err
 			}
-			return report(g, args, "added %d bootstrap peer(s)", len(args))
+			if g.json {
+				return printAddrs(g, args)
+			}
+			return report(g, nil, "added %d bootstrap peer(s)", len(args))
 		},
 	}
 	return add
@@ -85,25 +89,30 @@ func bootstrapRmCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			all, _ := cmd.Flags().GetBool("all")
 			if !all && len(args) == 0 {
-				return fmt.Errorf("bootstrap rm: name the peers to remove, or --all")
+				return errs.New(errs.Invalid, "bootstrap rm: name the peers to remove, or --all")
 			}
 			l, err := bootstrapList(cmd)
 			if err != nil {
 				return err
 			}
-			var keep []string
+			var keep, gone []string
 			for _, a := range l {
 				if !all && !slices.Contains(args, a) {
 					keep = append(keep, a)
+				} else {
+					gone = append(gone, a)
 				}
 			}
 			if !all && len(keep)+len(args) != len(l) {
-				return fmt.Errorf("bootstrap rm: not in the list: see 'share bootstrap ls'")
+				return errs.New(errs.NotFound, "bootstrap rm: not in the list: see 'share bootstrap ls'")
 			}
 			if err := bootstrapSave(cmd, keep); err != nil {
 				return err
 			}
-			return report(g, map[string]int{"Removed": len(l) - len(keep)}, "removed %d bootstrap peer(s)", len(l)-len(keep))
+			if g.json {
+				return printAddrs(g, gone)
+			}
+			return report(g, nil, "removed %d bootstrap peer(s)", len(gone))
 		},
 	}
 	rm.Flags().Bool("all", false, "remove every bootstrap peer")
@@ -123,7 +132,7 @@ func bootstrapLsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if g.json {
-				return printJSON(g.stdout, l)
+				return printAddrs(g, l)
 			}
 			for _, a := range l {
 				fmt.Fprintln(g.stdout, a)
@@ -132,4 +141,15 @@ func bootstrapLsCmd(g *globals) *cobra.Command {
 		},
 	}
 	return ls
+}
+
+// printAddrs prints bootstrap entries as --json lists them: one
+// {"Addr": MULTIADDR} a line.
+func printAddrs(g *globals, addrs []string) error {
+	for _, a := range addrs {
+		if err := printJSON(g.stdout, struct{ Addr string }{a}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/node"
 )
 
@@ -30,7 +31,7 @@ reads it back, verifying every block).`,
 				return err
 			}
 			if f, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				return fmt.Errorf("export writes binary data: redirect it to a file (share export %s > file.car)", args[0])
+				return errs.Errorf(errs.Invalid, "export writes binary data: redirect it to a file (share export %s > file.car)", args[0])
 			}
 			return withNode(func(n node.API) error {
 				opts := node.FetchOptions{Timeout: timeout}
@@ -107,7 +108,7 @@ func completionCmd(g *globals) *cobra.Command {
 			case "fish":
 				return root.GenFishCompletion(g.stdout, true)
 			}
-			return fmt.Errorf("completion: unknown shell %q (want bash, zsh or fish)", args[0])
+			return errs.Errorf(errs.Invalid, "completion: unknown shell %q (want bash, zsh or fish)", args[0])
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,8 +22,9 @@ func daemonCmd(g *globals) *cobra.Command {
 		Short: "Run the node: listen, find peers, serve blocks, serve the local API",
 		Long: `Daemon opens the repository, listens on Addresses.Listen, and serves the
 local API on $SHARE_PATH/api.sock: while it runs, every other share command
-goes through it. It prints one "listening on MULTIADDR" line per address,
-then "daemon ready", and runs until SIGINT or SIGTERM.`,
+goes through it. It prints one "listening on MULTIADDR" line per address
+peers can dial (each interface's address for 0.0.0.0, as 'share id'
+prints them), then "daemon ready", and runs until SIGINT or SIGTERM.`,
 		Example: "  share daemon &\n  share id --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,27 +50,65 @@ then "daemon ready", and runs until SIGINT or SIGTERM.`,
 			if err != nil {
 				return err
 			}
-			if addr := n.Repo.Config().Addresses.Gateway; addr != "" {
-				gw := gateway.New(n, gateway.Options{Metrics: n.Metrics().Registry})
-				bound, err := api.ServeTCP(ctx, gw, addr)
-				if err != nil {
-					fmt.Fprintf(g.stderr, "share: gateway off: %v (set Addresses.Gateway to another host:port, or \"\")\n", err)
-				} else {
-					fmt.Fprintf(g.stderr, "gateway on http://%s/ (status page at /, content at /ipfs/CID)\n", bound)
-				}
-			}
+			gw := startGateway(ctx, g, n)
 			go n.AutoGC(ctx, slog.Default())
-			for _, a := range d.ListenAddrs() {
-				fmt.Fprintf(g.stdout, "listening on %s\n", a)
+			// The addresses peers dial (as share id prints them): an
+			// unspecified listen address (0.0.0.0) stands for every
+			// interface's, and is not dialable itself.
+			id, _ := d.ID(ctx)
+			if err := printReady(g, id, gw); err != nil {
+				return err
 			}
-			fmt.Fprintln(g.stdout, "daemon ready")
 			if err := <-errc; err != nil {
 				return err
 			}
-			fmt.Fprintln(g.stderr, "daemon stopped")
+			if !g.json {
+				fmt.Fprintln(g.stderr, "daemon stopped")
+			}
 			return nil
 		},
 	}
+}
+
+// startGateway serves the gateway on Addresses.Gateway, if set, and
+// returns its URL ("" when off). A gateway that cannot listen is said,
+// not fatal: the node works without it.
+func startGateway(ctx context.Context, g *globals, n *node.Node) string {
+	addr := n.Repo.Config().Addresses.Gateway
+	if addr == "" {
+		return ""
+	}
+	gw := gateway.New(n, gateway.Options{Metrics: n.Metrics().Registry})
+	bound, err := api.ServeTCP(ctx, gw, addr)
+	switch {
+	case err != nil && g.json:
+		slog.Warn("gateway off", "err", err)
+	case err != nil:
+		fmt.Fprintf(g.stderr, "share: gateway off: %v (set Addresses.Gateway to another host:port, or \"\")\n", err)
+	case !g.json:
+		fmt.Fprintf(g.stderr, "gateway on http://%s/ (status page at /, content at /ipfs/CID)\n", bound)
+	}
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("http://%s/", bound)
+}
+
+// printReady says the daemon serves: a "listening on" line per address
+// and "daemon ready", or with --json one object.
+func printReady(g *globals, id node.IDInfo, gateway string) error {
+	if g.json {
+		return printJSON(g.stdout, struct {
+			ID        string
+			Addresses []string
+			Gateway   string `json:",omitempty"`
+		}{id.ID, id.Addresses, gateway})
+	}
+	for _, a := range id.Addresses {
+		fmt.Fprintf(g.stdout, "listening on %s\n", a)
+	}
+	_, err := fmt.Fprintln(g.stdout, "daemon ready")
+	return err
 }
 
 // daemonRunning reports whether a daemon answers on the API socket of the
@@ -100,7 +140,7 @@ func daemonClient() (*api.Client, error) {
 	}
 	c, err := api.Dial(filepath.Join(p, repo.APISocket))
 	if errors.Is(err, api.ErrNoDaemon) {
-		return nil, errors.New("no daemon is running for this repository (start one with 'share daemon')")
+		return nil, errs.New(errs.Unreachable, "no daemon is running for this repository (start one with 'share daemon')")
 	}
 	return c, err
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -434,5 +435,27 @@ func TestDaemonCatIntoFile(t *testing.T) {
 	// The daemon is unharmed.
 	if got := run(t, rp, nil, "cat", c); got.code != 0 || got.stdout != string(data) {
 		t.Fatalf("cat after the closed pipe: exit %d, stderr %s", got.code, got.stderr)
+	}
+}
+
+// TestDaemonPrintsDialableAddrs: a daemon listening on 0.0.0.0 prints the
+// addresses of its interfaces (loopback among them), which peers can
+// dial, not /ip4/0.0.0.0/..., and the same ones share id prints.
+func TestDaemonPrintsDialableAddrs(t *testing.T) {
+	rp := t.TempDir()
+	configure(t, rp, "Addresses.Listen", `["/ip4/0.0.0.0/tcp/0"]`, "Discovery.MDNS", "false", "Addresses.Gateway", "")
+	d := startDaemonAt(t, rp)
+	defer stopDaemon(t, d)
+	loopback := false
+	for _, a := range d.addrs {
+		if strings.Contains(a, "/0.0.0.0/") {
+			t.Errorf("the daemon prints the undialable %s", a)
+		}
+		loopback = loopback || strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/")
+	}
+	var id struct{ Addresses []string }
+	json.Unmarshal([]byte(ok(t, rp, "id", "--json")), &id)
+	if !loopback || !slices.Equal(id.Addresses, d.addrs) {
+		t.Fatalf("the daemon printed %q; share id prints %q", d.addrs, id.Addresses)
 	}
 }

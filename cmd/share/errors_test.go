@@ -118,7 +118,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"pin", "lss"}, []string{`unknown command "lss" for "share pin"; did you mean "ls"?`}},
 		{[]string{"repo", "stats"}, []string{`unknown command "stats" for "share repo"; did you mean "stat"?`}},
 		{[]string{"lss"}, []string{`unknown command "lss" for "share"; did you mean "ls"?`}},
-		{[]string{"pin", "--json", "frobnicate"}, []string{`unknown command "frobnicate" for "share pin"`}},
+		{[]string{"pin", "-q", "frobnicate"}, []string{`unknown command "frobnicate" for "share pin"`}}, // --json: TestJSONConventions
 		{[]string{"get", "--bogus", "x"}, []string{"share: get: unknown flag: --bogus", "usage: share get CID[/PATH] [-o OUT]"}},
 		{[]string{"get"}, []string{"share: get: accepts 1 arg(s), received 0", "usage: share get CID[/PATH] [-o OUT]"}},
 		{[]string{"pin", "add"}, []string{"share: pin add: requires at least 1 arg(s)", "usage: share pin add CID[/PATH]..."}},

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -66,13 +67,49 @@ func main() {
 	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		line, status := errorLine(err)
-		if line != "" {
-			fmt.Fprintln(os.Stderr, "share: "+line)
-		}
+		status := reportError(os.Stderr, err, jsonRequested(os.Args[1:]))
 		pprof.StopCPUProfile()
 		os.Exit(status)
 	}
+}
+
+// errorJSON is an error as --json reports it, on stderr.
+type errorJSON struct {
+	Error  string // the line a user reads after "share: "
+	Kind   string // errs.Kind's name: "not found", "invalid", ...
+	Reason string // errs.Reason: the part that says what went wrong
+}
+
+// reportError writes the line for err on w (as JSON when asJSON) and
+// returns the exit status.
+func reportError(w io.Writer, err error, asJSON bool) int {
+	line, status := errorLine(err)
+	switch {
+	case line == "":
+	case asJSON:
+		printJSON(w, errorJSON{line, errs.KindOf(err).String(), joinLines(errs.Reason(err))})
+	default:
+		fmt.Fprintln(w, "share: "+line)
+	}
+	return status
+}
+
+// jsonRequested reports whether args ask for --json, read from the
+// arguments themselves, so that an error of the command line (a bad flag
+// before --json, which stops the parse) is JSON too.
+func jsonRequested(args []string) bool {
+	on := false
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--json" {
+			on = true
+		} else if v, ok := strings.CutPrefix(a, "--json="); ok {
+			on, _ = strconv.ParseBool(v)
+		}
+	}
+	return on
 }
 
 // Hints for the kinds of error a user can do something about.
@@ -135,7 +172,13 @@ initialises it on first use.`,
 			if g.verbose {
 				level = slog.LevelDebug
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})))
+			hopts := &slog.HandlerOptions{Level: level}
+			var h slog.Handler = slog.NewTextHandler(g.stderr, hopts)
+			if g.json {
+				// With --json, every line on stderr is JSON too.
+				h = slog.NewJSONHandler(g.stderr, hopts)
+			}
+			slog.SetDefault(slog.New(h))
 		},
 	}
 	root.SetOut(stdout)
@@ -148,7 +191,11 @@ initialises it on first use.`,
 		initCmd(g), addCmd(g), catCmd(g), getCmd(g), lsCmd(g), pinCmd(g), gcCmd(g),
 		repoCmd(g), configCmd(g), idCmd(g), daemonCmd(g), connectCmd(g), peersCmd(g),
 		exportCmd(g), importCmd(g), completionCmd(g), bootstrapCmd(g), provideCmd(g), routingCmd(g),
+		versionCmd(g),
 	)
+	// --version prints what `share version` does (the template is text,
+	// not a template of cobra's: it holds no field).
+	root.SetVersionTemplate(strings.ReplaceAll(buildVersion().String(), "{{", "{{`{{`}}"))
 	strictUsage(root)
 	return root
 }

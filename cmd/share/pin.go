@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/pin"
 )
@@ -106,7 +107,7 @@ func pinLsCmd(g *globals) *cobra.Command {
 					default:
 						line := fmt.Sprintf("%s %s", p.Cid, p.Mode)
 						if p.Name != "" {
-							line += " " + p.Name
+							line += " " + displayName(p.Name)
 						}
 						fmt.Fprintln(g.stdout, line)
 					}
@@ -127,30 +128,43 @@ func pinVerifyCmd(g *globals) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withNode(func(n node.API) error {
-				bad, err := n.PinVerify(cmd.Context(), func(p pin.Pin, err error) {
-					status := "ok"
-					if err != nil {
-						status = err.Error()
-					}
-					switch {
-					case g.json:
-						printJSON(g.stdout, map[string]any{"Cid": p.Cid.String(), "Ok": err == nil, "Err": status})
-					case g.quiet && err == nil:
-					default:
-						fmt.Fprintf(g.stdout, "%s %s\n", p.Cid, status)
-					}
-				})
+				bad, err := n.PinVerify(cmd.Context(), func(p pin.Pin, err error) { printPinVerified(g, p, err) })
 				if err != nil {
 					return err
 				}
 				if bad > 0 {
-					return fmt.Errorf("%d pin(s) incomplete or corrupt", bad)
+					return errs.Errorf(errs.Corrupt, "pin verify: %d pin(s) incomplete or corrupt", bad)
 				}
 				return nil
 			})
 		},
 	}
 	return verify
+}
+
+// pinVerified is one pin's line of pin verify --json.
+type pinVerified struct {
+	Cid   string
+	Ok    bool
+	Error string `json:",omitempty"` // what is wrong, when not Ok
+}
+
+// printPinVerified prints what pin verify found of p: err is nil when it
+// is intact.
+func printPinVerified(g *globals, p pin.Pin, err error) {
+	v := pinVerified{Cid: p.Cid.String(), Ok: err == nil}
+	if err != nil {
+		v.Error = joinLines(err.Error())
+	}
+	switch {
+	case g.json:
+		printJSON(g.stdout, v)
+	case g.quiet && v.Ok:
+	case v.Ok:
+		fmt.Fprintf(g.stdout, "%s ok\n", v.Cid)
+	default:
+		fmt.Fprintf(g.stdout, "%s %s\n", v.Cid, v.Error)
+	}
 }
 
 // cidArg is an argument and the CID it resolved to.

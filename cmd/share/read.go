@@ -192,28 +192,44 @@ func lsCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(g.stdout, 0, 8, 2, ' ', 0)
-				for _, e := range entries {
-					switch {
-					case g.json:
-						printJSON(g.stdout, struct {
-							Name, Cid, Type string
-							Size            uint64
-						}{e.Name, e.Cid.String(), e.Type, e.Size})
-					case g.quiet:
-						fmt.Fprintln(tw, e.Cid)
-					default:
-						name := e.Name
-						if e.Type == "directory" {
-							name += "/"
-						}
-						fmt.Fprintf(tw, "%s\t%d\t%s\n", e.Cid, e.Size, name)
-					}
-				}
-				return tw.Flush()
+				return printEntries(g, entries)
 			})
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", node.DefaultTimeout, "give up on a directory that is not here after this long")
 	return cmd
+}
+
+// lsEntry is one entry of ls --json. Size is the content's bytes (a
+// file's, a symlink target's); a directory has none: its size is not
+// known without reading the tree under it.
+type lsEntry struct {
+	Name, Cid, Type string
+	Size            *uint64 `json:",omitempty"`
+}
+
+// printEntries prints the entries of a directory: one JSON object a
+// line, or CID, size ("-" for a directory) and name in columns.
+func printEntries(g *globals, entries []node.Entry) error {
+	tw := tabwriter.NewWriter(g.stdout, 0, 8, 2, ' ', 0)
+	for _, e := range entries {
+		dir := e.Type == "directory"
+		switch {
+		case g.json:
+			v := lsEntry{Name: e.Name, Cid: e.Cid.String(), Type: e.Type}
+			if !dir {
+				v.Size = &e.Size
+			}
+			if err := printJSON(g.stdout, v); err != nil {
+				return err
+			}
+		case g.quiet:
+			fmt.Fprintln(tw, e.Cid)
+		case dir:
+			fmt.Fprintf(tw, "%s\t-\t%s/\n", e.Cid, displayName(e.Name))
+		default:
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", e.Cid, e.Size, displayName(e.Name))
+		}
+	}
+	return tw.Flush()
 }

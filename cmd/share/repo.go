@@ -202,8 +202,7 @@ func configCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(g.stdout, strings.TrimSpace(string(v)))
-			return nil
+			return printConfigValue(g, args[0], v)
 		},
 	}
 	set := &cobra.Command{
@@ -216,7 +215,15 @@ dialled at once).`,
   share config set Addresses.Listen '["/ip4/0.0.0.0/tcp/4001"]'`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return configSet(cmd.Context(), args[0], args[1])
+			if err := configSet(cmd.Context(), args[0], args[1]); err != nil || !g.json {
+				return err
+			}
+			// What was stored: VALUE as JSON, or as the string it was.
+			v, err := configGet(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return printConfigValue(g, args[0], v)
 		},
 	}
 	show := &cobra.Command{
@@ -243,6 +250,19 @@ dialled at once).`,
 	}
 	cmd.AddCommand(get, set, show)
 	return cmd
+}
+
+// printConfigValue prints a key's value: the JSON alone, or with --json
+// the object {"Key": KEY, "Value": VALUE}.
+func printConfigValue(g *globals, key string, v json.RawMessage) error {
+	if g.json {
+		return printJSON(g.stdout, struct {
+			Key   string
+			Value json.RawMessage
+		}{key, v})
+	}
+	_, err := fmt.Fprintln(g.stdout, strings.TrimSpace(string(v)))
+	return err
 }
 
 // configGet reads a key from the running daemon, or from config.json.

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/share-p2p/share/api"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/node"
 )
 
@@ -69,7 +70,7 @@ func routingCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if found == 0 {
-				return fmt.Errorf("no provider of %s found", c)
+				return errs.Errorf(errs.NotFound, "no provider of %s found", c)
 			}
 			return nil
 		},

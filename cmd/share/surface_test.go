@@ -89,3 +89,47 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 		t.Fatalf("only %d commands found", n)
 	}
 }
+
+// TestOddNamesInLineOutput: a name with a newline, a tab or a terminal
+// escape is quoted in human output (one entry, one line), like a name
+// that starts with a quote (one that only holds one is not: nothing
+// reads it as quoted); other names (spaces, unicode) are shown as
+// they are; --json and get keep every name exact.
+func TestOddNamesInLineOutput(t *testing.T) {
+	rp, work := t.TempDir(), t.TempDir()
+	tree := filepath.Join(work, "tree")
+	names := []string{"new\nline", "tab\there", "esc\x1b[31mred", `"quoted"`, "plain name", "héllo wörld"}
+	for _, n := range names {
+		writeFile(t, filepath.Join(tree, n), []byte(n))
+	}
+	out := ok(t, rp, "add", "-r", tree)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(names)+1 {
+		t.Fatalf("add printed %d lines for %d entries:\n%s", len(lines), len(names)+1, out)
+	}
+	for _, want := range []string{`"tree/new\nline"`, `"tree/tab\there"`, `"tree/esc\x1b[31mred"`, " tree/\"quoted\"\n", " tree/plain name\n", " tree/héllo wörld\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("add output lacks %s:\n%s", want, out)
+		}
+	}
+	root := strings.Fields(lines[len(lines)-1])[1]
+	ls := ok(t, rp, "ls", root)
+	if n := strings.Count(ls, "\n"); n != len(names) || !strings.Contains(ls, `"new\nline"`) || !strings.Contains(ls, `"\"quoted\""`) || !strings.Contains(ls, " plain name\n") {
+		t.Errorf("ls printed %d lines for %d entries:\n%s", n, len(names), ls)
+	}
+	got := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(ok(t, rp, "ls", "--json", root)), "\n") {
+		var e struct{ Name string }
+		json.Unmarshal([]byte(line), &e)
+		got[e.Name] = true
+	}
+	for _, n := range names {
+		if !got[n] {
+			t.Errorf("ls --json lacks the exact name %q: %v", n, got)
+		}
+	}
+	pinned := ok(t, rp, "pin", "add", "--name", "two\nlines", root)
+	if pl := ok(t, rp, "pin", "ls"); strings.Count(pl, "\n") != 1 || !strings.Contains(pl, `"two\nlines"`) {
+		t.Errorf("pin ls of a pin named with a newline: %q (pin add: %q)", pl, pinned)
+	}
+}

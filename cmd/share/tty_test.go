@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,6 +21,14 @@ import (
 // openPTY opens a pseudo-terminal pair: the master, which the test reads,
 // and the terminal, which the command writes to.
 func openPTY(t *testing.T) (master, tty *os.File) {
+	t.Helper()
+	// A terminal as wide as a real one, so the bar has room for its figures.
+	return openPTYSize(t, 160)
+}
+
+// openPTYSize is openPTY with a terminal cols wide (0: of unknown size,
+// as a pty nobody sized reports).
+func openPTYSize(t *testing.T, cols uint16) (master, tty *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -42,8 +51,9 @@ func openPTY(t *testing.T) (master, tty *os.File) {
 		m.Close()
 		t.Fatal(err)
 	}
-	// A terminal as wide as a real one, so the bar has room for its figures.
-	unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 160})
+	if cols > 0 {
+		unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: cols})
+	}
 	t.Cleanup(func() { m.Close(); s.Close() })
 	return m, s
 }
@@ -221,5 +231,33 @@ func checkGetJSON(t *testing.T, l *lab, c, repo, dst string) {
 		got.Fetched < 8<<20 || got.Fetched > 8<<20+4096 || got.From[0].Blocks != 9 ||
 		got.From[0].Protocol != "/share/blocks/1.0.0" || got.From[0].Peer == "" {
 		t.Fatalf("get --json printed %s", out)
+	}
+}
+
+// TestBarOnUnsizedTerminal: on a terminal that does not know its width
+// (a pty nobody sized), the bar is drawn for 80 columns, not as an empty
+// "||" (the library took the width of 0 as given).
+func TestBarOnUnsizedTerminal(t *testing.T) {
+	for _, cols := range []uint16{0, 160} {
+		master, tty := openPTYSize(t, cols)
+		bar := newBar(tty, 8<<20, "fetching from 2 peer(s)")
+		bar.Set64(4 << 20)
+		bar.Exit()
+		tty.Close()
+		master.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var screen bytes.Buffer
+		io.Copy(&screen, master) // until the deadline, or EIO once tty is closed
+		frame := regexp.MustCompile(`50% \|(█+ *)\|`).FindStringSubmatch(screen.String())
+		if frame == nil {
+			t.Fatalf("%d columns: no bar with its squares drawn in %q", cols, screen.String())
+		}
+		widest := 0
+		for _, l := range regexp.MustCompile(`[\r\n]`).Split(screen.String(), -1) {
+			widest = max(widest, utf8.RuneCountInString(l))
+		}
+		if limit := max(int(cols), 80); widest > limit {
+			t.Errorf("%d columns: a line of %d runes: %q", cols, widest, screen.String())
+		}
+		t.Logf("%d columns: %q", cols, screen.String())
 	}
 }

@@ -4,9 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/share-p2p/share/dag"
 )
@@ -36,21 +42,45 @@ func printJSON(w io.Writer, v any) error {
 	return err
 }
 
-// newBar returns a byte progress bar on w (total -1 when unknown).
+// narrowBarWidth is the width of the bar on a terminal whose width is
+// unknown (a pty nobody sized, a serial console): what leaves room for
+// the description and figures on 80 columns.
+const narrowBarWidth = 15
+
+// newBar returns a byte progress bar on w (total -1 when unknown), as wide
+// as the terminal allows.
 func newBar(w io.Writer, total int64, desc string) *progressbar.ProgressBar {
-	return progressbar.NewOptions64(total,
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowTotalBytes(true),
 		progressbar.OptionShowCount(), // bytes so far / total
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetWidth(narrowBarWidth),
+		progressbar.OptionThrottle(100 * time.Millisecond),
 		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionClearOnFinish(),
-		progressbar.OptionFullWidth(),
 		progressbar.OptionSetPredictTime(true),
-	)
+	}
+	if terminalWidth(w) > 0 {
+		// Only then: the library takes a width of 0 as given and
+		// draws an empty bar, "||".
+		opts = append(opts, progressbar.OptionFullWidth())
+	}
+	return progressbar.NewOptions64(total, opts...)
+}
+
+// terminalWidth is the width of the terminal w is, 0 if unknown.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return cols
 }
 
 // endBar stops bar and, unless it finished (and cleared itself), clears
@@ -74,4 +104,27 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// displayName is a name as a line of human output shows it: as it is,
+// unless it holds what would break or fake the line (a newline, a tab, a
+// terminal escape, bytes that are not UTF-8) or starts with a quote; then
+// Go-quoted ("a\nb"), as ls -b escapes such names. --json keeps names
+// exact.
+func displayName(name string) string {
+	if strings.HasPrefix(name, `"`) || !printable(name) {
+		return strconv.Quote(name)
+	}
+	return name
+}
+
+// printable reports whether s is UTF-8 whose runes are all printable
+// (spaces included, control characters not).
+func printable(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
