@@ -113,6 +113,47 @@ func (f *Fetcher) Have(ctx context.Context, root cid.Cid, opts Options, then fun
 	return then(f.Local())
 }
 
+// HaveBlock makes block c durable here, fetching it alone (not the DAG
+// under it) when it is missing, then calls then (if not nil) with the
+// local blocks while gc still cannot remove it (pin add --direct).
+func (f *Fetcher) HaveBlock(ctx context.Context, c cid.Cid, opts Options, then func(share.Getter) error) error {
+	defer f.cfg.Lock.Writer()()
+	ok, err := f.Local().Has(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := f.fetchBlock(ctx, c, opts); err != nil {
+			return err
+		}
+	}
+	if then == nil {
+		return nil
+	}
+	return then(f.Local())
+}
+
+// fetchBlock fetches block c and commits it. The session stops as soon as
+// c has come; what else it had fetched meanwhile stays cached, unpinned.
+func (f *Fetcher) fetchBlock(ctx context.Context, c cid.Cid, opts Options) error {
+	r, err := f.start(ctx, c, opts, true)
+	if err != nil {
+		return err
+	}
+	b, err := r.sess.Get(ctx, c) // stored in the batch before Get returns
+	if err != nil {
+		return r.fail(err)
+	}
+	b.Release()
+	r.end()
+	defer r.batch.Close()
+	if err := r.batch.Commit(ctx); err != nil {
+		return err
+	}
+	f.changed()
+	return nil
+}
+
 // fetchAll fetches the DAG under root and commits it.
 func (f *Fetcher) fetchAll(ctx context.Context, root cid.Cid, opts Options) error {
 	r, err := f.start(ctx, root, opts, false)
@@ -143,6 +184,7 @@ type run struct {
 	batch  *blockstore.Batch
 	sess   Session
 	tr     *Transfer
+	src    sources
 	total  atomic.Int64   // the DAG's size, once its root has arrived
 	wg     sync.WaitGroup // the provider finder and the root's stat
 
@@ -248,8 +290,12 @@ func (r *run) fail(err error) error {
 }
 
 // explain turns the session's "no progress" into the fetch's timeout,
-// saying whether providers were found at all.
+// saying whether providers were found at all, and the end of a fetch that
+// no source could serve into the error that says so.
 func (r *run) explain(err error) error {
+	if why := r.src.exhausted(); err != nil && why != nil {
+		return notHere(r.root, errs.NotFound, why)
+	}
 	if !errors.Is(err, exchange.ErrNoProgress) {
 		return err
 	}
