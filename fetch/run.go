@@ -184,6 +184,7 @@ type run struct {
 	batch  *blockstore.Batch
 	sess   Session
 	tr     *Transfer
+	forget func() // ends the gc lock's record of the fetch
 	src    sources
 	total  atomic.Int64   // the DAG's size, once its root has arrived
 	wg     sync.WaitGroup // the provider finder and the root's stat
@@ -210,6 +211,7 @@ func (f *Fetcher) start(ctx context.Context, root cid.Cid, opts Options, stream 
 	r.batch.SetCheckpointEvery(checkpointEvery)
 	r.batch.SetDropBehind(true)
 	r.tr = f.transfers.start(root)
+	r.forget = f.cfg.Lock.Fetching(root)
 	r.sess = nw.Source.NewSession(r.ctx, root, exchange.SessionOptions{
 		Local:           f.Local(),
 		Putter:          r.batch,
@@ -270,12 +272,13 @@ func (r *run) reportDone(ctx context.Context, g share.Getter) {
 
 // end stops the session and the goroutines of the fetch and waits for
 // them; the batch stays the caller's, who calls changed once it is
-// committed.
+// committed. A gc that started meanwhile still keeps what it fetched.
 func (r *run) end() {
 	r.cancel()
 	r.wg.Wait()
 	r.sess.Close()
 	r.f.transfers.end(r.tr)
+	r.forget()
 }
 
 // fail ends a fetch that did not complete, keeping what arrived (verified

@@ -337,9 +337,10 @@ func (n *Node) PinVerify(ctx context.Context, report func(pin.Pin, error)) (bad 
 	return bad, nil
 }
 
-// GC removes every block that no pin reaches.
-func (n *Node) GC(ctx context.Context) (gc.Result, error) {
-	res, err := gc.Collect(ctx, &n.GCLock, n.Blocks, n.Pins)
+// GC removes every block that no pin reaches, except those of the fetches
+// running as it starts, which it waits for (telling waiting, if not nil).
+func (n *Node) GC(ctx context.Context, waiting func(gc.Waiting)) (gc.Result, error) {
+	res, err := gc.Run(ctx, &n.GCLock, n.Blocks, n.Pins, gc.Options{Waiting: waiting})
 	if err == nil {
 		m := n.Metrics()
 		m.GCRuns.Inc()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/exchange"
+	"github.com/share-p2p/share/gc"
 	"github.com/share-p2p/share/p2p"
 	"github.com/share-p2p/share/p2p/mocknet"
 	"github.com/share-p2p/share/p2p/peer"
@@ -199,7 +201,7 @@ func TestPinAddDirectFetches(t *testing.T) {
 	if err := b.PinAdd(ctx, c, pin.Direct, "root", FetchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.GC(ctx); err != nil {
+	if _, err := b.GC(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := pin.Complete(ctx, b.local(), c, pin.Direct); err != nil {
@@ -208,6 +210,63 @@ func TestPinAddDirectFetches(t *testing.T) {
 	if st, err := b.Stat(ctx); err != nil || st.Blocks != 1 {
 		t.Fatalf("after gc: %d blocks (err %v), want the root alone", st.Blocks, err)
 	}
+}
+
+// TestGCDuringGet: a gc that starts while a get runs says it waits for
+// that fetch, and once the get is done keeps what it fetched (unpinned:
+// the next gc removes it).
+func TestGCDuringGet(t *testing.T) {
+	mn := newMemNet(t)
+	a, b := mn.node(), mn.node()
+	c, data := addRandom(t, a, 4<<20, 5)
+	connect(t, b, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := &gatedWriter{gate: make(chan struct{}), started: make(chan struct{})}
+	got := make(chan error, 1)
+	go func() {
+		_, err := b.Cat(ctx, c, out, FetchOptions{})
+		got <- err
+	}()
+	<-out.started // the get is under way, its reader held up
+	waiting := make(chan string, 1)
+	gcDone := make(chan error, 1)
+	go func() {
+		_, err := b.GC(ctx, func(w gc.Waiting) { waiting <- w.String() })
+		gcDone <- err
+	}()
+	if w, want := <-waiting, "waiting for 1 fetch to finish: "+c.String(); w != want {
+		t.Fatalf("gc says %q, want %q", w, want)
+	}
+	close(out.gate)
+	if err := <-got; err != nil || !bytes.Equal(out.buf.Bytes(), data) {
+		t.Fatalf("cat: %v", err)
+	}
+	if err := <-gcDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := pin.Complete(ctx, b.local(), c, pin.Recursive); err != nil {
+		t.Fatalf("gc removed what the get running as it started fetched: %v", err)
+	}
+	if _, err := b.GC(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := b.Stat(ctx); st.Blocks != 0 {
+		t.Fatalf("a later gc left %d blocks", st.Blocks)
+	}
+}
+
+// gatedWriter holds its writer up, at its first write, until gate is
+// closed.
+type gatedWriter struct {
+	gate, started chan struct{}
+	once          sync.Once
+	buf           bytes.Buffer
+}
+
+func (w *gatedWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.started); <-w.gate })
+	return w.buf.Write(p)
 }
 
 // TestPinAddFetches: pin add on a node that lacks the content fetches it.
@@ -237,7 +296,7 @@ func TestPinAddFetches(t *testing.T) {
 	if served := a.Metrics().BlocksServed.Value(); served == 0 {
 		t.Fatal("provider counted no blocks served")
 	}
-	if _, err := b.GC(ctx); err != nil {
+	if _, err := b.GC(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := pin.Complete(ctx, b.local(), c, pin.Recursive); err != nil {
@@ -275,7 +334,7 @@ func BenchmarkFetchCat(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		if _, err := getter.GC(ctx); err != nil {
+		if _, err := getter.GC(ctx, nil); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
@@ -700,7 +759,7 @@ func TestLiveMetrics(t *testing.T) {
 		})
 	}
 	waitStore("after a 3 MiB get", st.Bytes, st.Blocks)
-	res, err := b.GC(ctx)
+	res, err := b.GC(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
