@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,7 @@ type fakeNet struct {
 	silent    map[peer.ID]bool // peers whose ask fails (no answer)
 	noDHT     bool             // the router knows no peers
 	active    atomic.Int32     // goroutines of the fetcher inside the fake network
+	sessions  atomic.Int32     // sessions started
 }
 
 func newFakeNet() *fakeNet {
@@ -82,6 +84,7 @@ func (s fakeSource) Has(ctx context.Context, p peer.ID, c cid.Cid) (bool, error)
 }
 
 func (s fakeSource) NewSession(ctx context.Context, root cid.Cid, opts exchange.SessionOptions) Session {
+	s.n.sessions.Add(1)
 	fs := &fakeSession{n: s.n, ctx: ctx, root: root, opts: opts, provided: make(chan struct{}), done: make(chan struct{})}
 	go fs.run()
 	return fs
@@ -372,6 +375,70 @@ func TestReadFetchesAndCommitsInBackground(t *testing.T) {
 	}
 	if fn.active.Load() != 0 {
 		t.Fatalf("%d fetcher goroutines still in the network", fn.active.Load())
+	}
+}
+
+// TestConcurrentReadsFetchOnce: a Read (or Have) of a DAG that another
+// Read is fetching waits for that fetch, seeing its progress, and then
+// reads what it stored: one session, not two.
+func TestConcurrentReadsFetchOnce(t *testing.T) {
+	fn := newFakeNet()
+	root, data := addRemote(t, fn, 200<<10)
+	fn.connect("p", true)
+	f := newTestFetcher(t, fn.network(false))
+	ctx := testContext(t)
+	gate := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- f.Read(ctx, root, Options{}, func(g share.Getter, local bool) error {
+			<-gate // the first reader is slow: the others come meanwhile
+			fr, err := dag.NewFileReader(ctx, g, root)
+			if err == nil {
+				_, err = fr.WriteTo(io.Discard)
+			}
+			return err
+		})
+	}()
+	waitFor(t, func() bool { return fn.sessions.Load() == 1 })
+	type result struct {
+		got   []byte
+		local bool
+		err   error
+	}
+	second := make(chan result, 1)
+	go func() {
+		got, local, err := cat(ctx, f.Fetcher, root, Options{Progress: func(Progress) {}})
+		second <- result{got, local, err}
+	}()
+	have := make(chan error, 1)
+	go func() { have <- f.Have(ctx, root, Options{}, nil) }()
+	waitFor(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		fl := f.flights[root]
+		if fl == nil {
+			return false
+		}
+		fl.mu.Lock()
+		defer fl.mu.Unlock()
+		return len(fl.watchers) == 1 // the second Read's
+	})
+	close(gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	r := <-second
+	if r.err != nil || !r.local || !bytes.Equal(r.got, data) {
+		t.Fatalf("second read: local %v, err %v, %d bytes", r.local, r.err, len(r.got))
+	}
+	if err := <-have; err != nil {
+		t.Fatal(err)
+	}
+	if n := fn.sessions.Load(); n != 1 {
+		t.Fatalf("%d sessions for one DAG, want 1", n)
+	}
+	if len(f.flights) != 0 {
+		t.Fatalf("flights left: %v", f.flights)
 	}
 }
 

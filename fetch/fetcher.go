@@ -118,6 +118,7 @@ type Fetcher struct {
 	closeCtx context.Context // ends on-demand fetches at Close
 	cancel   context.CancelFunc
 	bg       sync.WaitGroup // background commits and on-demand fetches
+	flights  map[cid.Cid]*flight
 }
 
 // New returns a Fetcher.

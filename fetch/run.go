@@ -68,15 +68,16 @@ func (f *Fetcher) Read(ctx context.Context, root cid.Cid, opts Options, read fun
 			unlock()
 		}
 	}()
-	local, err := f.isLocal(ctx, root)
+	local, fl, err := f.localOrClaim(ctx, root, opts)
 	if err != nil {
 		return err
 	}
 	if local {
 		return read(f.Local(), true)
 	}
-	r, err := f.start(ctx, root, opts, true)
+	r, err := f.start(ctx, root, opts, true, fl)
 	if err != nil {
+		f.land(root, fl)
 		return err
 	}
 	err = read(&sessionGetter{r: r}, false)
@@ -90,6 +91,7 @@ func (f *Fetcher) Read(ctx context.Context, root cid.Cid, opts Options, read fun
 	r.end()
 	f.commitLater(r.batch, unlock, root) // the hold of the gc lock goes with it
 	unlock = nil
+	f.land(root, fl) // its blocks are visible, or committing (Local waits)
 	return nil
 }
 
@@ -98,12 +100,14 @@ func (f *Fetcher) Read(ctx context.Context, root cid.Cid, opts Options, read fun
 // still cannot remove them (pin add pins them there).
 func (f *Fetcher) Have(ctx context.Context, root cid.Cid, opts Options, then func(share.Getter) error) error {
 	defer f.cfg.Lock.Writer()()
-	local, err := f.isLocal(ctx, root)
+	local, fl, err := f.localOrClaim(ctx, root, opts)
 	if err != nil {
 		return err
 	}
 	if !local {
-		if err := f.fetchAll(ctx, root, opts); err != nil {
+		err := f.fetchAll(ctx, root, opts, fl)
+		f.land(root, fl)
+		if err != nil {
 			return err
 		}
 	}
@@ -136,7 +140,7 @@ func (f *Fetcher) HaveBlock(ctx context.Context, c cid.Cid, opts Options, then f
 // fetchBlock fetches block c and commits it. The session stops as soon as
 // c has come; what else it had fetched meanwhile stays cached, unpinned.
 func (f *Fetcher) fetchBlock(ctx context.Context, c cid.Cid, opts Options) error {
-	r, err := f.start(ctx, c, opts, true)
+	r, err := f.start(ctx, c, opts, true, nil)
 	if err != nil {
 		return err
 	}
@@ -155,8 +159,8 @@ func (f *Fetcher) fetchBlock(ctx context.Context, c cid.Cid, opts Options) error
 }
 
 // fetchAll fetches the DAG under root and commits it.
-func (f *Fetcher) fetchAll(ctx context.Context, root cid.Cid, opts Options) error {
-	r, err := f.start(ctx, root, opts, false)
+func (f *Fetcher) fetchAll(ctx context.Context, root cid.Cid, opts Options, fl *flight) error {
+	r, err := f.start(ctx, root, opts, false, fl)
 	if err != nil {
 		return err
 	}
@@ -184,6 +188,7 @@ type run struct {
 	batch  *blockstore.Batch
 	sess   Session
 	tr     *Transfer
+	fl     *flight // others that fetch the same DAG wait for it (Read)
 	forget func() // ends the gc lock's record of the fetch
 	src    sources
 	total  atomic.Int64   // the DAG's size, once its root has arrived
@@ -194,13 +199,14 @@ type run struct {
 }
 
 // start begins fetching the DAG under root into a new batch; stream
-// keeps the blocks for a reader.
-func (f *Fetcher) start(ctx context.Context, root cid.Cid, opts Options, stream bool) (*run, error) {
+// keeps the blocks for a reader; fl, if not nil, is the flight the fetch
+// is, whose waiters see its progress.
+func (f *Fetcher) start(ctx context.Context, root cid.Cid, opts Options, stream bool, fl *flight) (*run, error) {
 	nw, err := f.online(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{f: f, root: root, opts: opts, nw: nw}
+	r := &run{f: f, root: root, opts: opts, nw: nw, fl: fl}
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	// The batch ingests each finished file of resumeEvery bytes in the
 	// background while the next one is written: checkpoints for a resume
@@ -247,12 +253,18 @@ func (r *run) report(p exchange.Progress) {
 	if newBlocks > 0 && r.f.cfg.Fetched != nil {
 		r.f.cfg.Fetched(newBlocks)
 	}
-	if r.opts.Progress != nil {
+	if r.opts.Progress != nil || r.fl != nil {
 		phase := "fetching"
 		if p.Peers == 0 && p.Blocks == 0 {
 			phase = "finding providers"
 		}
-		r.opts.Progress(Progress{Phase: phase, Bytes: p.Bytes, Total: total, Blocks: p.Blocks, Peers: p.Peers, From: p.From})
+		fp := Progress{Phase: phase, Bytes: p.Bytes, Total: total, Blocks: p.Blocks, Peers: p.Peers, From: p.From}
+		if r.opts.Progress != nil {
+			r.opts.Progress(fp)
+		}
+		if r.fl != nil {
+			r.fl.notify(fp)
+		}
 	}
 }
 
@@ -289,6 +301,7 @@ func (r *run) fail(err error) error {
 	r.batch.Commit(context.WithoutCancel(r.ctx))
 	r.batch.Close()
 	r.f.changed()
+	r.f.land(r.root, r.fl)
 	return err
 }
 
