@@ -189,7 +189,7 @@ type run struct {
 	sess   Session
 	tr     *Transfer
 	fl     *flight // others that fetch the same DAG wait for it (Read)
-	forget func() // ends the gc lock's record of the fetch
+	forget func()  // ends the gc lock's record of the fetch
 	src    sources
 	total  atomic.Int64   // the DAG's size, once its root has arrived
 	wg     sync.WaitGroup // the provider finder and the root's stat
