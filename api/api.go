@@ -37,9 +37,13 @@ type event struct {
 	Added    *addedJSON      `json:",omitempty"`
 	Pin      *pinJSON        `json:",omitempty"`
 	Provider *providerJSON   `json:",omitempty"`
+	Waiting  *waitingJSON    `json:",omitempty"`
 	Result   json.RawMessage `json:",omitempty"`
 	errorJSON
 }
+
+// waitingJSON is what a gc waits for: the roots of the fetches running.
+type waitingJSON struct{ Fetches []string }
 
 type addedJSON struct {
 	Name string

@@ -336,9 +336,20 @@ func (c *Client) PinVerify(ctx context.Context, report func(pin.Pin, error)) (in
 }
 
 // GC runs a collection in the daemon.
-func (c *Client) GC(ctx context.Context) (gc.Result, error) {
+func (c *Client) GC(ctx context.Context, waiting func(gc.Waiting)) (gc.Result, error) {
 	var res gc.Result
-	err := c.events(ctx, "gc", nil, nil, nil, &res)
+	err := c.events(ctx, "gc", nil, nil, func(e event) {
+		if e.Waiting == nil || waiting == nil {
+			return
+		}
+		var wt gc.Waiting
+		for _, s := range e.Waiting.Fetches {
+			if r, err := cid.Decode(s); err == nil {
+				wt.Fetches = append(wt.Fetches, r)
+			}
+		}
+		waiting(wt)
+	}, &res)
 	return res, err
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/gateway"
+	"github.com/share-p2p/share/gc"
 	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/pin"
 )
@@ -304,7 +305,13 @@ func (s *Server) pinVerify(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) gc(w http.ResponseWriter, r *http.Request) {
 	st := newStream(w)
-	res, err := s.api.GC(r.Context())
+	res, err := s.api.GC(r.Context(), func(wt gc.Waiting) {
+		wj := waitingJSON{Fetches: make([]string, len(wt.Fetches))}
+		for i, c := range wt.Fetches {
+			wj.Fetches[i] = c.String()
+		}
+		st.send(event{Waiting: &wj})
+	})
 	st.finish(res, err)
 }
 

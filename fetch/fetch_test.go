@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -38,11 +39,14 @@ type fakeNet struct {
 	routed    []peer.AddrInfo // what the router finds
 	dialled   []peer.ID
 	asked     map[peer.ID]int
-	active    atomic.Int32 // goroutines of the fetcher inside the fake network
+	silent    map[peer.ID]bool // peers whose ask fails (no answer)
+	noDHT     bool             // the router knows no peers
+	active    atomic.Int32     // goroutines of the fetcher inside the fake network
+	sessions  atomic.Int32     // sessions started
 }
 
 func newFakeNet() *fakeNet {
-	return &fakeNet{remote: dag.NewMemStore(), has: map[peer.ID]bool{}, asked: map[peer.ID]int{}}
+	return &fakeNet{remote: dag.NewMemStore(), has: map[peer.ID]bool{}, asked: map[peer.ID]int{}, silent: map[peer.ID]bool{}}
 }
 
 func (n *fakeNet) network(withRouter bool) *Network {
@@ -73,10 +77,14 @@ func (s fakeSource) Has(ctx context.Context, p peer.ID, c cid.Cid) (bool, error)
 	s.n.mu.Lock()
 	defer s.n.mu.Unlock()
 	s.n.asked[p]++
+	if s.n.silent[p] {
+		return false, errors.New("stream reset")
+	}
 	return s.n.has[p], nil
 }
 
 func (s fakeSource) NewSession(ctx context.Context, root cid.Cid, opts exchange.SessionOptions) Session {
+	s.n.sessions.Add(1)
 	fs := &fakeSession{n: s.n, ctx: ctx, root: root, opts: opts, provided: make(chan struct{}), done: make(chan struct{})}
 	go fs.run()
 	return fs
@@ -123,7 +131,11 @@ func (p fakePeers) Watch(ctx context.Context, fn func(peer.ID, bool)) {
 
 type fakeRouter struct{ n *fakeNet }
 
-func (r fakeRouter) Ready() bool { return true }
+func (r fakeRouter) Ready() bool {
+	r.n.mu.Lock()
+	defer r.n.mu.Unlock()
+	return !r.n.noDHT
+}
 func (r fakeRouter) FindProviders(ctx context.Context, c cid.Cid) <-chan peer.AddrInfo {
 	ch := make(chan peer.AddrInfo)
 	r.n.mu.Lock()
@@ -366,6 +378,70 @@ func TestReadFetchesAndCommitsInBackground(t *testing.T) {
 	}
 }
 
+// TestConcurrentReadsFetchOnce: a Read (or Have) of a DAG that another
+// Read is fetching waits for that fetch, seeing its progress, and then
+// reads what it stored: one session, not two.
+func TestConcurrentReadsFetchOnce(t *testing.T) {
+	fn := newFakeNet()
+	root, data := addRemote(t, fn, 200<<10)
+	fn.connect("p", true)
+	f := newTestFetcher(t, fn.network(false))
+	ctx := testContext(t)
+	gate := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- f.Read(ctx, root, Options{}, func(g share.Getter, local bool) error {
+			<-gate // the first reader is slow: the others come meanwhile
+			fr, err := dag.NewFileReader(ctx, g, root)
+			if err == nil {
+				_, err = fr.WriteTo(io.Discard)
+			}
+			return err
+		})
+	}()
+	waitFor(t, func() bool { return fn.sessions.Load() == 1 })
+	type result struct {
+		got   []byte
+		local bool
+		err   error
+	}
+	second := make(chan result, 1)
+	go func() {
+		got, local, err := cat(ctx, f.Fetcher, root, Options{Progress: func(Progress) {}})
+		second <- result{got, local, err}
+	}()
+	have := make(chan error, 1)
+	go func() { have <- f.Have(ctx, root, Options{}, nil) }()
+	waitFor(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		fl := f.flights[root]
+		if fl == nil {
+			return false
+		}
+		fl.mu.Lock()
+		defer fl.mu.Unlock()
+		return len(fl.watchers) == 1 // the second Read's
+	})
+	close(gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	r := <-second
+	if r.err != nil || !r.local || !bytes.Equal(r.got, data) {
+		t.Fatalf("second read: local %v, err %v, %d bytes", r.local, r.err, len(r.got))
+	}
+	if err := <-have; err != nil {
+		t.Fatal(err)
+	}
+	if n := fn.sessions.Load(); n != 1 {
+		t.Fatalf("%d sessions for one DAG, want 1", n)
+	}
+	if len(f.flights) != 0 {
+		t.Fatalf("flights left: %v", f.flights)
+	}
+}
+
 // TestHaveIsDurableAndHoldsGC: Have returns with every block in the store
 // itself and runs then while gc cannot start.
 func TestHaveIsDurableAndHoldsGC(t *testing.T) {
@@ -392,36 +468,65 @@ func TestHaveIsDurableAndHoldsGC(t *testing.T) {
 	}
 }
 
-// TestNotHere: what a fetch says when content cannot come, by kind.
+// TestNotHere: what a fetch says when content cannot come, by kind. When
+// every source has answered no, the fetch fails at once (the idle timeout
+// here is an hour), and says whom it asked.
 func TestNotHere(t *testing.T) {
 	ctx := testContext(t)
 	fn := newFakeNet()
 	root, _ := addRemote(t, fn, 10<<10)
-	noPeers := newFakeNet()
+	notHere := root.String() + ": not found locally, and "
+	online := func(nw *fakeNet, router bool) func(context.Context) (*Network, error) {
+		return func(context.Context) (*Network, error) { return nw.network(router), nil }
+	}
+	peersSayNo := func(noDHT bool, silent ...peer.ID) *fakeNet {
+		n := newFakeNet()
+		n.connect("a", false)
+		n.connect("b", false)
+		for _, p := range silent {
+			n.connect(p, false)
+			n.silent[p] = true
+		}
+		n.noDHT = noDHT
+		return n
+	}
 
 	cases := []struct {
-		name   string
-		online func(context.Context) (*Network, error)
-		kind   errs.Kind
-		want   string
+		name    string
+		online  func(context.Context) (*Network, error)
+		timeout time.Duration
+		kind    errs.Kind
+		want    string
 	}{
-		{"offline", func(context.Context) (*Network, error) { return nil, nil }, errs.NotFound, root.String() + ": not found locally"},
-		{"network fails", func(context.Context) (*Network, error) { return nil, errors.New("port in use") }, errs.NotFound,
-			root.String() + ": not found locally, and the network could not start: port in use"},
-		{"no provider", func(context.Context) (*Network, error) { return noPeers.network(false), nil }, errs.Timeout,
-			root.String() + ": not found locally, and nothing arrived in time: no peer that has it was found"},
+		{"offline", func(context.Context) (*Network, error) { return nil, nil }, time.Hour, errs.NotFound, root.String() + ": not found locally"},
+		{"network fails", func(context.Context) (*Network, error) { return nil, errors.New("port in use") }, time.Hour, errs.NotFound,
+			notHere + "the network could not start: port in use"},
+		{"no peers, no DHT", online(newFakeNet(), false), time.Hour, errs.NotFound,
+			notHere + "no peer that has it was found: asked 0 connected peers, the DHT is off"},
+		{"peers say no, DHT has no peers", online(peersSayNo(true), true), time.Hour, errs.NotFound,
+			notHere + "no peer that has it was found: asked 2 connected peers, DHT has no peers"},
+		{"peers say no, DHT finds none", online(peersSayNo(false), true), time.Hour, errs.NotFound,
+			notHere + "no peer that has it was found: asked 2 connected peers, the DHT found no provider"},
+		// A peer that does not answer is not a no: the timeout decides.
+		{"a peer does not answer", online(peersSayNo(true, "mute"), true), 100 * time.Millisecond, errs.Timeout,
+			notHere + "nothing arrived in time: no peer that has it was found"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newTestFetcher(t, nil)
 			f.cfg.Online = tc.online
-			_, _, err := cat(ctx, f.Fetcher, root, Options{Timeout: 100 * time.Millisecond})
+			_, _, err := cat(ctx, f.Fetcher, root, Options{Timeout: tc.timeout})
 			if err == nil || err.Error() != tc.want || errs.KindOf(err) != tc.kind {
 				t.Fatalf("err %v (kind %v), want %q (kind %v)", err, errs.KindOf(err), tc.want, tc.kind)
 			}
-			err = f.Have(ctx, root, Options{Timeout: 100 * time.Millisecond}, nil)
+			err = f.Have(ctx, root, Options{Timeout: tc.timeout}, nil)
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("Have: err %v, want %q", err, tc.want)
+			}
+			g := f.Getter(ctx, Options{Timeout: tc.timeout})
+			defer g.Close()
+			if _, err := g.Get(ctx, root); err == nil || err.Error() != tc.want {
+				t.Fatalf("Getter: err %v, want %q", err, tc.want)
 			}
 		})
 	}
@@ -429,11 +534,15 @@ func TestNotHere(t *testing.T) {
 
 // TestProvidersThatComeLater: a peer that connects during the fetch is
 // asked; one that connected before and lacks the content is asked once.
+// The node has just joined the network: the peers that answered no do not
+// end the fetch while mDNS may still find others.
 func TestProvidersThatComeLater(t *testing.T) {
 	fn := newFakeNet()
 	root, data := addRemote(t, fn, 50<<10)
 	fn.connect("empty", false)
-	f := newTestFetcher(t, fn.network(false))
+	nw := fn.network(false)
+	nw.Since = time.Now()
+	f := newTestFetcher(t, nw)
 	ctx := testContext(t)
 	res := make(chan error, 1)
 	go func() {
@@ -507,8 +616,10 @@ func TestGetterOnDemand(t *testing.T) {
 // TestCloseEndsOnDemandFetches: Close ends a request's fetch that is
 // still waiting and returns once its blocks are committed.
 func TestCloseEndsOnDemandFetches(t *testing.T) {
-	fn := newFakeNet() // nobody has anything: the fetch waits
+	fn := newFakeNet() // a peer that does not answer: the fetch waits
 	root, _ := addRemote(t, fn, 20<<10)
+	fn.silent["mute"] = true
+	fn.connect("mute", false)
 	f := newTestFetcher(t, fn.network(false))
 	g := f.Getter(context.Background(), Options{Timeout: time.Hour})
 	res := make(chan error, 1)

@@ -73,6 +73,11 @@ type Network struct {
 	Source Source
 	Peers  Peers
 	Router Router // nil when routing is off
+	// Since is when the node joined the network (zero: long ago). Until
+	// a grace after it, peers that mDNS finds may still connect, and the
+	// router may still be filling its table: a fetch waits for them
+	// before it gives up for want of a provider.
+	Since time.Time
 }
 
 // Config builds a Fetcher.
@@ -113,6 +118,7 @@ type Fetcher struct {
 	closeCtx context.Context // ends on-demand fetches at Close
 	cancel   context.CancelFunc
 	bg       sync.WaitGroup // background commits and on-demand fetches
+	flights  map[cid.Cid]*flight
 }
 
 // New returns a Fetcher.

@@ -2,9 +2,12 @@ package fetch
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/share-p2p/share/p2p/mss"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -16,30 +19,56 @@ const (
 	askTimeout     = 10 * time.Second
 	connectTimeout = 10 * time.Second
 	routingDelay   = 300 * time.Millisecond
-	// A temporary node (the CLI without a daemon) may still be filling
-	// its routing table: routing waits for it this long.
+	// A node that has just joined the network (the CLI without a daemon
+	// starts one per command) may still be filling its routing table:
+	// routing waits for it this long after the join.
 	routingReadyWait = 5 * time.Second
+	// lanGrace is how long after the join peers found by mDNS may still
+	// connect (its first two queries go out a second apart): until then
+	// the connected peers answering no does not end a fetch.
+	lanGrace = 3 * time.Second
 )
 
 // findProviders feeds the session the providers of the root until the
-// fetch ends, and returns once every goroutine it started has.
+// fetch ends, and returns once every goroutine it started has. When every
+// source has answered no, it ends the fetch (see sources).
 func (r *run) findProviders() {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if r.nw.Router != nil {
 		wg.Go(r.findByRouting)
+	} else {
+		r.settled(func() { r.src.routing = "the DHT is off" })
+	}
+	if d := time.Until(r.nw.Since.Add(lanGrace)); d > 0 {
+		wg.Go(func() {
+			if wait(r.ctx, d) {
+				r.settled(func() { r.src.graced = true })
+			}
+		})
+	} else {
+		r.settled(func() { r.src.graced = true })
 	}
 	asked := make(map[peer.ID]bool)
+	askOnce := func(p peer.ID) {
+		if !asked[p] {
+			asked[p] = true
+			r.settled(func() { r.src.pending++ })
+			wg.Go(func() { r.ask(p) })
+		}
+	}
+	// The peers connected now are counted before the sources can be
+	// found exhausted; Watch reports them again.
+	for _, p := range r.nw.Peers.Peers() {
+		askOnce(p)
+	}
+	r.settled(func() { r.src.primed = true })
 	r.nw.Peers.Watch(r.ctx, func(p peer.ID, up bool) {
 		if !up {
 			delete(asked, p) // ask again if it comes back
 			return
 		}
-		if asked[p] {
-			return
-		}
-		asked[p] = true
-		wg.Go(func() { r.ask(p) })
+		askOnce(p)
 	})
 }
 
@@ -47,8 +76,16 @@ func (r *run) findProviders() {
 func (r *run) ask(p peer.ID) {
 	ctx, cancel := context.WithTimeout(r.ctx, askTimeout)
 	defer cancel()
-	if has, err := r.nw.Source.Has(ctx, p, r.root); err == nil && has {
+	has, err := r.nw.Source.Has(ctx, p, r.root)
+	switch {
+	case err == nil && has:
 		r.sess.AddProviders(p)
+		r.settled(r.src.provided)
+	case err == nil || errors.Is(err, mss.ErrNotSupported):
+		// A peer that does not speak the protocol cannot send it either.
+		r.settled(func() { r.src.answered(p) })
+	default:
+		r.settled(r.src.silent)
 	}
 }
 
@@ -58,32 +95,119 @@ func (r *run) findByRouting() {
 	if !wait(r.ctx, routingDelay) || r.sess.Progress().Peers > 0 {
 		return
 	}
-	ready := time.Now().Add(routingReadyWait)
+	ready := r.nw.Since.Add(routingReadyWait)
 	for !r.nw.Router.Ready() && time.Now().Before(ready) {
 		if !wait(r.ctx, 100*time.Millisecond) {
 			return
 		}
 	}
+	if !r.nw.Router.Ready() {
+		r.settled(func() { r.src.routing = "DHT has no peers" })
+		return
+	}
+	found, reached := r.lookUp()
+	why := "the DHT found no provider"
+	if found > 0 {
+		why = fmt.Sprintf("the DHT found %d providers, none reachable", found)
+	}
+	if reached == 0 && r.ctx.Err() == nil {
+		r.settled(func() { r.src.routing = why })
+	}
+}
+
+// lookUp dials every provider the router finds and hands those it reaches
+// to the session; it returns once the lookup and the dials are over.
+func (r *run) lookUp() (found, reached int) {
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	var mu sync.Mutex
 	self := r.nw.Peers.Self()
 	for ai := range r.nw.Router.FindProviders(r.ctx, r.root) {
 		if ai.ID == self {
 			continue
 		}
-		wg.Go(func() { r.connect(ai) })
+		found++
+		wg.Go(func() {
+			if r.connect(ai) {
+				mu.Lock()
+				reached++
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
+	return found, reached
 }
 
 // connect dials a provider that routing found and hands it to the session.
-func (r *run) connect(ai peer.AddrInfo) {
+func (r *run) connect(ai peer.AddrInfo) bool {
 	ctx, cancel := context.WithTimeout(r.ctx, connectTimeout)
 	defer cancel()
 	if err := r.nw.Peers.Connect(ctx, ai); err != nil {
 		r.f.log.Debug("provider unreachable", "peer", ai.ID, "err", err)
-		return
+		return false
 	}
 	r.sess.AddProviders(ai.ID)
+	r.settled(func() { r.src.found = true })
+	return true
+}
+
+// settled applies change to the sources and ends the fetch at once if
+// none is left that may provide the root.
+func (r *run) settled(change func()) {
+	if err := r.src.update(change); err != nil {
+		r.f.log.Debug("no source left", "root", r.root, "err", err)
+		r.cancel()
+	}
+}
+
+// sources tracks who may still provide the root: the connected peers not
+// yet asked or whose answer is awaited, peers that may still connect
+// (within lanGrace of the join), and routing until its lookup and dials
+// are over. A peer whose ask failed has not answered, which is not a no:
+// then only the idle timeout ends the fetch.
+// Its fields change only in functions given to update.
+type sources struct {
+	mu      sync.Mutex
+	pending int              // asks under way
+	no      map[peer.ID]bool // peers that answered no
+	unsure  bool             // an ask failed
+	found   bool             // a provider was handed to the session
+	routing string           // why routing found nothing; "" while it may
+	graced  bool             // the grace for LAN peers is over
+	primed  bool             // the peers connected at the start are counted
+	err     error            // set once no source is left
+}
+
+func (s *sources) provided() { s.pending--; s.found = true }
+func (s *sources) silent()   { s.pending--; s.unsure = true }
+
+func (s *sources) answered(p peer.ID) {
+	s.pending--
+	if s.no == nil {
+		s.no = make(map[peer.ID]bool)
+	}
+	s.no[p] = true
+}
+
+// update applies change and returns the fetch's error the first time no
+// source is left.
+func (s *sources) update(change func()) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	change()
+	if s.err != nil || !s.primed || s.found || s.unsure || s.pending > 0 || s.routing == "" || !s.graced {
+		return nil
+	}
+	s.err = fmt.Errorf("no peer that has it was found: asked %d connected peers, %s", len(s.no), s.routing)
+	return s.err
+}
+
+// exhausted is the error that ended the fetch for want of a source, or
+// nil.
+func (s *sources) exhausted() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 // wait waits for d, or less if ctx ends; it reports whether ctx is alive.

@@ -116,7 +116,7 @@ func (g *Getter) current(root cid.Cid, ended *run) (*run, error) {
 		}
 		g.unlock = g.f.cfg.Lock.Writer()
 	}
-	r, err := g.f.start(g.ctx, root, g.opts, true)
+	r, err := g.f.start(g.ctx, root, g.opts, true, nil)
 	if err != nil {
 		g.err = err
 		return nil, err

@@ -68,15 +68,16 @@ func (f *Fetcher) Read(ctx context.Context, root cid.Cid, opts Options, read fun
 			unlock()
 		}
 	}()
-	local, err := f.isLocal(ctx, root)
+	local, fl, err := f.localOrClaim(ctx, root, opts)
 	if err != nil {
 		return err
 	}
 	if local {
 		return read(f.Local(), true)
 	}
-	r, err := f.start(ctx, root, opts, true)
+	r, err := f.start(ctx, root, opts, true, fl)
 	if err != nil {
+		f.land(root, fl)
 		return err
 	}
 	err = read(&sessionGetter{r: r}, false)
@@ -90,6 +91,7 @@ func (f *Fetcher) Read(ctx context.Context, root cid.Cid, opts Options, read fun
 	r.end()
 	f.commitLater(r.batch, unlock, root) // the hold of the gc lock goes with it
 	unlock = nil
+	f.land(root, fl) // its blocks are visible, or committing (Local waits)
 	return nil
 }
 
@@ -98,12 +100,14 @@ func (f *Fetcher) Read(ctx context.Context, root cid.Cid, opts Options, read fun
 // still cannot remove them (pin add pins them there).
 func (f *Fetcher) Have(ctx context.Context, root cid.Cid, opts Options, then func(share.Getter) error) error {
 	defer f.cfg.Lock.Writer()()
-	local, err := f.isLocal(ctx, root)
+	local, fl, err := f.localOrClaim(ctx, root, opts)
 	if err != nil {
 		return err
 	}
 	if !local {
-		if err := f.fetchAll(ctx, root, opts); err != nil {
+		err := f.fetchAll(ctx, root, opts, fl)
+		f.land(root, fl)
+		if err != nil {
 			return err
 		}
 	}
@@ -113,9 +117,50 @@ func (f *Fetcher) Have(ctx context.Context, root cid.Cid, opts Options, then fun
 	return then(f.Local())
 }
 
+// HaveBlock makes block c durable here, fetching it alone (not the DAG
+// under it) when it is missing, then calls then (if not nil) with the
+// local blocks while gc still cannot remove it (pin add --direct).
+func (f *Fetcher) HaveBlock(ctx context.Context, c cid.Cid, opts Options, then func(share.Getter) error) error {
+	defer f.cfg.Lock.Writer()()
+	ok, err := f.Local().Has(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := f.fetchBlock(ctx, c, opts); err != nil {
+			return err
+		}
+	}
+	if then == nil {
+		return nil
+	}
+	return then(f.Local())
+}
+
+// fetchBlock fetches block c and commits it. The session stops as soon as
+// c has come; what else it had fetched meanwhile stays cached, unpinned.
+func (f *Fetcher) fetchBlock(ctx context.Context, c cid.Cid, opts Options) error {
+	r, err := f.start(ctx, c, opts, true, nil)
+	if err != nil {
+		return err
+	}
+	b, err := r.sess.Get(ctx, c) // stored in the batch before Get returns
+	if err != nil {
+		return r.fail(err)
+	}
+	b.Release()
+	r.end()
+	defer r.batch.Close()
+	if err := r.batch.Commit(ctx); err != nil {
+		return err
+	}
+	f.changed()
+	return nil
+}
+
 // fetchAll fetches the DAG under root and commits it.
-func (f *Fetcher) fetchAll(ctx context.Context, root cid.Cid, opts Options) error {
-	r, err := f.start(ctx, root, opts, false)
+func (f *Fetcher) fetchAll(ctx context.Context, root cid.Cid, opts Options, fl *flight) error {
+	r, err := f.start(ctx, root, opts, false, fl)
 	if err != nil {
 		return err
 	}
@@ -143,6 +188,9 @@ type run struct {
 	batch  *blockstore.Batch
 	sess   Session
 	tr     *Transfer
+	fl     *flight // others that fetch the same DAG wait for it (Read)
+	forget func()  // ends the gc lock's record of the fetch
+	src    sources
 	total  atomic.Int64   // the DAG's size, once its root has arrived
 	wg     sync.WaitGroup // the provider finder and the root's stat
 
@@ -151,13 +199,14 @@ type run struct {
 }
 
 // start begins fetching the DAG under root into a new batch; stream
-// keeps the blocks for a reader.
-func (f *Fetcher) start(ctx context.Context, root cid.Cid, opts Options, stream bool) (*run, error) {
+// keeps the blocks for a reader; fl, if not nil, is the flight the fetch
+// is, whose waiters see its progress.
+func (f *Fetcher) start(ctx context.Context, root cid.Cid, opts Options, stream bool, fl *flight) (*run, error) {
 	nw, err := f.online(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{f: f, root: root, opts: opts, nw: nw}
+	r := &run{f: f, root: root, opts: opts, nw: nw, fl: fl}
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	// The batch ingests each finished file of resumeEvery bytes in the
 	// background while the next one is written: checkpoints for a resume
@@ -168,6 +217,7 @@ func (f *Fetcher) start(ctx context.Context, root cid.Cid, opts Options, stream 
 	r.batch.SetCheckpointEvery(checkpointEvery)
 	r.batch.SetDropBehind(true)
 	r.tr = f.transfers.start(root)
+	r.forget = f.cfg.Lock.Fetching(root)
 	r.sess = nw.Source.NewSession(r.ctx, root, exchange.SessionOptions{
 		Local:           f.Local(),
 		Putter:          r.batch,
@@ -203,12 +253,18 @@ func (r *run) report(p exchange.Progress) {
 	if newBlocks > 0 && r.f.cfg.Fetched != nil {
 		r.f.cfg.Fetched(newBlocks)
 	}
-	if r.opts.Progress != nil {
+	if r.opts.Progress != nil || r.fl != nil {
 		phase := "fetching"
 		if p.Peers == 0 && p.Blocks == 0 {
 			phase = "finding providers"
 		}
-		r.opts.Progress(Progress{Phase: phase, Bytes: p.Bytes, Total: total, Blocks: p.Blocks, Peers: p.Peers, From: p.From})
+		fp := Progress{Phase: phase, Bytes: p.Bytes, Total: total, Blocks: p.Blocks, Peers: p.Peers, From: p.From}
+		if r.opts.Progress != nil {
+			r.opts.Progress(fp)
+		}
+		if r.fl != nil {
+			r.fl.notify(fp)
+		}
 	}
 }
 
@@ -228,12 +284,13 @@ func (r *run) reportDone(ctx context.Context, g share.Getter) {
 
 // end stops the session and the goroutines of the fetch and waits for
 // them; the batch stays the caller's, who calls changed once it is
-// committed.
+// committed. A gc that started meanwhile still keeps what it fetched.
 func (r *run) end() {
 	r.cancel()
 	r.wg.Wait()
 	r.sess.Close()
 	r.f.transfers.end(r.tr)
+	r.forget()
 }
 
 // fail ends a fetch that did not complete, keeping what arrived (verified
@@ -244,12 +301,17 @@ func (r *run) fail(err error) error {
 	r.batch.Commit(context.WithoutCancel(r.ctx))
 	r.batch.Close()
 	r.f.changed()
+	r.f.land(r.root, r.fl)
 	return err
 }
 
 // explain turns the session's "no progress" into the fetch's timeout,
-// saying whether providers were found at all.
+// saying whether providers were found at all, and the end of a fetch that
+// no source could serve into the error that says so.
 func (r *run) explain(err error) error {
+	if why := r.src.exhausted(); err != nil && why != nil {
+		return notHere(r.root, errs.NotFound, why)
+	}
 	if !errors.Is(err, exchange.ErrNoProgress) {
 		return err
 	}

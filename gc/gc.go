@@ -6,6 +6,8 @@ package gc
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -19,14 +21,136 @@ import (
 // Lock coordinates gc with writers. Writers (add, fetch followed by pin)
 // hold it shared from their first block until the pin that protects their
 // blocks is durable; gc holds it exclusively, so it never sees a half-done
-// write. The zero value is ready to use.
-type Lock struct{ mu sync.RWMutex }
+// write. A writer's hold is not reentrant: one goroutine must not take
+// Writer again while it holds it (a gc waiting in between would deadlock
+// both). The zero value is ready to use.
+type Lock struct {
+	mu sync.RWMutex
+
+	fmu     sync.Mutex
+	fetches []*fetchRecord // oldest first
+	// watches are the collections under way: each gathers the roots of
+	// the fetches that ran at its start or began before it got the lock.
+	watches []*watch
+}
+
+type watch struct{ roots []cid.Cid }
+
+type fetchRecord struct{ root cid.Cid }
 
 // Writer takes the shared side and returns its release.
 func (l *Lock) Writer() (unlock func()) { l.mu.RLock(); return l.mu.RUnlock }
 
 // Collector takes the exclusive side and returns its release.
 func (l *Lock) Collector() (unlock func()) { l.mu.Lock(); return l.mu.Unlock }
+
+// Fetching records that a fetch of the DAG under root runs, under a
+// Writer hold its caller has taken: a collection that starts before done
+// is called says it waits for it and, once it runs, keeps what is stored
+// of that DAG (the fetch's blocks are not pinned, but they are its
+// caller's until it ends).
+func (l *Lock) Fetching(root cid.Cid) (done func()) {
+	rec := &fetchRecord{root}
+	l.fmu.Lock()
+	l.fetches = append(l.fetches, rec)
+	for _, w := range l.watches {
+		w.roots = append(w.roots, root)
+	}
+	l.fmu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.fmu.Lock()
+			defer l.fmu.Unlock()
+			if i := slices.Index(l.fetches, rec); i >= 0 {
+				l.fetches = slices.Delete(l.fetches, i, i+1)
+			}
+		})
+	}
+}
+
+// Fetches lists the roots of the fetches running, oldest first.
+func (l *Lock) Fetches() []cid.Cid {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	roots := make([]cid.Cid, len(l.fetches))
+	for i, f := range l.fetches {
+		roots[i] = f.root
+	}
+	return roots
+}
+
+// collect takes the exclusive side for a collection, telling waiting
+// first what it waits for when writers hold the lock, and returns the
+// roots of the fetches that ran since it started (to keep). It gives up
+// when ctx ends.
+func (l *Lock) collect(ctx context.Context, waiting func(Waiting)) (keep []cid.Cid, unlock func(), err error) {
+	w := l.watch()
+	defer l.unwatch(w)
+	if l.mu.TryLock() {
+		return l.kept(w), l.mu.Unlock, nil
+	}
+	if waiting != nil {
+		waiting(Waiting{Fetches: l.Fetches()})
+	}
+	got := make(chan struct{})
+	go func() { l.mu.Lock(); close(got) }()
+	select {
+	case <-got:
+		return l.kept(w), l.mu.Unlock, nil
+	case <-ctx.Done():
+		go func() { <-got; l.mu.Unlock() }()
+		return nil, nil, ctx.Err()
+	}
+}
+
+// watch starts gathering the roots of the fetches that run from now on,
+// and those running now.
+func (l *Lock) watch() *watch {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	w := &watch{}
+	for _, f := range l.fetches {
+		w.roots = append(w.roots, f.root)
+	}
+	l.watches = append(l.watches, w)
+	return w
+}
+
+func (l *Lock) kept(w *watch) []cid.Cid {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	return slices.Clone(w.roots)
+}
+
+func (l *Lock) unwatch(w *watch) {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	if i := slices.Index(l.watches, w); i >= 0 {
+		l.watches = slices.Delete(l.watches, i, i+1)
+	}
+}
+
+// Waiting is what a collection waits for before it can start: the roots
+// of the fetches running (none: an add, or a fetch about to start).
+type Waiting struct{ Fetches []cid.Cid }
+
+// String says it as a user reads it: "waiting for 1 fetch to finish:
+// CID".
+func (w Waiting) String() string {
+	switch n := len(w.Fetches); n {
+	case 0:
+		return "waiting for an add or a fetch to finish"
+	case 1:
+		return "waiting for 1 fetch to finish: " + w.Fetches[0].String()
+	default:
+		roots := make([]string, n)
+		for i, c := range w.Fetches {
+			roots[i] = c.String()
+		}
+		return fmt.Sprintf("waiting for %d fetches to finish: %s", n, strings.Join(roots, ", "))
+	}
+}
 
 // Store is what gc needs of the blockstore.
 type Store interface {
@@ -42,25 +166,56 @@ type Result struct {
 	Bytes  int64
 }
 
+// Options tune a collection.
+type Options struct {
+	// Need stops the collection once it has freed at least this many
+	// bytes (<= 0: no limit), for auto-gc that only brings the
+	// repository back under its limit.
+	Need int64
+	// Waiting, if not nil, is told what the collection waits for, when
+	// writers hold the lock as it starts.
+	Waiting func(Waiting)
+}
+
 // Collect removes every block that no pin in pins reaches. It fails, and
 // removes nothing, if a pinned DAG cannot be walked (a missing inner block
 // would otherwise hide live children).
 func Collect(ctx context.Context, lock *Lock, store Store, pins *pin.Set) (Result, error) {
-	return CollectUntil(ctx, lock, store, pins, 0)
+	return Run(ctx, lock, store, pins, Options{})
 }
 
-// CollectUntil is Collect that stops once it has freed at least need bytes
-// (need <= 0: no limit), for auto-gc that only brings the repository back
-// under its limit.
+// CollectUntil is Collect that stops once it has freed at least need
+// bytes (need <= 0: no limit).
 func CollectUntil(ctx context.Context, lock *Lock, store Store, pins *pin.Set, need int64) (Result, error) {
-	defer lock.Collector()()
+	return Run(ctx, lock, store, pins, Options{Need: need})
+}
+
+// Run is Collect with options. Besides the pinned DAGs, it keeps what is
+// stored of the DAGs being fetched when it starts: it waits for those
+// fetches to end, and their blocks stay until a later collection.
+func Run(ctx context.Context, lock *Lock, store Store, pins *pin.Set, opts Options) (Result, error) {
+	keep, unlock, err := lock.collect(ctx, opts.Waiting)
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
 	live, err := mark(ctx, store, pins)
 	if err != nil {
 		return Result{}, err
 	}
+	for _, root := range keep {
+		if _, ok := live[string(root.Hash())]; !ok {
+			markStored(ctx, store, root, live)
+		}
+	}
+	return sweep(ctx, store, live, opts.Need)
+}
+
+// sweep removes every block not in live, until need bytes are freed.
+func sweep(ctx context.Context, store Store, live map[string]struct{}, need int64) (Result, error) {
 	var dead []multihash.Multihash
 	var deadBytes int64
-	err = store.ForEach(ctx, func(mh multihash.Multihash, size int) error {
+	err := store.ForEach(ctx, func(mh multihash.Multihash, size int) error {
 		if need > 0 && deadBytes >= need {
 			return nil
 		}
@@ -84,6 +239,21 @@ func CollectUntil(ctx context.Context, lock *Lock, store Store, pins *pin.Set, n
 		return Result{Blocks: n, Bytes: bytes}, fmt.Errorf("gc reclaim: %w", err)
 	}
 	return Result{Blocks: n, Bytes: bytes}, nil
+}
+
+// markStored adds to live the blocks of the DAG under root that are
+// stored: a fetch that ended early left part of it, which is kept as far
+// as it can be walked.
+func markStored(ctx context.Context, store Store, root cid.Cid, live map[string]struct{}) {
+	dag.Walk(ctx, store, root, dag.WalkOptions{}, func(c cid.Cid) error {
+		if c.Type() == dag.DagPB {
+			if ok, err := store.Has(ctx, c); err != nil || !ok {
+				return dag.SkipNode
+			}
+		}
+		live[string(c.Hash())] = struct{}{}
+		return nil
+	})
 }
 
 // mark returns the multihashes of every block some pin keeps.

@@ -88,3 +88,104 @@ func TestCollectExactly(t *testing.T) {
 		t.Fatalf("second gc = %+v, %v", res, err)
 	}
 }
+
+// TestCollectDuringFetches: a collection that starts while fetches run
+// says what it waits for, waits, and then keeps what is stored of their
+// DAGs (a fetch that starts while it waits too, and the stored part of a
+// DAG fetched only in part), removing the rest.
+func TestCollectDuringFetches(t *testing.T) {
+	bs, err := blockstore.Open(filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	ctx := context.Background()
+	pins := pin.New(bs.Keyspace('p'))
+	spec, _ := chunker.FixedSize(4096)
+	add := func() cid.Cid {
+		data := make([]byte, 5*4096)
+		rand.Read(data)
+		b := bs.NewBatch()
+		defer b.Close()
+		c, _, err := dag.ImportFile(ctx, bytes.NewReader(data), b, dag.ImportOptions{Chunker: spec})
+		if err != nil || b.Commit(ctx) != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first, second, other := add(), add(), add()
+	// Of second, only the root and one leaf have come so far.
+	var leaves []multihash.Multihash
+	dag.Walk(ctx, bs, second, dag.WalkOptions{}, func(c cid.Cid) error {
+		if c != second {
+			leaves = append(leaves, c.Hash())
+		}
+		return nil
+	})
+	if _, _, err := bs.Delete(ctx, leaves[1:]); err != nil {
+		t.Fatal(err)
+	}
+
+	var lock Lock
+	unlock := lock.Writer()
+	done := lock.Fetching(first)
+	waiting := make(chan Waiting, 1)
+	res := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, &lock, bs, pins, Options{Waiting: func(w Waiting) { waiting <- w }})
+		res <- err
+	}()
+	w := <-waiting
+	if got, want := w.String(), "waiting for 1 fetch to finish: "+first.String(); got != want {
+		t.Fatalf("waiting says %q, want %q", got, want)
+	}
+	// A fetch that had its hold already and begins now (an on-demand
+	// getter's next DAG) is kept too.
+	doneSecond := lock.Fetching(second)
+	done()
+	doneSecond()
+	unlock()
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []cid.Cid{first, second} {
+		ok, err := bs.Has(ctx, c)
+		if err != nil || !ok {
+			t.Fatalf("root %s of a fetch was removed", c)
+		}
+	}
+	if err := dag.Walk(ctx, bs, first, dag.WalkOptions{CheckLeaves: true}, func(cid.Cid) error { return nil }); err != nil {
+		t.Fatalf("fetched DAG incomplete after gc: %v", err)
+	}
+	if ok, _ := bs.Has(ctx, cid.NewCidV1(cid.Raw, leaves[0])); !ok {
+		t.Fatal("the stored leaf of a partial fetch was removed")
+	}
+	if ok, _ := bs.Has(ctx, other); ok {
+		t.Fatal("a DAG no fetch and no pin holds survived")
+	}
+	if len(lock.Fetches()) != 0 {
+		t.Fatalf("fetches still recorded: %v", lock.Fetches())
+	}
+	// The next collection keeps nothing of them.
+	if _, err := Collect(ctx, &lock, bs, pins); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := bs.Has(ctx, first); ok {
+		t.Fatal("a later gc kept an ended fetch's blocks")
+	}
+}
+
+// TestCollectWaitEndsWithContext: a collection waiting for writers gives
+// up when its context ends, and the lock stays usable.
+func TestCollectWaitEndsWithContext(t *testing.T) {
+	var lock Lock
+	unlock := lock.Writer()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, release, err := lock.collect(ctx, func(Waiting) { cancel() })
+	if err == nil || release != nil {
+		t.Fatalf("collect: %v, want the context's error", err)
+	}
+	unlock()
+	lock.Collector()()
+	lock.Writer()()
+}

@@ -26,7 +26,9 @@ type API interface {
 	PinRm(ctx context.Context, c cid.Cid) error
 	PinLs(ctx context.Context) ([]pin.Pin, error)
 	PinVerify(ctx context.Context, report func(pin.Pin, error)) (bad int, err error)
-	GC(ctx context.Context) (gc.Result, error)
+	// GC collects; waiting, if not nil, is told what it waits for when
+	// fetches or adds hold the repository as it starts.
+	GC(ctx context.Context, waiting func(gc.Waiting)) (gc.Result, error)
 	Stat(ctx context.Context) (RepoStat, error)
 	RepoVerify(ctx context.Context, progress func(blocks int)) (VerifyResult, error)
 	ID(ctx context.Context) (IDInfo, error)

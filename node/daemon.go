@@ -34,6 +34,9 @@ func (n *Node) StartDaemon(ctx context.Context, opts NetworkOptions) (*Daemon, e
 	if err != nil {
 		return nil, err
 	}
+	n.netMu.Lock()
+	n.netSince = time.Now()
+	n.netMu.Unlock()
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -41,7 +42,7 @@ func (n *Node) network(ctx context.Context) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.net = nw
+	n.net, n.netSince = nw, time.Now()
 	return nw, nil
 }
 
@@ -51,7 +52,11 @@ func (n *Node) online(ctx context.Context) (*fetch.Network, error) {
 	if err != nil || nw == nil {
 		return nil, err
 	}
-	return nw.fetchNetwork(), nil
+	fn := nw.fetchNetwork()
+	n.netMu.Lock()
+	fn.Since = n.netSince
+	n.netMu.Unlock()
+	return fn, nil
 }
 
 // fetchNetwork is what the fetcher needs of the network: the block

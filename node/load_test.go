@@ -71,7 +71,7 @@ func TestLoad(t *testing.T) {
 	connect(t, getter, server)
 	fetch := func() time.Duration {
 		t.Helper()
-		getter.GC(context.Background())
+		getter.GC(context.Background(), nil)
 		start := time.Now()
 		var out bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
@@ -38,6 +39,7 @@ type Node struct {
 
 	netMu    sync.Mutex
 	net      *Network
+	netSince time.Time // when net started (fetches give mDNS a grace)
 	startNet func(ctx context.Context) (*Network, error)
 
 	// fetcher is the one way content comes from the network; every read
@@ -312,8 +314,9 @@ func (n *Node) ID(ctx context.Context) (IDInfo, error) {
 	return IDInfo{ID: n.Repo.Identity.ID.String(), Addresses: []string{}}, nil
 }
 
-// PinAdd pins c after fetching what is missing (recursive pins) and
-// checking that its content is complete and intact.
+// PinAdd pins c after fetching what is missing (the DAG under c for a
+// recursive pin, the block c alone for a direct one) and checking that
+// its content is complete and intact.
 func (n *Node) PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string, opts FetchOptions) error {
 	pinIt := func(g share.Getter) error {
 		if err := pin.Complete(ctx, g, c, mode); err != nil {
@@ -321,14 +324,11 @@ func (n *Node) PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string
 		}
 		return n.Pins.Add(ctx, c, mode, name)
 	}
-	var err error
-	if mode == pin.Recursive {
-		err = n.fetcher.Have(ctx, c, opts, pinIt)
-	} else {
-		unlock := n.GCLock.Writer()
-		err = pinIt(n.local())
-		unlock()
+	have := n.fetcher.Have
+	if mode == pin.Direct {
+		have = n.fetcher.HaveBlock // the root block alone
 	}
+	err := have(ctx, c, opts, pinIt)
 	if err != nil {
 		return errs.E(errs.Op("pin"), c, err)
 	}
@@ -356,9 +356,10 @@ func (n *Node) PinVerify(ctx context.Context, report func(pin.Pin, error)) (bad 
 	return bad, nil
 }
 
-// GC removes every block that no pin reaches.
-func (n *Node) GC(ctx context.Context) (gc.Result, error) {
-	res, err := gc.Collect(ctx, &n.GCLock, n.Blocks, n.Pins)
+// GC removes every block that no pin reaches, except those of the fetches
+// running as it starts, which it waits for (telling waiting, if not nil).
+func (n *Node) GC(ctx context.Context, waiting func(gc.Waiting)) (gc.Result, error) {
+	res, err := gc.Run(ctx, &n.GCLock, n.Blocks, n.Pins, gc.Options{Waiting: waiting})
 	if err == nil {
 		m := n.Metrics()
 		m.GCRuns.Inc()

@@ -42,7 +42,7 @@ func TestGCConcurrentWithAdds(t *testing.T) {
 	gcDone := make(chan error, 1)
 	go func() {
 		for !stop.Load() {
-			if _, err := n.GC(ctx); err != nil {
+			if _, err := n.GC(ctx, nil); err != nil {
 				gcDone <- err
 				return
 			}
@@ -95,7 +95,7 @@ func TestGCConcurrentWithAdds(t *testing.T) {
 		t.Fatalf("gc ran only %d times: no concurrency tested", gcRuns.Load())
 	}
 	// A last gc, then everything pinned must be complete.
-	if _, err := n.GC(ctx); err != nil {
+	if _, err := n.GC(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	res, err := n.RepoVerify(ctx, nil)

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/exchange"
+	"github.com/share-p2p/share/gc"
 	"github.com/share-p2p/share/p2p"
 	"github.com/share-p2p/share/p2p/mocknet"
 	"github.com/share-p2p/share/p2p/peer"
@@ -187,6 +190,130 @@ func TestFetchFromProviders(t *testing.T) {
 	}
 }
 
+// TestPinAddDirectFetches: pin add --direct of content that is not here
+// fetches the root block (and keeps it through gc), as the README says.
+func TestPinAddDirectFetches(t *testing.T) {
+	mn := newMemNet(t)
+	a, b := mn.node(), mn.node()
+	c, _ := addRandom(t, a, 5<<20, 4)
+	connect(t, b, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.PinAdd(ctx, c, pin.Direct, "root", FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.GC(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := pin.Complete(ctx, b.local(), c, pin.Direct); err != nil {
+		t.Fatalf("direct pin's block after gc: %v", err)
+	}
+	if st, err := b.Stat(ctx); err != nil || st.Blocks != 1 {
+		t.Fatalf("after gc: %d blocks (err %v), want the root alone", st.Blocks, err)
+	}
+}
+
+// TestGCDuringGet: a gc that starts while a get runs says it waits for
+// that fetch, and once the get is done keeps what it fetched (unpinned:
+// the next gc removes it).
+func TestGCDuringGet(t *testing.T) {
+	mn := newMemNet(t)
+	a, b := mn.node(), mn.node()
+	c, data := addRandom(t, a, 4<<20, 5)
+	connect(t, b, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := &gatedWriter{gate: make(chan struct{}), started: make(chan struct{})}
+	got := make(chan error, 1)
+	go func() {
+		_, err := b.Cat(ctx, c, out, FetchOptions{})
+		got <- err
+	}()
+	<-out.started // the get is under way, its reader held up
+	waiting := make(chan string, 1)
+	gcDone := make(chan error, 1)
+	go func() {
+		_, err := b.GC(ctx, func(w gc.Waiting) { waiting <- w.String() })
+		gcDone <- err
+	}()
+	if w, want := <-waiting, "waiting for 1 fetch to finish: "+c.String(); w != want {
+		t.Fatalf("gc says %q, want %q", w, want)
+	}
+	close(out.gate)
+	if err := <-got; err != nil || !bytes.Equal(out.buf.Bytes(), data) {
+		t.Fatalf("cat: %v", err)
+	}
+	if err := <-gcDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := pin.Complete(ctx, b.local(), c, pin.Recursive); err != nil {
+		t.Fatalf("gc removed what the get running as it started fetched: %v", err)
+	}
+	if _, err := b.GC(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := b.Stat(ctx); st.Blocks != 0 {
+		t.Fatalf("a later gc left %d blocks", st.Blocks)
+	}
+}
+
+// gatedWriter holds its writer up, at its first write, until gate is
+// closed.
+type gatedWriter struct {
+	gate, started chan struct{}
+	once          sync.Once
+	buf           bytes.Buffer
+}
+
+func (w *gatedWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.started); <-w.gate })
+	return w.buf.Write(p)
+}
+
+// TestConcurrentGetsFetchOnce: two gets of one DAG at once through one
+// node fetch it once: the provider serves each block once. (The figures
+// for 256 MiB over TCP: SHARE_MEASURE=1 go test -run
+// TestConcurrentGetsFetchOnce ./node.)
+func TestConcurrentGetsFetchOnce(t *testing.T) {
+	size := int64(16 << 20)
+	var a, b *Node
+	if os.Getenv("SHARE_MEASURE") != "" {
+		size = 256 << 20
+		a, b = onlineNode(t), onlineNode(t)
+	} else {
+		mn := newMemNet(t)
+		a, b = mn.node(), mn.node()
+	}
+	c, data := addRandom(t, a, size, 6)
+	connect(t, b, a)
+	blocks := 0
+	dag.Walk(context.Background(), a.local(), c, dag.WalkOptions{}, func(cid.Cid) error { blocks++; return nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	errc := make(chan error, 2)
+	for range 2 {
+		go func() {
+			var out bytes.Buffer
+			_, err := b.Cat(ctx, c, &out, FetchOptions{})
+			if err == nil && !bytes.Equal(out.Bytes(), data) {
+				err = errors.New("different bytes")
+			}
+			errc <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	served := a.Metrics().BlocksServed.Value()
+	t.Logf("two concurrent cats of %d MiB: %v; the provider served %d blocks of the DAG's %d", size>>20, time.Since(start), served, blocks)
+	if served > uint64(blocks) {
+		t.Fatalf("the provider served %d blocks for a DAG of %d: fetched more than once", served, blocks)
+	}
+}
+
 // TestPinAddFetches: pin add on a node that lacks the content fetches it.
 func TestPinAddFetches(t *testing.T) {
 	mn := newMemNet(t)
@@ -214,7 +341,7 @@ func TestPinAddFetches(t *testing.T) {
 	if served := a.Metrics().BlocksServed.Value(); served == 0 {
 		t.Fatal("provider counted no blocks served")
 	}
-	if _, err := b.GC(ctx); err != nil {
+	if _, err := b.GC(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := pin.Complete(ctx, b.local(), c, pin.Recursive); err != nil {
@@ -222,19 +349,18 @@ func TestPinAddFetches(t *testing.T) {
 	}
 }
 
-// TestFetchTimeout: nobody has it, so the get gives up after the timeout.
-func TestFetchTimeout(t *testing.T) {
+// TestFetchNobodyHas: nobody has it, and every source says so: the get
+// fails at once (its idle timeout is an hour), saying whom it asked.
+func TestFetchNobodyHas(t *testing.T) {
 	mn := newMemNet(t)
 	a, b := mn.node(), mn.node()
 	connect(t, b, a)
 	c, _ := addRandom(t, mn.node(), 1000, 3) // on a third node nobody knows
-	start := time.Now()
-	err := b.Get(context.Background(), c, filepath.Join(t.TempDir(), "x"), FetchOptions{Timeout: time.Second})
-	if err == nil || time.Since(start) > 10*time.Second {
-		t.Fatalf("get of unreachable content: %v after %v", err, time.Since(start))
-	}
-	if !errs.Is(errs.Timeout, err) || !strings.Contains(err.Error(), "nothing arrived in time") {
-		t.Fatalf("error %q (kind %v) does not say it timed out", err, errs.KindOf(err))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := b.Get(ctx, c, filepath.Join(t.TempDir(), "x"), FetchOptions{Timeout: time.Hour})
+	if !errs.Is(errs.NotFound, err) || !strings.Contains(err.Error(), "no peer that has it was found: asked 1 connected peers, ") {
+		t.Fatalf("error %v (kind %v), want one of kind not found that says whom it asked", err, errs.KindOf(err))
 	}
 }
 
@@ -253,7 +379,7 @@ func BenchmarkFetchCat(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		if _, err := getter.GC(ctx); err != nil {
+		if _, err := getter.GC(ctx, nil); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
@@ -678,7 +804,7 @@ func TestLiveMetrics(t *testing.T) {
 		})
 	}
 	waitStore("after a 3 MiB get", st.Bytes, st.Blocks)
-	res, err := b.GC(ctx)
+	res, err := b.GC(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

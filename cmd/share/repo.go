@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/share-p2p/share/errs"
+	"github.com/share-p2p/share/gc"
 	"github.com/share-p2p/share/node"
 	"github.com/share-p2p/share/repo"
 )
@@ -71,7 +72,7 @@ func gcCmd(g *globals) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withNode(func(n node.API) error {
-				res, err := n.GC(cmd.Context())
+				res, err := n.GC(cmd.Context(), func(w gc.Waiting) { fmt.Fprintln(g.stderr, w) })
 				if err != nil {
 					return err
 				}
