@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share/p2p/observed"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -279,5 +281,39 @@ func TestLimiterGlobalAndDialData(t *testing.T) {
 	now = now.Add(time.Minute)
 	if !l.acquire("z") || l.acquire("z") {
 		t.Fatal("a minute later: want one admitted, a concurrent one of the same peer refused")
+	}
+}
+
+// TestOtherFamilyRefused: a server with only IPv4 addresses refuses to
+// dial an IPv6 one rather than report it unreachable.
+func TestOtherFamilyRefused(t *testing.T) {
+	s, so := server(t, ServerConfig{})
+	h := newHost(t, "/ip4/127.0.0.1/tcp/0")
+	connect(t, h, s)
+	_, br := rawRequest(t, h, s.ID(), []ma.Multiaddr{ma.StringCast("/ip6/::1/tcp/4001")})
+	m, err := readMessage(br)
+	if err != nil || m.Type != DialResponse || m.Status != StatusDialRefused {
+		t.Fatalf("got %+v, %v; want a refusal", m, err)
+	}
+	if so.get("refused") != 1 {
+		t.Fatalf("outcomes %v", so.n)
+	}
+}
+
+// TestForgedObservationCheckedOnlyByItsObserver: an address one peer
+// claims to see us at is a candidate only at that peer's own server:
+// others are never asked to dial it (it may be a victim's).
+func TestForgedObservationCheckedOnlyByItsObserver(t *testing.T) {
+	h, c := client(t, ClientConfig{})
+	forged := ma.StringCast("/ip4/203.0.113.9/tcp/80")
+	h.Observed().Record(observed.Observation{
+		Observed: forged, Local: h.ListenAddrs()[0], Remote: ma.StringCast("/ip4/192.0.2.50/tcp/9"),
+		Peer: "liar", Inbound: true,
+	}, h.ListenAddrs())
+	if !slices.ContainsFunc(c.candidates("liar"), forged.Equal) {
+		t.Fatalf("candidates at the observer %v lack its observation", c.candidates("liar"))
+	}
+	if slices.ContainsFunc(c.candidates("honest"), forged.Equal) {
+		t.Fatalf("another server would be asked to dial %s", forged)
 	}
 }

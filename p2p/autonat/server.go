@@ -150,14 +150,17 @@ func (s *Server) respond(st *p2p.Stream, m *Message, outcome string) {
 }
 
 // choose returns the first address of a request the server will dial:
-// /ip4|ip6/A/tcp/N, on a public IP unless AllowPrivate.
+// /ip4|ip6/A/tcp/N, on a public IP unless AllowPrivate, of a family the
+// server has addresses of (an IPv4-only server that tried an IPv6 address
+// would report it unreachable, wrongly).
 func (s *Server) choose(addrs []ma.Multiaddr) (int, ma.Multiaddr, bool) {
+	has4, has6 := s.families()
 	for i, a := range addrs {
 		if a == nil || len(a) != 2 {
 			continue
 		}
 		ip, port, ok := observed.ThinWaist(a)
-		if !ok || port == 0 {
+		if !ok || port == 0 || ip.Is4() && !has4 || !ip.Is4() && !has6 {
 			continue
 		}
 		if !observed.IsPublicIP(ip) && !(s.cfg.AllowPrivate && (ip.IsGlobalUnicast() || ip.IsLoopback())) {
@@ -166,6 +169,21 @@ func (s *Server) choose(addrs []ma.Multiaddr) (int, ma.Multiaddr, bool) {
 		return i, a, true
 	}
 	return 0, nil, false
+}
+
+// families says whether the host has IPv4 and IPv6 addresses it can
+// dial out from: any IPv4 one but loopback (a NAT takes it out), a
+// public IPv6 one; loopback too with AllowPrivate.
+func (s *Server) families() (has4, has6 bool) {
+	for _, a := range s.h.Addrs() {
+		ip, _, ok := observed.ThinWaist(a)
+		switch {
+		case !ok:
+		case s.cfg.AllowPrivate && ip.IsLoopback(), ip.Is4() && ip.IsGlobalUnicast(), observed.IsPublicIP(ip):
+			has4, has6 = has4 || ip.Is4(), has6 || !ip.Is4()
+		}
+	}
+	return has4, has6
 }
 
 // sameIP reports whether a and b have one IP.

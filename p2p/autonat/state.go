@@ -178,6 +178,9 @@ func (c *Client) record(a ma.Multiaddr, s peer.ID, ok bool, err error) {
 		return
 	}
 	if err != nil {
+		if len(t.asked) >= maxResultsPerAddr {
+			clear(t.asked) // forgetting means asking some again: harmless
+		}
 		t.asked[s] = now
 		return
 	}
