@@ -31,12 +31,13 @@ func newNATLab(t *testing.T, args ...string) *lab {
 	}
 	// A short prefix: the script's veth names must fit in 15 bytes.
 	l := &lab{script: script, env: append(os.Environ(), fmt.Sprintf("NAT_PREFIX=n%d", os.Getpid()%1000))}
-	l.run(t, append([]string{"up"}, args...)...)
+	// Cleanup first: an "up" that fails halfway leaves namespaces too.
 	t.Cleanup(func() {
 		down := exec.Command(l.script, "down")
 		down.Env = l.env
 		down.Run()
 	})
+	l.run(t, append([]string{"up"}, args...)...)
 	return l
 }
 
