@@ -65,6 +65,7 @@ func TestNode(t *testing.T) {
 	n.BlocksFetched.Add(4)
 	n.Peers.Set(3)
 	n.DHTRequests.With("FIND_NODE").Add(2)
+	n.AutoNAT.With("client", "reachable").Add(3)
 	n.StoreBytes.SetFunc(func() int64 { return 1 << 30 })
 	n.StoreBlocks.Set(1024)
 	n.GCRuns.Inc()
@@ -86,6 +87,9 @@ share_peers_connected 3
 # HELP share_dht_requests_total DHT requests sent, by message type.
 # TYPE share_dht_requests_total counter
 share_dht_requests_total{type="FIND_NODE"} 2
+# HELP share_autonat_total AutoNAT v2 outcomes, by role (client or server) and outcome.
+# TYPE share_autonat_total counter
+share_autonat_total{role="client",outcome="reachable"} 3
 # HELP share_store_bytes Bytes of blocks in the blockstore.
 # TYPE share_store_bytes gauge
 share_store_bytes 1073741824

@@ -19,6 +19,10 @@ type Node struct {
 	// DHTRequests counts DHT requests sent, by message type ("FIND_NODE",
 	// "GET_PROVIDERS", "ADD_PROVIDER", "PING").
 	DHTRequests *CounterVec
+	// AutoNAT counts AutoNAT v2 outcomes by role ("client": checks of
+	// this node's addresses, "reachable", "unreachable", "refused"...;
+	// "server": requests served, "ok", "dial_error", "rejected"...).
+	AutoNAT *CounterVec
 	// StoreBytes and StoreBlocks describe the blockstore: Set them after
 	// adds and gc, or SetFunc them to something cheap.
 	StoreBytes  *Gauge
@@ -40,6 +44,7 @@ func NewNode() *Node {
 		BlocksFetched: r.NewCounter("share_blocks_fetched_total", "Blocks received from peers and verified."),
 		Peers:         r.NewGauge("share_peers_connected", "Connected peers."),
 		DHTRequests:   r.NewCounterVec("share_dht_requests_total", "DHT requests sent, by message type.", "type"),
+		AutoNAT:       r.NewCounterVec("share_autonat_total", "AutoNAT v2 outcomes, by role (client or server) and outcome.", "role", "outcome"),
 		StoreBytes:    r.NewGauge("share_store_bytes", "Bytes of blocks in the blockstore."),
 		StoreBlocks:   r.NewGauge("share_store_blocks", "Blocks in the blockstore."),
 		GCRuns:        r.NewCounter("share_gc_runs_total", "Completed garbage collections."),

@@ -49,6 +49,14 @@ type Entry struct {
 type IDInfo struct {
 	ID        string
 	Addresses []string
+	// Reachability is AutoNAT's conclusion: "public", "private" or
+	// "unknown" (always unknown without a daemon).
+	Reachability string
+	// PublicAddresses are the addresses AutoNAT servers confirm they can
+	// dial; ObservedAddresses those enough peers report seeing this
+	// node at.
+	PublicAddresses   []string
+	ObservedAddresses []string
 }
 
 var _ API = (*Node)(nil)

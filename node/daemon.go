@@ -46,7 +46,9 @@ func (n *Node) StartDaemon(ctx context.Context, opts NetworkOptions) (*Daemon, e
 
 // ID returns the PeerID and the dialable addresses (with /p2p/ID).
 func (d *Daemon) ID(ctx context.Context) (IDInfo, error) {
-	return IDInfo{ID: d.Host.ID().String(), Addresses: p2pAddrs(d.Host.ID(), d.Host.Addrs())}, nil
+	info := IDInfo{ID: d.Host.ID().String(), Addresses: p2pAddrs(d.Host.ID(), d.Host.Addrs())}
+	d.net.reachability(&info)
+	return info, nil
 }
 
 // ListenAddrs returns the actual listen addresses with /p2p/ID.

@@ -311,7 +311,8 @@ func (n *Node) PinLs(ctx context.Context) ([]pin.Pin, error) { return n.Pins.Lis
 
 // ID returns the node's PeerID; a node without a network has no addresses.
 func (n *Node) ID(ctx context.Context) (IDInfo, error) {
-	return IDInfo{ID: n.Repo.Identity.ID.String(), Addresses: []string{}}, nil
+	return IDInfo{ID: n.Repo.Identity.ID.String(), Addresses: []string{}, Reachability: "unknown",
+		PublicAddresses: []string{}, ObservedAddresses: []string{}}, nil
 }
 
 // PinAdd pins c after fetching what is missing (the DAG under c for a

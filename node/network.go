@@ -19,6 +19,7 @@ import (
 	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/metrics"
 	"github.com/share-p2p/share/p2p"
+	"github.com/share-p2p/share/p2p/autonat"
 	"github.com/share-p2p/share/p2p/mdns"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/p2p/pnet"
@@ -36,10 +37,15 @@ type Network struct {
 	LAN      *dht.DHT          // kubo's LAN DHT, on network ipfs only
 	Routing  *dht.Dual         // DHT and LAN together; nil when Routing.Mode is off
 	Provider *provide.Provider // nil when Routing.Mode is off
-	mdns     *mdns.Service
-	logger   *slog.Logger
-	ctx      context.Context // lives until Close
-	cancel   context.CancelFunc
+	// AutoNAT tells whether this node is reachable from the internet;
+	// nil on a temporary node.
+	AutoNAT       *autonat.Client
+	autonatServer *autonat.Server
+	dialer        *p2p.Host // AutoNAT's dial backs
+	mdns          *mdns.Service
+	logger        *slog.Logger
+	ctx           context.Context // lives until Close
+	cancel        context.CancelFunc
 	// bootstrapped is set once the DHT's routing table was filled.
 	bootstrapped atomic.Bool
 
@@ -107,6 +113,12 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	if wire != nil {
 		nw.Bitswap.SetReceiver(wire.receive(ex))
 		nw.spawn(func() { wire.watchLost(nctx, h, ex) })
+	}
+	if !opts.Temporary {
+		if err := nw.startAutoNAT(cfg, hcfg, n.Metrics()); err != nil {
+			nw.Close()
+			return nil, err
+		}
 	}
 	if err := nw.startDHT(nctx, n, opts); err != nil {
 		nw.Close()
@@ -465,6 +477,7 @@ func (nw *Network) Close() error {
 	if nw.Routing != nil {
 		nw.Routing.Close()
 	}
+	nw.closeAutoNAT()
 	nw.Exchange.Close()
 	if nw.Bitswap != nil {
 		nw.Bitswap.Close()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/errs"
+	"github.com/share-p2p/share/p2p/observed"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/p2p/sec"
 )
@@ -62,6 +63,8 @@ type Config struct {
 	// 2 MiB: a 1 Gbit/s x 10 ms path needs 1.25 MB); windows may grow to
 	// 16 MiB with yamux's auto-tuning.
 	StreamWindow uint32
+	// Observed tunes the confirmation of observed addresses.
+	Observed observed.Config
 	// ReadBuffer is the size of the buffered reader between TLS and yamux
 	// (default 64 KiB).
 	ReadBuffer int
@@ -184,6 +187,7 @@ type Host struct {
 	ident   *sec.Identity
 	network string
 	ps      *Peerstore
+	obs     *observed.Manager
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -202,7 +206,6 @@ type Host struct {
 	nIn, nOut int
 	protected map[peer.ID]map[string]struct{}
 	subs      map[*Subscription]struct{}
-	observed  map[string]observation
 	trimCh    chan struct{}
 }
 
@@ -234,7 +237,7 @@ func NewHost(ctx context.Context, c Config) (*Host, error) {
 		dials:     map[peer.ID]*dialCall{},
 		protected: map[peer.ID]map[string]struct{}{},
 		subs:      map[*Subscription]struct{}{},
-		observed:  map[string]observation{},
+		obs:       observed.New(cfg.Observed),
 		trimCh:    make(chan struct{}, 1),
 	}
 	h.ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))

@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/share-p2p/share/p2p/mss"
+	"github.com/share-p2p/share/p2p/observed"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -230,55 +230,32 @@ func (h *Host) runIdentify(c *Conn) error {
 	h.ps.SetProtocols(c.remote, m.Protocols)
 	h.ps.SetAgentVersion(c.remote, m.AgentVersion)
 	if len(m.ObservedAddr) > 0 {
-		h.recordObserved(m.ObservedAddr, c.remote)
+		h.recordObserved(m.ObservedAddr, c)
 	}
 	return nil
 }
 
-// observation counts the peers that saw us at one address.
-type observation struct {
-	addr ma.Multiaddr
-	by   map[peer.ID]time.Time
+// recordObserved hands identify's observed address to the observed
+// address manager, with the connection it came on.
+func (h *Host) recordObserved(a ma.Multiaddr, c *Conn) {
+	h.obs.Record(observed.Observation{
+		Observed: a, Local: c.laddr, Remote: c.raddr,
+		Peer: c.remote, Inbound: c.dir == Inbound,
+	}, h.ListenAddrs())
 }
 
-// maxObserved bounds the distinct observed addresses remembered.
-const maxObserved = 64
-
-func (h *Host) recordObserved(a ma.Multiaddr, by peer.ID) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	k := string(a.Bytes())
-	o, ok := h.observed[k]
-	if !ok {
-		if len(h.observed) >= maxObserved {
-			return
-		}
-		o = observation{addr: a, by: map[peer.ID]time.Time{}}
-		h.observed[k] = o
-	}
-	if len(o.by) < 256 {
-		o.by[by] = time.Now()
-	}
-}
-
-// ObservedAddrs returns the addresses peers saw this host at, the most
-// confirmed first.
+// ObservedAddrs returns the addresses peers saw this host at, as they
+// reported them (ports included), the most reported first. None is
+// confirmed: see Observed.
 func (h *Host) ObservedAddrs() []ma.Multiaddr {
-	h.mu.Lock()
-	obs := make([]observation, 0, len(h.observed))
-	for _, o := range h.observed {
-		obs = append(obs, o)
-	}
-	h.mu.Unlock()
-	sort.Slice(obs, func(i, j int) bool {
-		if len(obs[i].by) != len(obs[j].by) {
-			return len(obs[i].by) > len(obs[j].by)
-		}
-		return obs[i].addr.Compare(obs[j].addr) < 0
-	})
-	out := make([]ma.Multiaddr, len(obs))
-	for i, o := range obs {
-		out[i] = o.addr
+	raw := h.obs.Raw()
+	out := make([]ma.Multiaddr, len(raw))
+	for i, c := range raw {
+		out[i] = c.Addr
 	}
 	return out
 }
+
+// Observed returns the host's observed address manager: what peers
+// report, and which addresses enough of them confirm.
+func (h *Host) Observed() *observed.Manager { return h.obs }

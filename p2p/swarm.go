@@ -494,3 +494,25 @@ func (h *Host) trim() {
 		c.closeWithReason("trimmed: above connection high water")
 	}
 }
+
+// DialAddr dials peer id at exactly a, never at another of its
+// addresses, and registers the connection like any other; the caller
+// closes it. AutoNAT's dial back uses it: it tests one address. A
+// connection to id that this host already dialled makes it fail with a
+// duplicate-connection error.
+func (h *Host) DialAddr(ctx context.Context, a ma.Multiaddr, id peer.ID) (*Conn, error) {
+	if id == h.id {
+		return nil, ErrSelfDial
+	}
+	if !h.cfg.Transport.CanDial(a) {
+		return nil, fmt.Errorf("%w: %s", ErrUnsupportedAddr, a)
+	}
+	c, err := h.dialOne(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.addConn(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

@@ -42,6 +42,17 @@ type Config struct {
 		// Alpha is how many requests a DHT lookup keeps in flight (1-64).
 		Alpha int
 	}
+	// AutoNAT is how the node learns whether the internet can reach it
+	// (AutoNAT v2, kubo's section name).
+	AutoNAT struct {
+		// ServiceMode "enabled" answers other nodes' reachability checks;
+		// "disabled" does not (the node still checks its own).
+		ServiceMode string
+		// Confirmations is how many AutoNAT servers must agree that an
+		// address is reachable, or is not, before the node believes it
+		// (1-20).
+		Confirmations int
+	}
 	Provide struct {
 		// Strategy says what add announces: roots, all or none.
 		Strategy string
@@ -100,6 +111,8 @@ func Default() *Config {
 	c.Routing.Mode = "auto"
 	c.Routing.Alpha = 10
 	c.Provide.Strategy = "roots"
+	c.AutoNAT.ServiceMode = "enabled"
+	c.AutoNAT.Confirmations = 3
 	c.Datastore.StorageMax = "10GB"
 	l := &c.Limits
 	l.ConnsInbound, l.ConnsOutbound = DefaultLimits.ConnsInbound, DefaultLimits.ConnsOutbound
@@ -149,6 +162,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Routing.Alpha < 1 || c.Routing.Alpha > 64 {
 		return errs.Errorf(errs.Invalid, "config Routing.Alpha %d: not between 1 and 64", c.Routing.Alpha)
+	}
+	switch c.AutoNAT.ServiceMode {
+	case "enabled", "disabled":
+	default:
+		return errs.Errorf(errs.Invalid, "config AutoNAT.ServiceMode %q: want enabled or disabled", c.AutoNAT.ServiceMode)
+	}
+	if n := c.AutoNAT.Confirmations; n < 1 || n > 20 {
+		return errs.Errorf(errs.Invalid, "config AutoNAT.Confirmations %d: not between 1 and 20", n)
 	}
 	switch c.Provide.Strategy {
 	case "roots", "all", "none":

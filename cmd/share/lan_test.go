@@ -51,7 +51,7 @@ func (l *lab) run(t *testing.T, args ...string) string {
 	cmd.Env = l.env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("lan %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(l.script), strings.Join(args, " "), err, out)
 	}
 	return string(out)
 }

@@ -319,7 +319,7 @@ func configSet(ctx context.Context, key, value string) error {
 func idCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:     "id",
-		Short:   "Print this node's PeerID and, while the daemon runs, its addresses",
+		Short:   "Print this node's PeerID and, while the daemon runs, its addresses and reachability",
 		Example: "  share id --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -338,8 +338,21 @@ func idCmd(g *globals) *cobra.Command {
 			for _, a := range info.Addresses {
 				fmt.Fprintln(g.stdout, a)
 			}
+			printReachability(g, info)
 			return nil
 		},
+	}
+}
+
+// printReachability says whether the internet can reach this node, and
+// at which addresses (AutoNAT's verdict; the daemon's only).
+func printReachability(g *globals, info node.IDInfo) {
+	fmt.Fprintf(g.stdout, "reachability: %s\n", info.Reachability)
+	for _, a := range info.PublicAddresses {
+		fmt.Fprintf(g.stdout, "public address: %s\n", a)
+	}
+	for _, a := range info.ObservedAddresses {
+		fmt.Fprintf(g.stdout, "observed address: %s\n", a)
 	}
 }
 
@@ -357,5 +370,6 @@ func localID() (node.IDInfo, error) {
 	if err != nil {
 		return node.IDInfo{}, err
 	}
-	return node.IDInfo{ID: id.ID.String(), Addresses: []string{}}, nil
+	return node.IDInfo{ID: id.ID.String(), Addresses: []string{}, Reachability: "unknown",
+		PublicAddresses: []string{}, ObservedAddresses: []string{}}, nil
 }
