@@ -78,7 +78,7 @@ func (r *fetchReport) saved(c, name, out string) error {
 	}
 	if !g.quiet {
 		abs, _ := filepath.Abs(out)
-		fmt.Fprintf(g.stderr, "saved %s to %s%s\n", name, abs, fromLine(r.last.From))
+		fmt.Fprintf(g.stderr, "saved %s to %s%s\n", displayName(name), displayName(abs), fromLine(r.last.From))
 	}
 	return nil
 }
