@@ -38,11 +38,34 @@ type fakeNet struct {
 	routed    []peer.AddrInfo // what the router finds
 	dialled   []peer.ID
 	asked     map[peer.ID]int
-	active    atomic.Int32 // goroutines of the fetcher inside the fake network
+	refuses   map[peer.ID]bool // peers whose Has fails until identify
+	active    atomic.Int32     // goroutines of the fetcher inside the fake network
 }
 
 func newFakeNet() *fakeNet {
-	return &fakeNet{remote: dag.NewMemStore(), has: map[peer.ID]bool{}, asked: map[peer.ID]int{}}
+	return &fakeNet{remote: dag.NewMemStore(), has: map[peer.ID]bool{}, asked: map[peer.ID]int{}, refuses: map[peer.ID]bool{}}
+}
+
+// connectUnidentified makes p a connected peer that has the content but
+// refuses to be asked until identify has run (identify), as kubo refuses
+// the share protocol that p is asked over before identify says it speaks
+// Bitswap.
+func (n *fakeNet) connectUnidentified(p peer.ID) {
+	n.mu.Lock()
+	n.refuses[p] = true
+	n.mu.Unlock()
+	n.connect(p, true)
+}
+
+// identify reports that identify has run on p: it is up again.
+func (n *fakeNet) identify(p peer.ID) {
+	n.mu.Lock()
+	delete(n.refuses, p)
+	ws := append([]func(peer.ID, bool){}, n.watchers...)
+	n.mu.Unlock()
+	for _, w := range ws {
+		w(p, true)
+	}
 }
 
 func (n *fakeNet) network(withRouter bool) *Network {
@@ -73,6 +96,9 @@ func (s fakeSource) Has(ctx context.Context, p peer.ID, c cid.Cid) (bool, error)
 	s.n.mu.Lock()
 	defer s.n.mu.Unlock()
 	s.n.asked[p]++
+	if s.n.refuses[p] {
+		return false, errors.New("protocol not supported")
+	}
 	return s.n.has[p], nil
 }
 
@@ -454,6 +480,38 @@ func TestProvidersThatComeLater(t *testing.T) {
 	}
 	if fn.asked["empty"] != 1 || fn.asked["late"] != 1 {
 		t.Fatalf("asked %v, want each peer once", fn.asked)
+	}
+}
+
+// TestAskedAgainWhenIdentified: a provider that refuses the ask made when
+// it connected (kubo, which speaks Bitswap only, is asked over the share
+// protocol before identify has said so) is asked again once identified,
+// and the fetch gets the content from it.
+func TestAskedAgainWhenIdentified(t *testing.T) {
+	fn := newFakeNet()
+	root, data := addRemote(t, fn, 50<<10)
+	fn.connectUnidentified("kubo")
+	f := newTestFetcher(t, fn.network(false))
+	ctx := testContext(t)
+	res := make(chan error, 1)
+	go func() {
+		got, _, err := cat(ctx, f.Fetcher, root, Options{})
+		if err == nil && !bytes.Equal(got, data) {
+			err = errors.New("different bytes")
+		}
+		res <- err
+	}()
+	waitFor(t, func() bool {
+		fn.mu.Lock()
+		defer fn.mu.Unlock()
+		return fn.asked["kubo"] == 1 && len(fn.watchers) == 1
+	})
+	fn.identify("kubo")
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+	if fn.asked["kubo"] != 2 {
+		t.Fatalf("kubo asked %d times, want twice (connected, identified)", fn.asked["kubo"])
 	}
 }
 

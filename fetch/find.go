@@ -9,9 +9,10 @@ import (
 )
 
 // Finding providers: the connected peers are asked at once and peers as
-// they connect; routing (the DHT) only when none of them has provided the
-// root within routingDelay, and then each provider it finds is dialled and
-// handed to the session while the lookup goes on.
+// they connect (and again when identified); routing (the DHT) only when
+// none of them has provided the root within routingDelay, and then each
+// provider it finds is dialled and handed to the session while the lookup
+// goes on.
 const (
 	askTimeout     = 10 * time.Second
 	connectTimeout = 10 * time.Second
@@ -29,16 +30,19 @@ func (r *run) findProviders() {
 	if r.nw.Router != nil {
 		wg.Go(r.findByRouting)
 	}
-	asked := make(map[peer.ID]bool)
+	// A peer is asked when it connects and once more when identify has
+	// said what it speaks: before that a kubo peer is asked over the
+	// share protocol, which it refuses, and not over Bitswap.
+	asked := make(map[peer.ID]int)
 	r.nw.Peers.Watch(r.ctx, func(p peer.ID, up bool) {
 		if !up {
 			delete(asked, p) // ask again if it comes back
 			return
 		}
-		if asked[p] {
+		if asked[p] == 2 {
 			return
 		}
-		asked[p] = true
+		asked[p]++
 		wg.Go(func() { r.ask(p) })
 	})
 }
