@@ -54,7 +54,8 @@ type Peers interface {
 	Self() peer.ID
 	Peers() []peer.ID
 	// Watch calls fn, from one goroutine, for each peer that connects
-	// (up) or disconnects (!up) until ctx ends, then returns.
+	// (up), again when identify has run on it (up), and when it
+	// disconnects (!up), until ctx ends, then returns.
 	Watch(ctx context.Context, fn func(p peer.ID, up bool))
 	Connect(ctx context.Context, ai peer.AddrInfo) error
 }

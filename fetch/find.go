@@ -12,9 +12,10 @@ import (
 )
 
 // Finding providers: the connected peers are asked at once and peers as
-// they connect; routing (the DHT) only when none of them has provided the
-// root within routingDelay, and then each provider it finds is dialled and
-// handed to the session while the lookup goes on.
+// they connect (and again when identified); routing (the DHT) only when
+// none of them has provided the root within routingDelay, and then each
+// provider it finds is dialled and handed to the session while the lookup
+// goes on.
 const (
 	askTimeout     = 10 * time.Second
 	connectTimeout = 10 * time.Second
