@@ -64,11 +64,12 @@ type Config struct {
 	// Import sets add's format when its flags do not, as kubo's Import
 	// section does (same names); null keeps share's defaults. A user who
 	// wants kubo's CIDs for every add sets CidVersion 0 here once.
+	// Unset keys are left out of config.json (and of `config show`).
 	Import struct {
-		CidVersion      *int    // 0 or 1 (--cid-version)
-		HashFunction    *string // "blake3" or "sha2-256" (--hash)
-		UnixFSRawLeaves *bool   // --raw-leaves
-		UnixFSChunker   *string // "size-N" (--chunker)
+		CidVersion      *int    `json:",omitempty"` // 0 or 1 (--cid-version)
+		HashFunction    *string `json:",omitempty"` // "blake3" or "sha2-256" (--hash)
+		UnixFSRawLeaves *bool   `json:",omitempty"` // --raw-leaves
+		UnixFSChunker   *string `json:",omitempty"` // "size-N" (--chunker)
 	}
 	// Limits bound what peers may use of this node; a peer over a limit is
 	// throttled or disconnected. Zero means the default.
@@ -362,9 +363,21 @@ func (c *Config) tree() (map[string]any, error) {
 		return nil, err
 	}
 	var m map[string]any
-	err = json.Unmarshal(b, &m)
-	return m, err
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	// The Import keys are there to get and set even while unset.
+	im, _ := m["Import"].(map[string]any)
+	for _, k := range importKeys {
+		if _, ok := im[k]; !ok && im != nil {
+			im[k] = nil
+		}
+	}
+	return m, nil
 }
+
+// importKeys are the keys of the Import section, left out while unset.
+var importKeys = []string{"CidVersion", "HashFunction", "UnixFSRawLeaves", "UnixFSChunker"}
 
 // unknownKey says which key is not there and where the keys are listed: the
 // hint is part of the error, so that it reads the same through a daemon.
