@@ -50,18 +50,25 @@ func (r *run) findProviders() {
 	} else {
 		r.settled(func() { r.src.graced = true })
 	}
-	asked := make(map[peer.ID]bool)
-	askOnce := func(p peer.ID) {
-		if !asked[p] {
-			asked[p] = true
+	// A peer is asked when it connects and once more when identify has
+	// said what it speaks (Watch reports it again then): before that a
+	// kubo peer is asked over the share protocol, which it refuses, and
+	// not over Bitswap.
+	asked := make(map[peer.ID]int)
+	askUpTo := func(p peer.ID, times int) {
+		if asked[p] < times {
+			asked[p]++
 			r.settled(func() { r.src.pending++ })
 			wg.Go(func() { r.ask(p) })
 		}
 	}
 	// The peers connected now are counted before the sources can be
-	// found exhausted; Watch reports them again.
+	// found exhausted, and asked once: Watch reports them again, and
+	// identify has run on them as a rule (Exchange.Has waits for it when
+	// it has not).
 	for _, p := range r.nw.Peers.Peers() {
-		askOnce(p)
+		askUpTo(p, 1)
+		asked[p] = 2
 	}
 	r.settled(func() { r.src.primed = true })
 	r.nw.Peers.Watch(r.ctx, func(p peer.ID, up bool) {
@@ -69,7 +76,7 @@ func (r *run) findProviders() {
 			delete(asked, p) // ask again if it comes back
 			return
 		}
-		askOnce(p)
+		askUpTo(p, 2)
 	})
 }
 
