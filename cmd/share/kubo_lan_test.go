@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/share-p2p/share/internal/kubotest"
 )
 
 // labKubo is a kubo node on a host of the lab LAN.
@@ -20,19 +22,9 @@ type labKubo struct {
 	id         string
 }
 
-// kuboBinary returns kubo's ipfs binary of SHARE_KUBO. Without it the test
-// fails when SHARE_REQUIRE_KUBO=1 (CI) and skips otherwise.
-func kuboBinary(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("SHARE_KUBO")
-	if bin == "" {
-		if os.Getenv("SHARE_REQUIRE_KUBO") == "1" {
-			t.Fatal("SHARE_KUBO is not set (path of kubo's ipfs binary)")
-		}
-		t.Skip("SHARE_KUBO is not set (path of kubo's ipfs binary)")
-	}
-	return bin
-}
+// kuboBinary returns kubo's ipfs binary of SHARE_KUBO (kubotest.Binary:
+// it fails when SHARE_REQUIRE_KUBO=1, skips otherwise).
+func kuboBinary(t *testing.T) string { return kubotest.Binary(t) }
 
 // newLabKubo initialises kubo on host, listening on the host's address
 // only, with no bootstrap peer but boot (if any) and mDNS as asked. The
