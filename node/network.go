@@ -37,6 +37,7 @@ type Network struct {
 	Routing  *dht.Dual         // DHT and LAN together; nil when Routing.Mode is off
 	Provider *provide.Provider // nil when Routing.Mode is off
 	mdns     *mdns.Service
+	relay    relayState
 	logger   *slog.Logger
 	ctx      context.Context // lives until Close
 	cancel   context.CancelFunc
@@ -64,8 +65,13 @@ type NetworkOptions struct {
 	// ExchangeConfig tunes the block exchange.
 	ExchangeConfig exchange.Config
 	// Temporary marks a node that only fetches and exits (the CLI without
-	// a daemon): a DHT client that announces nothing.
+	// a daemon): a DHT client that announces nothing, and neither relays
+	// nor reserves on relays.
 	Temporary bool
+	// Public and Private report the node's reachability, for Relay.Service
+	// and Relay.Client "auto" (AutoNAT's answer, once it exists); nil
+	// means unknown, and "auto" is then off for both.
+	Public, Private func() bool
 }
 
 // StartNetwork starts the host on the configured addresses, serves blocks,
@@ -104,6 +110,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		return nil, err
 	}
 	nw.Exchange = ex
+	nw.startRelay(n, opts)
 	if wire != nil {
 		nw.Bitswap.SetReceiver(wire.receive(ex))
 		nw.spawn(func() { wire.watchLost(nctx, h, ex) })
@@ -465,6 +472,7 @@ func (nw *Network) Close() error {
 	if nw.Routing != nil {
 		nw.Routing.Close()
 	}
+	nw.stopRelay()
 	nw.Exchange.Close()
 	if nw.Bitswap != nil {
 		nw.Bitswap.Close()
