@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-
-	"github.com/share-p2p/share/p2p"
-	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/p2p/relay"
 )
 
@@ -32,23 +29,35 @@ func TestFetchThroughRelay(t *testing.T) {
 		t.Fatal("Relay.Service on, but no service")
 	}
 
-	var circuits []ma.Multiaddr
-	for _, a := range provider.net.Host.Addrs() {
-		if p2p.IsRelayAddr(a) {
-			circuits = append(circuits, a)
-		}
-	}
-	if len(circuits) == 0 {
-		t.Fatalf("provider addrs %v: none through the relay", provider.net.Host.Addrs())
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pid := provider.net.Host.ID()
-	if err := getter.net.Host.Connect(ctx, peer.AddrInfo{ID: pid, Addrs: circuits}); err != nil {
+	// share id lists the circuit address; share connect dials it; share
+	// peers shows it.
+	pd := &Daemon{Node: provider, Host: provider.net.Host}
+	id, _ := pd.ID(ctx)
+	target := ""
+	for _, a := range id.Addresses {
+		if strings.Contains(a, "/p2p-circuit/p2p/") {
+			target = a
+		}
+	}
+	if target == "" {
+		t.Fatalf("share id addresses %v: none through the relay", id.Addresses)
+	}
+	gd := &Daemon{Node: getter, Host: getter.net.Host}
+	if _, err := gd.Connect(ctx, target); err != nil {
 		t.Fatal(err)
 	}
 	if c := getter.net.Host.Conn(pid); !c.Relayed() {
 		t.Fatalf("connection to the provider at %s, want relayed", c.RemoteMultiaddr())
+	}
+	shown := false
+	for _, p := range gd.Peers(ctx) {
+		shown = shown || p.ID == pid.String() && strings.HasSuffix(p.Addr, "/p2p/"+r.net.Host.ID().String()+"/p2p-circuit")
+	}
+	if !shown {
+		t.Fatalf("share peers: %+v, want the provider at a /p2p-circuit address", gd.Peers(ctx))
 	}
 	c, data := addRandom(t, provider, 4<<20, 7)
 	var out bytes.Buffer
