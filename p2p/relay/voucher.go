@@ -15,13 +15,12 @@ import (
 // The reservation voucher is a signed envelope (libp2p specs RFC 0002,
 // signed-envelopes) of payload type /libp2p/relay-rsvp (multicodec 0x0302),
 // signed in the domain "libp2p-relay-rsvp".
-const (
-	voucherDomain = "libp2p-relay-rsvp"
-	voucherCodec  = 0x0302
-)
+const voucherDomain = "libp2p-relay-rsvp"
 
-// voucherType is the envelope's payload_type: the multicodec as a uvarint.
-var voucherType = binary.AppendUvarint(nil, voucherCodec)
+// voucherType is the envelope's payload_type: the multicodec 0x0302 as
+// its two big-endian bytes, as go-libp2p (kubo) writes and checks it,
+// not as a uvarint (0x82 0x06).
+var voucherType = []byte{0x03, 0x02}
 
 // Voucher says that Relay holds a reservation for Peer until Expiration.
 type Voucher struct {
