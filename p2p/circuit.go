@@ -129,6 +129,15 @@ func IsRelayAddr(a ma.Multiaddr) bool {
 // Relayed reports whether the connection runs through a relay.
 func (c *Conn) Relayed() bool { return IsRelayAddr(c.raddr) }
 
+// Limited reports whether the connection runs through a relay that limits
+// its duration or bytes (libp2p's default relays do): fit to coordinate,
+// not to carry files. The raw connection says so (relay's circuits have a
+// Limited method).
+func (c *Conn) Limited() bool {
+	l, ok := c.raw.(interface{ Limited() bool })
+	return ok && l.Limited()
+}
+
 // hasDirect reports whether addrs has an address the transport dials:
 // Connect with one dials it even when a relayed connection is open, and
 // the direct connection replaces the relayed one.

@@ -265,35 +265,37 @@ func (c *Client) DialCircuit(ctx context.Context, a ma.Multiaddr, target peer.ID
 	if err != nil {
 		return nil, fmt.Errorf("relay %s: %w", relay.ShortString(), err)
 	}
-	if err := c.hopConnect(ctx, s, relay, target); err != nil {
+	limit, err := c.hopConnect(ctx, s, relay, target)
+	if err != nil {
 		s.Reset()
 		return nil, err
 	}
-	return newCircuitConn(s), nil
+	return newCircuitConn(s, limit), nil
 }
 
-// hopConnect sends CONNECT and checks the relay's answer.
-func (c *Client) hopConnect(ctx context.Context, s *p2p.Stream, relay, target peer.ID) error {
+// hopConnect sends CONNECT, checks the relay's answer and returns the
+// circuit's limit (nil: none).
+func (c *Client) hopConnect(ctx context.Context, s *p2p.Stream, relay, target peer.ID) (*Limit, error) {
 	if s.Conn().Relayed() {
-		return fmt.Errorf("relay %s: %w: connection to the relay is relayed", relay.ShortString(), ErrNotRelayAddr)
+		return nil, fmt.Errorf("relay %s: %w: connection to the relay is relayed", relay.ShortString(), ErrNotRelayAddr)
 	}
 	stop := deadline(ctx, s)
 	defer stop()
 	req := &HopMessage{Type: HopConnect, Peer: &PeerInfo{ID: target}}
 	if err := writeMsg(s, req.Marshal()); err != nil {
-		return fmt.Errorf("relay %s: connect: %w", relay.ShortString(), err)
+		return nil, fmt.Errorf("relay %s: connect: %w", relay.ShortString(), err)
 	}
 	resp, err := readHop(s)
 	if err != nil {
-		return fmt.Errorf("relay %s: connect: %w", relay.ShortString(), err)
+		return nil, fmt.Errorf("relay %s: connect: %w", relay.ShortString(), err)
 	}
 	if resp.Type != HopStatus {
-		return fmt.Errorf("relay %s: connect: %w: type %d instead of STATUS", relay.ShortString(), ErrMalformed, resp.Type)
+		return nil, fmt.Errorf("relay %s: connect: %w: type %d instead of STATUS", relay.ShortString(), ErrMalformed, resp.Type)
 	}
 	if resp.Status != StatusOK {
-		return &StatusError{Op: "connect", Relay: relay, Status: resp.Status}
+		return nil, &StatusError{Op: "connect", Relay: relay, Status: resp.Status}
 	}
-	return nil
+	return resp.Limit, nil
 }
 
 // serveStop accepts a circuit a relay opens to this host, if the client
@@ -325,7 +327,7 @@ func (c *Client) serveStop(s *p2p.Stream) {
 		return
 	}
 	s.SetDeadline(time.Time{})
-	conn, err := c.h.AcceptRelayed(newCircuitConn(s), msg.Peer.ID)
+	conn, err := c.h.AcceptRelayed(newCircuitConn(s, msg.Limit), msg.Peer.ID)
 	if err != nil {
 		c.log.Debug("stop: relayed connection failed", "relay", relay.ShortString(), "peer", msg.Peer.ID.ShortString(), "err", err)
 		s.Reset()

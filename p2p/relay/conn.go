@@ -15,6 +15,12 @@ import (
 type circuitConn struct {
 	*p2p.Stream
 	local, remote addr
+	limit         *Limit // the relay's, nil if none
+}
+
+// Limited tells p2p.Conn.Limited that the relay limits the circuit.
+func (c *circuitConn) Limited() bool {
+	return c.limit != nil && (c.limit.Duration > 0 || c.limit.Data > 0)
 }
 
 // Close closes the stream; the relay then closes the other half.
@@ -51,9 +57,10 @@ var circuitComponent = func() ma.Component {
 	return *c
 }()
 
-func newCircuitConn(s *p2p.Stream) *circuitConn {
+func newCircuitConn(s *p2p.Stream, limit *Limit) *circuitConn {
 	return &circuitConn{
 		Stream: s,
+		limit:  limit,
 		local:  addr{ma.Multiaddr{circuitComponent}},
 		remote: addr{circuitAddr(s)},
 	}

@@ -63,6 +63,9 @@ func TestConnectThroughRelay(t *testing.T) {
 	if in := a.Conn(b.ID()); !in.Relayed() || in.Direction() != p2p.Inbound {
 		t.Fatalf("target's connection %s %s, want inbound relayed", in.Direction(), in.RemoteMultiaddr())
 	}
+	if conn.Limited() || a.Conn(b.ID()).Limited() {
+		t.Fatal("a circuit of a relay without limits is marked limited")
+	}
 	// Bulk both ways: this relay has no limits.
 	if err := echo(testCtx(t), b.Host, a.ID(), 1<<20); err != nil {
 		t.Fatalf("echo dialer -> target: %v", err)
@@ -91,6 +94,9 @@ func TestCircuitByteLimit(t *testing.T) {
 		t.Fatalf("a small echo within the limit: %v", err)
 	}
 	conn := b.Conn(a.ID())
+	if !conn.Limited() || !a.Conn(b.ID()).Limited() {
+		t.Fatal("a circuit with a byte limit is not marked limited at both ends")
+	}
 	if err := echo(testCtx(t), b.Host, a.ID(), 256<<10); err == nil {
 		t.Fatal("256 KiB crossed a circuit limited to 64 KiB")
 	}
