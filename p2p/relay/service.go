@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -22,7 +21,8 @@ import (
 // configured for bulk data), DefaultLimits has libp2p's.
 type Limits struct {
 	// Reservations bounds the reservations held at once (default 128),
-	// ReservationsPerIP those of one IP address (default 8).
+	// ReservationsPerIP those of one IP address (default 8). A peer holds
+	// one: reserving again renews it.
 	Reservations, ReservationsPerIP int
 	// ReservationTTL is how long a reservation lasts unless renewed
 	// (default 1 h).
@@ -318,8 +318,6 @@ func (s *Service) hasReservation(id peer.ID) bool {
 	r, ok := s.rsvps[id]
 	return ok && time.Now().Before(r.expire)
 }
-
-var errClosed = errors.New("relay closed")
 
 // openCircuit counts a circuit between src and dst against the limits.
 func (s *Service) openCircuit(src, dst peer.ID) (*circuit, Status) {
