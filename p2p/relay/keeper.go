@@ -142,14 +142,17 @@ func (c *Client) renew(ctx context.Context, failed map[peer.ID]time.Time, retry 
 			failed[h.Relay] = now.Add(retry)
 		}
 	}
+	var expired []peer.ID // without renewal (Reservations skips them)
 	c.mu.Lock()
-	for id := range c.held { // expired without renewal (Reservations skips them)
-		if !now.Before(c.held[id].Expire) {
-			delete(c.held, id)
-			c.h.Unprotect(id, protectTag)
+	for id, h := range c.held {
+		if !now.Before(h.Expire) {
+			expired = append(expired, id)
 		}
 	}
 	c.mu.Unlock()
+	for _, id := range expired {
+		c.Drop(id)
+	}
 }
 
 // fill reserves on new relays until Want are held.
