@@ -53,6 +53,13 @@ func (nw *Network) PubliclyReachable() bool {
 	return nw.AutoNAT != nil && nw.AutoNAT.PubliclyReachable()
 }
 
+// PrivatelyReachable reports whether AutoNAT found that no address of
+// this node can be dialled from the internet: the condition Relay.Client
+// "auto" keeps reservations on.
+func (nw *Network) PrivatelyReachable() bool {
+	return nw.AutoNAT != nil && nw.AutoNAT.Status().Reachability == autonat.Private
+}
+
 // closeAutoNAT stops serving AutoNAT and closes the dialer (the client
 // stops with the network's context).
 func (nw *Network) closeAutoNAT() {

@@ -43,6 +43,7 @@ type Network struct {
 	autonatServer *autonat.Server
 	dialer        *p2p.Host // AutoNAT's dial backs
 	mdns          *mdns.Service
+	relay         relayState
 	logger        *slog.Logger
 	ctx           context.Context // lives until Close
 	cancel        context.CancelFunc
@@ -70,8 +71,14 @@ type NetworkOptions struct {
 	// ExchangeConfig tunes the block exchange.
 	ExchangeConfig exchange.Config
 	// Temporary marks a node that only fetches and exits (the CLI without
-	// a daemon): a DHT client that announces nothing.
+	// a daemon): a DHT client that announces nothing, and neither relays
+	// nor reserves on relays.
 	Temporary bool
+	// Public and Private override the node's reachability, for
+	// Relay.Service and Relay.Client "auto" (tests); nil means AutoNAT's
+	// answer (PubliclyReachable, PrivatelyReachable), and while AutoNAT
+	// does not know, "auto" is off for both.
+	Public, Private func() bool
 }
 
 // StartNetwork starts the host on the configured addresses, serves blocks,
@@ -110,6 +117,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		return nil, err
 	}
 	nw.Exchange = ex
+	nw.startRelay(n, opts)
 	if wire != nil {
 		nw.Bitswap.SetReceiver(wire.receive(ex))
 		nw.spawn(func() { wire.watchLost(nctx, h, ex) })
@@ -477,6 +485,7 @@ func (nw *Network) Close() error {
 	if nw.Routing != nil {
 		nw.Routing.Close()
 	}
+	nw.stopRelay()
 	nw.closeAutoNAT()
 	nw.Exchange.Close()
 	if nw.Bitswap != nil {

@@ -198,6 +198,9 @@ type Host struct {
 
 	hmu      sync.RWMutex
 	handlers map[string]StreamHandler
+	// Circuit relay hooks (circuit.go), under hmu.
+	circuits    CircuitDialer
+	addrSources []func() []ma.Multiaddr
 
 	mu        sync.Mutex
 	closed    bool
@@ -280,9 +283,9 @@ func (h *Host) ListenAddrs() []ma.Multiaddr {
 
 // Addrs returns the addresses the host can be reached at: its listen
 // addresses with actual ports, unspecified IPs expanded to the interface
-// addresses.
+// addresses, then those of AddAddrSource (relay addresses).
 func (h *Host) Addrs() []ma.Multiaddr {
-	return expandUnspecified(h.ListenAddrs())
+	return append(expandUnspecified(h.ListenAddrs()), h.extraAddrs()...)
 }
 
 // AddrInfo returns the host's ID and Addrs.

@@ -94,7 +94,7 @@ func (h *Host) connectOnce(ctx context.Context, ai peer.AddrInfo) (*Conn, error)
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if c := h.bestConnLocked(ai.ID); c != nil {
+	if c := h.bestConnLocked(ai.ID); c != nil && !(c.Relayed() && h.hasDirect(ai.Addrs)) {
 		h.mu.Unlock()
 		return c, nil
 	}
@@ -109,6 +109,9 @@ func (h *Host) connectOnce(ctx context.Context, ai peer.AddrInfo) (*Conn, error)
 	select {
 	case <-call.done:
 		if call.err != nil {
+			if c := h.bestConn(ai.ID); c != nil {
+				return c, nil // the direct dial failed; the relayed connection stays
+			}
 			return nil, call.err
 		}
 		return h.bestConn(ai.ID), nil
@@ -148,12 +151,16 @@ type dialResult struct {
 // dialStagger (or as soon as one fails) until one succeeds: a dead address
 // costs a quarter second, not a full timeout.
 func (h *Host) dialAddrs(ai peer.AddrInfo) (*Conn, error) {
-	var addrs []ma.Multiaddr
+	var addrs, relayed []ma.Multiaddr
 	for _, a := range ma.Unique(append(append([]ma.Multiaddr(nil), ai.Addrs...), h.ps.Addrs(ai.ID)...)) {
-		if h.cfg.Transport.CanDial(a) {
+		switch {
+		case IsRelayAddr(a) && h.canDial(a):
+			relayed = append(relayed, a) // relays last: direct is better
+		case h.canDial(a):
 			addrs = append(addrs, a)
 		}
 	}
+	addrs = append(addrs, relayed...)
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("connect %s: %w", ai.ID, ErrNoAddresses)
 	}
@@ -219,7 +226,7 @@ func (h *Host) dialOne(ctx context.Context, a ma.Multiaddr, id peer.ID) (*Conn, 
 		return nil, ErrConnLimit
 	}
 	dctx, cancel := context.WithTimeout(ctx, h.cfg.HandshakeTimeout)
-	raw, err := h.cfg.Transport.Dial(dctx, a)
+	raw, err := h.dialRaw(dctx, a, id)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a, err)
@@ -243,7 +250,8 @@ func (h *Host) dialer(c *Conn) peer.ID {
 // addConn registers a new connection, collapsing duplicates: between
 // connections dialled by different sides, both sides keep the one dialled
 // by the smaller PeerID; between two dialled by the same side, the dialler
-// keeps the older one and the listener waits for it to close the other. It
+// keeps the older one and the listener waits for it to close the other; a
+// direct connection always wins over a relayed one. It
 // returns nil if c was kept.
 func (h *Host) addConn(c *Conn) error {
 	h.mu.Lock()
@@ -266,6 +274,11 @@ func (h *Host) addConn(c *Conn) error {
 		}
 		dOld, dNew := h.dialer(old), h.dialer(c)
 		switch {
+		case old.Relayed() != c.Relayed(): // circuit relay: a direct connection wins
+			loser = old
+			if c.Relayed() {
+				loser = c
+			}
 		case dOld != dNew && dNew < dOld:
 			loser = old
 		case dOld != dNew:

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -71,6 +72,35 @@ type Config struct {
 		UnixFSRawLeaves *bool   `json:",omitempty"` // --raw-leaves
 		UnixFSChunker   *string `json:",omitempty"` // "size-N" (--chunker)
 	}
+	// Relay is circuit relay v2: the service relays connections for peers
+	// behind NATs, the client reserves slots on relays so that peers can
+	// reach this node through them. The limits are the service's.
+	Relay struct {
+		// Service is "auto" (on only while the node is publicly
+		// reachable), "on" or "off".
+		Service string
+		// Client is "auto" (reserve only while the node is behind a NAT),
+		// "on" or "off". Dialling peers through relays is always on.
+		Client string
+		// StaticRelays are relays (multiaddrs with /p2p/ID) the client
+		// reserves on first; then connected peers that offer relaying.
+		StaticRelays []string
+		// KeepReservations is how many reservations the client holds.
+		KeepReservations int
+		// Reservations bounds the reservations the service holds,
+		// ReservationsPerIP those of one IP address.
+		Reservations, ReservationsPerIP int
+		// ReservationTTL is how long a reservation lasts unless renewed.
+		ReservationTTL string
+		// Circuits bounds the service's open circuits, CircuitsPerPeer
+		// those one peer is an end of.
+		Circuits, CircuitsPerPeer int
+		// CircuitDuration ends a circuit after this long ("0": never).
+		CircuitDuration string
+		// CircuitBytes ends a circuit once this many bytes went one way
+		// (0: no limit, a relay that carries bulk data).
+		CircuitBytes int64
+	}
 	// Limits bound what peers may use of this node; a peer over a limit is
 	// throttled or disconnected. Zero means the default.
 	Limits struct {
@@ -115,6 +145,10 @@ func Default() *Config {
 	c.AutoNAT.ServiceMode = "enabled"
 	c.AutoNAT.Confirmations = 3
 	c.Datastore.StorageMax = "10GB"
+	r := &c.Relay
+	r.Service, r.Client, r.StaticRelays, r.KeepReservations = "auto", "auto", []string{}, 2
+	r.Reservations, r.ReservationsPerIP, r.ReservationTTL = 128, 8, "1h"
+	r.Circuits, r.CircuitsPerPeer, r.CircuitDuration, r.CircuitBytes = 64, 16, "2m", 128<<10
 	l := &c.Limits
 	l.ConnsInbound, l.ConnsOutbound = DefaultLimits.ConnsInbound, DefaultLimits.ConnsOutbound
 	l.StreamsPerPeer, l.RequestsPerPeer = DefaultLimits.StreamsPerPeer, DefaultLimits.RequestsPerPeer
@@ -183,6 +217,9 @@ func (c *Config) Validate() error {
 	if err := c.validateImport(); err != nil {
 		return err
 	}
+	if err := c.validateRelay(); err != nil {
+		return err
+	}
 	for name, v := range map[string]int{
 		"ConnsInbound": c.Limits.ConnsInbound, "ConnsOutbound": c.Limits.ConnsOutbound,
 		"StreamsPerPeer": c.Limits.StreamsPerPeer, "RequestsPerPeer": c.Limits.RequestsPerPeer,
@@ -201,6 +238,49 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateRelay checks the Relay section.
+func (c *Config) validateRelay() error {
+	r := &c.Relay
+	for name, v := range map[string]string{"Service": r.Service, "Client": r.Client} {
+		if v != "auto" && v != "on" && v != "off" {
+			return errs.Errorf(errs.Invalid, "config Relay.%s %q: want auto, on or off", name, v)
+		}
+	}
+	for _, a := range r.StaticRelays {
+		m, err := ma.NewMultiaddr(a)
+		if err == nil {
+			_, err = m.ValueForProtocol(ma.P_P2P)
+		}
+		if err != nil {
+			return errs.Errorf(errs.Invalid, "config Relay.StaticRelays %q: want a multiaddr with /p2p/ID (%v)", a, err)
+		}
+	}
+	for name, v := range map[string]int{"KeepReservations": r.KeepReservations, "Reservations": r.Reservations,
+		"ReservationsPerIP": r.ReservationsPerIP, "Circuits": r.Circuits, "CircuitsPerPeer": r.CircuitsPerPeer} {
+		if v < 1 || v > 1<<20 {
+			return errs.Errorf(errs.Invalid, "config Relay.%s: %d not between 1 and 1048576", name, v)
+		}
+	}
+	if r.CircuitBytes < 0 {
+		return errs.Errorf(errs.Invalid, "config Relay.CircuitBytes: %d is negative (0 means no limit)", r.CircuitBytes)
+	}
+	if d, err := time.ParseDuration(r.ReservationTTL); err != nil || d < time.Minute {
+		return errs.Errorf(errs.Invalid, "config Relay.ReservationTTL %q: want a duration of at least 1m", r.ReservationTTL)
+	}
+	if d, err := time.ParseDuration(r.CircuitDuration); err != nil || d != 0 && d < time.Second {
+		return errs.Errorf(errs.Invalid, "config Relay.CircuitDuration %q: want 0 (no limit) or a duration of at least 1s", r.CircuitDuration)
+	}
+	return nil
+}
+
+// RelayDurations returns Relay.ReservationTTL and Relay.CircuitDuration,
+// parsed (the config is valid: Validate checked them).
+func (c *Config) RelayDurations() (ttl, circuit time.Duration) {
+	ttl, _ = time.ParseDuration(c.Relay.ReservationTTL)
+	circuit, _ = time.ParseDuration(c.Relay.CircuitDuration)
+	return ttl, circuit
 }
 
 // validateImport checks the Import section as add will apply it.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/share-p2p/share/errs"
 )
@@ -173,5 +174,35 @@ func TestErrorKinds(t *testing.T) {
 	}
 	if !errors.Is(unknownSet, ErrUnknownKey) || !errors.Is(inUse, ErrInUse) {
 		t.Error("the sentinels no longer match")
+	}
+}
+
+func TestConfigRelay(t *testing.T) {
+	ok := []struct{ key, value string }{
+		{"Relay.Service", "on"}, {"Relay.Client", "off"}, {"Relay.CircuitDuration", "0"},
+		{"Relay.CircuitBytes", "0"}, {"Relay.ReservationTTL", "30m"},
+		{"Relay.StaticRelays", `["/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"]`},
+	}
+	for _, tt := range ok {
+		if _, err := Default().Set(tt.key, tt.value); err != nil {
+			t.Errorf("Set(%s, %s): %v", tt.key, tt.value, err)
+		}
+	}
+	bad := []struct{ key, value, errHas string }{
+		{"Relay.Service", "maybe", "Relay.Service"},
+		{"Relay.CircuitDuration", "10ms", "Relay.CircuitDuration"},
+		{"Relay.ReservationTTL", "5s", "Relay.ReservationTTL"},
+		{"Relay.CircuitBytes", "-1", "Relay.CircuitBytes"},
+		{"Relay.Circuits", "0", "Relay.Circuits"},
+		{"Relay.StaticRelays", `["/ip4/203.0.113.7/tcp/4001"]`, "Relay.StaticRelays"},
+	}
+	for _, tt := range bad {
+		if _, err := Default().Set(tt.key, tt.value); err == nil || !strings.Contains(err.Error(), tt.errHas) {
+			t.Errorf("Set(%s, %s) = %v, want an error naming %s", tt.key, tt.value, err, tt.errHas)
+		}
+	}
+	ttl, circuit := Default().RelayDurations()
+	if ttl != time.Hour || circuit != 2*time.Minute {
+		t.Errorf("default relay durations %s, %s; want 1h, 2m", ttl, circuit)
 	}
 }

@@ -45,10 +45,21 @@ func Binary(t testing.TB) string {
 // Start starts a kubo daemon and stops it when the test ends.
 func Start(t testing.TB) *Kubo {
 	t.Helper()
+	return StartWith(t, nil)
+}
+
+// StartWith starts a kubo daemon with config keys set first (values are
+// JSON: `ipfs config --json KEY VALUE`), e.g. Swarm.RelayService.Enabled
+// true.
+func StartWith(t testing.TB, config map[string]string) *Kubo {
+	t.Helper()
 	k := &Kubo{t: t, bin: Binary(t), Repo: filepath.Join(t.TempDir(), "kubo")}
 	k.Run("init", "--profile", "test")
 	// Loopback only, ports picked by the kernel (the test profile's).
 	k.Run("config", "--json", "Addresses.Swarm", `["/ip4/127.0.0.1/tcp/0"]`)
+	for key, v := range config {
+		k.Run("config", "--json", key, v)
+	}
 	k.startDaemon()
 	k.ID = strings.TrimSpace(string(k.Run("id", "-f", "<id>")))
 	for _, a := range strings.Fields(string(k.Run("swarm", "addrs", "local", "--id"))) {
