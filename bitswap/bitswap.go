@@ -238,6 +238,11 @@ func (b *Bitswap) serveStream(s share.Stream, proto string) {
 		return
 	}
 	defer ps.untrack(s)
+	if !ps.readTurn() {
+		s.Reset()
+		return
+	}
+	defer ps.endTurn()
 	if err := ps.read(s, false); err != nil {
 		b.fail(ps, s, err)
 		return
