@@ -157,12 +157,17 @@ func (w *writer) fill(ctx context.Context, f *os.File, c cid.Cid, b share.Block)
 	if err == nil {
 		// A big file streams through to the disk rather than filling
 		// the page cache (internal/drop); a small one stays cached.
+		// Zero leaves become holes (holeWriter).
 		dw := drop.NewFrom(f, keepCached)
-		var dst io.Writer = dw
+		hw := &holeWriter{w: dw}
+		var dst io.Writer = hw
 		if w.opts.Progress != nil {
 			dst = &progressWriter{w: dst, wr: w}
 		}
 		_, err = r.WriteTo(dst)
+		if err == nil {
+			err = hw.finish()
+		}
 		if cerr := dw.Close(); err == nil {
 			err = cerr
 		}
