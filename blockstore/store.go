@@ -887,8 +887,8 @@ func (s *Store) ForEach(ctx context.Context, fn func(mh multihash.Multihash, siz
 
 // Stat describes the store.
 type Stat struct {
-	Blocks    int    // number of stored blocks
-	Bytes     int64  // sum of their sizes
+	Blocks int   // number of stored blocks
+	Bytes  int64 // sum of their sizes
 	// DiskUsage is the space the store's directory takes on disk, as du
 	// counts it: the blocks allocated to every file (Pebble's WAL is
 	// preallocated, and its own figure counts neither that nor the files
