@@ -51,4 +51,4 @@ func unixMode(m fs.FileMode) uint32 {
 }
 
 // Time is the modification time t records.
-func (t *UnixTime) Time() time.Time { return time.Unix(t.Seconds, int64(t.Nanos)) }
+func (t *UnixTime) Time() time.Time { return time.Unix(t.Seconds, int64(t.Nanos)).UTC() }
