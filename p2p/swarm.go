@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -247,11 +248,22 @@ func (h *Host) dialer(c *Conn) peer.ID {
 	return c.remote
 }
 
+// collapses reports whether duplicate connections to p are collapsed:
+// unless identify said p is not share (kubo, any go-libp2p peer), which
+// keeps every connection and opens streams on any of them. Closing one
+// under such a peer resets the streams it opened there (Bitswap replies,
+// whose blocks boxo never sends again).
+func (h *Host) collapses(p peer.ID) bool {
+	agent := h.ps.AgentVersion(p)
+	return agent == "" || strings.HasPrefix(agent, "share/")
+}
+
 // addConn registers a new connection, collapsing duplicates: between
 // connections dialled by different sides, both sides keep the one dialled
 // by the smaller PeerID; between two dialled by the same side, the dialler
-// keeps the older one and the listener waits for it to close the other; a
-// direct connection always wins over a relayed one. It
+// keeps the older one and the listener waits for it to close the other
+// (see collapses for peers that are not share); a direct connection
+// always wins over a relayed one. It
 // returns nil if c was kept.
 func (h *Host) addConn(c *Conn) error {
 	h.mu.Lock()
@@ -268,6 +280,7 @@ func (h *Host) addConn(c *Conn) error {
 	}
 	existing := h.conns[c.remote]
 	var loser *Conn
+	collapse := h.collapses(c.remote)
 	for _, old := range existing {
 		if old.IsClosed() {
 			continue
@@ -279,6 +292,7 @@ func (h *Host) addConn(c *Conn) error {
 			if c.Relayed() {
 				loser = c
 			}
+		case !collapse:
 		case dOld != dNew && dNew < dOld:
 			loser = old
 		case dOld != dNew:
