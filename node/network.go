@@ -117,7 +117,6 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		return nil, err
 	}
 	nw.Exchange = ex
-	nw.startRelay(n, opts)
 	if wire != nil {
 		nw.Bitswap.SetReceiver(wire.receive(ex))
 		nw.spawn(func() { wire.watchLost(nctx, h, ex) })
@@ -128,6 +127,8 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 			return nil, err
 		}
 	}
+	// After AutoNAT: the relay service's "auto" reads its answer.
+	nw.startRelay(n, opts)
 	if err := nw.startDHT(nctx, n, opts); err != nil {
 		nw.Close()
 		return nil, err
