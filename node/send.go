@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -196,7 +197,12 @@ func (n *Node) Receive(ctx context.Context, code send.Code, opts ReceiveOptions)
 		return send.Offer{}, err
 	}
 	defer tr.Close()
-	out := cmpString(opts.Out, tr.Offer.Name)
+	out := opts.Out
+	if out == "" {
+		if out, err = localName(tr.Offer.Name); err != nil {
+			return tr.Offer, err
+		}
+	}
 	if opts.OnOffer != nil {
 		if err := opts.OnOffer(tr.Offer, out); err != nil {
 			return tr.Offer, err
@@ -239,11 +245,13 @@ func cmp(d, def time.Duration) time.Duration {
 	return def
 }
 
-func cmpString(s, def string) string {
-	if s != "" {
-		return s
+// localName is the file name a sender's name gives in the current
+// directory: one plain name, never a path that leaves it.
+func localName(name string) (string, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") {
+		return "", errs.Errorf(errs.Invalid, "receive: the sender names it %q, which is not a file name here: give -o PATH", name)
 	}
-	return def
+	return name, nil
 }
 
 // findSender tries the peers it meets (the LAN's, those the DHT gives

@@ -227,3 +227,14 @@ func TestSendThirdPeer(t *testing.T) {
 	default:
 	}
 }
+
+func TestLocalName(t *testing.T) {
+	for _, bad := range []string{"", ".", "..", "../x", "/etc/passwd", "a/b", `a\b`, "a\x00b"} {
+		if _, err := localName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if n, err := localName("photos 2024"); err != nil || n != "photos 2024" {
+		t.Fatalf("%q %v", n, err)
+	}
+}
