@@ -188,6 +188,10 @@ type ReceiveOptions struct {
 func (n *Node) Receive(ctx context.Context, code send.Code, opts ReceiveOptions) (send.Offer, error) {
 	nopts := opts.Network
 	nopts.Temporary = true
+	// The fetch asks the connected peers for the root, which tells them
+	// its CID: the receiver serves nobody, so that knowing it is not
+	// enough to fetch it here (nor from the sender, which serves only us).
+	nopts.ExchangeConfig.Serves = func(peer.ID) bool { return false }
 	nw, err := n.startNetworkOnce(ctx, nopts)
 	if err != nil {
 		return send.Offer{}, err

@@ -238,3 +238,30 @@ func TestLocalName(t *testing.T) {
 		t.Fatalf("%q %v", n, err)
 	}
 }
+
+// TestReceiverServesNobody: the receiver tells every other peer that it
+// has nothing, even once it has it all (the fetch's asks reveal the root's CID
+// to the peers it is connected to).
+func TestReceiverServesNobody(t *testing.T) {
+	sn := newSendNet(t)
+	path, _ := writeSendFile(t, 100<<10)
+	code := testCode(t, "42-crystal-tunnel")
+	s := sn.startSend(t, path, code)
+	r := sn.open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	third := onlineNode(t)
+	_, err := r.Receive(ctx, code, ReceiveOptions{Network: sn.options(), Out: filepath.Join(t.TempDir(), "got"),
+		OnOffer: func(send.Offer, string) error {
+			connect(t, third, r)
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Everything is here now, and the receiver's network still runs.
+	have, err := third.net.Exchange.Has(ctx, r.net.Host.ID(), []cid.Cid{s.offer.Root})
+	if err != nil || have[0] {
+		t.Fatalf("the receiver told a third peer Has = %v, %v", have, err)
+	}
+}
