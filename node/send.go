@@ -133,13 +133,15 @@ func treeSize(path string) (int64, error) {
 // while it fails (the table fills after the start), every reannounce once
 // it worked, until ctx ends.
 func (nw *Network) announceRendezvous(ctx context.Context, key cid.Cid) {
-	if nw.Provider == nil {
+	if nw.Routing == nil {
 		return
 	}
 	backoff := 200 * time.Millisecond
 	for {
+		// Straight to the DHT: Provide.Strategy (none on a sender's
+		// repository, so that nothing else is announced) is about content.
 		actx, cancel := context.WithTimeout(ctx, reannounce)
-		err := nw.Provider.Announce(actx, key, nil)
+		err := nw.Routing.Provide(actx, [][]byte{key.Hash()})
 		cancel()
 		nw.logger.Debug("send: rendezvous announced", "err", err)
 		next := reannounce

@@ -40,7 +40,8 @@ func (sn *sendNet) open(t *testing.T) *Node {
 	}
 	t.Cleanup(func() { n.Close() })
 	cfg := n.Repo.Config()
-	for k, v := range map[string]string{"Discovery.MDNS": "false", "Bootstrap": sn.boot} {
+	// Provide.Strategy none, as the CLI sets it for a sender.
+	for k, v := range map[string]string{"Discovery.MDNS": "false", "Bootstrap": sn.boot, "Provide.Strategy": `"none"`} {
 		if cfg, err = cfg.Set(k, v); err != nil {
 			t.Fatal(err)
 		}
