@@ -123,3 +123,63 @@ func TestLANSendReceive(t *testing.T) {
 		t.Fatal("receive created the user's repository")
 	}
 }
+
+// TestLANSendReceiveViaDHT: with mDNS off in the user's repositories
+// (which send and receive read, without opening them), h1 and h3 know
+// only h2's daemon (a DHT server) as bootstrap peer: the receiver finds
+// the sender through the rendezvous's provider record.
+func TestLANSendReceiveViaDHT(t *testing.T) {
+	l := newLab(t, 3)
+	work := t.TempDir()
+	r1, r2, r3 := filepath.Join(work, "r1"), filepath.Join(work, "r2"), filepath.Join(work, "r3")
+	for _, r := range []string{r1, r2, r3} {
+		configure(t, r, "Discovery.MDNS", "false", "Addresses.Gateway", "")
+	}
+	var id2 struct{ ID string }
+	if err := json.Unmarshal([]byte(ok(t, r2, "id", "--json")), &id2); err != nil {
+		t.Fatal(err)
+	}
+	boot := `["/ip4/10.77.0.2/tcp/4001/p2p/` + id2.ID + `"]`
+	configure(t, r1, "Bootstrap", boot)
+	configure(t, r3, "Bootstrap", boot)
+	l.startDaemon(t, "h2", r2)
+	data := randBytes(t, 4<<20)
+	src := filepath.Join(work, "data.bin")
+	writeFile(t, src, data)
+
+	sender := l.share("h1", r1, "send", "-q", src)
+	stdout, err := sender.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	sender.Stderr = &stderr
+	if err := sender.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sender.Process.Kill() })
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() {
+		t.Fatalf("send -q printed no code: %s", stderr.String())
+	}
+	code := strings.TrimSpace(sc.Text())
+	dst := filepath.Join(work, "got.bin")
+	start := time.Now()
+	if msg, err := l.share("h3", r3, "receive", "-q", code, "-o", dst, "--timeout", "60s").CombinedOutput(); err != nil {
+		t.Fatalf("receive through the DHT: %v\n%s", err, msg)
+	}
+	t.Logf("receive through the DHT on h3: %v", time.Since(start))
+	if b, _ := os.ReadFile(dst); !bytes.Equal(b, data) {
+		t.Fatal("h3 got different bytes")
+	}
+	done := make(chan error, 1)
+	go func() { done <- sender.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("send exited with %v: %s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("send did not exit")
+	}
+}
