@@ -268,6 +268,10 @@ func (s *Sender) follow(c *conn, p peer.ID) error {
 			continue
 		case m.typ == msgDone:
 			c.write(msgBye, nil)
+			// Until the receiver has read bye and closed: a sender that
+			// exits at once may reset the stream before bye is out.
+			c.s.CloseWrite()
+			c.read(stepTimeout)
 			s.emit(Event{Kind: Received, Peer: p, Bytes: n})
 			s.end(Result{Peer: p, Bytes: n}, nil)
 			return nil
