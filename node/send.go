@@ -271,16 +271,22 @@ func (nw *Network) findSender(ctx context.Context, code send.Code, limit time.Du
 	tries := make(map[peer.ID]int) // how often a peer was tried; -1: settled
 	busy := false
 	for {
+		// A wrong code ends the search once the peers met so far were
+		// tried: another sender may wait under the same number.
+		wrong := false
 		for _, p := range nw.Host.Peers() {
 			tr, err := nw.trySender(ctx, p, code, tries)
 			switch {
 			case err == nil:
 				return tr, nil
 			case errors.Is(err, send.ErrWrongCode):
-				return nil, err
+				wrong = true
 			case errors.Is(err, send.ErrBusy):
 				busy = true
 			}
+		}
+		if wrong {
+			return nil, send.ErrWrongCode
 		}
 		select {
 		case <-ctx.Done():
