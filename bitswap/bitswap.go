@@ -45,6 +45,10 @@ type Config struct {
 	// Served, if not nil, is called after each message the server wrote,
 	// with its blocks and their bytes (metrics); it must not block.
 	Served func(blocks int, bytes int64)
+	// Serves, if not nil, says whether the server serves p: the wants of
+	// a peer it does not serve are ignored (share send serves only the
+	// receiver that proved the code). It must not block.
+	Serves func(p peer.ID) bool
 }
 
 func (c Config) withDefaults() Config {
@@ -263,6 +267,9 @@ func (b *Bitswap) fail(ps *peerState, s share.Stream, err error) {
 
 // dispatch hands m's wants to the server and the rest to the receiver.
 func (b *Bitswap) dispatch(ps *peerState, m *Message) error {
+	if f := b.cfg.Serves; f != nil && !f(ps.id) {
+		m.Wants, m.Full = nil, false
+	}
 	if len(m.Wants) > 0 || m.Full {
 		if err := ps.want(m); err != nil {
 			return err

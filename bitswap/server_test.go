@@ -459,3 +459,41 @@ func TestReplyStreamsWait(t *testing.T) {
 
 // newServerView looks at a client's Bitswap as server.peerState does.
 func newServerView(c *client) *server { return &server{h: c.h, bs: c.bs} }
+
+// TestServes: the wants of a peer that Config.Serves refuses are ignored
+// (no block, no presence, nothing kept); a served peer is answered.
+func TestServes(t *testing.T) {
+	mem := mocknet.New()
+	asked := make(chan peer.ID, 16)
+	var friend peer.ID
+	var friendMu sync.Mutex
+	s := newServer(t, mem, Config{Serves: func(p peer.ID) bool {
+		asked <- p
+		friendMu.Lock()
+		defer friendMu.Unlock()
+		return p == friend
+	}}, nil)
+	have := s.add("one")
+	missing := dag.Sum(dag.Raw, []byte("no"))
+	stranger, fc := newClient(t, mem, s.h), newClient(t, mem, s.h)
+	friendMu.Lock()
+	friend = fc.h.ID()
+	friendMu.Unlock()
+	wants := &Message{Wants: []Entry{{Cid: have, Type: WantBlock, SendDontHave: true}, {Cid: missing, Type: WantHave, SendDontHave: true}}}
+	stranger.send(s.h.ID(), wants)
+	for p := range asked {
+		if p == stranger.h.ID() {
+			break
+		}
+	}
+	fc.send(s.h.ID(), wants)
+	if got := fc.waitAnswers(2); fmt.Sprint(got[have]) != "[block]" {
+		t.Fatalf("friend's answers %v", got)
+	}
+	if got := stranger.answers(); len(got) != 0 {
+		t.Fatalf("a refused peer got %v", got)
+	}
+	if kept := wantsOf(s.peerState(t, stranger.h.ID())); len(kept) != 0 {
+		t.Fatalf("a refused peer's wants were kept: %v", kept)
+	}
+}

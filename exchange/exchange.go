@@ -82,6 +82,11 @@ type Config struct {
 	// OnServed, if not nil, is called with the size of each block the
 	// server sends (for metrics); it must not block.
 	OnServed func(size int)
+	// Serves, if not nil, says whether the server serves p: a peer it
+	// does not serve is answered DONT_HAVE for every block, as if the
+	// store were empty (share send serves only the receiver that proved
+	// the code). It is asked at every request and must not block.
+	Serves func(p peer.ID) bool
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }

@@ -256,6 +256,7 @@ func (nw *Network) bitswapConfig(n *Node, xcfg exchange.Config) bitswap.Config {
 		Logger:           nw.logger,
 		OnBadPeer:        xcfg.OnBadPeer,
 		Served:           func(blocks int, _ int64) { m.BlocksServed.Add(uint64(blocks)) },
+		Serves:           xcfg.Serves,
 	}
 }
 

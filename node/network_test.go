@@ -407,8 +407,8 @@ func TestResumeAfterCutOff(t *testing.T) {
 		t.Fatal("the get succeeded although its provider vanished at 8 MiB of 96")
 	}
 	st, _ := getter.Stat(context.Background())
-	if st.Bytes < 4<<20 || st.Bytes >= size {
-		t.Fatalf("%d bytes kept after the cut, want what arrived (about 8 MiB)", st.Bytes)
+	if st.Bytes < 1<<20 || st.Bytes >= size {
+		t.Fatalf("%d bytes kept after the cut, want what arrived (up to 8 MiB, some in flight at the cut)", st.Bytes)
 	}
 	again := mn.node()
 	if c2, _ := addRandom(t, again, size, 5); !c2.Equals(c) {
