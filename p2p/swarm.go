@@ -306,7 +306,11 @@ func (h *Host) addConn(c *Conn) error {
 	h.wg.Add(2)
 	h.mu.Unlock()
 
-	if loser != nil {
+	switch {
+	case loser != nil && loser.Relayed() && !c.Relayed():
+		h.wg.Add(1)
+		go h.closeWhenIdle(loser)
+	case loser != nil:
 		loser.closeWithReason("duplicate connection")
 	}
 	c.log.Debug("connected")
@@ -326,6 +330,35 @@ func (h *Host) addConn(c *Conn) error {
 		}
 	}
 	return nil
+}
+
+// Bounds of closeWhenIdle: how often a relayed connection that a direct
+// one replaced is checked for open streams, and how long its streams may
+// keep it.
+const (
+	idleCheck   = 100 * time.Millisecond
+	relayLinger = time.Minute
+)
+
+// closeWhenIdle closes a relayed connection that a direct one replaced
+// once its last stream closes (new streams go to the direct connection,
+// which bestConn now returns), or after relayLinger: a transfer in flight
+// through the relay finishes there instead of being cut.
+func (h *Host) closeWhenIdle(c *Conn) {
+	defer h.wg.Done()
+	t := time.NewTicker(idleCheck)
+	defer t.Stop()
+	deadline := time.Now().Add(relayLinger)
+	for c.NumStreams() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-t.C:
+		case <-c.Done():
+			return
+		case <-h.ctx.Done():
+			return
+		}
+	}
+	c.closeWithReason("replaced by a direct connection")
 }
 
 // watch removes c when it ends.
