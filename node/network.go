@@ -20,6 +20,7 @@ import (
 	"github.com/share-p2p/share/metrics"
 	"github.com/share-p2p/share/p2p"
 	"github.com/share-p2p/share/p2p/autonat"
+	"github.com/share-p2p/share/p2p/dcutr"
 	"github.com/share-p2p/share/p2p/mdns"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/p2p/pnet"
@@ -44,6 +45,7 @@ type Network struct {
 	dialer        *p2p.Host // AutoNAT's dial backs
 	mdns          *mdns.Service
 	relay         relayState
+	holepunch     *dcutr.Service
 	logger        *slog.Logger
 	ctx           context.Context // lives until Close
 	cancel        context.CancelFunc
@@ -118,6 +120,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	}
 	nw.Exchange = ex
 	nw.startRelay(n, opts)
+	nw.startHolePunch(n.Metrics())
 	if wire != nil {
 		nw.Bitswap.SetReceiver(wire.receive(ex))
 		nw.spawn(func() { wire.watchLost(nctx, h, ex) })
@@ -168,7 +171,7 @@ func (n *Node) hostConfig(cfg *repo.Config, opts NetworkOptions, logger *slog.Lo
 		Key:         n.Repo.Identity.Key,
 		ListenAddrs: listen,
 		Network:     cfg.Network,
-		Transport:   opts.Transport,
+		Transport:   transport(opts.Transport),
 		Logger:      logger,
 		AddrStore:   n.Blocks.Keyspace('a'),
 		IsNotFound:  func(err error) bool { return errs.Is(errs.NotFound, err) },
@@ -486,6 +489,7 @@ func (nw *Network) Close() error {
 		nw.Routing.Close()
 	}
 	nw.stopRelay()
+	nw.holepunch.Close()
 	nw.closeAutoNAT()
 	nw.Exchange.Close()
 	if nw.Bitswap != nil {

@@ -99,6 +99,7 @@ func (h *Host) connectOnce(ctx context.Context, ai peer.AddrInfo) (*Conn, error)
 		return c, nil
 	}
 	call := h.dials[ai.ID]
+	joined := call != nil
 	if call == nil {
 		call = &dialCall{done: make(chan struct{})}
 		h.dials[ai.ID] = call
@@ -111,6 +112,11 @@ func (h *Host) connectOnce(ctx context.Context, ai peer.AddrInfo) (*Conn, error)
 		if call.err != nil {
 			if c := h.bestConn(ai.ID); c != nil {
 				return c, nil // the direct dial failed; the relayed connection stays
+			}
+			if joined && len(ai.Addrs) > 0 {
+				// The dial we joined did not have our addresses (a relay
+				// address the caller was given, say): dial again with them.
+				return nil, nil
 			}
 			return nil, call.err
 		}

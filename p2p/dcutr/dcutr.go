@@ -94,6 +94,9 @@ func New(h *p2p.Host, cfg Config) *Service {
 
 // Close stops the service and waits for its punches.
 func (s *Service) Close() {
+	if s == nil {
+		return
+	}
 	s.h.RemoveHandler(Protocol)
 	s.cancel()
 	s.sub.Close()
