@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,9 +88,11 @@ func labGet(t *testing.T, l *lab, repos map[string]string, size int) ([]byte, er
 	rand.Read(data)
 	c := l.add(t, "s1h1", repos["s1h1"], data)
 	dst := filepath.Join(t.TempDir(), "out.bin")
+	start := time.Now()
 	if out, err := l.share("s2h1", repos["s2h1"], "get", c, "-o", dst, "--timeout", "20s").CombinedOutput(); err != nil {
 		return out, err
 	}
+	t.Logf("get of %d MiB: %.1f Mbit/s", size>>20, float64(size)*8/1e6/time.Since(start).Seconds())
 	got, err := os.ReadFile(dst)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("get: %d bytes (%v), want %d identical", len(got), err, size)
@@ -101,7 +104,16 @@ func labGet(t *testing.T, l *lab, repos map[string]string, size int) ([]byte, er
 // that know only the relay on p1 meet through it, punch a hole (DCUtR),
 // and the get runs over the direct connection.
 func TestNATHolePunch(t *testing.T) {
-	l := newNATLab(t, "1", "2")
+	// testdata/bench/holepunch.sh measures with these: a bigger get on
+	// rate-limited links.
+	size, args := 8<<20, []string{"1", "2"}
+	if mib, err := strconv.Atoi(os.Getenv("SHARE_HOLEPUNCH_MIB")); err == nil && mib > 0 {
+		size = mib << 20
+	}
+	if r := os.Getenv("SHARE_NAT_RATE"); r != "" {
+		args = append(args, "--rate", r)
+	}
+	l := newNATLab(t, args...)
 	repos, s1 := holePunchLab(t, l)
 	start := time.Now()
 	waitLab(t, "a direct connection from s2h1 to s1h1", func() bool {
@@ -109,7 +121,7 @@ func TestNATHolePunch(t *testing.T) {
 		return a != "" && !strings.Contains(a, "/p2p-circuit")
 	})
 	t.Logf("direct at %s after %v (from the connect's return)", peerAddr(t, l, repos["s2h1"], s1), time.Since(start).Round(time.Millisecond))
-	if out, err := labGet(t, l, repos, 8<<20); err != nil {
+	if out, err := labGet(t, l, repos, size); err != nil {
 		t.Fatalf("get: %v\n%s", err, out)
 	}
 	if a := peerAddr(t, l, repos["s2h1"], s1); a == "" || strings.Contains(a, "/p2p-circuit") {
