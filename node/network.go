@@ -20,6 +20,7 @@ import (
 	"github.com/share-p2p/share/metrics"
 	"github.com/share-p2p/share/p2p"
 	"github.com/share-p2p/share/p2p/autonat"
+	"github.com/share-p2p/share/p2p/dcutr"
 	"github.com/share-p2p/share/p2p/mdns"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/p2p/pnet"
@@ -44,6 +45,7 @@ type Network struct {
 	dialer        *p2p.Host // AutoNAT's dial backs
 	mdns          *mdns.Service
 	relay         relayState
+	holepunch     *dcutr.Service
 	logger        *slog.Logger
 	ctx           context.Context // lives until Close
 	cancel        context.CancelFunc
@@ -128,6 +130,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		}
 	}
 	nw.startRelay(n, opts) // after AutoNAT: "auto" asks it
+	nw.startHolePunch(n.Metrics())
 	if err := nw.startDHT(nctx, n, opts); err != nil {
 		nw.Close()
 		return nil, err
@@ -168,7 +171,7 @@ func (n *Node) hostConfig(cfg *repo.Config, opts NetworkOptions, logger *slog.Lo
 		Key:         n.Repo.Identity.Key,
 		ListenAddrs: listen,
 		Network:     cfg.Network,
-		Transport:   opts.Transport,
+		Transport:   transport(opts.Transport),
 		Logger:      logger,
 		AddrStore:   n.Blocks.Keyspace('a'),
 		IsNotFound:  func(err error) bool { return errs.Is(errs.NotFound, err) },
@@ -487,6 +490,7 @@ func (nw *Network) Close() error {
 		nw.Routing.Close()
 	}
 	nw.stopRelay()
+	nw.holepunch.Close()
 	nw.closeAutoNAT()
 	nw.Exchange.Close()
 	if nw.Bitswap != nil {
