@@ -40,13 +40,14 @@ type fakeNet struct {
 	dialled   []peer.ID
 	asked     map[peer.ID]int
 	silent    map[peer.ID]bool // peers whose ask fails (no answer)
+	flaky     map[peer.ID]int  // peers whose first asks fail, how many
 	noDHT     bool             // the router knows no peers
 	active    atomic.Int32     // goroutines of the fetcher inside the fake network
 	sessions  atomic.Int32     // sessions started
 }
 
 func newFakeNet() *fakeNet {
-	return &fakeNet{remote: dag.NewMemStore(), has: map[peer.ID]bool{}, asked: map[peer.ID]int{}, silent: map[peer.ID]bool{}}
+	return &fakeNet{remote: dag.NewMemStore(), has: map[peer.ID]bool{}, asked: map[peer.ID]int{}, silent: map[peer.ID]bool{}, flaky: map[peer.ID]int{}}
 }
 
 func (n *fakeNet) network(withRouter bool) *Network {
@@ -78,6 +79,10 @@ func (s fakeSource) Has(ctx context.Context, p peer.ID, c cid.Cid) (bool, error)
 	defer s.n.mu.Unlock()
 	s.n.asked[p]++
 	if s.n.silent[p] {
+		return false, errors.New("stream reset")
+	}
+	if s.n.flaky[p] > 0 {
+		s.n.flaky[p]--
 		return false, errors.New("stream reset")
 	}
 	return s.n.has[p], nil
@@ -610,6 +615,29 @@ func TestGetterOnDemand(t *testing.T) {
 	}
 	if f.online.Load() != 1 {
 		t.Fatal("a local block started the network")
+	}
+}
+
+// TestFailedAskAskedAgain: the only peer that has the root loses the
+// first ask (its stream reset); it is asked again and the fetch completes
+// long before the idle timeout.
+func TestFailedAskAskedAgain(t *testing.T) {
+	fn := newFakeNet()
+	root, data := addRemote(t, fn, 20<<10)
+	fn.flaky["lossy"] = 1
+	fn.connect("lossy", true)
+	f := newTestFetcher(t, fn.network(false))
+	got, _, err := cat(testContext(t), f.Fetcher, root, Options{Timeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("different bytes")
+	}
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	if fn.asked["lossy"] != 2 {
+		t.Fatalf("asked %d times, want 2", fn.asked["lossy"])
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 // goes on.
 const (
 	askTimeout     = 10 * time.Second
+	askRetry       = 250 * time.Millisecond // before a failed ask is tried again
 	connectTimeout = 10 * time.Second
 	routingDelay   = 300 * time.Millisecond
 	// A node that has just joined the network (the CLI without a daemon
@@ -80,11 +81,15 @@ func (r *run) findProviders() {
 	})
 }
 
-// ask hands p to the session if it has the root.
+// ask hands p to the session if it has the root. An ask that fails
+// fast (a stream reset: the connection it went on closed, a duplicate
+// say) is tried once more: a lost ask is not a no, and nothing else would
+// ask p again.
 func (r *run) ask(p peer.ID) {
-	ctx, cancel := context.WithTimeout(r.ctx, askTimeout)
-	defer cancel()
-	has, err := r.nw.Source.Has(ctx, p, r.root)
+	has, err := r.askOnce(p)
+	if err != nil && !errors.Is(err, mss.ErrNotSupported) && !errors.Is(err, context.DeadlineExceeded) && wait(r.ctx, askRetry) {
+		has, err = r.askOnce(p)
+	}
 	switch {
 	case err == nil && has:
 		r.sess.AddProviders(p)
@@ -95,6 +100,13 @@ func (r *run) ask(p peer.ID) {
 	default:
 		r.settled(r.src.silent)
 	}
+}
+
+// askOnce asks p whether it has the root, for askTimeout at most.
+func (r *run) askOnce(p peer.ID) (bool, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, askTimeout)
+	defer cancel()
+	return r.nw.Source.Has(ctx, p, r.root)
 }
 
 // findByRouting looks the root up with the router unless connected peers
