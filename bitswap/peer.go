@@ -17,6 +17,7 @@ import (
 
 	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p/peer"
+	"github.com/share-p2p/share/traffic"
 )
 
 // maxStreams is how many Bitswap streams of one peer are read at once;
@@ -38,7 +39,8 @@ type peerState struct {
 	space   *sync.Cond // signalled when the queue shrinks or the peer shuts
 	closed  bool
 	streams map[share.Stream]struct{}
-	inProto string // the protocol of the peer's last inbound stream
+	inProto string           // the protocol of the peer's last inbound stream
+	tc      *traffic.Counter // the peer's, for the blocks served
 	ledger
 
 	outMu sync.Mutex
@@ -48,7 +50,7 @@ type peerState struct {
 func newPeerState(b *Bitswap, id peer.ID) *peerState {
 	ctx, cancel := context.WithCancel(context.Background())
 	ps := &peerState{
-		b: b, id: id, ctx: ctx, cancel: cancel,
+		b: b, id: id, ctx: ctx, cancel: cancel, tc: b.cfg.Traffic.Peer(id),
 		streams: make(map[share.Stream]struct{}),
 		ledger:  ledger{wants: make(map[cid.Cid]*want)},
 	}
