@@ -25,6 +25,19 @@ const (
 	Bitswap                   // kubo's Bitswap
 )
 
+// ProtoOf is the block protocol of a protocol ID: Bitswap for
+// /ipfs/bitswap/1.2.0 (any version), Share for /NET/blocks/1.0.0 on any
+// network, 0 for any other.
+func ProtoOf(id string) Proto {
+	switch {
+	case strings.Contains(id, "/bitswap"):
+		return Bitswap
+	case strings.Contains(id, "/blocks/"):
+		return Share
+	}
+	return 0
+}
+
 // String names the protocols: "share", "bitswap", "share+bitswap" or "".
 func (p Proto) String() string {
 	var names []string
