@@ -122,7 +122,6 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 	}
 	nw.Exchange = ex
 	nw.startTraffic()
-	nw.startRelay(n, opts)
 	if wire != nil {
 		nw.Bitswap.SetReceiver(wire.receive(ex))
 		nw.spawn(func() { wire.watchLost(nctx, h, ex) })
@@ -133,6 +132,9 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 			return nil, err
 		}
 	}
+	// After AutoNAT: "auto" relaying asks it, from goroutines that must
+	// see nw.AutoNAT set.
+	nw.startRelay(n, opts)
 	if err := nw.startDHT(nctx, n, opts); err != nil {
 		nw.Close()
 		return nil, err
