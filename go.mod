@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/cockroachdb/pebble/v2 v2.1.7
+	github.com/gtank/ristretto255 v0.1.2
 	github.com/ipfs/go-cid v0.6.2
 	github.com/libp2p/go-yamux/v4 v4.0.2
 	github.com/mr-tron/base58 v1.3.0

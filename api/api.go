@@ -38,9 +38,13 @@ type event struct {
 	Pin      *pinJSON        `json:",omitempty"`
 	Provider *providerJSON   `json:",omitempty"`
 	Waiting  *waitingJSON    `json:",omitempty"`
+	Refused  *refusedJSON    `json:",omitempty"`
 	Result   json.RawMessage `json:",omitempty"`
 	errorJSON
 }
+
+// refusedJSON is a symlink a get did not write (dag.SafeLinks).
+type refusedJSON struct{ Path, Target, Why string }
 
 // waitingJSON is what a gc waits for: the roots of the fetches running.
 type waitingJSON struct{ Fetches []string }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -207,6 +208,12 @@ func setFormat(q url.Values, f dag.FormatOptions) {
 	if f.RawLeaves != nil {
 		q.Set("raw-leaves", flag(*f.RawLeaves))
 	}
+	if f.PreserveMode {
+		q.Set("preserve-mode", "1")
+	}
+	if f.PreserveMtime {
+		q.Set("preserve-mtime", "1")
+	}
 }
 
 // Resolve asks the daemon for the CID that p names; it fetches the
@@ -259,13 +266,25 @@ func (c *Client) Cat(ctx context.Context, id cid.Cid, w io.Writer, opts node.Fet
 }
 
 // Get asks the daemon to write the content at c to out (made absolute).
-func (c *Client) Get(ctx context.Context, id cid.Cid, out string, opts node.FetchOptions) error {
+func (c *Client) Get(ctx context.Context, id cid.Cid, out string, opts node.GetOptions) error {
 	abs, err := filepath.Abs(out)
 	if err != nil {
 		return err
 	}
-	q := url.Values{"arg": {id.String()}, "out": {abs}, "timeout": {timeoutArg(opts)}}
-	return c.events(ctx, "get", q, nil, onFetch(opts.Progress), nil)
+	q := url.Values{"arg": {id.String()}, "out": {abs}, "timeout": {timeoutArg(opts.FetchOptions)},
+		"links": {strconv.Itoa(int(opts.Links))}}
+	progress := onFetch(opts.Progress)
+	return c.events(ctx, "get", q, nil, func(e event) {
+		progress(e)
+		if r := e.Refused; r != nil && opts.Refused != nil {
+			// The daemon names the link by the absolute path it wrote.
+			shown := r.Path
+			if rest, ok := strings.CutPrefix(r.Path, abs); ok {
+				shown = out + rest
+			}
+			opts.Refused(shown, r.Target, r.Why)
+		}
+	}, nil)
 }
 
 func timeoutArg(o node.FetchOptions) string {

@@ -38,7 +38,7 @@ func (f *failingAPI) Export(ctx context.Context, c cid.Cid, w io.Writer, opts no
 	return f.err
 }
 
-func (f *failingAPI) Get(ctx context.Context, c cid.Cid, out string, opts node.FetchOptions) error {
+func (f *failingAPI) Get(ctx context.Context, c cid.Cid, out string, opts node.GetOptions) error {
 	return f.err
 }
 
@@ -92,7 +92,7 @@ func TestErrorKindsCrossTheSocket(t *testing.T) {
 		_, lsErr := cl.Ls(ctx, c, node.FetchOptions{})
 		_, catErr := cl.Cat(ctx, c, io.Discard, node.FetchOptions{})
 		exportErr := cl.Export(ctx, c, io.Discard, node.FetchOptions{})
-		getErr := cl.Get(ctx, c, t.TempDir(), node.FetchOptions{})
+		getErr := cl.Get(ctx, c, t.TempDir(), node.GetOptions{})
 		pinErr := cl.PinAdd(ctx, c, pin.Recursive, "", node.FetchOptions{})
 		var buf bytes.Buffer
 		_, catMidErr := mid.Cat(ctx, c, &buf, node.FetchOptions{})

@@ -255,7 +255,14 @@ func (s *Server) routes() {
 // get writes the content at c to ?out=, streaming the fetch's progress.
 func (s *Server) get(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 	st := newStream(w)
-	err := s.api.Get(r.Context(), c, r.URL.Query().Get("out"), fetchOptions(r, st))
+	opts := node.GetOptions{FetchOptions: fetchOptions(r, st)}
+	if n, err := strconv.Atoi(r.URL.Query().Get("links")); err == nil {
+		opts.Links = dag.LinkPolicy(n)
+	}
+	opts.Refused = func(path, target, why string) {
+		st.send(event{Refused: &refusedJSON{Path: path, Target: target, Why: why}})
+	}
+	err := s.api.Get(r.Context(), c, r.URL.Query().Get("out"), opts)
 	st.finish(true, err)
 }
 
@@ -411,6 +418,7 @@ func formatOptions(q url.Values) (dag.FormatOptions, error) {
 		b := v == "1"
 		f.RawLeaves = &b
 	}
+	f.PreserveMode, f.PreserveMtime = q.Get("preserve-mode") == "1", q.Get("preserve-mtime") == "1"
 	return f, nil
 }
 

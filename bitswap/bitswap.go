@@ -50,6 +50,10 @@ type Config struct {
 	// (The blocks a client receives are counted by the exchange's
 	// sessions, which Bitswap's client side feeds.)
 	Traffic *traffic.Table
+	// Serves, if not nil, says whether the server serves p: the wants of
+	// a peer it does not serve are ignored (share send serves only the
+	// receiver that proved the code). It must not block.
+	Serves func(p peer.ID) bool
 }
 
 func (c Config) withDefaults() Config {
@@ -243,6 +247,11 @@ func (b *Bitswap) serveStream(s share.Stream, proto string) {
 		return
 	}
 	defer ps.untrack(s)
+	if !ps.readTurn() {
+		s.Reset()
+		return
+	}
+	defer ps.endTurn()
 	if err := ps.read(s, false); err != nil {
 		b.fail(ps, s, err)
 		return
@@ -263,6 +272,9 @@ func (b *Bitswap) fail(ps *peerState, s share.Stream, err error) {
 
 // dispatch hands m's wants to the server and the rest to the receiver.
 func (b *Bitswap) dispatch(ps *peerState, m *Message) error {
+	if f := b.cfg.Serves; f != nil && !f(ps.id) {
+		m.Wants, m.Full = nil, false
+	}
 	if len(m.Wants) > 0 || m.Full {
 		if err := ps.want(m); err != nil {
 			return err

@@ -20,10 +20,20 @@ import (
 	"github.com/share-p2p/share/traffic"
 )
 
-// maxStreams is how many Bitswap streams of one peer are read at once;
-// more are reset. kubo keeps one for its wantlists and opens one per
-// reply, closing it after.
-const maxStreams = 32
+// maxReading is how many inbound Bitswap streams of one peer are read at
+// once; more wait their turn, their bytes held by the connection's stream
+// windows. kubo keeps one stream for its wantlists and opens one per reply,
+// closing it after, so while the node is slow to take blocks many replies
+// are open at once, and none may be reset: boxo counts a message as sent
+// before writing it and never sends its blocks again (a lost reply
+// stalled 1 GiB gets from kubo). What an honest peer sends is bounded by
+// our wants; a peer that sends more is cut off as its blocks are read.
+const maxReading = 32
+
+// maxStreams is how many Bitswap streams of one peer may be open, read or
+// waiting (as many as the host lets a peer open by default); more are
+// reset.
+const maxStreams = 512
 
 // peerState is what a Bitswap knows of one peer: its streams, the
 // outbound stream of Send, and the server's ledger of its wants.
@@ -39,6 +49,7 @@ type peerState struct {
 	space   *sync.Cond // signalled when the queue shrinks or the peer shuts
 	closed  bool
 	streams map[share.Stream]struct{}
+	reading chan struct{}    // one per inbound stream being read
 	inProto string           // the protocol of the peer's last inbound stream
 	tc      *traffic.Counter // the peer's, for the blocks served
 	ledger
@@ -52,6 +63,7 @@ func newPeerState(b *Bitswap, id peer.ID) *peerState {
 	ps := &peerState{
 		b: b, id: id, ctx: ctx, cancel: cancel, tc: b.cfg.Traffic.Peer(id),
 		streams: make(map[share.Stream]struct{}),
+		reading: make(chan struct{}, maxReading),
 		ledger:  ledger{wants: make(map[cid.Cid]*want)},
 	}
 	ps.space = sync.NewCond(&ps.mu)
@@ -72,6 +84,19 @@ func (ps *peerState) track(s share.Stream, proto string) bool {
 	}
 	return true
 }
+
+// readTurn waits until fewer than maxReading inbound streams of the peer are
+// being read; false if the peer shut meanwhile. endTurn ends the turn.
+func (ps *peerState) readTurn() bool {
+	select {
+	case ps.reading <- struct{}{}:
+		return true
+	case <-ps.ctx.Done():
+		return false
+	}
+}
+
+func (ps *peerState) endTurn() { <-ps.reading }
 
 func (ps *peerState) untrack(s share.Stream) {
 	ps.mu.Lock()

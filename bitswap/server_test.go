@@ -409,3 +409,91 @@ func TestProtocol100(t *testing.T) {
 }
 
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// Replies on more streams at once than are read at once all arrive: kubo
+// opens a stream per reply and never resends a reply that was reset, so
+// while the receiver is slow to take blocks the extra streams wait.
+func TestReplyStreamsWait(t *testing.T) {
+	mem := mocknet.New()
+	sender := newHost(t, mem)
+	c := newClient(t, mem, sender)
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // before c.bs closes
+	c.bs.SetReceiver(func(p peer.ID, m *Message) {
+		<-release // the node is slow to take blocks
+		c.mu.Lock()
+		c.msgs = append(c.msgs, m)
+		c.mu.Unlock()
+		select {
+		case c.arrive <- struct{}{}:
+		default:
+		}
+	})
+	n := maxReading + 16
+	var streams []*p2p.Stream
+	for i := range n {
+		data := []byte(fmt.Sprintf("reply %d", i))
+		m := &Message{Blocks: []Block{{Prefix: dag.Sum(dag.Raw, data).Prefix(), Data: data}}}
+		st := rawStream(t, sender, c.h.ID(), Protocol120)
+		if _, err := st.Write(AppendMessage(nil, m, Protocol120)); err != nil {
+			t.Fatal(err)
+		}
+		st.CloseWrite()
+		streams = append(streams, st)
+	}
+	ps := newServerView(c).peerState(t, sender.ID())
+	waitFor(t, func() bool {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		return len(ps.streams) == n
+	}, "the receiver does not hold every reply stream")
+	once.Do(func() { close(release) })
+	if got := c.waitAnswers(n); len(got) != n {
+		t.Fatalf("%d replies arrived, want %d", len(got), n)
+	}
+	for _, st := range streams {
+		st.Close()
+	}
+}
+
+// newServerView looks at a client's Bitswap as server.peerState does.
+func newServerView(c *client) *server { return &server{h: c.h, bs: c.bs} }
+
+// TestServes: the wants of a peer that Config.Serves refuses are ignored
+// (no block, no presence, nothing kept); a served peer is answered.
+func TestServes(t *testing.T) {
+	mem := mocknet.New()
+	asked := make(chan peer.ID, 16)
+	var friend peer.ID
+	var friendMu sync.Mutex
+	s := newServer(t, mem, Config{Serves: func(p peer.ID) bool {
+		asked <- p
+		friendMu.Lock()
+		defer friendMu.Unlock()
+		return p == friend
+	}}, nil)
+	have := s.add("one")
+	missing := dag.Sum(dag.Raw, []byte("no"))
+	stranger, fc := newClient(t, mem, s.h), newClient(t, mem, s.h)
+	friendMu.Lock()
+	friend = fc.h.ID()
+	friendMu.Unlock()
+	wants := &Message{Wants: []Entry{{Cid: have, Type: WantBlock, SendDontHave: true}, {Cid: missing, Type: WantHave, SendDontHave: true}}}
+	stranger.send(s.h.ID(), wants)
+	for p := range asked {
+		if p == stranger.h.ID() {
+			break
+		}
+	}
+	fc.send(s.h.ID(), wants)
+	if got := fc.waitAnswers(2); fmt.Sprint(got[have]) != "[block]" {
+		t.Fatalf("friend's answers %v", got)
+	}
+	if got := stranger.answers(); len(got) != 0 {
+		t.Fatalf("a refused peer got %v", got)
+	}
+	if kept := wantsOf(s.peerState(t, stranger.h.ID())); len(kept) != 0 {
+		t.Fatalf("a refused peer's wants were kept: %v", kept)
+	}
+}

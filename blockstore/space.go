@@ -2,6 +2,10 @@ package blockstore
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -64,4 +68,33 @@ func (s *Store) writable() error {
 		return errs.Errorf(errs.NoSpace, "%w: the repository was opened read-only because %s was full; free space outside it and run again", ErrNoSpace, s.dir)
 	}
 	return nil
+}
+
+// diskUsage returns the bytes allocated on disk to the files under dir, as
+// du counts them (st_blocks, so a sparse or preallocated file counts what
+// it holds). A file removed during the walk (Pebble deletes obsolete
+// files at any time) is skipped.
+func diskUsage(dir string) (uint64, error) {
+	var total uint64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var st syscall.Stat_t
+		switch err := syscall.Lstat(p, &st); {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil
+		case err != nil:
+			return &os.PathError{Op: "lstat", Path: p, Err: err}
+		}
+		total += uint64(st.Blocks) * 512
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("blockstore: disk usage: %w", err)
+	}
+	return total, nil
 }

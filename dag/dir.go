@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -25,6 +26,13 @@ type Info struct {
 	NumLinks       int
 	// Target is a symlink's target.
 	Target string
+	// Mode is the UnixFS mode the node records (permissions with the
+	// setuid, setgid and sticky bits: 07777), when HasMode; Mtime is the
+	// modification time it records, the zero Time when none. Raw leaves
+	// record neither.
+	Mode    uint32
+	HasMode bool
+	Mtime   time.Time
 }
 
 // Stat fetches, verifies and describes the node c.
@@ -50,6 +58,10 @@ func statBlock(c cid.Cid, data []byte) (Info, error) {
 		return Info{}, err
 	}
 	info.Type, info.Size, info.NumLinks = fs.Type, 0, len(pn.Links)
+	info.Mode, info.HasMode = fs.Mode, fs.HasMode
+	if fs.Mtime != nil {
+		info.Mtime = fs.Mtime.Time()
+	}
 	if fs.Type == TypeHAMTShard {
 		info.Type = TypeDirectory // readers handle both kinds
 	}
@@ -76,6 +88,10 @@ type DirEntry struct {
 	Type  Type   // TypeFile, TypeDirectory or TypeSymlink (or another UnixFS type)
 	Size  uint64 // as Info.Size
 	Tsize uint64 // the cumulative DAG size the link records
+	// Mode, HasMode and Mtime are the entry's metadata (Info's).
+	Mode    uint32
+	HasMode bool
+	Mtime   time.Time
 }
 
 // ReadDir lists the directory c in link order (sorted by name for the
@@ -110,6 +126,7 @@ func ReadDir(ctx context.Context, g share.Getter, c cid.Cid) ([]DirEntry, error)
 				return
 			}
 			ents[i].Type, ents[i].Size = info.Type, info.Size
+			ents[i].Mode, ents[i].HasMode, ents[i].Mtime = info.Mode, info.HasMode, info.Mtime
 		}()
 	}
 	wg.Wait()

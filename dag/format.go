@@ -26,7 +26,17 @@ type Format struct {
 	// DagPBLeaves writes each chunk as a dag-pb UnixFS File node holding
 	// its bytes (kubo's --raw-leaves=false) instead of a raw block.
 	DagPBLeaves bool
+	// PreserveMode and PreserveMtime store each file's and directory's
+	// permissions and each file's, directory's and symlink's modification
+	// time in its root node (UnixFS 1.5 metadata, kubo's --preserve-mode
+	// and --preserve-mtime). Metadata needs dag-pb leaves: a raw block
+	// has nowhere to hold it.
+	PreserveMode  bool
+	PreserveMtime bool
 }
+
+// metadata reports whether f stores file metadata.
+func (f Format) metadata() bool { return f.PreserveMode || f.PreserveMtime }
 
 // KuboDefault is the Format of kubo's `ipfs add` with no flags: CIDv0,
 // SHA2-256, dag-pb leaves (with 256 KiB chunks, KuboChunkSize).
@@ -40,7 +50,10 @@ const KuboChunkSize = 256 << 10
 type FormatOptions struct {
 	CIDVersion *int   // 0 or 1; nil: 1
 	Hash       string // "blake3" or "sha2-256"; "": sha2-256 for CIDv0, else blake3
-	RawLeaves  *bool  // nil: false for CIDv0, true for CIDv1
+	RawLeaves  *bool  // nil: false for CIDv0 or with metadata, true otherwise
+	// PreserveMode and PreserveMtime are kubo's --preserve-mode and
+	// --preserve-mtime (Format.PreserveMode).
+	PreserveMode, PreserveMtime bool
 }
 
 // Format resolves o by kubo's rules (core/coreiface/options, UnixfsAdd):
@@ -49,7 +62,8 @@ type FormatOptions struct {
 // CIDv0 and share's BLAKE3 otherwise; unset raw leaves are off for CIDv0
 // and on for CIDv1; an unset CID version is 1 (share's default, where kubo
 // would pick 0 for sha2-256). Raw leaves with CIDv0 are allowed, as kubo
-// allows them.
+// allows them. Metadata (PreserveMode, PreserveMtime) turns raw leaves
+// off, and asking for both is an error, as kubo says.
 func (o FormatOptions) Format() (Format, error) {
 	var f Format
 	v := 1
@@ -73,8 +87,12 @@ func (o FormatOptions) Format() (Format, error) {
 		}
 		f.Hash = h
 	}
-	f.DagPBLeaves = f.CIDv0
+	f.PreserveMode, f.PreserveMtime = o.PreserveMode, o.PreserveMtime
+	f.DagPBLeaves = f.CIDv0 || f.metadata()
 	if o.RawLeaves != nil {
+		if *o.RawLeaves && f.metadata() {
+			return Format{}, errs.Errorf(errs.Invalid, "raw leaves cannot carry UnixFS metadata (--preserve-mode, --preserve-mtime): leave --raw-leaves (and Import.UnixFSRawLeaves) unset")
+		}
 		f.DagPBLeaves = !*o.RawLeaves
 	}
 	return f, nil
@@ -102,7 +120,14 @@ func (f Format) String() string {
 	if f.CIDv0 {
 		v = 0
 	}
-	return fmt.Sprintf("--cid-version=%d --hash=%s --raw-leaves=%t", v, h, !f.DagPBLeaves)
+	s := fmt.Sprintf("--cid-version=%d --hash=%s --raw-leaves=%t", v, h, !f.DagPBLeaves)
+	if f.PreserveMode {
+		s += " --preserve-mode"
+	}
+	if f.PreserveMtime {
+		s += " --preserve-mtime"
+	}
+	return s
 }
 
 // check reports a Format that no flags give.
@@ -112,6 +137,8 @@ func (f Format) check() error {
 		return fmt.Errorf("%w hash %#x", ErrUnsupported, f.Hash)
 	case f.CIDv0 && f.Hash != mh.SHA2_256:
 		return errs.Errorf(errs.Invalid, "CIDv0 supports only sha2-256")
+	case f.metadata() && !f.DagPBLeaves:
+		return errs.Errorf(errs.Invalid, "raw leaves cannot carry UnixFS metadata")
 	}
 	return nil
 }

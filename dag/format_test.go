@@ -75,3 +75,22 @@ func TestWrapLeaf(t *testing.T) {
 		t.Fatalf("4 MiB leaf: %v", err)
 	}
 }
+
+// TestFormatMetadata: metadata turns raw leaves off, and asking for raw
+// leaves with it is an error, as kubo says.
+func TestFormatMetadata(t *testing.T) {
+	yes := true
+	for _, o := range []FormatOptions{{PreserveMode: true}, {PreserveMtime: true, CIDVersion: new(int)}} {
+		f, err := o.Format()
+		if err != nil || !f.DagPBLeaves || f.PreserveMode != o.PreserveMode || f.PreserveMtime != o.PreserveMtime {
+			t.Errorf("%+v: %+v, %v", o, f, err)
+		}
+		o.RawLeaves = &yes
+		if _, err := o.Format(); !errs.Is(errs.Invalid, err) {
+			t.Errorf("%+v with raw leaves: %v, want an Invalid error", o, err)
+		}
+	}
+	if err := (Format{PreserveMode: true}).check(); err == nil {
+		t.Error("check accepts metadata with raw leaves")
+	}
+}

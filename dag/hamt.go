@@ -76,16 +76,17 @@ type hamtEntry struct {
 
 // hamt stores the HAMT for a directory with these links and returns its
 // root shard.
-func (im *importer) hamt(ctx context.Context, links []PBLink) (entry, error) {
+func (im *importer) hamt(ctx context.Context, links []PBLink, meta fileMeta) (entry, error) {
 	ents := make([]hamtEntry, len(links))
 	for i, l := range links {
 		ents[i] = hamtEntry{link: l, hash: hamtHash(l.Name)}
 	}
-	return im.shard(ctx, ents, 0)
+	return im.shard(ctx, ents, 0, meta)
 }
 
-// shard stores the shard at depth holding ents (which it reorders).
-func (im *importer) shard(ctx context.Context, ents []hamtEntry, depth int) (entry, error) {
+// shard stores the shard at depth holding ents (which it reorders); meta
+// goes into the root shard alone.
+func (im *importer) shard(ctx context.Context, ents []hamtEntry, depth int, meta fileMeta) (entry, error) {
 	const b = 8 // bits per level: log2(ShardFanout)
 	if (depth+1)*b > 64 {
 		return entry{}, fmt.Errorf("sharded directory: %d names share one 64-bit hash", len(ents))
@@ -110,7 +111,7 @@ func (im *importer) shard(ctx context.Context, ents []hamtEntry, depth int) (ent
 			links = append(links, PBLink{Hash: l.Hash, Name: prefix + l.Name, Tsize: l.Tsize})
 			tsize += l.Tsize
 		} else {
-			child, err := im.shard(ctx, ents[i:j], depth+1)
+			child, err := im.shard(ctx, ents[i:j], depth+1, fileMeta{})
 			if err != nil {
 				return entry{}, err
 			}
@@ -124,6 +125,7 @@ func (im *importer) shard(ctx context.Context, ents []hamtEntry, depth int) (ent
 		bf = bf[1:]
 	}
 	fs := UnixFS{Type: TypeHAMTShard, Data: bf, HashType: HashMurmur3, HasHashType: true, Fanout: ShardFanout, HasFanout: true}
+	meta.set(&fs)
 	return im.node(ctx, &PBNode{Links: links, Data: fs.Marshal()}, tsize)
 }
 

@@ -37,7 +37,7 @@ func flatLinks(t testing.TB, s share.Putter, n, pad int) []PBLink {
 
 func buildDir(t testing.TB, s share.Putter, links []PBLink) entry {
 	t.Helper()
-	e, err := newImporter(s, ImportOptions{}).directory(context.Background(), links)
+	e, err := newImporter(s, ImportOptions{}).directory(context.Background(), links, fileMeta{})
 	if err != nil {
 		t.Fatal(err)
 	}

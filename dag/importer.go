@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -46,7 +47,7 @@ func ImportFile(ctx context.Context, r io.Reader, p share.Putter, opts ImportOpt
 		return cid.Undef, 0, err
 	}
 	im := newImporter(p, opts)
-	e, err := im.file(ctx, r)
+	e, err := im.file(ctx, r, fileMeta{})
 	if err != nil {
 		return cid.Undef, 0, err
 	}
@@ -95,8 +96,9 @@ type chunkJob struct {
 
 // file imports one stream. Three stages overlap: a goroutine reads chunks
 // into pooled buffers, hashers compute their CIDs, and the calling
-// goroutine stores them in order and builds the tree above them.
-func (im *importer) file(ctx context.Context, r io.Reader) (entry, error) {
+// goroutine stores them in order and builds the tree above them. meta goes
+// into the root node.
+func (im *importer) file(ctx context.Context, r io.Reader, meta fileMeta) (entry, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -122,7 +124,7 @@ func (im *importer) file(ctx context.Context, r io.Reader) (entry, error) {
 		}()
 	}
 
-	b := balanced{put: im.put, fmt: im.fmt}
+	b := balanced{put: im.put, fmt: im.fmt, meta: meta}
 	var err error
 	for j := range order {
 		<-j.done
@@ -230,11 +232,8 @@ func (im *importer) buffer(ctx context.Context) ([]byte, error) {
 
 // store puts one hashed chunk and links it into the tree.
 func (im *importer) store(ctx context.Context, b *balanced, j *chunkJob) error {
-	if err := im.put.Put(ctx, j.c, j.data); err != nil {
-		return fmt.Errorf("put %s: %w", j.c, err)
-	}
 	n := uint64(j.size)
-	if err := b.add(ctx, entry{c: j.c, tsize: uint64(len(j.data)), fsize: n}, 0); err != nil {
+	if err := b.leaf(ctx, entry{c: j.c, tsize: uint64(len(j.data)), fsize: n}, j.data); err != nil {
 		return err
 	}
 	im.done += n
@@ -256,6 +255,37 @@ type balanced struct {
 	levels [][]entry
 	sizes  []uint64 // scratch for blocksizes
 	links  []PBLink // scratch for links
+
+	// meta goes into the root. With it, the first leaf is held back
+	// (copied) until a second one comes: a file of one chunk is that
+	// leaf with the metadata added (kubo's), and the leaf alone is
+	// never stored.
+	meta     fileMeta
+	held     []byte
+	heldLeaf entry
+}
+
+// leaf stores the leaf block data of entry e and links it into the tree.
+func (b *balanced) leaf(ctx context.Context, e entry, data []byte) error {
+	if !b.meta.none() && len(b.levels) == 0 && b.held == nil {
+		b.held, b.heldLeaf = bytes.Clone(data), e
+		return nil
+	}
+	if b.held != nil {
+		held := b.held
+		b.held = nil
+		if err := b.putLeaf(ctx, b.heldLeaf, held); err != nil {
+			return err
+		}
+	}
+	return b.putLeaf(ctx, e, data)
+}
+
+func (b *balanced) putLeaf(ctx context.Context, e entry, data []byte) error {
+	if err := b.put.Put(ctx, e.c, data); err != nil {
+		return fmt.Errorf("put %s: %w", e.c, err)
+	}
+	return b.add(ctx, e, 0)
 }
 
 func (b *balanced) add(ctx context.Context, e entry, level int) error {
@@ -263,7 +293,7 @@ func (b *balanced) add(ctx context.Context, e entry, level int) error {
 		b.levels = append(b.levels, make([]entry, 0, MaxLinks))
 	}
 	if len(b.levels[level]) == MaxLinks {
-		n, err := b.flush(ctx, level)
+		n, err := b.flush(ctx, level, fileMeta{})
 		if err != nil {
 			return err
 		}
@@ -275,8 +305,9 @@ func (b *balanced) add(ctx context.Context, e entry, level int) error {
 	return nil
 }
 
-// flush stores the node made of the entries of level and empties it.
-func (b *balanced) flush(ctx context.Context, level int) (entry, error) {
+// flush stores the node made of the entries of level, with meta, and
+// empties it.
+func (b *balanced) flush(ctx context.Context, level int, meta fileMeta) (entry, error) {
 	es := b.levels[level]
 	b.levels[level] = es[:0]
 	b.sizes, b.links = b.sizes[:0], b.links[:0]
@@ -288,25 +319,47 @@ func (b *balanced) flush(ctx context.Context, level int) (entry, error) {
 		tsize += e.tsize
 	}
 	fs := UnixFS{Type: TypeFile, FileSize: fsize, HasFileSize: true, BlockSizes: b.sizes}
-	n := PBNode{Links: b.links, Data: fs.Marshal()}
+	meta.set(&fs)
+	e, err := b.node(ctx, &fs, b.links)
+	e.tsize += tsize
+	return e, err
+}
+
+// node stores the dag-pb node of fs and links; its entry's tsize is its
+// block's length.
+func (b *balanced) node(ctx context.Context, fs *UnixFS, links []PBLink) (entry, error) {
+	n := PBNode{Links: links, Data: fs.Marshal()}
 	blk := n.Marshal()
 	c := b.fmt.sum(DagPB, blk)
 	if err := b.put.Put(ctx, c, blk); err != nil {
 		return entry{}, fmt.Errorf("put %s: %w", c, err)
 	}
-	return entry{c: c, tsize: tsize + uint64(len(blk)), fsize: fsize}, nil
+	return entry{c: c, tsize: uint64(len(blk)), fsize: fs.FileSize}, nil
 }
 
-// finish closes every level from the bottom up and returns the root.
+// finish closes every level from the bottom up and returns the root,
+// which carries the metadata.
 func (b *balanced) finish(ctx context.Context) (entry, error) {
-	if len(b.levels) == 0 { // empty file: the empty leaf
+	switch {
+	case b.held != nil: // one chunk, with metadata
+		return b.metaLeaf(ctx)
+	case len(b.levels) == 0: // empty file: the empty leaf
+		if !b.meta.none() {
+			fs := UnixFS{Type: TypeFile, HasFileSize: true}
+			b.meta.set(&fs)
+			return b.node(ctx, &fs, nil)
+		}
 		return b.emptyLeaf(ctx)
 	}
 	for k := 0; ; k++ {
-		if k == len(b.levels)-1 && len(b.levels[k]) == 1 {
-			return b.levels[k][0], nil
+		top := k == len(b.levels)-1
+		if top && len(b.levels[k]) == 1 {
+			return b.levels[k][0], nil // a leaf alone; without metadata
 		}
-		n, err := b.flush(ctx, k)
+		if top {
+			return b.flush(ctx, k, b.meta)
+		}
+		n, err := b.flush(ctx, k, fileMeta{})
 		if err != nil {
 			return entry{}, err
 		}
@@ -314,6 +367,16 @@ func (b *balanced) finish(ctx context.Context) (entry, error) {
 			return entry{}, err
 		}
 	}
+}
+
+// metaLeaf stores the held leaf, a dag-pb leaf, with the metadata added.
+func (b *balanced) metaLeaf(ctx context.Context) (entry, error) {
+	_, fs, err := decodeUnixFSNode(b.heldLeaf.c, b.held)
+	if err != nil {
+		return entry{}, err
+	}
+	b.meta.set(fs)
+	return b.node(ctx, fs, nil)
 }
 
 // emptyLeaf stores the leaf of an empty file: the empty raw block, or a

@@ -37,26 +37,27 @@ func ImportPath(ctx context.Context, name string, p share.Putter, opts ImportOpt
 	}
 	im := newImporter(p, opts)
 	base := filepath.Base(filepath.Clean(name))
-	e, err := im.path(ctx, name, base, fi.Mode(), onEntry)
+	e, err := im.path(ctx, name, base, fi, onEntry)
 	if err != nil {
 		return cid.Undef, err
 	}
 	return e.c, nil
 }
 
-func (im *importer) path(ctx context.Context, name, rel string, mode os.FileMode, onEntry func(cid.Cid, string, uint64)) (entry, error) {
+func (im *importer) path(ctx context.Context, name, rel string, fi os.FileInfo, onEntry func(cid.Cid, string, uint64)) (entry, error) {
 	if err := ctx.Err(); err != nil {
 		return entry{}, err
 	}
 	var e entry
 	var err error
+	mode, meta := fi.Mode(), im.fmt.metaOf(fi)
 	switch {
 	case mode.IsRegular():
-		e, err = im.osFile(ctx, name)
+		e, err = im.osFile(ctx, name, meta)
 	case mode.IsDir():
-		e, err = im.dir(ctx, name, rel, onEntry)
+		e, err = im.dir(ctx, name, rel, meta, onEntry)
 	case mode&os.ModeSymlink != 0:
-		e, err = im.symlink(ctx, name)
+		e, err = im.symlink(ctx, name, meta)
 	default:
 		return entry{}, fmt.Errorf("import %s: unsupported file type %s", name, mode.Type())
 	}
@@ -69,20 +70,20 @@ func (im *importer) path(ctx context.Context, name, rel string, mode os.FileMode
 	return e, nil
 }
 
-func (im *importer) osFile(ctx context.Context, name string) (entry, error) {
+func (im *importer) osFile(ctx context.Context, name string, meta fileMeta) (entry, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return entry{}, err
 	}
 	defer f.Close()
-	e, err := im.file(ctx, f)
+	e, err := im.file(ctx, f, meta)
 	if err != nil {
 		return entry{}, fmt.Errorf("import %s: %w", name, err)
 	}
 	return e, nil
 }
 
-func (im *importer) dir(ctx context.Context, name, rel string, onEntry func(cid.Cid, string, uint64)) (entry, error) {
+func (im *importer) dir(ctx context.Context, name, rel string, meta fileMeta, onEntry func(cid.Cid, string, uint64)) (entry, error) {
 	des, err := os.ReadDir(name)
 	if err != nil {
 		return entry{}, err
@@ -98,38 +99,41 @@ func (im *importer) dir(ctx context.Context, name, rel string, onEntry func(cid.
 			return entry{}, err
 		}
 		child := filepath.Join(name, de.Name())
-		ce, err := im.path(ctx, child, path.Join(rel, de.Name()), info.Mode(), onEntry)
+		ce, err := im.path(ctx, child, path.Join(rel, de.Name()), info, onEntry)
 		if err != nil {
 			return entry{}, err
 		}
 		links = append(links, PBLink{Hash: ce.c, Name: de.Name(), Tsize: ce.tsize})
 		fsize += ce.fsize
 	}
-	e, err := im.directory(ctx, links)
+	e, err := im.directory(ctx, links, meta)
 	e.fsize = fsize
 	return e, err
 }
 
 // directory stores the directory whose entries are links, sorted by name:
 // one Directory node, or a HAMT when the links are too many for one
-// (needsShard).
-func (im *importer) directory(ctx context.Context, links []PBLink) (entry, error) {
+// (needsShard). meta goes into the root node.
+func (im *importer) directory(ctx context.Context, links []PBLink, meta fileMeta) (entry, error) {
 	if needsShard(links) {
-		return im.hamt(ctx, links)
+		return im.hamt(ctx, links, meta)
 	}
 	var tsize uint64
 	for _, l := range links {
 		tsize += l.Tsize
 	}
-	return im.node(ctx, &PBNode{Links: links, Data: (&UnixFS{Type: TypeDirectory}).Marshal()}, tsize)
+	fs := UnixFS{Type: TypeDirectory}
+	meta.set(&fs)
+	return im.node(ctx, &PBNode{Links: links, Data: fs.Marshal()}, tsize)
 }
 
-func (im *importer) symlink(ctx context.Context, name string) (entry, error) {
+func (im *importer) symlink(ctx context.Context, name string, meta fileMeta) (entry, error) {
 	target, err := os.Readlink(name)
 	if err != nil {
 		return entry{}, err
 	}
 	fs := UnixFS{Type: TypeSymlink, Data: append([]byte{}, target...)}
+	meta.set(&fs)
 	e, err := im.node(ctx, &PBNode{Data: fs.Marshal()}, 0)
 	e.fsize = uint64(len(target)) // as lstat gives a link's size
 	return e, err

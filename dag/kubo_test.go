@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/share-p2p/share/chunker"
 )
@@ -34,6 +37,10 @@ func kuboOptions(t testing.TB, flags string) FormatOptions {
 		case "--raw-leaves":
 			b := v != "false"
 			o.RawLeaves = &b
+		case "--preserve-mode":
+			o.PreserveMode = true
+		case "--preserve-mtime":
+			o.PreserveMtime = true
 		default:
 			t.Fatalf("unknown flag %q", f)
 		}
@@ -77,6 +84,10 @@ func kuboDir(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	top, rest, _ := strings.Cut(name, "/")
+	if rest != "" {
+		return filepath.Join(kuboDir(t, top), filepath.FromSlash(rest))
+	}
 	p := filepath.Join(dir, name)
 	if _, err := os.Stat(p); err == nil {
 		return p
@@ -84,6 +95,14 @@ func kuboDir(t *testing.T, name string) string {
 	switch {
 	case name == "tree":
 		return writeTree(t, dir)
+	case name == "meta":
+		return writeMetaTree(t, dir)
+	case strings.HasPrefix(name, "mflat-"), strings.HasPrefix(name, "mhamt-"):
+		n, err := strconv.Atoi(name[6:])
+		if err != nil {
+			t.Fatalf("bad directory %q", name)
+		}
+		return writeMetaFlat(t, dir, name, n)
 	case strings.HasPrefix(name, "flat-"), strings.HasPrefix(name, "hamt-"):
 		n, err := strconv.Atoi(name[5:])
 		if err != nil {
@@ -165,7 +184,106 @@ func TestKuboVectors(t *testing.T) {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if rows < 140 {
-		t.Fatalf("read %d rows, want at least 140", rows)
+	if rows < 290 {
+		t.Fatalf("read %d rows, want at least 290", rows)
 	}
+}
+
+// metaEntry is one file, directory or symlink of kubo-meta-cids.sh's tree
+// meta, with its mode and modification time (UTC).
+type metaEntry struct {
+	name  string
+	data  string // a file's content; a symlink's target
+	mode  os.FileMode
+	mtime string
+	link  bool
+	isDir bool
+}
+
+// metaTree is the tree meta of kubo-meta-cids.sh, directories after their
+// contents (their times are set last).
+var metaTree = []metaEntry{
+	{name: "run.sh", data: "#!/bin/sh\necho hello\n", mode: 0o755, mtime: "2020-01-02T03:04:05.123456789Z"},
+	{name: "data.txt", data: seq(60000), mode: 0o644, mtime: "2021-06-07T08:09:10Z"},
+	{name: "empty", mode: 0o600, mtime: "1999-12-31T23:59:59.5Z"},
+	{name: "suid", data: "s\n", mode: 0o755 | os.ModeSetuid, mtime: "2001-01-01T00:00:00Z"},
+	{name: "old.txt", data: "old\n", mode: 0o444, mtime: "1960-01-01T00:00:00.25Z"},
+	{name: "sub/x.txt", data: "x\n", mode: 0o640, mtime: "2011-01-01T00:00:00Z"},
+	{name: "tmp/.keep", mode: 0o644, mtime: "2012-01-01T00:00:00Z"},
+	{name: "link", data: "run.sh", link: true, mtime: "2019-01-01T00:00:00Z"},
+	{name: "sub", isDir: true, mode: 0o750, mtime: "2010-01-01T00:00:00.5Z"},
+	{name: "tmp", isDir: true, mode: 0o777 | os.ModeSticky, mtime: "2012-01-01T00:00:00Z"},
+	{name: "", isDir: true, mode: 0o755, mtime: "2022-02-02T02:02:02Z"},
+}
+
+// seq is the output of seq 1 n.
+func seq(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		b.WriteString(strconv.Itoa(i))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// writeMetaTree writes the tree meta under dir.
+func writeMetaTree(t testing.TB, dir string) string {
+	t.Helper()
+	root := filepath.Join(dir, "meta")
+	for _, e := range metaTree {
+		p := filepath.Join(root, filepath.FromSlash(e.name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		switch {
+		case e.link:
+			err = os.Symlink(e.data, p)
+		case e.isDir:
+			err = os.Chmod(p, e.mode)
+		default:
+			if err = os.WriteFile(p, []byte(e.data), 0o600); err == nil {
+				err = os.Chmod(p, e.mode)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		setMtime(t, p, e.mtime)
+	}
+	return root
+}
+
+// setMtime sets the modification time of p (not following a symlink) to
+// the RFC 3339 time mtime.
+func setMtime(t testing.TB, p, mtime string) {
+	t.Helper()
+	tm, err := time.Parse(time.RFC3339Nano, mtime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(tm.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeMetaFlat writes writeFlat's directory with every file 0644 and
+// every time 2000-01-01, as kubo-meta-cids.sh does.
+func writeMetaFlat(t testing.TB, dir, name string, n int) string {
+	t.Helper()
+	root := writeFlat(t, dir, name, n)
+	const y2k = "2000-01-01T00:00:00Z"
+	for i := range n {
+		p := filepath.Join(root, fmt.Sprintf("file-%06d.txt", i))
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		setMtime(t, p, y2k)
+	}
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	setMtime(t, root, y2k)
+	return root
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/internal/drop"
 )
 
@@ -23,15 +24,47 @@ type WriteOptions struct {
 	// Progress, if not nil, is called with the number of file bytes
 	// written so far.
 	Progress func(done uint64)
+	// Links says which symlinks are written; the zero value is SafeLinks.
+	Links LinkPolicy
+	// Refused, if not nil, is called for each symlink that SafeLinks
+	// does not write, with its path (under the output's name), its target
+	// and why it is unsafe.
+	Refused func(path, target, why string)
 }
+
+// LinkPolicy says which symlinks WriteTo writes.
+type LinkPolicy int
+
+const (
+	// SafeLinks writes the symlinks whose target stays inside the output
+	// and refuses the others (safeLink says which), as an archive
+	// extractor does: a DAG from a stranger cannot plant a link to
+	// ~/.ssh in what it writes.
+	SafeLinks LinkPolicy = iota
+	// AllLinks writes every symlink as the DAG has it.
+	AllLinks
+	// NoLinks writes no symlinks at all.
+	NoLinks
+)
+
+// ErrUnsafeLink means WriteTo left out symlinks whose target is absolute
+// or leads out of the output (kind errs.Invalid). The rest was written.
+var ErrUnsafeLink = errs.New(errs.Invalid, "unsafe symlinks not written")
 
 // WriteTo materialises the file, directory tree or symlink root at
 // outPath. It builds everything under a temporary name beside outPath and
 // renames it into place only on success, so outPath never holds a partial
 // result. A file replaces whatever file outPath names; a directory or
-// symlink must not exist yet (fs.ErrExist). Files are created with mode
-// 0644 and directories 0755, less the umask. The rename is not synced: the
+// symlink must not exist yet (fs.ErrExist). The rename is not synced: the
 // result is complete when it appears, but not necessarily durable.
+//
+// Files are created with mode 0644 and directories 0755, less the umask,
+// unless the DAG records a mode: then its permission bits (0777), less the
+// umask, as tar does for a user who is not root; setuid, setgid and sticky
+// are never set. Recorded modification times are restored, a directory's
+// once its contents are written. Symlinks are written as opts.Links says;
+// when some were refused, the rest is written and WriteTo returns an error
+// wrapping ErrUnsafeLink.
 func WriteTo(ctx context.Context, g share.Getter, root cid.Cid, outPath string, opts WriteOptions) error {
 	// The root block is fetched once: for a file, it is read from too.
 	b, err := fetch(ctx, g, root)
@@ -57,21 +90,32 @@ func WriteTo(ctx context.Context, g share.Getter, root cid.Cid, outPath string, 
 	case TypeFile:
 		var f *os.File
 		tmp, err = tempName(dir, base, func(name string) (err error) {
-			f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm(info))
 			return err
 		})
 		if err == nil {
 			w.tmp = tmp
-			err = w.fill(ctx, f, root, b)
+			if err = w.fill(ctx, f, root, b); err == nil {
+				err = w.setMtime(tmp, info)
+			}
 		}
 	case TypeDirectory:
-		tmp, err = tempName(dir, base, func(name string) error { return os.Mkdir(name, 0o755) })
+		tmp, err = tempName(dir, base, func(name string) error { return os.Mkdir(name, dirPerm(info)) })
 		if err == nil {
 			w.tmp = tmp
-			err = w.dir(ctx, tmp, root)
+			err = w.dir(ctx, tmp, root, info)
 		}
 	case TypeSymlink:
+		if err := w.linkAllowed(base, outPath, info.Target); err != nil {
+			if errors.Is(err, errSkipLink) {
+				return errs.E(errs.Invalid, err)
+			}
+			return err
+		}
 		tmp, err = tempName(dir, base, func(name string) error { return os.Symlink(info.Target, name) })
+		if err == nil {
+			err = w.setMtime(tmp, info)
+		}
 	default:
 		return fmt.Errorf("block %s: %w: cannot write a %s", root, ErrUnsupported, info.Type)
 	}
@@ -80,6 +124,9 @@ func WriteTo(ctx context.Context, g share.Getter, root cid.Cid, outPath string, 
 	}
 	if err != nil && tmp != "" {
 		os.RemoveAll(tmp)
+	}
+	if err == nil && w.refused > 0 {
+		err = fmt.Errorf("write %s: %w: %d whose target is absolute or leads out of it", outPath, ErrUnsafeLink, w.refused)
 	}
 	return err
 }
@@ -109,11 +156,12 @@ func tempName(dir, base string, create func(name string) error) (string, error) 
 const keepCached = 8 << 20
 
 type writer struct {
-	g    share.Getter
-	opts WriteOptions
-	done uint64
-	out  string // the path the caller asked for
-	tmp  string // the temporary name it is built under
+	g       share.Getter
+	opts    WriteOptions
+	done    uint64
+	out     string // the path the caller asked for
+	tmp     string // the temporary name it is built under
+	refused int    // symlinks not written (SafeLinks)
 }
 
 // shown is how errors name path, a file under the temporary name: by the
@@ -157,12 +205,17 @@ func (w *writer) fill(ctx context.Context, f *os.File, c cid.Cid, b share.Block)
 	if err == nil {
 		// A big file streams through to the disk rather than filling
 		// the page cache (internal/drop); a small one stays cached.
+		// Zero leaves become holes (holeWriter).
 		dw := drop.NewFrom(f, keepCached)
-		var dst io.Writer = dw
+		hw := &holeWriter{w: dw}
+		var dst io.Writer = hw
 		if w.opts.Progress != nil {
 			dst = &progressWriter{w: dst, wr: w}
 		}
 		_, err = r.WriteTo(dst)
+		if err == nil {
+			err = hw.finish()
+		}
 		if cerr := dw.Close(); err == nil {
 			err = cerr
 		}
@@ -176,8 +229,9 @@ func (w *writer) fill(ctx context.Context, f *os.File, c cid.Cid, b share.Block)
 	return nil
 }
 
-// dir writes the entries of directory c into the existing directory path.
-func (w *writer) dir(ctx context.Context, path string, c cid.Cid) error {
+// dir writes the entries of directory c into the existing directory path,
+// then gives it the mode and time info records.
+func (w *writer) dir(ctx context.Context, path string, c cid.Cid, info Info) error {
 	links, err := dirLinks(ctx, w.g, c)
 	if err != nil {
 		return err
@@ -190,7 +244,7 @@ func (w *writer) dir(ctx context.Context, path string, c cid.Cid) error {
 			return err
 		}
 	}
-	return nil
+	return w.finishDir(path, info)
 }
 
 func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
@@ -198,7 +252,7 @@ func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
 		// A raw leaf is a file: fetch it once, to write it (a getter that
 		// streams a DAG hands each leaf over once; a Stat first would
 		// take it and make fill fetch it again).
-		return w.create(ctx, path, c, share.Block{})
+		return w.create(ctx, path, c, share.Block{}, Info{})
 	}
 	// Likewise the block fetched to learn the entry's type is the one a
 	// file is read from: a dag-pb leaf (kubo's) is fetched once too.
@@ -212,30 +266,45 @@ func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
 	}
 	switch info.Type {
 	case TypeFile:
-		return w.create(ctx, path, c, b)
+		return w.create(ctx, path, c, b, info)
 	case TypeDirectory:
-		if err := os.Mkdir(path, 0o755); err != nil {
+		if err := os.Mkdir(path, dirPerm(info)); err != nil {
 			return w.pathError("mkdir", path, err)
 		}
-		return w.dir(ctx, path, c)
+		return w.dir(ctx, path, c, info)
 	case TypeSymlink:
-		if err := os.Symlink(info.Target, path); err != nil {
-			return w.pathError("symlink", path, err)
-		}
-		return nil
+		return w.symlink(path, info)
 	}
 	return fmt.Errorf("block %s: %w: cannot write a %s", c, ErrUnsupported, info.Type)
 }
 
-// create writes the file c as the new file path. O_EXCL: a DAG naming an
-// entry twice cannot overwrite, and nothing is written through a symlink
-// made earlier.
-func (w *writer) create(ctx context.Context, path string, c cid.Cid, b share.Block) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// create writes the file c, described by info, as the new file path.
+// O_EXCL: a DAG naming an entry twice cannot overwrite, and nothing is
+// written through a symlink made earlier.
+func (w *writer) create(ctx context.Context, path string, c cid.Cid, b share.Block, info Info) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm(info))
 	if err != nil {
 		return w.pathError("create", path, err)
 	}
-	return w.fill(ctx, f, c, b)
+	if err := w.fill(ctx, f, c, b); err != nil {
+		return err
+	}
+	return w.setMtime(path, info)
+}
+
+// symlink writes the symlink info describes as path, if the policy allows.
+func (w *writer) symlink(path string, info Info) error {
+	rel := filepath.ToSlash(strings.TrimPrefix(path, w.tmp+string(filepath.Separator)))
+	if err := w.linkAllowed(rel, w.shown(path), info.Target); err != nil {
+		if errors.Is(err, ErrUnsafeLink) || errors.Is(err, errSkipLink) {
+			return nil // refused ones are counted: WriteTo says so at the end
+		}
+		return err
+	}
+	if err := os.Symlink(info.Target, path); err != nil {
+		return w.pathError("symlink", path, err)
+	}
+	return w.setMtime(path, info)
 }
 
 type progressWriter struct {

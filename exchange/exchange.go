@@ -86,6 +86,11 @@ type Config struct {
 	// Traffic, if not nil, counts the blocks each peer is sent by the
 	// server and sends the sessions (first copies), per peer.
 	Traffic *traffic.Table
+	// Serves, if not nil, says whether the server serves p: a peer it
+	// does not serve is answered DONT_HAVE for every block, as if the
+	// store were empty (share send serves only the receiver that proved
+	// the code). It is asked at every request and must not block.
+	Serves func(p peer.ID) bool
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }

@@ -530,6 +530,33 @@ func TestHas(t *testing.T) {
 	}
 }
 
+// TestServes: a peer the server does not serve is told DONT_HAVE for
+// every block, and a session of it gets nothing; one it serves gets all.
+func TestServes(t *testing.T) {
+	root, src, data := makeDAG(t, 100<<10, 16<<10, 13)
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{Serves: func(p peer.ID) bool { return p == "friend" }})
+	stranger := newTestPeer(t, n, "stranger", dag.NewMemStore(), linkOpts{}, Config{ProgressTimeout: 200 * time.Millisecond})
+	friend := newTestPeer(t, n, "friend", dag.NewMemStore(), linkOpts{}, Config{})
+	ctx := testContext(t, 10*time.Second)
+	if have, err := stranger.e.Has(ctx, prov.h.id, []cid.Cid{root}); err != nil || have[0] {
+		t.Fatalf("stranger: Has = %v, %v", have, err)
+	}
+	sess := stranger.e.NewSession(ctx, root, SessionOptions{Providers: []peer.ID{prov.h.id}})
+	if err := sess.Wait(); err == nil {
+		t.Fatal("stranger fetched the DAG")
+	}
+	if got := prov.store.gets.Load(); got != 0 {
+		t.Fatalf("%d blocks loaded for a stranger", got)
+	}
+	store := dag.NewMemStore()
+	sess = friend.e.NewSession(ctx, root, SessionOptions{Providers: []peer.ID{prov.h.id}, Putter: store})
+	if err := sess.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, store, root, data)
+}
+
 func TestServerLimits(t *testing.T) {
 	root, src, _ := makeDAG(t, 4<<20, 16<<10, 15)
 	n := newMemNet()

@@ -428,6 +428,9 @@ func (l *loaders) spill(stop <-chan struct{}) {
 // loadAnswer reads from the store what r asks for.
 func (ss *serverStream) loadAnswer(r *request) answer {
 	a := answer{req: r, typ: msgDontHave}
+	if f := ss.e.cfg.Serves; f != nil && !f(ss.s.RemotePeer()) {
+		return a
+	}
 	if r.have {
 		if ok, err := ss.e.store.Has(ss.ctx, r.c); err == nil && ok {
 			a.typ = msgHave

@@ -179,6 +179,7 @@ func (s *Session) AddProviders(ps ...peer.ID) {
 		if s.e.useWire(p) {
 			pc.want, pc.proto = true, s.e.cfg.Wire.Protocol()
 		}
+		s.e.log.Debug("session adds peer", "root", s.root, "peer", p, "protocol", pc.proto)
 		s.peers[p] = pc
 		pc.signal()
 		go pc.run()

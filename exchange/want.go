@@ -205,6 +205,11 @@ func (e *Exchange) WireBlock(p peer.ID, prefix cid.Prefix, data []byte) {
 	haves := wp.haves[c]
 	delete(wp.haves, c)
 	late := wp.isLate(c)
+	if len(pcs) > 0 || len(haves) > 0 {
+		// a second copy (kubo answers each want-have of a small block
+		// with the block, and a Has may have asked twice) is late
+		wp.cancelled(c)
+	}
 	e.wmu.Unlock()
 	answerHaves(haves, true)
 	if len(pcs) == 0 && len(haves) == 0 && !late {
@@ -230,6 +235,9 @@ func (e *Exchange) WirePresence(p peer.ID, c cid.Cid, have bool) {
 	}
 	haves := wp.haves[c]
 	delete(wp.haves, c)
+	if len(haves) > 0 {
+		wp.cancelled(c) // a later answer, even the block itself, is late
+	}
 	var pcs []*peerConn
 	if !have {
 		pcs = wp.wants[c]
@@ -335,6 +343,7 @@ func (e *Exchange) dropHaves(p peer.ID, cids []cid.Cid, chs []chan bool) {
 		}
 		if len(ws) == 0 {
 			delete(wp.haves, c)
+			wp.cancelled(c) // its answer may still come, maybe as the block
 		} else {
 			wp.haves[c] = ws
 		}

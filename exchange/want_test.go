@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +40,12 @@ type fakeProvider struct {
 	perBlock time.Duration
 	// gate, if not nil, holds every answer until it is closed.
 	gate chan struct{}
-	q    chan Wants
+	// haveAsBlock answers a have want of a block of at most this many
+	// bytes with the block, as boxo's server does (1024 bytes there).
+	haveAsBlock int
+	q           chan Wants
+	sent        atomic.Int32 // messages sent to it
+	served      atomic.Int32 // messages answered
 
 	mu      sync.Mutex
 	wanted  map[cid.Cid]int // block wants received per CID
@@ -100,6 +106,7 @@ func (w *fakeWire) Send(ctx context.Context, p peer.ID, m Wants) error {
 		fp.wanted[c]++
 	}
 	fp.cancels += len(m.Cancels)
+	fp.sent.Add(1)
 	fp.q <- m
 	return nil
 }
@@ -123,6 +130,10 @@ func (fp *fakeProvider) serve(w *fakeWire) {
 			<-fp.gate
 		}
 		for _, c := range m.Haves {
+			if b, err := fp.store.Get(context.Background(), c); err == nil && len(b.Data) <= fp.haveAsBlock {
+				w.e.WireBlock(fp.id, c.Prefix(), slices.Clone(b.Data))
+				continue
+			}
 			ok, _ := fp.store.Has(context.Background(), c)
 			w.e.WirePresence(fp.id, c, ok)
 		}
@@ -141,6 +152,7 @@ func (fp *fakeProvider) serve(w *fakeWire) {
 			time.Sleep(fp.perBlock) // the link's speed
 			w.e.WireBlock(fp.id, c.Prefix(), slices.Clone(b.Data))
 		}
+		fp.served.Add(1)
 	}
 }
 
@@ -213,6 +225,59 @@ func TestMixedSwarm(t *testing.T) {
 	for id, proto := range map[peer.ID]string{"share1": testProto, "share2": testProto, "bs1": fakeWireProto, "bs2": fakeWireProto} {
 		if f := got[id]; f.Protocol != proto || f.Bytes < 1<<20 {
 			t.Errorf("%s sent %d bytes over %q, want at least 1 MiB over %q", id, f.Bytes, f.Protocol, proto)
+		}
+	}
+}
+
+// TestWireHaveAnsweredTwice: a provider that answers want-have of a
+// small block with the block itself (boxo does for blocks up to 1 KiB)
+// and is asked twice before it answers sends the block twice; the second
+// copy is late, not a protocol violation, and the provider stays in use.
+func TestWireHaveAnsweredTwice(t *testing.T) {
+	root, src, data := makeDAG(t, 1<<20, 256<<10, 45)
+	n := newMemNet()
+	w := newFakeWire()
+	fp := w.add(t, "kubo", src)
+	fp.haveAsBlock = 1024
+	gate := make(chan struct{})
+	fp.gate = gate
+	var once sync.Once
+	open := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(open) // before the provider's, which waits for it
+	client := newWireClient(t, n, w, Config{})
+	ctx := testContext(t, 20*time.Second)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			have, err := client.e.Has(ctx, "kubo", []cid.Cid{root})
+			if err != nil || !have[0] {
+				t.Errorf("Has = %v, %v; want true", have, err)
+			}
+		}()
+	}
+	waitUntil(t, "both asks sent", func() bool { return fp.sent.Load() == 2 })
+	open()
+	wg.Wait()
+	waitUntil(t, "both asks answered", func() bool { return fp.served.Load() == 2 })
+	out := dag.NewMemStore()
+	s := client.e.NewSession(ctx, root, SessionOptions{Putter: out, Providers: []peer.ID{"kubo"}})
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, root, data)
+	if err := w.cutOffErr("kubo"); err != nil {
+		t.Fatalf("the provider was cut off: %v", err)
+	}
+}
+
+// waitUntil polls cond until it holds, failing t after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
 		}
 	}
 }

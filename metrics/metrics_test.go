@@ -66,6 +66,8 @@ func TestNode(t *testing.T) {
 	n.Peers.Set(3)
 	n.DHTRequests.With("FIND_NODE").Add(2)
 	n.AutoNAT.With("client", "reachable").Add(3)
+	n.HolePunch.With("initiator", "success").Inc()
+	n.HolePunchMillis.Set(42)
 	n.StoreBytes.SetFunc(func() int64 { return 1 << 30 })
 	n.StoreBlocks.Set(1024)
 	n.GCRuns.Inc()
@@ -90,6 +92,12 @@ share_dht_requests_total{type="FIND_NODE"} 2
 # HELP share_autonat_total AutoNAT v2 outcomes, by role (client or server) and outcome.
 # TYPE share_autonat_total counter
 share_autonat_total{role="client",outcome="reachable"} 3
+# HELP share_holepunch_total Hole punches (DCUtR) by role (initiator or receiver) and outcome.
+# TYPE share_holepunch_total counter
+share_holepunch_total{role="initiator",outcome="success"} 1
+# HELP share_holepunch_last_ms Milliseconds from the relayed connection to the direct one, last successful hole punch.
+# TYPE share_holepunch_last_ms gauge
+share_holepunch_last_ms 42
 # HELP share_store_bytes Bytes of blocks in the blockstore.
 # TYPE share_store_bytes gauge
 share_store_bytes 1073741824

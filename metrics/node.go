@@ -23,6 +23,13 @@ type Node struct {
 	// this node's addresses, "reachable", "unreachable", "refused"...;
 	// "server": requests served, "ok", "dial_error", "rejected"...).
 	AutoNAT *CounterVec
+	// HolePunch counts hole punches (DCUtR) by role ("initiator": this
+	// node accepted the relayed connection; "receiver") and outcome
+	// ("success", "failed", "no_addrs", "protocol_error", "direct").
+	HolePunch *CounterVec
+	// HolePunchMillis is the time of the last successful punch, from the
+	// relayed connection's opening to the direct connection.
+	HolePunchMillis *Gauge
 	// StoreBytes and StoreBlocks describe the blockstore: Set them after
 	// adds and gc, or SetFunc them to something cheap.
 	StoreBytes  *Gauge
@@ -38,18 +45,20 @@ type Node struct {
 func NewNode() *Node {
 	r := NewRegistry()
 	return &Node{
-		Registry:      r,
-		Bytes:         r.NewCounterVec("share_bytes_total", "Stream payload bytes by direction and protocol.", "direction", "protocol"),
-		BlocksServed:  r.NewCounter("share_blocks_served_total", "Blocks sent to peers."),
-		BlocksFetched: r.NewCounter("share_blocks_fetched_total", "Blocks received from peers and verified."),
-		Peers:         r.NewGauge("share_peers_connected", "Connected peers."),
-		DHTRequests:   r.NewCounterVec("share_dht_requests_total", "DHT requests sent, by message type.", "type"),
-		AutoNAT:       r.NewCounterVec("share_autonat_total", "AutoNAT v2 outcomes, by role (client or server) and outcome.", "role", "outcome"),
-		StoreBytes:    r.NewGauge("share_store_bytes", "Bytes of blocks in the blockstore."),
-		StoreBlocks:   r.NewGauge("share_store_blocks", "Blocks in the blockstore."),
-		GCRuns:        r.NewCounter("share_gc_runs_total", "Completed garbage collections."),
-		GCFreedBytes:  r.NewCounter("share_gc_freed_bytes_total", "Bytes of blocks removed by garbage collection."),
-		GCFreedBlocks: r.NewCounter("share_gc_freed_blocks_total", "Blocks removed by garbage collection."),
+		Registry:        r,
+		Bytes:           r.NewCounterVec("share_bytes_total", "Stream payload bytes by direction and protocol.", "direction", "protocol"),
+		BlocksServed:    r.NewCounter("share_blocks_served_total", "Blocks sent to peers."),
+		BlocksFetched:   r.NewCounter("share_blocks_fetched_total", "Blocks received from peers and verified."),
+		Peers:           r.NewGauge("share_peers_connected", "Connected peers."),
+		DHTRequests:     r.NewCounterVec("share_dht_requests_total", "DHT requests sent, by message type.", "type"),
+		AutoNAT:         r.NewCounterVec("share_autonat_total", "AutoNAT v2 outcomes, by role (client or server) and outcome.", "role", "outcome"),
+		HolePunch:       r.NewCounterVec("share_holepunch_total", "Hole punches (DCUtR) by role (initiator or receiver) and outcome.", "role", "outcome"),
+		HolePunchMillis: r.NewGauge("share_holepunch_last_ms", "Milliseconds from the relayed connection to the direct one, last successful hole punch."),
+		StoreBytes:      r.NewGauge("share_store_bytes", "Bytes of blocks in the blockstore."),
+		StoreBlocks:     r.NewGauge("share_store_blocks", "Blocks in the blockstore."),
+		GCRuns:          r.NewCounter("share_gc_runs_total", "Completed garbage collections."),
+		GCFreedBytes:    r.NewCounter("share_gc_freed_bytes_total", "Bytes of blocks removed by garbage collection."),
+		GCFreedBlocks:   r.NewCounter("share_gc_freed_blocks_total", "Blocks removed by garbage collection."),
 	}
 }
 

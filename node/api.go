@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -20,7 +21,7 @@ type API interface {
 	// commands that take content resolve their paths with it first.
 	Resolve(ctx context.Context, p dag.Path, opts FetchOptions) (cid.Cid, error)
 	Cat(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOptions) (int64, error)
-	Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions) error
+	Get(ctx context.Context, c cid.Cid, out string, opts GetOptions) error
 	Ls(ctx context.Context, c cid.Cid, opts FetchOptions) ([]Entry, error)
 	PinAdd(ctx context.Context, c cid.Cid, mode pin.Mode, name string, opts FetchOptions) error
 	PinRm(ctx context.Context, c cid.Cid) error
@@ -37,12 +38,26 @@ type API interface {
 	Close() error
 }
 
+// GetOptions control Get: the fetch's, and which symlinks are written
+// (dag.WriteOptions).
+type GetOptions struct {
+	FetchOptions
+	Links dag.LinkPolicy
+	// Refused, if not nil, sees each symlink not written because its
+	// target is unsafe (dag.WriteOptions.Refused).
+	Refused func(path, target, why string)
+}
+
 // Entry is one directory entry, as ls shows it.
 type Entry struct {
 	Name string
 	Cid  cid.Cid
 	Type string // "file", "directory", "symlink", "raw"
 	Size uint64
+	// Mode (permission bits with setuid, setgid and sticky) and Mtime
+	// are the entry's UnixFS metadata, nil when it records none.
+	Mode  *uint32    `json:",omitempty"`
+	Mtime *time.Time `json:",omitempty"`
 }
 
 // IDInfo is what `share id` prints.

@@ -258,9 +258,9 @@ func (n *Node) Cat(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOption
 
 // Get writes the file or directory at c to out, fetching what is missing;
 // fetched blocks are written out as they arrive and stay cached, unpinned.
-func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts FetchOptions) error {
-	return n.fetcher.Read(ctx, c, opts, func(g share.Getter, local bool) error {
-		var wopts dag.WriteOptions
+func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts GetOptions) error {
+	return n.fetcher.Read(ctx, c, opts.FetchOptions, func(g share.Getter, local bool) error {
+		wopts := dag.WriteOptions{Links: opts.Links, Refused: opts.Refused}
 		// A fetch reports its own progress; the writer's would repeat it.
 		if local && opts.Progress != nil {
 			wopts.Progress = func(done uint64) { opts.Progress(Progress{Phase: "writing", Bytes: int64(done)}) }
@@ -284,6 +284,12 @@ func (n *Node) Ls(ctx context.Context, c cid.Cid, opts FetchOptions) ([]Entry, e
 	out := make([]Entry, len(des))
 	for i, d := range des {
 		out[i] = Entry{Name: d.Name, Cid: d.Cid, Type: d.Type.String(), Size: d.Size}
+		if d.HasMode {
+			out[i].Mode = &d.Mode
+		}
+		if !d.Mtime.IsZero() {
+			out[i].Mtime = &d.Mtime
+		}
 	}
 	return out, nil
 }

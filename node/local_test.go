@@ -171,7 +171,7 @@ func TestCorruptBlock(t *testing.T) {
 	if !bytes.Equal(out.Bytes(), data[:out.Len()]) || out.Len() > 2*65536 {
 		t.Fatalf("cat wrote %d bytes, some past the corrupt block or wrong", out.Len())
 	}
-	if err := n.Get(ctx, root, t.TempDir()+"/out", FetchOptions{}); !errors.Is(err, dag.ErrHashMismatch) {
+	if err := n.Get(ctx, root, t.TempDir()+"/out", GetOptions{}); !errors.Is(err, dag.ErrHashMismatch) {
 		t.Fatalf("get of corrupt DAG: %v", err)
 	}
 	res, err := n.RepoVerify(ctx, nil)

@@ -20,6 +20,7 @@ import (
 	"github.com/share-p2p/share/metrics"
 	"github.com/share-p2p/share/p2p"
 	"github.com/share-p2p/share/p2p/autonat"
+	"github.com/share-p2p/share/p2p/dcutr"
 	"github.com/share-p2p/share/p2p/mdns"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/p2p/pnet"
@@ -48,6 +49,7 @@ type Network struct {
 	dialer        *p2p.Host // AutoNAT's dial backs
 	mdns          *mdns.Service
 	relay         relayState
+	holepunch     *dcutr.Service
 	logger        *slog.Logger
 	ctx           context.Context // lives until Close
 	cancel        context.CancelFunc
@@ -132,9 +134,8 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 			return nil, err
 		}
 	}
-	// After AutoNAT: "auto" relaying asks it, from goroutines that must
-	// see nw.AutoNAT set.
-	nw.startRelay(n, opts)
+	nw.startRelay(n, opts) // after AutoNAT: "auto" asks it
+	nw.startHolePunch(n.Metrics())
 	if err := nw.startDHT(nctx, n, opts); err != nil {
 		nw.Close()
 		return nil, err
@@ -175,7 +176,7 @@ func (n *Node) hostConfig(cfg *repo.Config, opts NetworkOptions, logger *slog.Lo
 		Key:         n.Repo.Identity.Key,
 		ListenAddrs: listen,
 		Network:     cfg.Network,
-		Transport:   opts.Transport,
+		Transport:   transport(opts.Transport),
 		Logger:      logger,
 		AddrStore:   n.Blocks.Keyspace('a'),
 		IsNotFound:  func(err error) bool { return errs.Is(errs.NotFound, err) },
@@ -265,6 +266,7 @@ func (nw *Network) bitswapConfig(n *Node, xcfg exchange.Config) bitswap.Config {
 		OnBadPeer:        xcfg.OnBadPeer,
 		Served:           func(blocks int, _ int64) { m.BlocksServed.Add(uint64(blocks)) },
 		Traffic:          nw.Traffic,
+		Serves:           xcfg.Serves,
 	}
 }
 
@@ -495,6 +497,7 @@ func (nw *Network) Close() error {
 		nw.Routing.Close()
 	}
 	nw.stopRelay()
+	nw.holepunch.Close()
 	nw.closeAutoNAT()
 	nw.Exchange.Close()
 	if nw.Bitswap != nil {

@@ -1,9 +1,9 @@
 package node
 
 import (
-	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/share-p2p/share/bitswap"
@@ -76,7 +76,7 @@ func (nw *Network) peerInfos(now time.Time) []PeerInfo {
 		}
 		out = append(out, nw.peerInfo(c, now))
 	}
-	slices.SortFunc(out, func(a, b PeerInfo) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b PeerInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 

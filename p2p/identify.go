@@ -228,6 +228,7 @@ func (h *Host) runIdentify(c *Conn) error {
 	}
 	h.ps.AddAddrs(c.remote, m.ListenAddrs, ConnectedAddrTTL)
 	h.ps.SetProtocols(c.remote, m.Protocols)
+	c.log.Debug("identified", "agent", m.AgentVersion, "protocols", m.Protocols)
 	h.ps.SetAgentVersion(c.remote, m.AgentVersion)
 	if len(m.ObservedAddr) > 0 && !c.Relayed() { // a relayed peer saw the relay, not us
 		h.recordObserved(m.ObservedAddr, c)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -99,6 +100,7 @@ func (h *Host) connectOnce(ctx context.Context, ai peer.AddrInfo) (*Conn, error)
 		return c, nil
 	}
 	call := h.dials[ai.ID]
+	joined := call != nil
 	if call == nil {
 		call = &dialCall{done: make(chan struct{})}
 		h.dials[ai.ID] = call
@@ -111,6 +113,11 @@ func (h *Host) connectOnce(ctx context.Context, ai peer.AddrInfo) (*Conn, error)
 		if call.err != nil {
 			if c := h.bestConn(ai.ID); c != nil {
 				return c, nil // the direct dial failed; the relayed connection stays
+			}
+			if joined && len(ai.Addrs) > 0 {
+				// The dial we joined did not have our addresses (a relay
+				// address the caller was given, say): dial again with them.
+				return nil, nil
 			}
 			return nil, call.err
 		}
@@ -247,11 +254,22 @@ func (h *Host) dialer(c *Conn) peer.ID {
 	return c.remote
 }
 
+// collapses reports whether duplicate connections to p are collapsed:
+// unless identify said p is not share (kubo, any go-libp2p peer), which
+// keeps every connection and opens streams on any of them. Closing one
+// under such a peer resets the streams it opened there (Bitswap replies,
+// whose blocks boxo never sends again).
+func (h *Host) collapses(p peer.ID) bool {
+	agent := h.ps.AgentVersion(p)
+	return agent == "" || strings.HasPrefix(agent, "share/")
+}
+
 // addConn registers a new connection, collapsing duplicates: between
 // connections dialled by different sides, both sides keep the one dialled
 // by the smaller PeerID; between two dialled by the same side, the dialler
-// keeps the older one and the listener waits for it to close the other; a
-// direct connection always wins over a relayed one. It
+// keeps the older one and the listener waits for it to close the other
+// (see collapses for peers that are not share); a direct connection
+// always wins over a relayed one. It
 // returns nil if c was kept.
 func (h *Host) addConn(c *Conn) error {
 	h.mu.Lock()
@@ -268,6 +286,7 @@ func (h *Host) addConn(c *Conn) error {
 	}
 	existing := h.conns[c.remote]
 	var loser *Conn
+	collapse := h.collapses(c.remote)
 	for _, old := range existing {
 		if old.IsClosed() {
 			continue
@@ -279,6 +298,7 @@ func (h *Host) addConn(c *Conn) error {
 			if c.Relayed() {
 				loser = c
 			}
+		case !collapse:
 		case dOld != dNew && dNew < dOld:
 			loser = old
 		case dOld != dNew:
@@ -306,7 +326,11 @@ func (h *Host) addConn(c *Conn) error {
 	h.wg.Add(2)
 	h.mu.Unlock()
 
-	if loser != nil {
+	switch {
+	case loser != nil && loser.Relayed() && !c.Relayed():
+		h.wg.Add(1)
+		go h.closeWhenIdle(loser)
+	case loser != nil:
 		loser.closeWithReason("duplicate connection")
 	}
 	c.log.Debug("connected")
@@ -326,6 +350,35 @@ func (h *Host) addConn(c *Conn) error {
 		}
 	}
 	return nil
+}
+
+// Bounds of closeWhenIdle: how often a relayed connection that a direct
+// one replaced is checked for open streams, and how long its streams may
+// keep it.
+const (
+	idleCheck   = 100 * time.Millisecond
+	relayLinger = time.Minute
+)
+
+// closeWhenIdle closes a relayed connection that a direct one replaced
+// once its last stream closes (new streams go to the direct connection,
+// which bestConn now returns), or after relayLinger: a transfer in flight
+// through the relay finishes there instead of being cut.
+func (h *Host) closeWhenIdle(c *Conn) {
+	defer h.wg.Done()
+	t := time.NewTicker(idleCheck)
+	defer t.Stop()
+	deadline := time.Now().Add(relayLinger)
+	for c.NumStreams() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-t.C:
+		case <-c.Done():
+			return
+		case <-h.ctx.Done():
+			return
+		}
+	}
+	c.closeWithReason("replaced by a direct connection")
 }
 
 // watch removes c when it ends.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -88,10 +90,61 @@ func TestTenHosts(t *testing.T) {
 	echoRoundTrip(t, again, hosts[1].ID(), 1000)
 }
 
+// dialRecorder is a slog handler that notes whether its host completed
+// an outbound handshake ("connected", or closed as a duplicate).
+type dialRecorder struct {
+	mu     sync.Mutex
+	dialed bool
+}
+
+func (r *dialRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *dialRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	return &dialAttrs{r: r, attrs: as}
+}
+func (r *dialRecorder) WithGroup(string) slog.Handler { return r }
+func (r *dialRecorder) Handle(ctx context.Context, rec slog.Record) error {
+	return (&dialAttrs{r: r}).Handle(ctx, rec)
+}
+
+// dialAttrs is a dialRecorder's handler with attributes (the connection
+// logger's "dir").
+type dialAttrs struct {
+	r     *dialRecorder
+	attrs []slog.Attr
+}
+
+func (d *dialAttrs) Enabled(context.Context, slog.Level) bool { return true }
+func (d *dialAttrs) WithAttrs(as []slog.Attr) slog.Handler {
+	return &dialAttrs{r: d.r, attrs: append(slices.Clone(d.attrs), as...)}
+}
+func (d *dialAttrs) WithGroup(string) slog.Handler { return d }
+func (d *dialAttrs) Handle(_ context.Context, rec slog.Record) error {
+	if rec.Message != "connected" && rec.Message != "closing connection" {
+		return nil
+	}
+	attrs := slices.Clone(d.attrs)
+	rec.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a); return true })
+	for _, a := range attrs {
+		if a.Key == "dir" && a.Value.String() == "outbound" {
+			d.r.mu.Lock()
+			d.r.dialed = true
+			d.r.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+func (r *dialRecorder) didDial() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dialed
+}
+
 func TestSimultaneousDial(t *testing.T) {
 	for i := 0; i < 10; i++ {
-		a := newTestHost(t, Config{})
-		b := newTestHost(t, Config{})
+		var ra, rb dialRecorder
+		a := newTestHost(t, Config{Logger: slog.New(&ra)})
+		b := newTestHost(t, Config{Logger: slog.New(&rb)})
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for _, pair := range [][2]*Host{{a, b}, {b, a}} {
@@ -111,13 +164,14 @@ func TestSimultaneousDial(t *testing.T) {
 			as, bs := a.ConnsToPeer(b.ID()), b.ConnsToPeer(a.ID())
 			return len(as) == 1 && len(bs) == 1 && as[0].LocalMultiaddr().Equal(bs[0].RemoteMultiaddr())
 		})
-		ca, cb := a.Conn(b.ID()), b.Conn(a.ID())
+		ca := a.Conn(b.ID())
 		dialer := a.ID()
 		if ca.Direction() == Inbound {
 			dialer = b.ID()
 		}
-		if min(a.ID(), b.ID()) != dialer && ca.Direction() != cb.Direction() {
-			// both ends dialled: the smaller ID's connection must win
+		if min(a.ID(), b.ID()) != dialer && ra.didDial() && rb.didDial() {
+			// both ends dialled (under load one may find the other's
+			// connection before it dials): the smaller ID's must win
 			t.Fatalf("kept the connection dialled by the larger ID")
 		}
 		a.Close()
@@ -495,5 +549,42 @@ func TestProtector(t *testing.T) {
 		if err := h.Connect(testCtx(t), b.AddrInfo()); err == nil {
 			t.Fatalf("a host outside the private network connected")
 		}
+	}
+}
+
+// Connections to a peer that identify says is not share (kubo, any
+// go-libp2p peer) are not collapsed: such a peer opens streams on any of
+// them, and closing one would reset those. Both hosts here announce
+// another agent, so neither collapses.
+func TestNoCollapseWithOtherAgents(t *testing.T) {
+	a := newTestHost(t, Config{AgentVersion: "kubo/0.43.1"})
+	k := newTestHost(t, Config{AgentVersion: "kubo/0.43.1"})
+	setEcho(a)
+	setEcho(k)
+	connect(t, a, k)
+	first := a.Conn(k.ID())
+	<-first.Identified()
+	waitFor(t, 5*time.Second, "k to identify a", func() bool { return k.ps.AgentVersion(a.ID()) != "" })
+	s, err := a.NewStream(testCtx(t), k.ID(), echoProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := k.DialAddr(testCtx(t), a.Addrs()[0], a.ID())
+	if err != nil {
+		t.Fatalf("a second connection from k: %v", err)
+	}
+	<-c.Identified()
+	waitFor(t, 5*time.Second, "a to keep both connections", func() bool { return len(a.ConnsToPeer(k.ID())) == 2 })
+	if first.IsClosed() || c.IsClosed() {
+		t.Fatal("a connection was closed")
+	}
+	s.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := s.Write([]byte("still there")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 11)
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "still there" {
+		t.Fatalf("the stream on the first connection: %q, %v", buf, err)
 	}
 }

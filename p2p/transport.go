@@ -40,6 +40,19 @@ var ErrUnsupportedAddr = errors.New("unsupported multiaddr")
 type TCP struct {
 	// DialTimeout bounds the TCP connect of one address; 0 means 5 s.
 	DialTimeout time.Duration
+	// ReusePort binds listeners with SO_REUSEPORT (linux only), so that
+	// DialFrom can dial from a listen port: hole punching (package
+	// dcutr) needs it. A port another process listens on is still
+	// refused: Listen first binds it without the option.
+	ReusePort bool
+}
+
+// PortReuser is a Transport that can dial from the port of one of its
+// listeners (TCP with ReusePort). Hole punching dials this way: the peer
+// dials the NAT mapping of our listen port at the same time, and only a
+// dial from that port meets it.
+type PortReuser interface {
+	DialFrom(ctx context.Context, laddr, raddr ma.Multiaddr) (net.Conn, error)
 }
 
 func isTCP(m ma.Multiaddr) bool {
@@ -62,7 +75,7 @@ func (t *TCP) Listen(laddr ma.Multiaddr) (Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen(network, host)
+	ln, err := t.listen(network, host)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +101,49 @@ func (t *TCP) Dial(ctx context.Context, raddr ma.Multiaddr) (net.Conn, error) {
 		timeout = 5 * time.Second
 	}
 	d := net.Dialer{Timeout: timeout}
+	return d.DialContext(ctx, network, host)
+}
+
+// listen binds host, with SO_REUSEPORT when ReusePort is set. The port is
+// first bound without it: with it alone, a port that another process
+// (another share, kubo) listens on with the option would be shared
+// silently, and the kernel would split the connections between us.
+func (t *TCP) listen(network, host string) (net.Listener, error) {
+	if !t.ReusePort || !canReusePort {
+		return net.Listen(network, host)
+	}
+	probe, err := net.Listen(network, host)
+	if err != nil {
+		return nil, err
+	}
+	bound := probe.Addr().String() // port 0 picked a port: keep it
+	probe.Close()
+	lc := net.ListenConfig{Control: reusePort}
+	return lc.Listen(context.Background(), network, bound)
+}
+
+// DialFrom implements PortReuser: it dials raddr from laddr, the address
+// of a listener bound with ReusePort.
+func (t *TCP) DialFrom(ctx context.Context, laddr, raddr ma.Multiaddr) (net.Conn, error) {
+	if !t.ReusePort || !canReusePort {
+		return nil, fmt.Errorf("%w: tcp: ReusePort is off", ErrUnsupportedAddr)
+	}
+	if !isTCP(raddr) || !isTCP(laddr) {
+		return nil, fmt.Errorf("%w for tcp: %s from %s", ErrUnsupportedAddr, raddr, laddr)
+	}
+	network, host, err := manet.DialArgs(raddr)
+	if err != nil {
+		return nil, err
+	}
+	local, err := manet.ToNetAddr(laddr)
+	if err != nil {
+		return nil, err
+	}
+	timeout := t.DialTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	d := net.Dialer{Timeout: timeout, LocalAddr: local, Control: reusePort}
 	return d.DialContext(ctx, network, host)
 }
 

@@ -21,7 +21,16 @@ const MuxerProtocol = "/yamux/1.0.0"
 // protector, /tls/1.0.0, TLS 1.3, /yamux/1.0.0, yamux. want is the PeerID
 // to insist on when dialling (empty for inbound). The whole upgrade runs
 // under one deadline; raw is closed on failure.
-func (h *Host) upgrade(ctx context.Context, raw net.Conn, dir Direction, want peer.ID) (_ *Conn, err error) {
+func (h *Host) upgrade(ctx context.Context, raw net.Conn, dir Direction, want peer.ID) (*Conn, error) {
+	return h.upgradeAs(ctx, raw, dir, want, dir == Outbound)
+}
+
+// upgradeAs is upgrade with the handshake role chosen apart from the
+// direction: a TCP simultaneous open (hole punching) is a connection both
+// sides dialled, and one of them must take the listener's part
+// (multistream listener, TLS server, yamux server) for the other's
+// (client). The server part then insists on want too.
+func (h *Host) upgradeAs(ctx context.Context, raw net.Conn, dir Direction, want peer.ID, client bool) (_ *Conn, err error) {
 	defer func() {
 		if err != nil {
 			raw.Close()
@@ -44,7 +53,7 @@ func (h *Host) upgrade(ctx context.Context, raw net.Conn, dir Direction, want pe
 	var remote peer.ID
 	ycfg := yamuxConfig(&h.cfg, h.log)
 	mem := &muxMem{}
-	if dir == Outbound {
+	if client {
 		// Optimistic: the proposal travels with the ClientHello, the answer
 		// is read before the ServerHello.
 		lz, err := mss.SelectLazy(conn, sec.ProtocolID)
@@ -79,6 +88,10 @@ func (h *Host) upgrade(ctx context.Context, raw net.Conn, dir Direction, want pe
 	tc, remote, err := h.ident.Server(ctx, bc)
 	if err != nil {
 		return nil, fmt.Errorf("security handshake: %w", err)
+	}
+	if want != "" && remote != want {
+		tc.Close()
+		return nil, fmt.Errorf("security handshake: the peer is %s, not %s", remote, want)
 	}
 	if _, err := mss.Negotiate(tc, isProto(MuxerProtocol), nil); err != nil {
 		return nil, fmt.Errorf("muxer negotiation: %w", err)

@@ -32,12 +32,19 @@ for every file and directory. PATH "-" reads standard input.
 with them share computes the CIDs kubo computes. --cid-version 0 gives kubo's
 default CIDs (Qm..., sha2-256, dag-pb leaves, 256 KiB chunks unless
 --chunker says otherwise); CIDv1 turns raw leaves on unless
---raw-leaves=false.`,
+--raw-leaves=false.
+
+Modes and modification times are not kept unless --preserve-mode and
+--preserve-mtime say so (kubo's flags, with kubo's CIDs): then every file and
+directory records its permissions, and every file, directory and symlink its
+modification time, in UnixFS 1.5 metadata, which 'share get' restores. Metadata
+turns raw leaves off, as kubo does (--raw-leaves with it is an error).`,
 		Example: `  share add photo.jpg
   share add -r holidays/
   tar c dir | share add -Q -
   share add --cid-version 0 photo.jpg     # the CID kubo's ipfs add gives
-  share add --cid-version 1 --hash sha2-256 --chunker size-262144 photo.jpg`,
+  share add --cid-version 1 --hash sha2-256 --chunker size-262144 photo.jpg
+  share add -r --preserve-mode --preserve-mtime tools/   # keeps the executable bits and times`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.NoPin = !pinIt
@@ -53,7 +60,9 @@ default CIDs (Qm..., sha2-256, dag-pb leaves, 256 KiB chunks unless
 	f.StringVar(&opts.Chunker, "chunker", "", "chunking algorithm: size-N (fixed N-byte chunks, N <= 4 MiB); default size-1048576, or kubo's size-262144 with --cid-version 0")
 	f.IntVar(&cidVersion, "cid-version", 1, "CID version, 0 (kubo's default: implies --hash sha2-256 --raw-leaves=false) or 1")
 	f.StringVar(&opts.Format.Hash, "hash", "", "hash function: blake3 (the default) or sha2-256 (implied by --cid-version 0)")
-	f.BoolVar(&rawLeaves, "raw-leaves", true, "store chunks as raw blocks, not dag-pb nodes (default false with --cid-version 0)")
+	f.BoolVar(&rawLeaves, "raw-leaves", true, "store chunks as raw blocks, not dag-pb nodes (default false with --cid-version 0 or metadata)")
+	f.BoolVar(&opts.Format.PreserveMode, "preserve-mode", false, "record each file's and directory's permissions (UnixFS 1.5 mode, as kubo)")
+	f.BoolVar(&opts.Format.PreserveMtime, "preserve-mtime", false, "record each file's, directory's and symlink's modification time (UnixFS 1.5 mtime, as kubo)")
 	f.BoolVar(&pinIt, "pin", true, "pin what is added (--pin=false leaves it to gc)")
 	f.StringVar(&opts.PinName, "name", "", "a name for the pin")
 	return cmd

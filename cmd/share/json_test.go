@@ -109,6 +109,9 @@ func TestJSONConventions(t *testing.T) {
 		{cmd: "routing findprovs", on: "daemon", args: []string{missing}, kind: "not found"},
 		{cmd: "daemon", on: "daemon", kind: "exists"},               // a second one; the first, see daemonJSON
 		{cmd: "pin", args: []string{"frobnicate"}, kind: "invalid"}, // a group's unknown command
+		// send and receive succeed in TestLANSendReceive (two hosts).
+		{cmd: "send", args: []string{filepath.Join(work, "nope")}, kind: "not found"},
+		{cmd: "receive", args: []string{"7-no-such"}, kind: "invalid"},
 	}
 	covered := map[string]bool{"daemon": false}
 	for _, c := range cases {

@@ -14,6 +14,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
+	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/internal/rawio"
 	"github.com/share-p2p/share/node"
@@ -108,8 +109,9 @@ func (o *catWriter) flush() error {
 
 func getCmd(g *globals) *cobra.Command {
 	var (
-		out     string
-		timeout time.Duration
+		out             string
+		timeout         time.Duration
+		noLinks, unsafe bool
 	)
 	cmd := &cobra.Command{
 		Use:   "get CID[/PATH] [-o OUT]",
@@ -117,7 +119,15 @@ func getCmd(g *globals) *cobra.Command {
 		Long: `Get writes the file or directory with this CID, or at this path in a
 directory (CID/sub/file, /ipfs/CID/sub/file), to OUT (default: in the
 current directory, under the path's last name, or the CID for a bare CID,
-as kubo's get does). The output appears only when it is complete.`,
+as kubo's get does). The output appears only when it is complete.
+
+Modes and modification times recorded by 'add --preserve-mode --preserve-mtime'
+are restored: the permission bits (rwx), less the umask, never setuid, setgid
+or sticky. Symlinks are written as they were added, except those whose target
+is absolute or leads out of OUT (resolved from the link's directory, or has
+".." after a name): each of those is left out with a line saying so, the rest
+is written, and get exits 1. --allow-unsafe-links writes them too;
+--no-symlinks writes no symlinks at all.`,
 		Example: "  share get bafyb4igc6qmsqhjf2ewjiztd2wbkepkosktsu5w6uqcj3fgkdpa2e3zeaa -o video.mkv\n  share get /ipfs/bafyb4i.../photos/2024   # writes ./2024",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -142,7 +152,16 @@ as kubo's get does). The output appears only when it is complete.`,
 				}
 				rep := newFetchReport(g)
 				defer rep.end()
-				opts := node.FetchOptions{Timeout: timeout, Progress: rep.progress}
+				opts := node.GetOptions{FetchOptions: node.FetchOptions{Timeout: timeout, Progress: rep.progress}}
+				switch {
+				case noLinks:
+					opts.Links = dag.NoLinks
+				case unsafe:
+					opts.Links = dag.AllLinks
+				}
+				opts.Refused = func(path, target, why string) {
+					fmt.Fprintf(g.stderr, "share: symlink %s -> %s not written: %s (--allow-unsafe-links writes it)\n", displayName(path), displayName(target), why)
+				}
 				if err := n.Get(cmd.Context(), c, out, opts); err != nil {
 					return err
 				}
@@ -152,6 +171,9 @@ as kubo's get does). The output appears only when it is complete.`,
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write the file or directory (default: ./NAME, the path's last name or the CID)")
+	cmd.Flags().BoolVar(&noLinks, "no-symlinks", false, "write no symlinks")
+	cmd.Flags().BoolVar(&unsafe, "allow-unsafe-links", false, "write symlinks whose target is absolute or leads out of the output too")
+	cmd.MarkFlagsMutuallyExclusive("no-symlinks", "allow-unsafe-links")
 	cmd.Flags().DurationVar(&timeout, "timeout", node.DefaultTimeout, "give up when nothing arrives for this long")
 	return cmd
 }
@@ -206,6 +228,10 @@ func lsCmd(g *globals) *cobra.Command {
 type lsEntry struct {
 	Name, Cid, Type string
 	Size            *uint64 `json:",omitempty"`
+	// Mode ("0755", octal) and Mtime (RFC 3339) are the metadata the
+	// entry records, if any (add --preserve-mode, --preserve-mtime).
+	Mode  string     `json:",omitempty"`
+	Mtime *time.Time `json:",omitempty"`
 }
 
 // printEntries prints the entries of a directory: one JSON object a
@@ -216,7 +242,10 @@ func printEntries(g *globals, entries []node.Entry) error {
 		dir := e.Type == "directory"
 		switch {
 		case g.json:
-			v := lsEntry{Name: e.Name, Cid: e.Cid.String(), Type: e.Type}
+			v := lsEntry{Name: e.Name, Cid: e.Cid.String(), Type: e.Type, Mtime: e.Mtime}
+			if e.Mode != nil {
+				v.Mode = fmt.Sprintf("%04o", *e.Mode)
+			}
 			if !dir {
 				v.Size = &e.Size
 			}

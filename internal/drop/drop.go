@@ -21,6 +21,7 @@
 package drop
 
 import (
+	"io"
 	"os"
 	"unsafe"
 
@@ -97,6 +98,18 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Skip moves the file offset n bytes on without writing, leaving a hole
+// that reads as zeros. A file that ends in a hole needs a Truncate to its
+// final size: a hole past the last byte written is not part of the file.
+func (w *Writer) Skip(n int64) error {
+	if _, err := unix.Seek(int(w.f.Fd()), n, io.SeekCurrent); err != nil {
+		return &os.PathError{Op: "seek", Path: w.f.Name(), Err: err}
+	}
+	w.off += n
+	w.advance()
+	return nil
+}
+
 func (w *Writer) advance() {
 	fd := int(w.f.Fd())
 	for w.off-w.started >= w.chunk {
@@ -164,6 +177,9 @@ func Resident(f *os.File) (int64, error) {
 	}
 	return n * int64(pg), nil
 }
+
+// File returns the file w writes to.
+func (w *Writer) File() *os.File { return w.f }
 
 // Offset returns the number of bytes written.
 func (w *Writer) Offset() int64 { return w.off }
