@@ -11,6 +11,7 @@ import (
 
 	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p/peer"
+	"github.com/share-p2p/share/traffic"
 )
 
 // Config tunes a Bitswap. Zero fields take the defaults given.
@@ -45,6 +46,10 @@ type Config struct {
 	// Served, if not nil, is called after each message the server wrote,
 	// with its blocks and their bytes (metrics); it must not block.
 	Served func(blocks int, bytes int64)
+	// Traffic, if not nil, counts the blocks the server sends each peer.
+	// (The blocks a client receives are counted by the exchange's
+	// sessions, which Bitswap's client side feeds.)
+	Traffic *traffic.Table
 	// Serves, if not nil, says whether the server serves p: the wants of
 	// a peer it does not serve are ignored (share send serves only the
 	// receiver that proved the code). It must not block.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p/peer"
+	"github.com/share-p2p/share/traffic"
 )
 
 // maxReading is how many inbound Bitswap streams of one peer are read at
@@ -48,8 +49,9 @@ type peerState struct {
 	space   *sync.Cond // signalled when the queue shrinks or the peer shuts
 	closed  bool
 	streams map[share.Stream]struct{}
-	reading chan struct{} // one per inbound stream being read
-	inProto string        // the protocol of the peer's last inbound stream
+	reading chan struct{}    // one per inbound stream being read
+	inProto string           // the protocol of the peer's last inbound stream
+	tc      *traffic.Counter // the peer's, for the blocks served
 	ledger
 
 	outMu sync.Mutex
@@ -59,7 +61,7 @@ type peerState struct {
 func newPeerState(b *Bitswap, id peer.ID) *peerState {
 	ctx, cancel := context.WithCancel(context.Background())
 	ps := &peerState{
-		b: b, id: id, ctx: ctx, cancel: cancel,
+		b: b, id: id, ctx: ctx, cancel: cancel, tc: b.cfg.Traffic.Peer(id),
 		streams: make(map[share.Stream]struct{}),
 		reading: make(chan struct{}, maxReading),
 		ledger:  ledger{wants: make(map[cid.Cid]*want)},

@@ -8,6 +8,7 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/traffic"
 )
 
 // want is an entry of a peer's wantlist as the server keeps it.
@@ -327,8 +328,11 @@ func (ps *peerState) flush(bt *batch) error {
 	if err != nil {
 		return err
 	}
-	if ps.b.cfg.Served != nil && len(bt.m.Blocks) > 0 {
-		ps.b.cfg.Served(len(bt.m.Blocks), int64(bt.bytes))
+	if len(bt.m.Blocks) > 0 {
+		ps.tc.Sent(traffic.Bitswap, len(bt.m.Blocks), int64(bt.bytes))
+		if ps.b.cfg.Served != nil {
+			ps.b.cfg.Served(len(bt.m.Blocks), int64(bt.bytes))
+		}
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p/mss"
 	"github.com/share-p2p/share/p2p/peer"
+	"github.com/share-p2p/share/traffic"
 )
 
 // Store is the local block store the exchange serves from.
@@ -82,6 +83,9 @@ type Config struct {
 	// OnServed, if not nil, is called with the size of each block the
 	// server sends (for metrics); it must not block.
 	OnServed func(size int)
+	// Traffic, if not nil, counts the blocks each peer is sent by the
+	// server and sends the sessions (first copies), per peer.
+	Traffic *traffic.Table
 	// Serves, if not nil, says whether the server serves p: a peer it
 	// does not serve is answered DONT_HAVE for every block, as if the
 	// store were empty (share send serves only the receiver that proved

@@ -11,6 +11,7 @@ import (
 	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/exchange/sched"
 	"github.com/share-p2p/share/p2p/peer"
+	"github.com/share-p2p/share/traffic"
 )
 
 // peerConn is a session's streams to one provider (its lanes, see
@@ -21,9 +22,10 @@ import (
 type peerConn struct {
 	s     *Session
 	id    peer.ID
-	sp    *sched.Peer // the scheduler's side of the provider
-	proto string      // the block protocol spoken with it
-	want  bool        // asked over the want wire (Config.Wire), not on lanes
+	sp    *sched.Peer      // the scheduler's side of the provider
+	proto string           // the block protocol spoken with it
+	want  bool             // asked over the want wire (Config.Wire), not on lanes
+	tc    *traffic.Counter // the peer's, for the blocks it sends
 	lanes []lane
 	dead  bool
 

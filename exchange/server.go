@@ -13,6 +13,7 @@ import (
 
 	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/p2p/peer"
+	"github.com/share-p2p/share/traffic"
 )
 
 // limiter is a counting semaphore whose waits can be abandoned.
@@ -138,6 +139,7 @@ type serverStream struct {
 	e    *Exchange
 	s    share.Stream
 	q    *peerQuota
+	tc   *traffic.Counter // the peer's
 	ctx  context.Context
 	done chan struct{} // closed by fail
 
@@ -172,7 +174,7 @@ func (e *Exchange) serve(s share.Stream) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ss := &serverStream{
-		e: e, s: s, q: q, ctx: ctx,
+		e: e, s: s, q: q, ctx: ctx, tc: e.cfg.Traffic.Peer(p),
 		done:  make(chan struct{}),
 		byCID: make(map[cid.Cid]*request),
 		wake:  make(chan struct{}, 1),
@@ -487,8 +489,8 @@ func (ss *serverStream) write(in <-chan answer) {
 						_, err = bw.Write(p)
 					}
 				}
-				if err == nil && ss.e.cfg.OnServed != nil {
-					ss.e.cfg.OnServed(a.size)
+				if err == nil {
+					ss.served(a.size)
 				}
 			} else {
 				hdr = appendMessage(hdr[:0], a.typ, a.req.c)
@@ -524,6 +526,14 @@ func (ss *serverStream) write(in <-chan answer) {
 	}
 	ss.s.Close()
 	ss.fail(nil)
+}
+
+// served counts a block of n bytes written to the peer.
+func (ss *serverStream) served(n int) {
+	ss.tc.Sent(traffic.Share, 1, int64(n))
+	if ss.e.cfg.OnServed != nil {
+		ss.e.cfg.OnServed(n)
+	}
 }
 
 // deadlineWriter sets a write deadline before every write.

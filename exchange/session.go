@@ -18,6 +18,7 @@ import (
 	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/exchange/sched"
 	"github.com/share-p2p/share/p2p/peer"
+	"github.com/share-p2p/share/traffic"
 )
 
 // ErrNoProgress ends a session in which no block arrived for
@@ -174,7 +175,7 @@ func (s *Session) AddProviders(ps ...peer.ID) {
 		if sp == nil {
 			continue
 		}
-		pc := &peerConn{s: s, id: p, sp: sp, proto: s.e.proto, wake: make(chan struct{}, 1)}
+		pc := &peerConn{s: s, id: p, sp: sp, proto: s.e.proto, tc: s.cfg.Traffic.Peer(p), wake: make(chan struct{}, 1)}
 		if s.e.useWire(p) {
 			pc.want, pc.proto = true, s.e.cfg.Wire.Protocol()
 		}
@@ -238,6 +239,11 @@ func (s *Session) countLocked(pc *peerConn, n int) {
 	}
 	st.Blocks++
 	st.Bytes += int64(n)
+	wire := traffic.Share
+	if pc.want {
+		wire = traffic.Bitswap
+	}
+	pc.tc.Received(wire, n)
 }
 
 // finish ends the session with err (nil: complete).

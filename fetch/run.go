@@ -187,7 +187,7 @@ type run struct {
 	cancel context.CancelFunc
 	batch  *blockstore.Batch
 	sess   Session
-	tr     *Transfer
+	tr     *transfer
 	fl     *flight // others that fetch the same DAG wait for it (Read)
 	forget func()  // ends the gc lock's record of the fetch
 	src    sources
@@ -245,7 +245,7 @@ func (r *run) stat() {
 // the caller's progress.
 func (r *run) report(p exchange.Progress) {
 	total := r.total.Load()
-	r.f.transfers.update(r.tr, p.Bytes, total, p.Peers)
+	r.f.transfers.update(r.tr, p, total)
 	r.mu.Lock()
 	newBlocks := p.Blocks - r.counted
 	r.counted = max(r.counted, p.Blocks)

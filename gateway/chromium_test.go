@@ -78,12 +78,51 @@ func liveStatus(polls int) Status {
 		{Cid: "bafkr4ibzpogk6fdb2ljwqtrjzbs4gnhkwjfgxfzxnfvsymu7vzwxusnbh4", Bytes: int64(polls) * 37 << 20, Total: 1200 << 20, Peers: 2, Started: time.Now().Add(-9 * time.Second)},
 		{Cid: "bafybeibml5uieyxa5tufngvg7fgwbkwvlsuntwbxgtskoqynbt7wlchmfm", Bytes: 1 << 20, Peers: 1, Started: time.Now().Add(-2 * time.Second)},
 	}
+	st.Transfers[0].Rate = int64(polls) << 20 // a rate of its own at each poll
+	st.Transfers[0].From = []TransferPeer{
+		{Peer: "12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK", Protocol: "share", Blocks: 300, Bytes: 75 << 20},
+		{Peer: "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo", Protocol: "bitswap", Blocks: 40, Bytes: 10 << 20},
+	}
+	st.Transfers[1].Rate = 37 << 20
 	st.Peers = append(st.Peers[:1],
-		PeerStatus{ID: "12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK", Addr: "/ip4/192.168.1.23/tcp/4001"},
-		PeerStatus{ID: "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo", Addr: "/ip6/fe80::1c2b:3aff:fe4d:5e6f/tcp/4001"},
+		PeerStatus{ID: "12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK", Addr: "/ip4/192.168.1.23/tcp/4001", Protocol: "share",
+			RateIn: 4 << 20, RateOut: 300 << 10, BytesIn: 75 << 20, BlocksIn: 300, BytesOut: 12 << 20, BlocksOut: 48},
+		PeerStatus{ID: "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo", Addr: "/ip4/203.0.113.9/tcp/4001/p2p/12D3KooWRelay/p2p-circuit", Protocol: "bitswap", Relayed: true,
+			RateIn: 1 << 20, BytesIn: 10 << 20, BlocksIn: 40},
 	)
+	st.Traffic = liveTraffic(polls)
 	st.ID = "12D3KooWStatusPageNodeID"
 	return st
+}
+
+// liveTraffic is the node's throughput at a poll: a history one point
+// longer at each poll, up to the 5 minutes a node keeps.
+func liveTraffic(polls int) Traffic {
+	n := min(240+polls, 300)
+	tr := Traffic{In: make([]int64, n), Out: make([]int64, n)}
+	for i := range n {
+		tr.In[i] = int64(i%60) << 18 // a saw tooth to 15 MiB/s
+		tr.Out[i] = 2 << 20
+	}
+	tr.RateIn, tr.RateOut = tr.In[n-1], tr.Out[n-1]
+	tr.BytesIn, tr.BytesOut = 3<<30+int64(polls)<<20, 1<<30
+	return tr
+}
+
+// graphPoints is how many points the page's script drew in its graph's
+// path of id, and its data-updates.
+func graphPoints(t *testing.T, dom, id string) (points, updates int) {
+	t.Helper()
+	g := regexp.MustCompile(`<svg id="graph" data-updates="(\d+)"`).FindStringSubmatch(dom)
+	if g == nil {
+		t.Fatalf("no graph on the page:\n%s", dom)
+	}
+	updates, _ = strconv.Atoi(g[1])
+	p := regexp.MustCompile(`<path id="` + id + `" class="[a-z]+" d="([^"]*)"`).FindStringSubmatch(dom)
+	if p == nil {
+		t.Fatalf("no path %s in the graph:\n%s", id, dom)
+	}
+	return strings.Count(p[1], "M") + strings.Count(p[1], "L"), updates
 }
 
 // TestStatusPageChromium renders the status page in headless Chromium and
@@ -104,7 +143,7 @@ func TestStatusPageChromium(t *testing.T) {
 			t.Errorf("rendered page lacks %q", want)
 		}
 	}
-	if strings.Contains(dom, `data-updates="0"`) || polls < 2 {
+	if updates := regexp.MustCompile(`<body data-updates="(\d+)"`).FindStringSubmatch(dom); updates == nil || updates[1] == "0" || polls < 2 {
 		t.Fatalf("the script did not poll (%d status calls):\n%s", polls, dom)
 	}
 	// The page was rendered with poll 1 (25%); the script shows a later one.
@@ -117,6 +156,7 @@ func TestStatusPageChromium(t *testing.T) {
 	if !found {
 		t.Errorf("no transfer progress from a poll in 2..%d:\n%s", polls, dom)
 	}
+	checkLive(t, dom, polls)
 
 	node.mu.Lock()
 	node.polls = 0 // so the screenshot shows transfers halfway
@@ -132,6 +172,44 @@ func TestStatusPageChromium(t *testing.T) {
 		if err := os.WriteFile(filepath.Join("testdata", "status.png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// checkLive checks what the script made of a later poll than the page's
+// first (polls in all): the transfer's current rate, its ETA and
+// providers, the peers' figures, and the graph redrawn with that poll's
+// history.
+func checkLive(t *testing.T, dom string, polls int) {
+	t.Helper()
+	found := false
+	for k := 2; k <= polls; k++ {
+		if strings.Contains(dom, fmt.Sprintf(`<td class="num">%d.0 MiB/s</td>`, k)) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no transfer rate from a poll in 2..%d", polls)
+	}
+	for _, want := range []string{
+		"12D3Ko…rRJsNK</span> 75.0 MiB · share", "12D3Ko…CVe2Xo</span> 10.0 MiB · bitswap",
+		`<span class="tag">relayed</span>`, "<td>bitswap</td>",
+		`<td class="num">4.0 MiB/s</td><td class="num">300.0 KiB/s</td>`, "75.0 MiB · 300 blocks", "12.0 MiB · 48 blocks",
+		`id="rate-out">↑ 2.0 MiB/s<`, " in · 1.0 GiB served",
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the script's page lacks %q", want)
+		}
+	}
+	// (1200 MiB - 37 MiB a poll) at 37 MiB/s: about 30 s.
+	if !regexp.MustCompile(`<td class="num">37.0 MiB/s</td><td class="num">[23]\ds</td>`).MatchString(dom) {
+		t.Error("no rate and ETA of the second transfer")
+	}
+	points, updates := graphPoints(t, dom, "graph-in")
+	if updates < 2 || points <= 241 || points > 240+polls {
+		t.Errorf("graph drew %d points in %d updates; want those of a poll in 2..%d (241..%d points)", points, updates, polls, 240+polls)
+	}
+	if out, _ := graphPoints(t, dom, "graph-out"); out != points {
+		t.Errorf("graph-out has %d points, graph-in %d", out, points)
 	}
 }
 
@@ -178,6 +256,11 @@ func TestStatusPageStates(t *testing.T) {
 			}
 			if live := liveText.FindStringSubmatch(dom); live == nil || !strings.HasPrefix(live[1], "live · updated") {
 				t.Errorf("live banner %q, want \"live · updated ...\"", live)
+			}
+			// The graph is redrawn at each poll, with no history too.
+			points, n := graphPoints(t, dom, "graph-in")
+			if n < 2 || (s.name == "idle") != (points == 0) {
+				t.Errorf("graph: %d updates, %d points", n, points)
 			}
 		})
 	}

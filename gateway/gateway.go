@@ -46,12 +46,33 @@ type Status struct {
 	Blocks      int64
 	Pins        []PinStatus
 	Transfers   []Transfer // fetches in progress
+	// Traffic is the node's block traffic, every peer's together.
+	Traffic Traffic
 }
 
-// PeerStatus is a connected peer.
+// Traffic is the node's block traffic in and out: current rates, totals
+// since the node joined the network, and the throughput of the last
+// minutes for the graph.
+type Traffic struct {
+	RateIn, RateOut   int64 // bytes per second over the last few seconds
+	BytesIn, BytesOut int64
+	// In and Out are bytes per second, one point a second, oldest first,
+	// the last one ending at the status's time (at most 300 points).
+	In, Out []int64
+}
+
+// PeerStatus is a connected peer and the blocks exchanged with it since
+// it connected.
 type PeerStatus struct {
-	ID   string
-	Addr string // the multiaddr of the connection
+	ID       string
+	Addr     string // the multiaddr of the connection
+	Protocol string // "share", "bitswap", "share+bitswap" or ""
+	Relayed  bool
+	// RateIn and RateOut are bytes per second now; BytesIn what it sent
+	// this node, BytesOut what this node served it.
+	RateIn, RateOut     int64
+	BytesIn, BytesOut   int64
+	BlocksIn, BlocksOut int64
 }
 
 // PinStatus is a pin.
@@ -68,6 +89,18 @@ type Transfer struct {
 	Total   int64 // expected, 0 when not known yet
 	Peers   int   // peers it is fetched from
 	Started time.Time
+	// Rate is the current speed in bytes per second (over the last few
+	// seconds, not since Started): the page's ETA divides by it.
+	Rate int64
+	From []TransferPeer // what each provider sent, most first
+}
+
+// TransferPeer is what one provider sent a transfer.
+type TransferPeer struct {
+	Peer     string
+	Protocol string
+	Blocks   int
+	Bytes    int64
 }
 
 // Options tune the gateway. The zero value is usable.

@@ -674,9 +674,12 @@ func testStatus(polls int) Status {
 		ID:        "12D3KooWStatusPageNodeID",
 		Addresses: []string{"/ip4/127.0.0.1/tcp/4001", "/ip6/::1/tcp/4001"},
 		Peers: []PeerStatus{
-			{ID: "12D3KooWPeerOne", Addr: "/ip4/192.168.1.7/tcp/4001"},
-			{ID: "12D3KooW<script>alert(1)</script>", Addr: "/ip4/10.0.0.2/tcp/4001"},
+			{ID: "12D3KooWPeerOne", Addr: "/ip4/192.168.1.7/tcp/4001", Protocol: "share",
+				RateIn: 3 << 20, RateOut: 700 << 10, BytesIn: 75 << 20, BlocksIn: 300, BytesOut: 2 << 30, BlocksOut: 8192},
+			{ID: "12D3KooW<script>alert(1)</script>", Addr: "/ip4/10.0.0.2/tcp/4001/p2p-circuit", Protocol: "bitswap", Relayed: true},
 		},
+		Traffic: Traffic{RateIn: 3 << 20, RateOut: 700 << 10, BytesIn: 5 << 30, BytesOut: 2 << 30,
+			In: []int64{0, 1 << 20, 3 << 20}, Out: []int64{700 << 10, 700 << 10, 700 << 10}},
 		StorageUsed: 3 << 30,
 		StorageMax:  10 << 30,
 		Blocks:      12345,
@@ -690,6 +693,11 @@ func testStatus(polls int) Status {
 			Total:   100 << 20,
 			Peers:   3,
 			Started: time.Now().Add(-10 * time.Second),
+			Rate:    5 << 20,
+			From: []TransferPeer{
+				{Peer: "12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK", Protocol: "share", Blocks: 60, Bytes: 15 << 20},
+				{Peer: "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo", Protocol: "bitswap", Blocks: 40, Bytes: 10 << 20},
+			},
 		}},
 	}
 }
@@ -706,6 +714,13 @@ func TestStatusPage(t *testing.T) {
 		"12D3KooWStatusPageNodeID", "12D3KooWPeerOne", "/ip4/192.168.1.7/tcp/4001", "/ip6/::1/tcp/4001",
 		"3.0 GiB", "of 10.0 GiB (30.0%)", "12345", "photos", "recursive", `href="/ipfs/bafkr4ihello/"`,
 		"bafybeitransfer", "25.0%", "25.0 MiB / 100.0 MiB", "12D3KooW&lt;script&gt;",
+		// The node's current rates and totals, each transfer's rate, ETA
+		// and providers, each peer's figures.
+		"↓ 3.0 MiB/s", "↑ 700.0 KiB/s", "5.0 GiB in · 2.0 GiB served", `id="graph"`,
+		`<td class="num">5.0 MiB/s</td><td class="num">15s</td>`,
+		"12D3Ko…rRJsNK", "15.0 MiB · share", "12D3Ko…CVe2Xo", "10.0 MiB · bitswap",
+		`<td>share</td>`, `<td class="num">3.0 MiB/s</td><td class="num">700.0 KiB/s</td>`,
+		"75.0 MiB · 300 blocks", "2.0 GiB · 8192 blocks", `<span class="tag">relayed</span>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q", want)
@@ -726,6 +741,26 @@ func TestStatusPage(t *testing.T) {
 	}
 	if st.ID != "12D3KooWStatusPageNodeID" || len(st.Peers) != 2 || st.Transfers[0].Bytes != 50<<20 || st.Time.IsZero() {
 		t.Errorf("status.json: %+v", st)
+	}
+	if tr := st.Transfers[0]; tr.Rate != 5<<20 || len(tr.From) != 2 || tr.From[1].Protocol != "bitswap" ||
+		st.Traffic.RateOut != 700<<10 || len(st.Traffic.In) != 3 || st.Peers[0].BlocksOut != 8192 || !st.Peers[1].Relayed {
+		t.Errorf("status.json lacks the rates and per-peer figures: %+v", st)
+	}
+}
+
+// TestETA: a transfer's ETA is what is left over its current rate, and
+// unknown without a total or a rate.
+func TestETA(t *testing.T) {
+	for _, c := range []struct {
+		bytes, total, rate int64
+		want               string
+	}{
+		{25, 100, 5, "15s"}, {0, 100, 3, "34s"}, {0, 3600, 50, "1m 12s"}, {0, 7500, 1, "2h 05m"},
+		{10, 0, 5, "–"}, {10, 100, 0, "–"}, {100, 100, 5, "–"},
+	} {
+		if got := eta(c.bytes, c.total, c.rate); got != c.want {
+			t.Errorf("eta(%d, %d, %d) = %q, want %q", c.bytes, c.total, c.rate, got, c.want)
+		}
 	}
 }
 

@@ -50,14 +50,62 @@
       tb.append(tr);
     });
   }
+  function rate(n) { return hb(n || 0) + "/s"; }
+  // eta is how long the rest of a transfer takes at its current rate, as
+  // the server's template writes it.
+  function eta(done, total, r) {
+    if (!(total > 0) || !(r > 0) || done >= total) return "–";
+    var s = Math.ceil((total - done) / r);
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    if (s >= 3600) return Math.floor(s / 3600) + "h " + two(Math.floor(s % 3600 / 60)) + "m";
+    if (s >= 60) return Math.floor(s / 60) + "m " + two(s % 60) + "s";
+    return s + "s";
+  }
+  function short(id) { return id.length <= 14 ? id : id.slice(0, 6) + "…" + id.slice(-6); }
+  // from lists what each provider sent a transfer.
+  function from(t) {
+    var f = document.createDocumentFragment();
+    f.append(String(t.Peers));
+    (t.From || []).forEach(function (p) {
+      var d = el("div", "from");
+      d.append(el("span", "mono", short(p.Peer)), " " + hb(p.Bytes) + " · " + p.Protocol);
+      f.append(d);
+    });
+    return f;
+  }
+  function addr(p) {
+    var f = document.createDocumentFragment();
+    f.append(p.Addr);
+    if (p.Relayed) f.append(" ", el("span", "tag", "relayed"));
+    return f;
+  }
+  // line is an SVG path through points (bytes per second, oldest first,
+  // the last one now), one a second across the graph's 5 minutes.
+  var gw = 600, gh = 160, span = 300;
+  function line(pts, top) {
+    var d = "", n = pts.length;
+    for (var i = 0; i < n; i++) {
+      var x = gw - (n - 1 - i) * gw / (span - 1), y = gh - 2 - (gh - 4) * pts[i] / top;
+      d += (i ? "L" : "M") + x.toFixed(1) + " " + y.toFixed(1);
+    }
+    return d;
+  }
+  var graphs = 0;
+  function graph(tr) {
+    var ins = tr.In || [], outs = tr.Out || [];
+    var top = Math.max(1024, Math.max.apply(null, ins.concat(outs, [0])));
+    document.getElementById("graph-in").setAttribute("d", line(ins, top));
+    document.getElementById("graph-out").setAttribute("d", line(outs, top));
+    set("graph-max", rate(top));
+    document.getElementById("graph").dataset.updates = String(++graphs);
+  }
   function render(s) {
-    var now = Date.parse(s.Time);
     set("node-id", s.ID);
     var ul = document.getElementById("addresses");
     ul.replaceChildren();
     (s.Addresses || []).forEach(function (a) { ul.append(el("li", "mono", a)); });
     if (!ul.children.length) ul.append(el("li", "empty", "not listening"));
-    var peers = s.Peers || [], pins = s.Pins || [], tr = s.Transfers || [];
+    var peers = s.Peers || [], pins = s.Pins || [], tr = s.Transfers || [], tf = s.Traffic || {};
     set("peers-count", peers.length);
     set("peers-count2", peers.length);
     set("pins-count", pins.length);
@@ -71,18 +119,27 @@
     sp.max = s.StorageMax > 0 ? s.StorageMax : 1;
     sp.value = s.StorageMax > 0 ? Math.min(s.StorageUsed, s.StorageMax) : 0;
     sp.className = s.StorageMax > 0 && s.StorageUsed >= 0.9 * s.StorageMax ? "full" : "";
+    set("rate-in", "↓ " + rate(tf.RateIn));
+    set("rate-out", "↑ " + rate(tf.RateOut));
+    set("traffic-totals", hb(tf.BytesIn || 0) + " in · " + hb(tf.BytesOut || 0) + " served");
+    graph(tf);
     rows("transfers", tr, "no transfers in progress", function (t) {
-      var secs = Math.max((now - Date.parse(t.Started)) / 1000, 0.001);
       return [
         { node: link(t.Cid) },
         { node: prog(t.Bytes, t.Total) },
         { cls: "num", text: hb(t.Bytes) + (t.Total > 0 ? " / " + hb(t.Total) : "") },
-        { cls: "num", text: String(t.Peers) },
-        { cls: "num", text: hb(Math.round(t.Bytes / secs)) + "/s" }
+        { cls: "num", text: rate(t.Rate) },
+        { cls: "num", text: eta(t.Bytes, t.Total, t.Rate) },
+        { node: from(t) }
       ];
     });
     rows("peers", peers, "no peers connected", function (p) {
-      return [{ cls: "mono", text: p.ID }, { cls: "mono", text: p.Addr }];
+      return [
+        { cls: "mono", text: p.ID }, { cls: "mono", node: addr(p) }, { text: p.Protocol || "" },
+        { cls: "num", text: rate(p.RateIn) }, { cls: "num", text: rate(p.RateOut) },
+        { cls: "num", text: hb(p.BytesIn) + " · " + p.BlocksIn + " blocks" },
+        { cls: "num", text: hb(p.BytesOut) + " · " + p.BlocksOut + " blocks" }
+      ];
     });
     rows("pins", pins, "nothing pinned", function (p) {
       return [{ node: link(p.Cid) }, { text: p.Mode }, { text: p.Name }];

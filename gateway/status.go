@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -31,11 +32,35 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"pct": func(a, b int64) string {
 		return strconv.FormatFloat(100*float64(a)/float64(b), 'f', 1, 64) + "%"
 	},
-	"rate": func(n int64, since time.Time) string {
-		secs := max(time.Since(since).Seconds(), 0.001)
-		return humanBytes(int64(float64(n)/secs)) + "/s"
-	},
+	"rate":  func(n int64) string { return humanBytes(n) + "/s" },
+	"eta":   eta,
+	"short": shortID,
 }).Parse(pageTmpl))
+
+// eta is how long the rest of a transfer takes at its current rate, as
+// the page's script writes it: "1m 05s", or "–" when not known.
+func eta(bytes, total, rate int64) string {
+	if total <= 0 || rate <= 0 || bytes >= total {
+		return "–"
+	}
+	secs := (total - bytes + rate - 1) / rate
+	switch {
+	case secs >= 3600:
+		return fmt.Sprintf("%dh %02dm", secs/3600, secs%3600/60)
+	case secs >= 60:
+		return fmt.Sprintf("%dm %02ds", secs/60, secs%60)
+	}
+	return fmt.Sprintf("%ds", secs)
+}
+
+// shortID abbreviates a PeerID as the page's script does: its first and
+// last six characters.
+func shortID(id string) string {
+	if len(id) <= 14 {
+		return id
+	}
+	return id[:6] + "…" + id[len(id)-6:]
+}
 
 // The pages carry their style and script inline, allowed by hash: no
 // other script, style or connection can run in them.

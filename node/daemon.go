@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -61,31 +60,6 @@ func p2pAddrs(id peer.ID, addrs []ma.Multiaddr) []string {
 	for _, a := range addrs {
 		out = append(out, a.String()+"/p2p/"+id.String())
 	}
-	return out
-}
-
-// PeerInfo describes one connected peer.
-type PeerInfo struct {
-	ID        string
-	Addr      string
-	Direction string
-	Streams   int
-	Since     time.Time
-}
-
-// Peers lists the connected peers.
-func (d *Daemon) Peers(ctx context.Context) []PeerInfo {
-	var out []PeerInfo
-	for _, c := range d.Host.Conns() {
-		out = append(out, PeerInfo{
-			ID:        c.RemotePeer().String(),
-			Addr:      c.RemoteMultiaddr().String(),
-			Direction: c.Direction().String(),
-			Streams:   c.NumStreams(),
-			Since:     c.Opened(),
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 

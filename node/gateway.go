@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/fetch"
 	"github.com/share-p2p/share/gateway"
 	"github.com/share-p2p/share/metrics"
+	"github.com/share-p2p/share/traffic"
 )
 
 // statCache keeps the blockstore's figures for the status page and the
@@ -73,9 +75,9 @@ func (n *Node) Status(ctx context.Context) gateway.Status {
 	n.netMu.Unlock()
 	if nw != nil {
 		s.Addresses = p2pAddrs(nw.Host.ID(), nw.Host.Addrs())
-		for _, c := range nw.Host.Conns() {
-			s.Peers = append(s.Peers, gateway.PeerStatus{ID: c.RemotePeer().String(), Addr: c.RemoteMultiaddr().String()})
-		}
+		now := time.Now()
+		s.Peers = peerStatuses(nw.peerInfos(now))
+		s.Traffic = nodeTraffic(nw.Traffic, now)
 	}
 	if pins, err := n.Pins.List(ctx); err == nil {
 		for _, p := range pins {
@@ -85,12 +87,40 @@ func (n *Node) Status(ctx context.Context) gateway.Status {
 	return s
 }
 
+// peerStatuses are the peers as the status page shows them.
+func peerStatuses(ps []PeerInfo) []gateway.PeerStatus {
+	out := make([]gateway.PeerStatus, len(ps))
+	for i, p := range ps {
+		out[i] = gateway.PeerStatus{
+			ID: p.ID, Addr: p.Addr, Protocol: p.Protocol, Relayed: p.Relayed,
+			RateIn: p.RateIn, RateOut: p.RateOut, BytesIn: p.BytesIn, BytesOut: p.BytesOut,
+			BlocksIn: p.BlocksIn, BlocksOut: p.BlocksOut,
+		}
+	}
+	return out
+}
+
+// nodeTraffic is the node's traffic at now, with its throughput history.
+func nodeTraffic(t *traffic.Table, now time.Time) gateway.Traffic {
+	tot := t.Total(now)
+	in, out := t.History()
+	return gateway.Traffic{RateIn: tot.RateIn, RateOut: tot.RateOut, BytesIn: tot.BytesIn, BytesOut: tot.BytesOut, In: in, Out: out}
+}
+
 // transfersNow lists the fetches in progress for the status page.
 func (n *Node) transfersNow() []gateway.Transfer {
 	trs := n.fetcher.Transfers()
 	out := make([]gateway.Transfer, len(trs))
 	for i, t := range trs {
-		out[i] = gateway.Transfer{Cid: t.Cid.String(), Started: t.Started, Bytes: t.Bytes, Total: t.Total, Peers: t.Peers}
+		out[i] = gateway.Transfer{Cid: t.Cid.String(), Started: t.Started, Bytes: t.Bytes, Total: t.Total, Peers: t.Peers, Rate: t.Rate, From: transferPeers(t.From)}
+	}
+	return out
+}
+
+func transferPeers(from []exchange.PeerStat) []gateway.TransferPeer {
+	out := make([]gateway.TransferPeer, len(from))
+	for i, f := range from {
+		out[i] = gateway.TransferPeer{Peer: f.Peer.String(), Protocol: traffic.ProtoOf(f.Protocol).String(), Blocks: f.Blocks, Bytes: f.Bytes}
 	}
 	return out
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/share-p2p/share/p2p/pnet"
 	"github.com/share-p2p/share/provide"
 	"github.com/share-p2p/share/repo"
+	"github.com/share-p2p/share/traffic"
 )
 
 // Network is a node's presence on the network: the host, the block
@@ -38,6 +39,9 @@ type Network struct {
 	LAN      *dht.DHT          // kubo's LAN DHT, on network ipfs only
 	Routing  *dht.Dual         // DHT and LAN together; nil when Routing.Mode is off
 	Provider *provide.Provider // nil when Routing.Mode is off
+	// Traffic counts the blocks exchanged with each peer over either
+	// protocol, with current rates and the node's throughput history.
+	Traffic *traffic.Table
 	// AutoNAT tells whether this node is reachable from the internet;
 	// nil on a temporary node.
 	AutoNAT       *autonat.Client
@@ -101,7 +105,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		return nil, err
 	}
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	nw := &Network{Host: h, logger: logger, cancel: cancel, ctx: nctx}
+	nw := &Network{Host: h, Traffic: traffic.NewTable(), logger: logger, cancel: cancel, ctx: nctx}
 	xcfg := nw.exchangeConfig(cfg, opts.ExchangeConfig, n.Metrics())
 	var wire *bitswapWire
 	if cfg.Network == ipfsNetwork {
@@ -119,6 +123,7 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		return nil, err
 	}
 	nw.Exchange = ex
+	nw.startTraffic()
 	if wire != nil {
 		nw.Bitswap.SetReceiver(wire.receive(ex))
 		nw.spawn(func() { wire.watchLost(nctx, h, ex) })
@@ -219,6 +224,7 @@ func streamMeter(m *metrics.Node) func(proto string) (in, out func(int)) {
 func (nw *Network) exchangeConfig(cfg *repo.Config, xcfg exchange.Config, m *metrics.Node) exchange.Config {
 	lim := cfg.Limits
 	xcfg.Logger = nw.logger
+	xcfg.Traffic = nw.Traffic
 	if xcfg.MaxRequests == 0 {
 		xcfg.MaxRequests = lim.RequestsPerPeer
 	}
@@ -259,6 +265,7 @@ func (nw *Network) bitswapConfig(n *Node, xcfg exchange.Config) bitswap.Config {
 		Logger:           nw.logger,
 		OnBadPeer:        xcfg.OnBadPeer,
 		Served:           func(blocks int, _ int64) { m.BlocksServed.Add(uint64(blocks)) },
+		Traffic:          nw.Traffic,
 		Serves:           xcfg.Serves,
 	}
 }

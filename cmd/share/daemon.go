@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -168,9 +169,14 @@ func connectCmd(g *globals) *cobra.Command {
 
 func peersCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "peers",
-		Short:   "List the daemon's connected peers",
-		Example: "  share peers",
+		Use:   "peers",
+		Short: "List the daemon's connected peers and the blocks exchanged with each",
+		Long: `List the daemon's connected peers, one a line: the address, the
+direction, the block protocol (share or bitswap), "relayed" for a
+connection through a relay, then the current rate, bytes and blocks in
+(what the peer sent) and out (what this node served it), since it
+connected. Rates are over the last 5 seconds.`,
+		Example: "  share peers\n  share peers --json | jq -s 'sort_by(-.BytesIn)'",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := daemonClient()
@@ -189,10 +195,34 @@ func peersCmd(g *globals) *cobra.Command {
 				case g.quiet:
 					fmt.Fprintln(g.stdout, p.ID)
 				default:
-					fmt.Fprintf(g.stdout, "%s/p2p/%s %s\n", p.Addr, p.ID, p.Direction)
+					fmt.Fprintln(g.stdout, peerLine(p))
 				}
 			}
 			return nil
 		},
 	}
+}
+
+// peerLine is a peer of 'share peers': "ADDR/p2p/ID DIRECTION PROTOCOL
+// [relayed] in RATE (BYTES, N blocks) out RATE (BYTES, N blocks)".
+func peerLine(p node.PeerInfo) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/p2p/%s %s", p.Addr, p.ID, p.Direction)
+	if p.Protocol != "" {
+		b.WriteString(" " + p.Protocol)
+	}
+	if p.Relayed {
+		b.WriteString(" relayed")
+	}
+	fmt.Fprintf(&b, " in %s/s (%s, %s) out %s/s (%s, %s)",
+		humanBytes(p.RateIn), humanBytes(p.BytesIn), blocks(p.BlocksIn),
+		humanBytes(p.RateOut), humanBytes(p.BytesOut), blocks(p.BlocksOut))
+	return b.String()
+}
+
+func blocks(n int64) string {
+	if n == 1 {
+		return "1 block"
+	}
+	return fmt.Sprintf("%d blocks", n)
 }

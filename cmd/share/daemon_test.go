@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/share-p2p/share/node"
 )
 
 // daemon is a running `share daemon` process.
@@ -208,6 +210,42 @@ func TestDaemonConnectPeers(t *testing.T) {
 	waitFor(t, 10*time.Second, "both daemons to list each other", func() bool {
 		return strings.Contains(ok(t, r2, "peers", "-q"), id1) && strings.Count(ok(t, r1, "peers", "-q"), "12D3KooW") == 1
 	})
+}
+
+// TestDaemonPeersTraffic: after a get between two daemons, 'share peers'
+// says, for each side, the blocks and bytes that moved and over which
+// protocol, in --json and in its line.
+func TestDaemonPeersTraffic(t *testing.T) {
+	r1, r2, work := t.TempDir(), t.TempDir(), t.TempDir()
+	d1 := startDaemon(t, r1)
+	startDaemon(t, r2)
+	data := randBytes(t, 3<<20+5)
+	writeFile(t, filepath.Join(work, "f"), data)
+	c := strings.TrimSpace(ok(t, r1, "add", "-Q", filepath.Join(work, "f")))
+	ok(t, r2, "connect", d1.addrs[0])
+	ok(t, r2, "get", c, "-o", filepath.Join(work, "out"))
+	id1 := d1.addrs[0][strings.LastIndex(d1.addrs[0], "/")+1:]
+
+	peer := func(rp string) node.PeerInfo {
+		t.Helper()
+		var p node.PeerInfo
+		if err := json.Unmarshal([]byte(ok(t, rp, "peers", "--json")), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	got := peer(r2)
+	if got.ID != id1 || got.Protocol != "share" || got.BytesIn < int64(len(data)) || got.BlocksIn < 4 || got.BytesOut != 0 || got.Relayed {
+		t.Errorf("the getter's view of the provider: %+v, want %d bytes in over share", got, len(data))
+	}
+	served := peer(r1)
+	if served.BytesOut < got.BytesIn || served.BlocksOut < got.BlocksIn || served.Protocol != "share" {
+		t.Errorf("the provider's view of the getter: %+v, want what the getter got (%d bytes) out", served, got.BytesIn)
+	}
+	line := ok(t, r2, "peers")
+	if !strings.Contains(line, " share in ") || !strings.Contains(line, fmt.Sprintf("%d blocks) out 0 B/s (0 B, 0 blocks)", got.BlocksIn)) {
+		t.Errorf("peers line %q lacks the protocol and figures", line)
+	}
 }
 
 // TestDaemonGatewayExportImport: the daemon serves its content on the

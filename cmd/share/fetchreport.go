@@ -9,6 +9,7 @@ import (
 
 	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/node"
+	"github.com/share-p2p/share/traffic"
 )
 
 // fetchReport shows a fetch as it goes (the progress bar) and says at the
@@ -107,11 +108,8 @@ func fromLine(from []exchange.PeerStat) string {
 // /ipfs/bitswap/1.2.0, "share" for share's /NET/blocks/1.0.0 on any
 // network.
 func protoName(proto string) string {
-	switch {
-	case strings.Contains(proto, "/bitswap"):
-		return "bitswap"
-	case strings.Contains(proto, "/blocks/"):
-		return "share"
+	if p := traffic.ProtoOf(proto); p != 0 {
+		return p.String()
 	}
 	return proto
 }

@@ -103,7 +103,7 @@ func TestJSONConventions(t *testing.T) {
 		{cmd: "peers", kind: "unreachable"}, // no daemon
 		{cmd: "peers", on: "daemon", lines: none},
 		{cmd: "connect", on: "daemon", args: []string{d2.addrs[0]}, lines: one, keys: []string{"ID"}},
-		{cmd: "peers", on: "daemon", lines: one, keys: []string{"ID", "Addr", "Direction"}},
+		{cmd: "peers", on: "daemon", lines: one, keys: []string{"ID", "Addr", "Direction", "Streams", "Since", "Relayed", "RateIn", "RateOut", "BytesIn", "BytesOut", "BlocksIn", "BlocksOut"}},
 		{cmd: "provide", on: "daemon", args: []string{dcid}, lines: one, keys: []string{"Cid"}}, // the connected peer takes it
 		{cmd: "routing findprovs", on: "daemon", args: []string{"-n", "1", dcid}, lines: one, keys: []string{"ID", "Addrs"}},
 		{cmd: "routing findprovs", on: "daemon", args: []string{missing}, kind: "not found"},
