@@ -69,6 +69,10 @@ func (n *Node) Status(ctx context.Context) gateway.Status {
 		StorageMax:  st.StorageMax,
 		Blocks:      st.Blocks,
 		Transfers:   n.transfersNow(),
+		// Empty lists, not null, in status.json (the JSON conventions).
+		Peers:   []gateway.PeerStatus{},
+		Pins:    []gateway.PinStatus{},
+		Traffic: gateway.Traffic{In: []int64{}, Out: []int64{}},
 	}
 	n.netMu.Lock()
 	nw := n.net
