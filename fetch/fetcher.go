@@ -57,6 +57,9 @@ type Peers interface {
 	// (up), again when identify has run on it (up), and when it
 	// disconnects (!up), until ctx ends, then returns.
 	Watch(ctx context.Context, fn func(p peer.ID, up bool))
+	// Connect returns once a connection to ai.ID that can carry data
+	// is up: not one through a relay that limits data, for which it
+	// fails with p2p.ErrLimitedConn once no hole punch gave a direct one.
 	Connect(ctx context.Context, ai peer.AddrInfo) error
 }
 
