@@ -211,15 +211,17 @@ func TimedOut(c cid.Cid, d time.Duration) error {
 
 // notHere is the one error of content that is not here and did not come:
 // "CID: not found locally[, and WHY]".
+// The error why stays in the chain: errs.Reason finds its text when it
+// carries the kind ("peer *X is only reachable through a relay that
+// limits data").
 func notHere(c cid.Cid, kind errs.Kind, why error) error {
-	msg := "not found locally"
-	if why != nil {
-		msg += ", and " + why.Error()
-	}
 	if kind == errs.Other {
 		kind = errs.NotFound
 	}
-	return errs.E(kind, c, errors.New(msg))
+	if why == nil {
+		return errs.E(kind, c, errors.New("not found locally"))
+	}
+	return errs.E(kind, c, fmt.Errorf("not found locally, and %w", why))
 }
 
 // Local is the blockstore as the node's readers see it: a read that

@@ -241,11 +241,13 @@ func (s *sources) update(change func()) error {
 }
 
 // limitedErr says that the peers ps, the only ones found, can be reached
-// only through relays that limit data: of kind errs.Unreachable.
+// only through relays that limit data: of kind errs.Unreachable. It names
+// the smallest ID, so that the line does not depend on who answered first.
 func limitedErr(ps []peer.ID) error {
-	who := "peer " + ps[0].ShortString() + " is"
+	first := slices.Min(ps).ShortString()
+	who := "peer " + first + " is"
 	if len(ps) > 1 {
-		who = fmt.Sprintf("peer %s and %d more are", ps[0].ShortString(), len(ps)-1)
+		who = fmt.Sprintf("peer %s and %d more are", first, len(ps)-1)
 	}
 	return errs.E(errs.Unreachable, fmt.Errorf("%s %w", who, p2p.ErrLimitedConn))
 }
