@@ -137,8 +137,7 @@ func (s *Service) watch() {
 		go func() {
 			defer s.wg.Done()
 			defer s.release(e.Peer)
-			defer s.end(c, 0, true) // the initiator decides: no more after this
-			s.initiate(c)
+			s.end(c, 0, s.initiate(c), true) // the initiator decides: no more after this
 		}()
 	}
 }
@@ -188,29 +187,30 @@ func (s *Service) filter(addrs []ma.Multiaddr) []ma.Multiaddr {
 	return out
 }
 
-// initiate runs the initiator's side over relayed connection c.
-func (s *Service) initiate(c *p2p.Conn) {
+// initiate runs the initiator's side over relayed connection c and
+// returns its outcome ("" if the service closed).
+func (s *Service) initiate(c *p2p.Conn) (outcome string) {
 	p := c.RemotePeer()
 	log := s.cfg.Logger.With("peer", p.ShortString())
 	if s.h.DirectConn(p) != nil {
 		s.report(log, "initiator", Direct, c, 0)
-		return
+		return Direct
 	}
 	own := s.ownAddrs()
 	if len(own) == 0 {
 		s.report(log, "initiator", NoAddrs, c, 0)
-		return
+		return NoAddrs
 	}
 	for attempt := 1; attempt <= MaxAttempts; attempt++ {
 		addrs, rtt, err := s.exchange(c, own)
 		if err != nil {
 			log.Debug("hole punch: exchange failed", "attempt", attempt, "err", err)
 			s.report(log, "initiator", ProtocolError, c, attempt)
-			return
+			return ProtocolError
 		}
 		if len(addrs) == 0 {
 			s.report(log, "initiator", NoAddrs, c, attempt)
-			return
+			return NoAddrs
 		}
 		// The peer dials when SYNC arrives, half a round trip from now;
 		// dialling a little later makes its SYN the first on a path
@@ -219,15 +219,16 @@ func (s *Service) initiate(c *p2p.Conn) {
 		select {
 		case <-time.After(rtt/2 + rtt/4 + time.Millisecond):
 		case <-s.ctx.Done():
-			return
+			return ""
 		}
 		if s.punch(p, addrs, attempt == MaxAttempts) {
 			s.report(log, "initiator", Success, c, attempt)
-			return
+			return Success
 		}
 		log.Debug("hole punch: attempt failed", "attempt", attempt, "addrs", addrs)
 	}
 	s.report(log, "initiator", Failed, c, MaxAttempts)
+	return Failed
 }
 
 // exchange opens a stream over c, sends CONNECT with own, reads the
@@ -269,6 +270,14 @@ func (s *Service) punch(p peer.ID, addrs []ma.Multiaddr, client bool) bool {
 	if _, err := s.h.DialHolePunch(ctx, p, addrs, client); err == nil {
 		return true
 	}
+	return s.directSoon(ctx, p)
+}
+
+// directSoon waits until p has a direct connection or ctx ends, and
+// reports whether it has one. Both sides' dials of a punch may open
+// connections, and the loser of their collapse closes while the winner
+// is still in its handshake: for that moment there is none.
+func (s *Service) directSoon(ctx context.Context, p peer.ID) bool {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for s.h.DirectConn(p) == nil {
@@ -296,7 +305,7 @@ func (s *Service) serve(st *p2p.Stream) {
 	outcome, rounds := s.rounds(st, log)
 	// After a failed attempt the initiator may try again on a new stream;
 	// after anything else it is done.
-	s.end(c, rounds, outcome != Failed)
+	s.end(c, rounds, outcome, outcome != Failed)
 	s.report(log, "receiver", outcome, c, rounds)
 }
 

@@ -22,6 +22,7 @@ type punchState struct {
 	running  int       // exchanges (initiator: the whole punch) under way
 	attempts int       // attempts over
 	final    bool      // no more will come: success, the initiator's end, an error
+	success  bool      // the last one gave a direct connection
 	idle     time.Time // when the last exchange ended
 }
 
@@ -39,9 +40,9 @@ func (s *Service) begin(c *p2p.Conn) {
 	s.changedLocked()
 }
 
-// end records that an exchange over c ended after attempts attempts;
-// final says no other will follow.
-func (s *Service) end(c *p2p.Conn, attempts int, final bool) {
+// end records that an exchange over c ended after attempts attempts
+// with outcome; final says no other will follow.
+func (s *Service) end(c *p2p.Conn, attempts int, outcome string, final bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.punches[c.RemotePeer()]
@@ -51,6 +52,7 @@ func (s *Service) end(c *p2p.Conn, attempts int, final bool) {
 	st.running--
 	st.attempts += attempts
 	st.final = st.final || final || st.attempts >= MaxAttempts
+	st.success = outcome == Success || outcome == Direct
 	st.idle = time.Now()
 	s.changedLocked()
 }
@@ -72,28 +74,28 @@ func (s *Service) changedLocked() {
 // over means none will; otherwise the state may change on changed, and
 // by until (if not zero) over it is if nothing started meanwhile. A punch
 // is expected to start within Config.StartTimeout of the connection.
-func (s *Service) verdict(c *p2p.Conn, now time.Time) (over bool, until time.Time, changed <-chan struct{}) {
+func (s *Service) verdict(c *p2p.Conn, now time.Time) (over, success bool, until time.Time, changed <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.punches[c.RemotePeer()]
 	switch {
 	case st != nil && st.running > 0:
-		return false, time.Time{}, s.changed
+		return false, false, time.Time{}, s.changed
 	case st != nil && st.conn == c && st.final:
-		return true, time.Time{}, s.changed
+		return true, st.success, time.Time{}, s.changed
 	case st != nil && st.conn == c:
 		until = st.idle.Add(nextAttemptWait)
 	default:
 		until = c.Opened().Add(s.cfg.StartTimeout)
 	}
-	return !now.Before(until), until, s.changed
+	return !now.Before(until), false, until, s.changed
 }
 
 // WaitDirect implements p2p.DirectWaiter: it returns the direct connection
 // to c's peer once a hole punch gave one, or nil once none will come of
 // c: the peer does not speak DCUtR, this host has no address to offer,
 // the punch failed (three attempts), none started within
-// Config.StartTimeout, or c closed.
+// Config.StartTimeout, or c closed and no direct connection replaced it.
 func (s *Service) WaitDirect(ctx context.Context, c *p2p.Conn) (*p2p.Conn, error) {
 	p := c.RemotePeer()
 	select {
@@ -110,14 +112,32 @@ func (s *Service) WaitDirect(ctx context.Context, c *p2p.Conn) (*p2p.Conn, error
 		if d := s.h.DirectConn(p); d != nil {
 			return d, nil
 		}
-		over, until, changed := s.verdict(c, time.Now())
-		if over || c.IsClosed() || s.ctx.Err() != nil {
+		over, success, until, changed := s.verdict(c, time.Now())
+		if (over && success) || c.IsClosed() {
+			// The host closes a relayed connection that a direct one
+			// replaced: wait for that one to settle.
+			return s.settledDirect(ctx, p)
+		}
+		if over || s.ctx.Err() != nil {
 			return nil, nil
 		}
 		if err := s.waitChange(ctx, c, changed, until); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// settledDirect returns p's direct connection after a successful punch,
+// waiting for it while the collapse of the punch's two connections
+// settles (see directSoon).
+func (s *Service) settledDirect(ctx context.Context, p peer.ID) (*p2p.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	defer cancel()
+	s.directSoon(dctx, p)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return s.h.DirectConn(p), nil
 }
 
 // waitChange waits for changed, until (if not zero), c's end or the
