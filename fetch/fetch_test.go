@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/exchange"
 	"github.com/share-p2p/share/gc"
+	"github.com/share-p2p/share/p2p"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -41,13 +43,14 @@ type fakeNet struct {
 	asked     map[peer.ID]int
 	silent    map[peer.ID]bool // peers whose ask fails (no answer)
 	flaky     map[peer.ID]int  // peers whose first asks fail, how many
+	limited   map[peer.ID]bool // peers only reachable through a relay that limits data
 	noDHT     bool             // the router knows no peers
 	active    atomic.Int32     // goroutines of the fetcher inside the fake network
 	sessions  atomic.Int32     // sessions started
 }
 
 func newFakeNet() *fakeNet {
-	return &fakeNet{remote: dag.NewMemStore(), has: map[peer.ID]bool{}, asked: map[peer.ID]int{}, silent: map[peer.ID]bool{}, flaky: map[peer.ID]int{}}
+	return &fakeNet{remote: dag.NewMemStore(), has: map[peer.ID]bool{}, asked: map[peer.ID]int{}, silent: map[peer.ID]bool{}, flaky: map[peer.ID]int{}, limited: map[peer.ID]bool{}}
 }
 
 func (n *fakeNet) network(withRouter bool) *Network {
@@ -85,6 +88,9 @@ func (s fakeSource) Has(ctx context.Context, p peer.ID, c cid.Cid) (bool, error)
 		s.n.flaky[p]--
 		return false, errors.New("stream reset")
 	}
+	if s.n.limited[p] {
+		return false, limitedConn(p)
+	}
 	return s.n.has[p], nil
 }
 
@@ -106,9 +112,19 @@ func (p fakePeers) Peers() []peer.ID {
 func (p fakePeers) Connect(ctx context.Context, ai peer.AddrInfo) error {
 	p.n.mu.Lock()
 	p.n.dialled = append(p.n.dialled, ai.ID)
+	limited := p.n.limited[ai.ID]
 	p.n.mu.Unlock()
+	if limited {
+		return limitedConn(ai.ID)
+	}
 	p.n.connect(ai.ID, true)
 	return nil
+}
+
+// limitedConn is the host's error for a peer only reachable through a
+// relay that limits data.
+func limitedConn(p peer.ID) error {
+	return errs.E(errs.Unreachable, fmt.Errorf("ask %s: peer %s is %w", p, p.ShortString(), p2p.ErrLimitedConn))
 }
 
 func (p fakePeers) Watch(ctx context.Context, fn func(peer.ID, bool)) {
@@ -495,6 +511,20 @@ func TestNotHere(t *testing.T) {
 		n.noDHT = noDHT
 		return n
 	}
+	// limitedPeers: a and b say no; the peers lim, connected or found
+	// by the DHT, are only reachable through relays that limit data.
+	limitedPeers := func(connected bool, lim ...peer.ID) *fakeNet {
+		n := peersSayNo(connected)
+		for _, p := range lim {
+			n.limited[p] = true
+			if connected {
+				n.connect(p, true)
+			} else {
+				n.routed = append(n.routed, peer.AddrInfo{ID: p})
+			}
+		}
+		return n
+	}
 
 	cases := []struct {
 		name    string
@@ -512,6 +542,13 @@ func TestNotHere(t *testing.T) {
 			notHere + "no peer that has it was found: asked 2 connected peers, DHT has no peers"},
 		{"peers say no, DHT finds none", online(peersSayNo(false), true), time.Hour, errs.NotFound,
 			notHere + "no peer that has it was found: asked 2 connected peers, the DHT found no provider"},
+		// A provider only behind a relay that limits data (no hole
+		// punched) is an answer: the fetch ends at once, saying why.
+		{"a connected peer behind a limited relay", online(limitedPeers(true, "lim"), true), time.Hour, errs.Unreachable,
+			notHere + "peer " + peer.ID("lim").ShortString() + " is only reachable through a relay that limits data"},
+		// The line names the smallest ID.
+		{"the DHT finds two behind limited relays", online(limitedPeers(false, "lim1", "lim2"), true), time.Hour, errs.Unreachable,
+			notHere + "peer " + peer.ID("lim1").ShortString() + " and 1 more are only reachable through a relay that limits data"},
 		// A peer that does not answer is not a no: the timeout decides.
 		{"a peer does not answer", online(peersSayNo(true, "mute"), true), 100 * time.Millisecond, errs.Timeout,
 			notHere + "nothing arrived in time: no peer that has it was found"},
@@ -523,6 +560,9 @@ func TestNotHere(t *testing.T) {
 			_, _, err := cat(ctx, f.Fetcher, root, Options{Timeout: tc.timeout})
 			if err == nil || err.Error() != tc.want || errs.KindOf(err) != tc.kind {
 				t.Fatalf("err %v (kind %v), want %q (kind %v)", err, errs.KindOf(err), tc.want, tc.kind)
+			}
+			if r := errs.Reason(err); tc.kind == errs.Unreachable && r != strings.TrimPrefix(tc.want, notHere) {
+				t.Fatalf("reason %q, want the part that says why", r)
 			}
 			err = f.Have(ctx, root, Options{Timeout: tc.timeout}, nil)
 			if err == nil || err.Error() != tc.want {

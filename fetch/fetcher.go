@@ -57,6 +57,9 @@ type Peers interface {
 	// (up), again when identify has run on it (up), and when it
 	// disconnects (!up), until ctx ends, then returns.
 	Watch(ctx context.Context, fn func(p peer.ID, up bool))
+	// Connect returns once a connection to ai.ID that can carry data
+	// is up: not one through a relay that limits data, for which it
+	// fails with p2p.ErrLimitedConn once no hole punch gave a direct one.
 	Connect(ctx context.Context, ai peer.AddrInfo) error
 }
 
@@ -208,15 +211,17 @@ func TimedOut(c cid.Cid, d time.Duration) error {
 
 // notHere is the one error of content that is not here and did not come:
 // "CID: not found locally[, and WHY]".
+// The error why stays in the chain: errs.Reason finds its text when it
+// carries the kind ("peer *X is only reachable through a relay that
+// limits data").
 func notHere(c cid.Cid, kind errs.Kind, why error) error {
-	msg := "not found locally"
-	if why != nil {
-		msg += ", and " + why.Error()
-	}
 	if kind == errs.Other {
 		kind = errs.NotFound
 	}
-	return errs.E(kind, c, errors.New(msg))
+	if why == nil {
+		return errs.E(kind, c, errors.New("not found locally"))
+	}
+	return errs.E(kind, c, fmt.Errorf("not found locally, and %w", why))
 }
 
 // Local is the blockstore as the node's readers see it: a read that

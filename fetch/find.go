@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/share-p2p/share/errs"
+	"github.com/share-p2p/share/p2p"
 	"github.com/share-p2p/share/p2p/mss"
 	"github.com/share-p2p/share/p2p/peer"
 )
@@ -16,10 +19,16 @@ import (
 // none of them has provided the root within routingDelay, and then each
 // provider it finds is dialled and handed to the session while the lookup
 // goes on.
+//
+// A peer reached only through a relay that limits data (libp2p's default
+// relays) cannot send a DAG: an ask or a dial of it waits for a hole punch
+// to give a direct connection (three attempts of up to 5 s each, hence the
+// timeouts), and when none comes it counts as a source that answered, so
+// that a fetch it was the only hope of ends at once, saying so.
 const (
-	askTimeout     = 10 * time.Second
+	askTimeout     = 20 * time.Second
 	askRetry       = 250 * time.Millisecond // before a failed ask is tried again
-	connectTimeout = 10 * time.Second
+	connectTimeout = 20 * time.Second
 	routingDelay   = 300 * time.Millisecond
 	// A node that has just joined the network (the CLI without a daemon
 	// starts one per command) may still be filling its routing table:
@@ -87,7 +96,7 @@ func (r *run) findProviders() {
 // ask p again.
 func (r *run) ask(p peer.ID) {
 	has, err := r.askOnce(p)
-	if err != nil && !errors.Is(err, mss.ErrNotSupported) && !errors.Is(err, context.DeadlineExceeded) && wait(r.ctx, askRetry) {
+	if retryable(err) && wait(r.ctx, askRetry) {
 		has, err = r.askOnce(p)
 	}
 	switch {
@@ -97,9 +106,18 @@ func (r *run) ask(p peer.ID) {
 	case err == nil || errors.Is(err, mss.ErrNotSupported):
 		// A peer that does not speak the protocol cannot send it either.
 		r.settled(func() { r.src.answered(p) })
+	case errors.Is(err, p2p.ErrLimitedConn):
+		r.settled(func() { r.src.answeredLimited(p) })
 	default:
 		r.settled(r.src.silent)
 	}
+}
+
+// retryable reports whether an ask that failed with err may succeed at
+// once if tried again: not a refusal, a timeout or a limited relay.
+func retryable(err error) bool {
+	return err != nil && !errors.Is(err, mss.ErrNotSupported) &&
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, p2p.ErrLimitedConn)
 }
 
 // askOnce asks p whether it has the root, for askTimeout at most.
@@ -164,6 +182,9 @@ func (r *run) connect(ai peer.AddrInfo) bool {
 	defer cancel()
 	if err := r.nw.Peers.Connect(ctx, ai); err != nil {
 		r.f.log.Debug("provider unreachable", "peer", ai.ID, "err", err)
+		if errors.Is(err, p2p.ErrLimitedConn) {
+			r.settled(func() { r.src.limit(ai.ID) })
+		}
 		return false
 	}
 	r.sess.AddProviders(ai.ID)
@@ -190,6 +211,7 @@ type sources struct {
 	mu      sync.Mutex
 	pending int              // asks under way
 	no      map[peer.ID]bool // peers that answered no
+	limited []peer.ID        // providers only reachable through a relay that limits data
 	unsure  bool             // an ask failed
 	found   bool             // a provider was handed to the session
 	routing string           // why routing found nothing; "" while it may
@@ -200,6 +222,18 @@ type sources struct {
 
 func (s *sources) provided() { s.pending--; s.found = true }
 func (s *sources) silent()   { s.pending--; s.unsure = true }
+
+// limit records that p can be reached only through a relay that limits
+// data.
+func (s *sources) limit(p peer.ID) {
+	if !slices.Contains(s.limited, p) {
+		s.limited = append(s.limited, p)
+	}
+}
+
+// answeredLimited records the end of an ask of p, which can be reached
+// only through a relay that limits data.
+func (s *sources) answeredLimited(p peer.ID) { s.pending--; s.limit(p) }
 
 func (s *sources) answered(p peer.ID) {
 	s.pending--
@@ -219,7 +253,22 @@ func (s *sources) update(change func()) error {
 		return nil
 	}
 	s.err = fmt.Errorf("no peer that has it was found: asked %d connected peers, %s", len(s.no), s.routing)
+	if len(s.limited) > 0 {
+		s.err = limitedErr(s.limited)
+	}
 	return s.err
+}
+
+// limitedErr says that the peers ps, the only ones found, can be reached
+// only through relays that limit data: of kind errs.Unreachable. It names
+// the smallest ID, so that the line does not depend on who answered first.
+func limitedErr(ps []peer.ID) error {
+	first := slices.Min(ps).ShortString()
+	who := "peer " + first + " is"
+	if len(ps) > 1 {
+		who = fmt.Sprintf("peer %s and %d more are", first, len(ps)-1)
+	}
+	return errs.E(errs.Unreachable, fmt.Errorf("%s %w", who, p2p.ErrLimitedConn))
 }
 
 // exhausted is the error that ended the fetch for want of a source, or

@@ -310,7 +310,7 @@ func (r *run) fail(err error) error {
 // no source could serve into the error that says so.
 func (r *run) explain(err error) error {
 	if why := r.src.exhausted(); err != nil && why != nil {
-		return notHere(r.root, errs.NotFound, why)
+		return notHere(r.root, errs.KindOf(why), why) // NotFound, or Unreachable
 	}
 	if !errors.Is(err, exchange.ErrNoProgress) {
 		return err

@@ -84,9 +84,18 @@ func (s exchangeSource) NewSession(ctx context.Context, root cid.Cid, opts excha
 // hostPeers is the host as the fetcher sees it.
 type hostPeers struct{ h *p2p.Host }
 
-func (p hostPeers) Self() peer.ID                                       { return p.h.ID() }
-func (p hostPeers) Peers() []peer.ID                                    { return p.h.Peers() }
-func (p hostPeers) Connect(ctx context.Context, ai peer.AddrInfo) error { return p.h.Connect(ctx, ai) }
+func (p hostPeers) Self() peer.ID    { return p.h.ID() }
+func (p hostPeers) Peers() []peer.ID { return p.h.Peers() }
+
+// Connect connects to ai and waits for a connection that carries data
+// (not a limited relayed one).
+func (p hostPeers) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if err := p.h.Connect(ctx, ai); err != nil {
+		return err
+	}
+	_, err := p.h.DataConn(ctx, ai.ID)
+	return err
+}
 
 // Watch reports the peers connected now, then those that come and go.
 func (p hostPeers) Watch(ctx context.Context, fn func(peer.ID, bool)) {

@@ -199,8 +199,9 @@ type Host struct {
 	hmu      sync.RWMutex
 	handlers map[string]StreamHandler
 	// Circuit relay hooks (circuit.go), under hmu.
-	circuits    CircuitDialer
-	addrSources []func() []ma.Multiaddr
+	circuits     CircuitDialer
+	addrSources  []func() []ma.Multiaddr
+	directWaiter DirectWaiter // limited.go
 
 	mu        sync.Mutex
 	closed    bool

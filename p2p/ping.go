@@ -47,7 +47,8 @@ func (h *Host) Ping(ctx context.Context, id peer.ID) (time.Duration, error) {
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 	}
-	s, err := h.NewStream(ctx, id, h.PingProtocol())
+	// A ping is a few bytes: a limited relayed connection carries it.
+	s, err := h.NewStream(WithLimitedConn(ctx), id, h.PingProtocol())
 	if err != nil {
 		return 0, err
 	}

@@ -473,10 +473,15 @@ func (h *Host) ClosePeer(id peer.ID) {
 
 // NewStream opens a stream to a peer for the first of protos it supports,
 // connecting first (with the peerstore's addresses) if needed. With one
-// protocol the negotiation is optimistic (see Conn.NewStream).
+// protocol the negotiation is optimistic (see Conn.NewStream). A limited
+// relayed connection is used only under WithLimitedConn; otherwise the
+// stream waits for a hole punch to give a direct one (see DataConn).
 func (h *Host) NewStream(ctx context.Context, id peer.ID, protos ...string) (*Stream, error) {
 	for attempt := 0; ; attempt++ {
 		c, err := h.connect(ctx, peer.AddrInfo{ID: id})
+		if err == nil && !limitedAllowed(ctx) {
+			c, err = h.dataConn(ctx, c)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -142,3 +142,50 @@ func TestNATRelayFallback(t *testing.T) {
 		t.Fatalf("s2h1's connection to s1h1 is at %q, want relayed (no hole through a symmetric NAT)", a)
 	}
 }
+
+// TestNATLimitedRelay: site 2 is a symmetric NAT, so no hole can be
+// punched, and the relay keeps the default limits (libp2p's and kubo's:
+// 2 min, 128 KiB a circuit): share get fails once the punch has failed,
+// well before its idle timeout, with one line naming the cause, and
+// --json carries the kind.
+func TestNATLimitedRelay(t *testing.T) {
+	l := newNATLab(t, "1", "2", "--symmetric-site", "2")
+	repos, s1 := holePunchLab(t, l)
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	c := l.add(t, "s1h1", repos["s1h1"], data)
+	want := "share: " + c + ": not found locally, and peer *" + s1[len(s1)-6:] +
+		" is only reachable through a relay that limits data\n"
+	for _, asJSON := range []bool{false, true} {
+		args := []string{"get", c, "-o", filepath.Join(t.TempDir(), "out.bin"), "--timeout", "60s"}
+		if asJSON {
+			args = append(args, "--json")
+		}
+		cmd := l.share("s2h1", repos["s2h1"], args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		start := time.Now()
+		err := cmd.Run()
+		took := time.Since(start)
+		t.Logf("get (json %v) failed after %v: %s", asJSON, took.Round(time.Millisecond), stderr.Bytes())
+		if code := cmd.ProcessState.ExitCode(); err == nil || code != 1 || stdout.Len() != 0 {
+			t.Fatalf("get through a limited relay: exit %d (%v), stdout %q, want exit 1 and nothing", code, err, stdout.Bytes())
+		}
+		if took > 30*time.Second {
+			t.Errorf("the get failed after %v, want once the punch failed (about 15 s), not at the idle timeout", took)
+		}
+		if !asJSON {
+			if stderr.String() != want {
+				t.Errorf("stderr %q, want %q", stderr.String(), want)
+			}
+			continue
+		}
+		var e struct{ Error, Kind, Reason string }
+		if err := json.Unmarshal(stderr.Bytes(), &e); err != nil || e.Kind != "unreachable" || "share: "+e.Error+"\n" != want {
+			t.Errorf("--json stderr %q (%v), want kind unreachable and the line %q", stderr.Bytes(), err, want)
+		}
+	}
+	if a := peerAddr(t, l, repos["s2h1"], s1); !strings.Contains(a, "/p2p-circuit") {
+		t.Fatalf("s2h1's connection to s1h1 is at %q, want relayed (no hole through a symmetric NAT)", a)
+	}
+}

@@ -46,6 +46,11 @@ type Config struct {
 	// StreamTimeout bounds the message exchange of one attempt (default
 	// 30 s).
 	StreamTimeout time.Duration
+	// StartTimeout is how long after a relayed connection opens a punch
+	// over it is expected to start: WaitDirect gives up on it then
+	// (default 10 s; ours start once identify has run, within a round
+	// trip or two).
+	StartTimeout time.Duration
 	// OnOutcome, if set, is told how each punch ended: role is
 	// "initiator" or "receiver", outcome one of the constants above, and
 	// elapsed the time from the relayed connection's opening to the
@@ -64,10 +69,13 @@ type Service struct {
 
 	mu      sync.Mutex
 	running map[peer.ID]bool
+	punches map[peer.ID]*punchState // for WaitDirect (wait.go)
+	changed chan struct{}           // closed when a punch starts or ends
 }
 
 // New registers the protocol on h and starts punching over every relayed
-// connection a peer opens to h. Close stops it.
+// connection a peer opens to h; streams that wait for a direct connection
+// (p2p.Host.DataConn) wait for its punches. Close stops it.
 func New(h *p2p.Host, cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -81,12 +89,17 @@ func New(h *p2p.Host, cfg Config) *Service {
 	if cfg.StreamTimeout <= 0 {
 		cfg.StreamTimeout = 30 * time.Second
 	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 10 * time.Second
+	}
 	if cfg.OnOutcome == nil {
 		cfg.OnOutcome = func(string, string, time.Duration) {}
 	}
-	s := &Service{h: h, cfg: cfg, running: map[peer.ID]bool{}, sub: h.Subscribe()}
+	s := &Service{h: h, cfg: cfg, running: map[peer.ID]bool{}, sub: h.Subscribe(),
+		punches: map[peer.ID]*punchState{}, changed: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	h.SetHandler(Protocol, s.serve)
+	h.SetDirectWaiter(s)
 	s.wg.Add(1)
 	go s.watch()
 	return s
@@ -98,6 +111,7 @@ func (s *Service) Close() {
 		return
 	}
 	s.h.RemoveHandler(Protocol)
+	s.h.SetDirectWaiter(nil)
 	s.cancel()
 	s.sub.Close()
 	s.wg.Wait()
@@ -109,17 +123,21 @@ func (s *Service) watch() {
 	defer s.wg.Done()
 	for e := range s.sub.Events() {
 		c := e.Conn
+		if e.Kind == p2p.Disconnected {
+			s.forget(e.Peer)
+		}
 		if e.Kind != p2p.Identified || c == nil || !c.Relayed() || c.Direction() != p2p.Inbound {
 			continue
 		}
 		if !s.h.Peerstore().SupportsProtocol(e.Peer, Protocol) || !s.claim(e.Peer) {
 			continue
 		}
+		s.begin(c)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer s.release(e.Peer)
-			s.initiate(c)
+			s.end(c, 0, s.initiate(c), true) // the initiator decides: no more after this
 		}()
 	}
 }
@@ -169,29 +187,30 @@ func (s *Service) filter(addrs []ma.Multiaddr) []ma.Multiaddr {
 	return out
 }
 
-// initiate runs the initiator's side over relayed connection c.
-func (s *Service) initiate(c *p2p.Conn) {
+// initiate runs the initiator's side over relayed connection c and
+// returns its outcome ("" if the service closed).
+func (s *Service) initiate(c *p2p.Conn) (outcome string) {
 	p := c.RemotePeer()
 	log := s.cfg.Logger.With("peer", p.ShortString())
 	if s.h.DirectConn(p) != nil {
 		s.report(log, "initiator", Direct, c, 0)
-		return
+		return Direct
 	}
 	own := s.ownAddrs()
 	if len(own) == 0 {
 		s.report(log, "initiator", NoAddrs, c, 0)
-		return
+		return NoAddrs
 	}
 	for attempt := 1; attempt <= MaxAttempts; attempt++ {
 		addrs, rtt, err := s.exchange(c, own)
 		if err != nil {
 			log.Debug("hole punch: exchange failed", "attempt", attempt, "err", err)
 			s.report(log, "initiator", ProtocolError, c, attempt)
-			return
+			return ProtocolError
 		}
 		if len(addrs) == 0 {
 			s.report(log, "initiator", NoAddrs, c, attempt)
-			return
+			return NoAddrs
 		}
 		// The peer dials when SYNC arrives, half a round trip from now;
 		// dialling a little later makes its SYN the first on a path
@@ -200,15 +219,16 @@ func (s *Service) initiate(c *p2p.Conn) {
 		select {
 		case <-time.After(rtt/2 + rtt/4 + time.Millisecond):
 		case <-s.ctx.Done():
-			return
+			return ""
 		}
 		if s.punch(p, addrs, attempt == MaxAttempts) {
 			s.report(log, "initiator", Success, c, attempt)
-			return
+			return Success
 		}
 		log.Debug("hole punch: attempt failed", "attempt", attempt, "addrs", addrs)
 	}
 	s.report(log, "initiator", Failed, c, MaxAttempts)
+	return Failed
 }
 
 // exchange opens a stream over c, sends CONNECT with own, reads the
@@ -250,6 +270,14 @@ func (s *Service) punch(p peer.ID, addrs []ma.Multiaddr, client bool) bool {
 	if _, err := s.h.DialHolePunch(ctx, p, addrs, client); err == nil {
 		return true
 	}
+	return s.directSoon(ctx, p)
+}
+
+// directSoon waits until p has a direct connection or ctx ends, and
+// reports whether it has one. Both sides' dials of a punch may open
+// connections, and the loser of their collapse closes while the winner
+// is still in its handshake: for that moment there is none.
+func (s *Service) directSoon(ctx context.Context, p peer.ID) bool {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for s.h.DirectConn(p) == nil {
@@ -264,15 +292,26 @@ func (s *Service) punch(p peer.ID, addrs []ma.Multiaddr, client bool) bool {
 
 // serve is the receiver's side: the peer we reached through a relay
 // sends CONNECT, gets ours, sends SYNC, and we dial at once. A peer that
-// follows the spec to the letter retries on the same stream.
+// follows the spec to the letter retries on the same stream; go-libp2p's
+// (and ours) opens a stream per attempt.
 func (s *Service) serve(st *p2p.Stream) {
 	c := st.Conn()
-	p := c.RemotePeer()
-	log := s.cfg.Logger.With("peer", p.ShortString())
+	log := s.cfg.Logger.With("peer", c.RemotePeer().ShortString())
 	if !c.Relayed() || c.Direction() != p2p.Outbound {
 		st.Reset() // only the side that accepted the relayed connection initiates
 		return
 	}
+	s.begin(c)
+	outcome, rounds := s.rounds(st, log)
+	// After a failed attempt the initiator may try again on a new stream;
+	// after anything else it is done.
+	s.end(c, rounds, outcome, outcome != Failed)
+	s.report(log, "receiver", outcome, c, rounds)
+}
+
+// rounds serves the attempts on st and says how they ended.
+func (s *Service) rounds(st *p2p.Stream, log *slog.Logger) (outcome string, rounds int) {
+	p := st.Conn().RemotePeer()
 	br := bufio.NewReaderSize(st, 512)
 	for round := 1; round <= MaxAttempts; round++ {
 		addrs, err := s.answer(st, br)
@@ -281,22 +320,20 @@ func (s *Service) serve(st *p2p.Stream) {
 		}
 		if err != nil {
 			st.Reset()
-			outcome := ProtocolError
-			if errors.Is(err, errNoAddrs) {
-				outcome = NoAddrs
-			}
 			log.Debug("hole punch: refused", "err", err)
-			s.report(log, "receiver", outcome, c, round)
-			return
+			if errors.Is(err, errNoAddrs) {
+				return NoAddrs, round
+			}
+			return ProtocolError, round
 		}
+		rounds = round
 		if s.punch(p, addrs, true) {
 			st.Close()
-			s.report(log, "receiver", Success, c, round)
-			return
+			return Success, round
 		}
 	}
 	st.Close()
-	s.report(log, "receiver", Failed, c, MaxAttempts)
+	return Failed, rounds
 }
 
 var errNoAddrs = errors.New("no public address to dial")

@@ -90,10 +90,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // relayed connects a to b through relay r (b holds a reservation on r)
-// and returns a's connection, which is relayed.
+// and returns a's connection, which is relayed. The relay has no limits.
 func relayed(t *testing.T, r, a, b node) *p2p.Conn {
 	t.Helper()
-	svc, err := relay.NewService(r.Host, r.key, relay.Limits{}, nil)
+	return relayedWith(t, relay.Limits{}, r, a, b)
+}
+
+// relayedWith is relayed through a relay with limits lim.
+func relayedWith(t *testing.T, lim relay.Limits, r, a, b node) *p2p.Conn {
+	t.Helper()
+	svc, err := relay.NewService(r.Host, r.key, lim, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

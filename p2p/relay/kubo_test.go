@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -70,8 +71,16 @@ func TestKuboRelay(t *testing.T) {
 		if c := b.Conn(a.ID()); !c.Relayed() {
 			t.Fatalf("connection at %s, want relayed", c.RemoteMultiaddr())
 		}
-		// Within kubo's default limit of 128 KiB per direction.
-		if err := echo(testCtx(t), b.Host, a.ID(), 16<<10); err != nil {
+		// Kubo's circuits are limited: data streams refuse them, a
+		// stream that opts in gets through within the limit of 128 KiB
+		// per direction.
+		if !b.Conn(a.ID()).Limited() {
+			t.Fatal("a circuit through kubo's relay is not limited")
+		}
+		if err := echo(testCtx(t), b.Host, a.ID(), 16<<10); !errors.Is(err, p2p.ErrLimitedConn) {
+			t.Fatalf("echo through kubo's limited relay: %v, want ErrLimitedConn", err)
+		}
+		if err := echo(p2p.WithLimitedConn(testCtx(t)), b.Host, a.ID(), 16<<10); err != nil {
 			t.Fatalf("echo through kubo: %v", err)
 		}
 	})

@@ -90,14 +90,20 @@ func TestCircuitByteLimit(t *testing.T) {
 	if err := b.Connect(testCtx(t), circuitTo(r, a.ID())); err != nil {
 		t.Fatal(err)
 	}
-	if err := echo(testCtx(t), b.Host, a.ID(), 1<<10); err != nil {
+	// Data streams do not use a limited connection (and no hole punch
+	// runs here); a stream that opts in does, within the relay's limit.
+	if err := echo(testCtx(t), b.Host, a.ID(), 1<<10); !errors.Is(err, p2p.ErrLimitedConn) {
+		t.Fatalf("echo over a limited circuit: %v, want ErrLimitedConn", err)
+	}
+	optIn := p2p.WithLimitedConn(testCtx(t))
+	if err := echo(optIn, b.Host, a.ID(), 1<<10); err != nil {
 		t.Fatalf("a small echo within the limit: %v", err)
 	}
 	conn := b.Conn(a.ID())
 	if !conn.Limited() || !a.Conn(b.ID()).Limited() {
 		t.Fatal("a circuit with a byte limit is not marked limited at both ends")
 	}
-	if err := echo(testCtx(t), b.Host, a.ID(), 256<<10); err == nil {
+	if err := echo(optIn, b.Host, a.ID(), 256<<10); err == nil {
 		t.Fatal("256 KiB crossed a circuit limited to 64 KiB")
 	}
 	select {
