@@ -203,6 +203,20 @@ func withTempNode(dir, network string, sender bool, fn func(*node.Node) error) e
 	return err
 }
 
+// copySwarmKey gives the temporary repository tmp the private network's
+// key of the user's repository user, if it has one: without it the node
+// could reach none of the network's peers.
+func copySwarmKey(user, tmp string) error {
+	key, err := os.ReadFile(filepath.Join(user, repo.SwarmKeyFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("swarm key: %w", err)
+	}
+	return os.WriteFile(filepath.Join(tmp, repo.SwarmKeyFile), key, 0o600)
+}
+
 // configureTemp copies the user's network keys into n's config.
 func configureTemp(n *node.Node, network string, sender bool) error {
 	cfg := n.Repo.Config()
@@ -214,6 +228,9 @@ func configureTemp(n *node.Node, network string, sender bool) error {
 			c.Network, c.Bootstrap, c.Discovery, c.Routing = user.Network, user.Bootstrap, user.Discovery, user.Routing
 			cfg = &c
 		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+		if err := copySwarmKey(p, n.Repo.Path); err != nil {
 			return err
 		}
 	}
