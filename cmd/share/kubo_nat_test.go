@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func (l *kuboNATLab) publicNode(t *testing.T, host string, kv ...string) string 
 func (l *kuboNATLab) shareNode(t *testing.T, host string) (repo, id string) {
 	t.Helper()
 	repo = filepath.Join(t.TempDir(), host)
-	configure(t, repo, "Network", "ipfs", "Discovery.MDNS", "false", "Addresses.Gateway", "",
+	configure(t, repo, "Network", "ipfs", "Discovery.MDNS", "false", "Addresses.Gateway", "127.0.0.1:8080",
 		"Addresses.Listen", `["/ip4/0.0.0.0/tcp/4001"]`, "AutoNAT.Confirmations", "1",
 		"Bootstrap", `["`+l.relay+`"]`, "Relay.Client", "on", "Relay.StaticRelays", `["`+l.relay+`"]`)
 	id = l.id(t, host, repo).ID
@@ -90,6 +91,21 @@ func (l *kuboNATLab) kuboNode(t *testing.T, host string) *labKubo {
 		return strings.Contains(string(out), `"/libp2p/dcutr"`), string(out)
 	})
 	return k
+}
+
+// punched reports whether share's daemon on host counts a successful
+// hole punch in role (its /metrics, on the host's loopback: bash's
+// /dev/tcp spares the lab a dependency on curl).
+func (l *kuboNATLab) punched(t *testing.T, host, role string) bool {
+	t.Helper()
+	get := `exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3`
+	cmd := exec.Command(l.script, "exec", host, "bash", "-c", get)
+	cmd.Env = l.env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("metrics of %s: %v", host, err)
+	}
+	return bytes.Contains(out, []byte(`share_holepunch_total{role="`+role+`",outcome="success"} 1`))
 }
 
 // kuboDirect reports whether kubo has a direct (not relayed) connection
@@ -141,6 +157,9 @@ func TestNATKuboHolePunch(t *testing.T) {
 		if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("get: %d bytes (%v), want kubo's %d identical", len(got), err, len(data))
 		}
+		if !l.punched(t, "s2h1", "receiver") {
+			t.Error("share on s2h1 counts no successful hole punch as the receiver")
+		}
 		if ok, peers := k.direct(l.bin, id); !ok {
 			t.Fatalf("kubo has no direct connection to share after the get:\n%s", peers)
 		}
@@ -179,6 +198,9 @@ func TestNATKuboHolePunch(t *testing.T) {
 		}
 		if a := peerAddrOn(t, l.lab, "s3h1", repo, k.id); a == "" || strings.Contains(a, "/p2p-circuit") {
 			t.Fatalf("after the cat, share's connection to kubo is at %q, want direct", a)
+		}
+		if !l.punched(t, "s3h1", "initiator") {
+			t.Error("share on s3h1 counts no successful hole punch as the initiator")
 		}
 	})
 }
