@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -21,6 +23,37 @@ type dialCall struct {
 	done chan struct{}
 	conn *Conn
 	err  error
+
+	// A caller that joins the dial with addresses of its own hands them
+	// over here (more is signalled), and the dial tries them next, at
+	// once: a connect given a relay address must not wait for a dial of
+	// dead direct addresses (5 s each) to time out first.
+	mu    sync.Mutex
+	extra []ma.Multiaddr
+	more  chan struct{}
+}
+
+// offer hands addrs to the dial in flight.
+func (call *dialCall) offer(addrs []ma.Multiaddr) {
+	if len(addrs) == 0 {
+		return
+	}
+	call.mu.Lock()
+	call.extra = append(call.extra, addrs...)
+	call.mu.Unlock()
+	select {
+	case call.more <- struct{}{}:
+	default:
+	}
+}
+
+// taken returns the addresses offered since the last call.
+func (call *dialCall) taken() []ma.Multiaddr {
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	out := call.extra
+	call.extra = nil
+	return out
 }
 
 // Connect makes sure the host has a connection to ai.ID, dialling ai.Addrs
@@ -102,10 +135,12 @@ func (h *Host) connectOnce(ctx context.Context, ai peer.AddrInfo) (*Conn, error)
 	call := h.dials[ai.ID]
 	joined := call != nil
 	if call == nil {
-		call = &dialCall{done: make(chan struct{})}
+		call = &dialCall{done: make(chan struct{}), more: make(chan struct{}, 1)}
 		h.dials[ai.ID] = call
 		h.wg.Add(1)
 		go h.dial(call, ai)
+	} else {
+		call.offer(ai.Addrs)
 	}
 	h.mu.Unlock()
 	select {
@@ -115,8 +150,8 @@ func (h *Host) connectOnce(ctx context.Context, ai peer.AddrInfo) (*Conn, error)
 				return c, nil // the direct dial failed; the relayed connection stays
 			}
 			if joined && len(ai.Addrs) > 0 {
-				// The dial we joined did not have our addresses (a relay
-				// address the caller was given, say): dial again with them.
+				// The dial we joined may have ended before it took our
+				// addresses: dial again with them.
 				return nil, nil
 			}
 			return nil, call.err
@@ -132,7 +167,7 @@ func (h *Host) connectOnce(ctx context.Context, ai peer.AddrInfo) (*Conn, error)
 // giving up does not abort a dial other callers wait for.
 func (h *Host) dial(call *dialCall, ai peer.AddrInfo) {
 	defer h.wg.Done()
-	c, err := h.dialAddrs(ai)
+	c, err := h.dialAddrs(call, ai)
 	if err == nil {
 		if err = h.addConn(c); errors.Is(err, errDuplicate) {
 			err = nil // the peer's connection won the collapse
@@ -184,7 +219,7 @@ func dialOrder(given, known []ma.Multiaddr, canDial func(ma.Multiaddr) bool) []m
 	return out
 }
 
-func (h *Host) dialAddrs(ai peer.AddrInfo) (*Conn, error) {
+func (h *Host) dialAddrs(call *dialCall, ai peer.AddrInfo) (*Conn, error) {
 	addrs := dialOrder(ai.Addrs, h.ps.Addrs(ai.ID), h.canDial)
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("connect %s: %w", ai.ID, ErrNoAddresses)
@@ -227,9 +262,32 @@ func (h *Host) dialAddrs(ai peer.AddrInfo) (*Conn, error) {
 				start()
 				stagger.Reset(dialStagger)
 			}
+		case <-call.more:
+			addrs = tryNext(addrs, next, dialOrder(call.taken(), nil, h.canDial))
+			if next < len(addrs) {
+				start()
+				stagger.Reset(dialStagger)
+			}
 		}
 	}
 	return nil, fmt.Errorf("connect %s: %w", ai.ID, errors.Join(errs...))
+}
+
+// tryNext puts fresh right after the first next addresses of addrs (those
+// already dialled), moving them up if addrs has them later.
+func tryNext(addrs []ma.Multiaddr, next int, fresh []ma.Multiaddr) []ma.Multiaddr {
+	out := slices.Clone(addrs[:next])
+	for _, a := range fresh {
+		if !slices.ContainsFunc(out, a.Equal) {
+			out = append(out, a)
+		}
+	}
+	for _, a := range addrs[next:] {
+		if !slices.ContainsFunc(out, a.Equal) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // discardDials closes the connections of dials that finished after another

@@ -316,8 +316,11 @@ func TestTrim(t *testing.T) {
 	}
 	a.Protect(others[0].ID(), "keep")
 	for _, o := range others {
-		// Not connect(): trimming may close a connection at once.
-		if err := a.Connect(testCtx(t), o.AddrInfo()); err != nil {
+		// Not connect(): trimming may close a connection at once. Not
+		// Connect either: a connection trimmed before its Connect
+		// returned is dialled again (Connect wants one), which leaves
+		// two, under high water (once in a loaded -race run).
+		if _, err := a.DialAddr(testCtx(t), o.Addrs()[0], o.ID()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -607,5 +610,54 @@ func TestDialOrder(t *testing.T) {
 	want := []string{"/ip4/10.0.0.9/tcp/4001", relay, "/ip4/192.0.2.7/tcp/4001"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("dial order\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestJoinedDialTakesAddrs: a Connect that finds a dial to the same peer in
+// flight hands its own addresses to that dial, which tries them at once. A
+// dial of a dead address (here, a listener that never answers) must not
+// make a Connect given a good address wait for its handshake timeout: a
+// connect through a relay waited 5 s for a DHT's dial of a NATed peer's
+// observed address.
+func TestJoinedDialTakesAddrs(t *testing.T) {
+	const timeout = 20 * time.Second
+	a := newTestHost(t, Config{HandshakeTimeout: timeout})
+	b := newTestHost(t, Config{})
+	dead, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	go func() { // accept and say nothing
+		for {
+			c, err := dead.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	deadAddr := ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", dead.Addr().(*net.TCPAddr).Port))
+	a.ps.AddAddrs(b.ID(), []ma.Multiaddr{deadAddr}, TempAddrTTL)
+
+	first := make(chan error, 1)
+	go func() { first <- a.Connect(testCtx(t), peer.AddrInfo{ID: b.ID()}) }()
+	waitFor(t, 5*time.Second, "a dial of the dead address in flight", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.dials[b.ID()] != nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), timeout/2)
+	defer cancel()
+	if err := a.Connect(ctx, b.AddrInfo()); err != nil {
+		t.Fatalf("connect with a good address while a dead one is dialled: %v", err)
+	}
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatalf("the first connect, whose dial took the good address: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the first connect still waits for the dead address")
 	}
 }

@@ -145,6 +145,7 @@ func TestNATKuboHolePunch(t *testing.T) {
 		if out, err := l.share("s2h1", repo, "connect", l.relay+"/p2p-circuit/p2p/"+k.id).CombinedOutput(); err != nil {
 			t.Fatalf("connect to kubo through the relay: %v\n%s", err, out)
 		}
+		t.Logf("connected through the relay in %v", time.Since(start).Round(time.Millisecond))
 		waitLab(t, "a direct connection from s2h1 to kubo", func() bool {
 			a := peerAddrOn(t, l.lab, "s2h1", repo, k.id)
 			return a != "" && !strings.Contains(a, "/p2p-circuit")
