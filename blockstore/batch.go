@@ -43,9 +43,9 @@ type Batch struct {
 	dropBehind bool
 	// assumeMissing: Put does not look the block up (SetAssumeMissing)
 	assumeMissing bool
-	every      time.Duration    // SetCheckpointEvery; 0: by size only
-	now        func() time.Time // clock (tests)
-	pendStart  time.Time        // when the first pending block came
+	every         time.Duration    // SetCheckpointEvery; 0: by size only
+	now           func() time.Time // clock (tests)
+	pendStart     time.Time        // when the first pending block came
 }
 
 // NewBatch returns a Batch writing into s.
