@@ -157,17 +157,35 @@ type dialResult struct {
 // dialAddrs dials the peer's addresses, starting one more every
 // dialStagger (or as soon as one fails) until one succeeds: a dead address
 // costs a quarter second, not a full timeout.
-func (h *Host) dialAddrs(ai peer.AddrInfo) (*Conn, error) {
-	var addrs, relayed []ma.Multiaddr
-	for _, a := range ma.Unique(append(append([]ma.Multiaddr(nil), ai.Addrs...), h.ps.Addrs(ai.ID)...)) {
-		switch {
-		case IsRelayAddr(a) && h.canDial(a):
-			relayed = append(relayed, a) // relays last: direct is better
-		case h.canDial(a):
-			addrs = append(addrs, a)
+// dialOrder is the order in which a dial tries a peer's addresses, the
+// dialable ones: those the caller gave first (a circuit address given
+// explicitly is not tried after every known direct address, which are
+// often dead from here: 250 ms each), then those the peerstore knows;
+// within each, direct before relayed.
+func dialOrder(given, known []ma.Multiaddr, canDial func(ma.Multiaddr) bool) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	seen := make(map[string]bool)
+	for _, set := range [][]ma.Multiaddr{given, known} {
+		var direct, relayed []ma.Multiaddr
+		for _, a := range set {
+			k := string(a.Bytes())
+			if seen[k] || !canDial(a) {
+				continue
+			}
+			seen[k] = true
+			if IsRelayAddr(a) {
+				relayed = append(relayed, a) // relays last: direct is better
+			} else {
+				direct = append(direct, a)
+			}
 		}
+		out = append(append(out, direct...), relayed...)
 	}
-	addrs = append(addrs, relayed...)
+	return out
+}
+
+func (h *Host) dialAddrs(ai peer.AddrInfo) (*Conn, error) {
+	addrs := dialOrder(ai.Addrs, h.ps.Addrs(ai.ID), h.canDial)
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("connect %s: %w", ai.ID, ErrNoAddresses)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -586,5 +587,25 @@ func TestNoCollapseWithOtherAgents(t *testing.T) {
 	buf := make([]byte, 11)
 	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "still there" {
 		t.Fatalf("the stream on the first connection: %q, %v", buf, err)
+	}
+}
+
+// TestDialOrder: the addresses a caller gives are tried before those the
+// peerstore knows (a circuit address given to connect is not tried after
+// every known, maybe dead, direct address), direct before relayed within
+// each, each once.
+func TestDialOrder(t *testing.T) {
+	m := ma.StringCast
+	relay := "/ip4/198.51.100.1/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit"
+	given := []ma.Multiaddr{m(relay), m("/ip4/10.0.0.9/tcp/4001")}
+	known := []ma.Multiaddr{m("/ip4/192.0.2.7/tcp/4001"), m("/ip4/10.0.0.9/tcp/4001"), m("/dns4/x.example/tcp/1")}
+	canDial := func(a ma.Multiaddr) bool { return !strings.HasPrefix(a.String(), "/dns4") }
+	var got []string
+	for _, a := range dialOrder(given, known, canDial) {
+		got = append(got, a.String())
+	}
+	want := []string{"/ip4/10.0.0.9/tcp/4001", relay, "/ip4/192.0.2.7/tcp/4001"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("dial order\n got %q\nwant %q", got, want)
 	}
 }

@@ -49,7 +49,13 @@ func holePunchLab(t *testing.T, l *lab, relayArgs ...string) (map[string]string,
 // peerAddr is the address s2h1's daemon shows for peer id ("" if none).
 func peerAddr(t *testing.T, l *lab, rp, id string) string {
 	t.Helper()
-	out, err := l.share("s2h1", rp, "peers", "--json").Output()
+	return peerAddrOn(t, l, "s2h1", rp, id)
+}
+
+// peerAddrOn is the address host's daemon shows for peer id ("" if none).
+func peerAddrOn(t *testing.T, l *lab, host, rp, id string) string {
+	t.Helper()
+	out, err := l.share(host, rp, "peers", "--json").Output()
 	if err != nil {
 		t.Fatalf("peers: %v", err)
 	}

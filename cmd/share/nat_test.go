@@ -17,6 +17,13 @@ import (
 // SHARE_REQUIRE_LAB=1 (CI) a missing lab fails instead of skipping.
 func newNATLab(t *testing.T, args ...string) *lab {
 	t.Helper()
+	return newNATLabOn(t, "", args...)
+}
+
+// newNATLabOn is newNATLab with the internet on the /24 whose first three
+// bytes are net (the script's NAT_NET; "" for its default, 198.51.100).
+func newNATLabOn(t *testing.T, net string, args ...string) *lab {
+	t.Helper()
 	script, _ := filepath.Abs("../../testdata/lab/nat")
 	if os.Geteuid() != 0 {
 		if os.Getenv("SHARE_REQUIRE_LAB") != "" {
@@ -31,6 +38,9 @@ func newNATLab(t *testing.T, args ...string) *lab {
 	}
 	// A short prefix: the script's veth names must fit in 15 bytes.
 	l := &lab{script: script, env: append(os.Environ(), fmt.Sprintf("NAT_PREFIX=n%d", os.Getpid()%1000))}
+	if net != "" {
+		l.env = append(l.env, "NAT_NET="+net)
+	}
 	// Cleanup first: an "up" that fails halfway leaves namespaces too.
 	t.Cleanup(func() {
 		down := exec.Command(l.script, "down")

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/share-p2p/share/errs"
@@ -52,11 +53,17 @@ codes send gives up (exit 1): send again for a new code.`,
 // runSend sends path from n and prints the code, what happens, and what
 // was sent.
 func runSend(ctx context.Context, g *globals, n *node.Node, path string) error {
+	sb := &sendBar{g: g}
+	defer sb.end()
 	res, err := n.Send(ctx, path, node.SendOptions{
 		Network: tempNetwork(n),
-		OnCode:  func(c send.Code, o send.Offer) { printCode(g, c, o) },
-		OnEvent: func(e send.Event) { printSendEvent(g, e) },
+		OnCode: func(c send.Code, o send.Offer) {
+			sb.size = int64(o.Size)
+			printCode(g, c, o)
+		},
+		OnEvent: sb.event,
 	})
+	sb.end()
 	if err != nil {
 		return err
 	}
@@ -86,6 +93,39 @@ func printCode(g *globals, c send.Code, o send.Offer) {
 		fmt.Fprintf(g.stderr, "sending %s (%s); on the other machine run:\n\n", displayName(o.Name), humanBytes(int64(o.Size)))
 		fmt.Fprintf(g.stdout, "    share receive %s\n\n", c)
 		fmt.Fprintln(g.stderr, "waiting for the receiver (Ctrl-C to stop)...")
+	}
+}
+
+// sendBar shows, on a terminal, how much the receiver says it has (it
+// reports every few seconds), beside the lines of printSendEvent.
+type sendBar struct {
+	g    *globals
+	size int64
+	bar  *progressbar.ProgressBar
+}
+
+func (b *sendBar) event(e send.Event) {
+	switch e.Kind {
+	case send.Accepted:
+		printSendEvent(b.g, e)
+		if b.g.showProgress() && b.bar == nil {
+			b.bar = newBar(b.g.stderr, b.size, "sending to "+shortPeer(e.Peer.String()))
+		}
+	case send.Progress:
+		if b.bar != nil {
+			b.bar.Set64(int64(e.Bytes))
+		}
+	default:
+		b.end() // a line under the bar
+		printSendEvent(b.g, e)
+	}
+}
+
+// end stops the bar, if any.
+func (b *sendBar) end() {
+	if b.bar != nil {
+		endBar(b.bar)
+		b.bar = nil
 	}
 }
 
@@ -203,6 +243,20 @@ func withTempNode(dir, network string, sender bool, fn func(*node.Node) error) e
 	return err
 }
 
+// copySwarmKey gives the temporary repository tmp the private network's
+// key of the user's repository user, if it has one: without it the node
+// could reach none of the network's peers.
+func copySwarmKey(user, tmp string) error {
+	key, err := os.ReadFile(filepath.Join(user, repo.SwarmKeyFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("swarm key: %w", err)
+	}
+	return os.WriteFile(filepath.Join(tmp, repo.SwarmKeyFile), key, 0o600)
+}
+
 // configureTemp copies the user's network keys into n's config.
 func configureTemp(n *node.Node, network string, sender bool) error {
 	cfg := n.Repo.Config()
@@ -214,6 +268,9 @@ func configureTemp(n *node.Node, network string, sender bool) error {
 			c.Network, c.Bootstrap, c.Discovery, c.Routing = user.Network, user.Bootstrap, user.Discovery, user.Routing
 			cfg = &c
 		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+		if err := copySwarmKey(p, n.Repo.Path); err != nil {
 			return err
 		}
 	}

@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/share-p2p/share/node"
+	"github.com/share-p2p/share/repo"
 )
 
 // TestLANSendReceive: on a LAN of 3 hosts, h1 runs 'share send' of a
@@ -181,5 +185,34 @@ func TestLANSendReceiveViaDHT(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("send did not exit")
+	}
+}
+
+// TestTempNodeTakesSwarmKey: the temporary repository of send and
+// receive gets the private network's key of the user's repository (it
+// reached none of the network's peers without it), and its config.
+func TestTempNodeTakesSwarmKey(t *testing.T) {
+	user := filepath.Join(t.TempDir(), "repo")
+	ok(t, user, "init")
+	t.Setenv("SHARE_PATH", user) // repoPath, in this process
+	if err := repo.GenerateSwarmKey(filepath.Join(user, repo.SwarmKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(user, repo.SwarmKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = withTempNode(t.TempDir(), "", false, func(n *node.Node) error {
+		got, err := os.ReadFile(filepath.Join(n.Repo.Path, repo.SwarmKeyFile))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			return errors.New("a different swarm key")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("temporary repository: %v", err)
 	}
 }
