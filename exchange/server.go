@@ -472,13 +472,31 @@ func (ss *serverStream) send(a answer, out chan<- answer) bool {
 	}
 }
 
-// write sends answers as they come, flushing whenever it would wait. When
-// the loader is done it closes the stream.
+// flushDelay is how long the writer holds written answers back for more
+// while the stream owes answers that the loader is loading: small blocks
+// load one after the other in a few microseconds each, and flushing each
+// on its own costs a stream frame, a TLS record and a system call per
+// block (most of a provider's CPU with 1 KiB blocks). A block that is
+// slow to load holds the ones before it back for this long at most.
+const flushDelay = time.Millisecond
+
+// write sends answers as they come, flushing whenever it would wait for
+// one and none is owed, or flushDelay has passed. When the loader is done
+// it closes the stream.
 func (ss *serverStream) write(in <-chan answer) {
 	bw := bufio.NewWriterSize(deadlineWriter{ss.s, ss.e.cfg.WriteTimeout}, 64<<10)
+	t := time.NewTimer(flushDelay)
+	t.Stop()
 	var hdr []byte
 	var err error
-	for a := range in {
+	for {
+		a, ok, ferr := ss.nextAnswer(in, bw, t)
+		if !ok {
+			break
+		}
+		if err == nil {
+			err = ferr
+		}
 		held := int64(min(a.size, ss.e.cfg.MaxBufferedBytes))
 		if err == nil && !(a.typ == msgBlock && ss.isCancelled(a.req)) {
 			if a.typ == msgBlock {
@@ -496,9 +514,6 @@ func (ss *serverStream) write(in <-chan answer) {
 				hdr = appendMessage(hdr[:0], a.typ, a.req.c)
 				_, err = bw.Write(hdr)
 			}
-		}
-		if err == nil && len(in) == 0 && bw.Buffered() > 0 {
-			err = bw.Flush() // nothing more to write at once
 		}
 		if err != nil {
 			ss.fail(fmt.Errorf("write: %w", err))
@@ -526,6 +541,38 @@ func (ss *serverStream) write(in <-chan answer) {
 	}
 	ss.s.Close()
 	ss.fail(nil)
+}
+
+// nextAnswer returns the next answer of in (false once in is closed),
+// flushing bw first when it would wait: at once if the stream owes no
+// more answers, else after flushDelay (t is the writer's timer, stopped).
+// ferr is the error of that flush.
+func (ss *serverStream) nextAnswer(in <-chan answer, bw *bufio.Writer, t *time.Timer) (a answer, ok bool, ferr error) {
+	select {
+	case a, ok = <-in:
+		return a, ok, nil
+	default:
+	}
+	if bw.Buffered() > 0 && ss.owes() {
+		t.Reset(flushDelay)
+		select {
+		case a, ok = <-in:
+			t.Stop()
+			return a, ok, nil
+		case <-t.C:
+		}
+	}
+	if bw.Buffered() > 0 && !ss.isFailed() {
+		ferr = bw.Flush()
+	}
+	a, ok = <-in
+	return a, ok, ferr
+}
+
+func (ss *serverStream) isFailed() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.failed
 }
 
 // served counts a block of n bytes written to the peer.
