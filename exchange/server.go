@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/traffic"
 )
@@ -366,7 +367,9 @@ func (ss *serverStream) load(out chan<- answer) {
 	defer close(out)
 	l := &loaders{ss: ss, out: out, slots: ss.q.spills}
 	defer l.wg.Wait()
-	for r := ss.next(); r != nil && l.answer(r); r = ss.next() {
+	rd := ss.newSmallReader()
+	defer rd.close()
+	for r := rd.next(); r != nil && l.answer(r, rd); r = rd.next() {
 	}
 }
 
@@ -380,17 +383,18 @@ type loaders struct {
 }
 
 // answer answers r unless it was cancelled; false means the stream ended.
-func (l *loaders) answer(r *request) bool {
+func (l *loaders) answer(r *request, rd *smallReader) bool {
 	if l.ss.isCancelled(r) {
 		l.ss.unhold(1, 0)
 		return true
 	}
-	return l.ss.send(l.load(r), l.out)
+	return l.ss.send(l.load(r, rd), l.out)
 }
 
-// load loads r's answer; if that takes slowLoad, a spill answers the
+// load loads r's answer, through rd if not nil (the stream's loader:
+// spills have none); if that takes slowLoad, a spill answers the
 // requests queued behind it meanwhile, if fewer than maxLoads load.
-func (l *loaders) load(r *request) answer {
+func (l *loaders) load(r *request, rd *smallReader) answer {
 	stop := make(chan struct{})
 	l.wg.Add(1) // for the spill; done here if it does not start
 	t := time.AfterFunc(slowLoad, func() {
@@ -402,7 +406,7 @@ func (l *loaders) load(r *request) answer {
 		default: // as many loads as allowed already
 		}
 	})
-	a := l.ss.loadAnswer(r)
+	a := l.ss.loadAnswer(r, rd)
 	close(stop)
 	if t.Stop() {
 		l.wg.Done()
@@ -419,16 +423,20 @@ func (l *loaders) spill(stop <-chan struct{}) {
 			return
 		default:
 		}
-		if r := l.ss.queued(); r == nil || !l.answer(r) {
+		if r := l.ss.queued(); r == nil || !l.answer(r, nil) {
 			return
 		}
 	}
 }
 
-// loadAnswer reads from the store what r asks for.
-func (ss *serverStream) loadAnswer(r *request) answer {
+// loadAnswer reads from the store what r asks for, a small block
+// through rd if rd is not nil.
+func (ss *serverStream) loadAnswer(r *request, rd *smallReader) answer {
 	a := answer{req: r, typ: msgDontHave}
 	if f := ss.e.cfg.Serves; f != nil && !f(ss.s.RemotePeer()) {
+		return a
+	}
+	if !r.have && rd.read(r, &a) {
 		return a
 	}
 	if r.have {
@@ -448,6 +456,64 @@ func (ss *serverStream) loadAnswer(r *request) answer {
 		}
 	}
 	return a
+}
+
+// smallRead is the largest block a stream's loader reads through its
+// smallReader, copied out of the store: bigger ones are lent by the store
+// without a copy (BorrowParts).
+const smallRead = 64 << 10
+
+// smallReader is a stream loader's blockstore.Reader, when the store
+// offers one, and its scratch buffer.
+type smallReader struct {
+	ss      *serverStream
+	r       *blockstore.Reader // nil: the store has none
+	scratch []byte
+}
+
+func (ss *serverStream) newSmallReader() *smallReader {
+	rd := &smallReader{ss: ss}
+	if s, ok := ss.e.store.(interface{ NewReader() *blockstore.Reader }); ok {
+		rd.r = s.NewReader()
+	}
+	return rd
+}
+
+// next is the stream's next request; while it waits for one, the reader
+// lets go of its view of the store.
+func (rd *smallReader) next() *request {
+	if r := rd.ss.queued(); r != nil {
+		return r
+	}
+	if rd.r != nil {
+		rd.r.Reset()
+	}
+	return rd.ss.next()
+}
+
+// read reads the block r asks for into a if it is small and in the
+// reader's view; false leaves it to the store.
+func (rd *smallReader) read(r *request, a *answer) bool {
+	if rd == nil || rd.r == nil {
+		return false
+	}
+	var ok bool
+	var err error
+	rd.scratch, ok, err = rd.r.Append(rd.scratch[:0], r.c, min(smallRead, rd.ss.e.cfg.MaxBlockSize))
+	if err != nil || !ok {
+		return false // missing from the view, big, or an error BorrowParts reports
+	}
+	buf := getBuf(len(rd.scratch))
+	data := (*buf)[:copy(*buf, rd.scratch)]
+	a.typ, a.parts, a.size = msgBlock, [][]byte{data}, len(data)
+	a.release = func() { putBuf(buf) }
+	return true
+}
+
+func (rd *smallReader) close() {
+	if rd.r != nil {
+		rd.r.Close()
+	}
 }
 
 // send hands a to the writer once the peer's byte quota has room for it;
