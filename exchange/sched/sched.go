@@ -195,10 +195,12 @@ func (s *Sched) Assign(p *Peer, now time.Time, out []Send) []Send {
 // 15/16 full; windows under 32 are refilled at once.
 func refillBatch(w int) int { return max(1, w/16) }
 
-// urgent reports whether a reader waits for a block that is to be asked
-// now: pending, or outstanding too long at a slow peer.
+// urgent reports whether a block is to be asked now: one a reader waits
+// for, pending or outstanding too long at a slow peer, or a pending inner
+// node, whose children are the work behind it (the pending heap has
+// those first).
 func (s *Sched) urgent() bool {
-	if s.pending.Len() > 0 && s.pending[0].prio {
+	if s.pending.Len() > 0 && (s.pending[0].prio || s.pending[0].inner) {
 		return true
 	}
 	for en := range s.waited {
