@@ -720,3 +720,50 @@ func getBytes(ctx context.Context, s *Store, c cid.Cid) ([]byte, error) {
 	b, err := s.Get(ctx, c)
 	return b.Data, err
 }
+
+// TestBatchAssumeMissing: a batch that does not look blocks up before
+// storing them still stores a block that is already there once, in
+// both of its paths (inline, and sstables whose ingest drops the copy).
+func TestBatchAssumeMissing(t *testing.T) {
+	ctx := context.Background()
+	for _, sizes := range [][]int{{10, 1000}, {100 << 10, 300 << 10, 1 << 20, 5}} {
+		t.Run(fmt.Sprint(sizes), func(t *testing.T) {
+			s := openTest(t, t.TempDir(), smallFiles)
+			defer s.Close()
+			var total int64
+			for i, size := range sizes {
+				c, data := testBlock(t, uint64(i), size)
+				if err := s.Put(ctx, c, data); err != nil {
+					t.Fatal(err)
+				}
+				total += int64(size)
+			}
+			b := s.NewBatch()
+			b.SetAssumeMissing(true)
+			for i, size := range sizes { // all of them stored already
+				c, data := testBlock(t, uint64(i), size)
+				if err := b.Put(ctx, c, data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, data := testBlock(t, 99, 2000) // and one new
+			if err := b.Put(ctx, c, data); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			b.Close()
+			st, err := s.Stat(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Blocks != len(sizes)+1 || st.Bytes != total+2000 {
+				t.Fatalf("Stat = %+v, want %d blocks, %d bytes", st, len(sizes)+1, total+2000)
+			}
+			if n := checkConsistent(t, s); n != len(sizes)+1 {
+				t.Fatalf("%d blocks consistent, want %d", n, len(sizes)+1)
+			}
+		})
+	}
+}

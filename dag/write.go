@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ipfs/go-cid"
 
@@ -103,7 +104,9 @@ func WriteTo(ctx context.Context, g share.Getter, root cid.Cid, outPath string, 
 		tmp, err = tempName(dir, base, func(name string) error { return os.Mkdir(name, dirPerm(info)) })
 		if err == nil {
 			w.tmp = tmp
-			err = w.dir(ctx, tmp, root, info)
+			w.pool = w.startPool(ctx)
+			w.pool.fail(w.dir(w.pool.ctx, tmp, root, info))
+			err = w.pool.close() // the first error, the walker's or a file's
 		}
 	case TypeSymlink:
 		if err := w.linkAllowed(base, outPath, info.Target); err != nil {
@@ -158,10 +161,13 @@ const keepCached = 8 << 20
 type writer struct {
 	g       share.Getter
 	opts    WriteOptions
-	done    uint64
-	out     string // the path the caller asked for
-	tmp     string // the temporary name it is built under
-	refused int    // symlinks not written (SafeLinks)
+	out     string    // the path the caller asked for
+	tmp     string    // the temporary name it is built under
+	refused int       // symlinks not written (SafeLinks; by the walker)
+	pool    *filePool // writes a tree's small files; nil for one file
+
+	mu   sync.Mutex // the pool's files report progress at once
+	done uint64
 }
 
 // shown is how errors name path, a file under the temporary name: by the
@@ -230,29 +236,38 @@ func (w *writer) fill(ctx context.Context, f *os.File, c cid.Cid, b share.Block)
 }
 
 // dir writes the entries of directory c into the existing directory path,
-// then gives it the mode and time info records.
+// its small files through the pool, then, once they are written, gives
+// it the mode and time info records. On an error it returns at once,
+// leaving the files handed to the pool to the pool.
 func (w *writer) dir(ctx context.Context, path string, c cid.Cid, info Info) error {
 	links, err := dirLinks(ctx, w.g, c)
 	if err != nil {
 		return err
 	}
+	var files sync.WaitGroup
 	for _, l := range links {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := w.entry(ctx, filepath.Join(path, l.Name), l.Hash); err != nil {
+		if err := w.entry(ctx, filepath.Join(path, l.Name), l.Hash, &files); err != nil {
 			return err
 		}
+	}
+	files.Wait()
+	if err := w.pool.failed(); err != nil {
+		return err
 	}
 	return w.finishDir(path, info)
 }
 
-func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
+// entry writes the entry c of a directory as path; files counts the
+// directory's files handed to the pool.
+func (w *writer) entry(ctx context.Context, path string, c cid.Cid, files *sync.WaitGroup) error {
 	if c.Type() == Raw {
 		// A raw leaf is a file: fetch it once, to write it (a getter that
 		// streams a DAG hands each leaf over once; a Stat first would
 		// take it and make fill fetch it again).
-		return w.create(ctx, path, c, share.Block{}, Info{})
+		return w.pool.submit(fileJob{path: path, c: c, dir: files})
 	}
 	// Likewise the block fetched to learn the entry's type is the one a
 	// file is read from: a dag-pb leaf (kubo's) is fetched once too.
@@ -266,6 +281,9 @@ func (w *writer) entry(ctx context.Context, path string, c cid.Cid) error {
 	}
 	switch info.Type {
 	case TypeFile:
+		if info.Size <= poolMaxSize {
+			return w.pool.submit(fileJob{path: path, c: c, b: b, info: info, dir: files})
+		}
 		return w.create(ctx, path, c, b, info)
 	case TypeDirectory:
 		if err := os.Mkdir(path, dirPerm(info)); err != nil {
@@ -314,7 +332,9 @@ type progressWriter struct {
 
 func (p *progressWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
+	p.wr.mu.Lock()
 	p.wr.done += uint64(n)
 	p.wr.opts.Progress(p.wr.done)
+	p.wr.mu.Unlock()
 	return n, err
 }

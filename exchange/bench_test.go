@@ -27,30 +27,49 @@ func (p *copyPutter) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	return nil
 }
 
-var benchDAG struct {
-	once sync.Once
-	root cid.Cid
-	src  *dag.MemStore
+// benchDAG is a DAG the benchmarks fetch, made once per test binary.
+type benchDAG struct {
+	once  sync.Once
+	size  int // bytes of file data
+	chunk int // bytes per leaf
+	root  cid.Cid
+	src   *dag.MemStore
 }
 
 const benchSize = 256 << 20
 
-func benchSource(b *testing.B) (cid.Cid, *dag.MemStore) {
-	benchDAG.once.Do(func() {
-		benchDAG.root, benchDAG.src, _ = makeDAG(b, benchSize, 1<<20, 42)
+var (
+	bigDAG = &benchDAG{size: benchSize, chunk: 1 << 20}
+	// smallDAG: 1 KiB leaves, the cost per block of the exchange rather
+	// than per byte (a tree of small files is mostly such blocks).
+	smallDAG = &benchDAG{size: 16 << 20, chunk: 1 << 10}
+)
+
+func (d *benchDAG) source(b *testing.B) (cid.Cid, *dag.MemStore) {
+	d.once.Do(func() {
+		d.root, d.src, _ = makeDAG(b, d.size, d.chunk, 42)
 	})
-	return benchDAG.root, benchDAG.src
+	return d.root, d.src
+}
+
+// reportBlocks reports the rate of d's leaves over the benchmark.
+func (d *benchDAG) reportBlocks(b *testing.B) {
+	b.ReportMetric(float64(d.size/d.chunk)*float64(b.N)/b.Elapsed().Seconds(), "blocks/s")
 }
 
 func benchFetch(b *testing.B, providers int, opts linkOpts, stream bool) {
-	root, src := benchSource(b)
+	benchFetchDAG(b, bigDAG, providers, opts, stream)
+}
+
+func benchFetchDAG(b *testing.B, d *benchDAG, providers int, opts linkOpts, stream bool) {
+	root, src := d.source(b)
 	n := newMemNet()
 	var provs []*testPeer
 	for i := range providers {
 		provs = append(provs, newTestPeer(b, n, fmt.Sprint("prov", i), src, opts, Config{}))
 	}
 	client := newTestPeer(b, n, "client", dag.NewMemStore(), linkOpts{}, Config{})
-	b.SetBytes(benchSize)
+	b.SetBytes(int64(d.size))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -76,6 +95,7 @@ func benchFetch(b *testing.B, providers int, opts linkOpts, stream bool) {
 		}
 		cancel()
 	}
+	d.reportBlocks(b)
 }
 
 // BenchmarkFetch fetches 256 MiB of 1 MiB blocks over the in-memory
@@ -83,6 +103,13 @@ func benchFetch(b *testing.B, providers int, opts linkOpts, stream bool) {
 func BenchmarkFetch(b *testing.B) {
 	b.Run("1provider", func(b *testing.B) { benchFetch(b, 1, linkOpts{}, false) })
 	b.Run("4providers", func(b *testing.B) { benchFetch(b, 4, linkOpts{}, false) })
+}
+
+// BenchmarkFetchSmall fetches 16 MiB of 1 KiB blocks from one provider
+// over the in-memory network: the work per block of both sides.
+func BenchmarkFetchSmall(b *testing.B) {
+	b.Run("store", func(b *testing.B) { benchFetchDAG(b, smallDAG, 1, linkOpts{}, false) })
+	b.Run("stream", func(b *testing.B) { benchFetchDAG(b, smallDAG, 1, linkOpts{}, true) })
 }
 
 // BenchmarkFetchStream reads the file through the session's getter with
@@ -99,7 +126,12 @@ func BenchmarkFetchSwarm(b *testing.B) {
 // BenchmarkServe measures the server alone: one client pipelines WANTs for
 // every block and reads the BLOCK frames without verifying them.
 func BenchmarkServe(b *testing.B) {
-	root, src := benchSource(b)
+	b.Run("1MiB", func(b *testing.B) { benchServe(b, bigDAG) })
+	b.Run("1KiB", func(b *testing.B) { benchServe(b, smallDAG) })
+}
+
+func benchServe(b *testing.B, d *benchDAG) {
+	root, src := d.source(b)
 	var want []byte
 	for _, c := range allCIDs(b, src, root) {
 		want = appendMessage(want, msgWantBlock, c)
@@ -107,7 +139,7 @@ func BenchmarkServe(b *testing.B) {
 	n := newMemNet()
 	prov := newTestPeer(b, n, "prov", src, linkOpts{}, Config{})
 	client := n.addHost("client", linkOpts{})
-	b.SetBytes(benchSize)
+	b.SetBytes(int64(d.size))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -131,4 +163,5 @@ func BenchmarkServe(b *testing.B) {
 			}
 		}
 	}
+	d.reportBlocks(b)
 }

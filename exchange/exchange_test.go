@@ -17,6 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/chunker"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/p2p/peer"
@@ -1016,4 +1017,52 @@ func TestReaderPauseOutlastsServerIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestFetchFromBlockstore: a provider whose store is a blockstore serves
+// small blocks through a blockstore.Reader (and big ones it lends): a DAG
+// of small leaves under inner nodes, and a file of big leaves, arrive
+// whole.
+func TestFetchFromBlockstore(t *testing.T) {
+	n := newMemNet()
+	bs, err := blockstore.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	h := n.addHost("prov", linkOpts{})
+	e, err := New(h, testProto, bs, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for i, chunk := range []int{1 << 10, 200 << 10} {
+		root, src, data := makeDAG(t, 2<<20, chunk, uint64(10+i))
+		b := bs.NewBatch()
+		for _, c := range allCIDs(t, src, root) {
+			blk, err := src.Get(t.Context(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Put(t.Context(), c, blk.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Commit(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+		out := dag.NewMemStore()
+		client := newTestPeer(t, n, fmt.Sprint("client", i), out, linkOpts{}, Config{})
+		s := client.e.NewSession(testContext(t, 20*time.Second), root, SessionOptions{
+			Local: out, Putter: out, Providers: []peer.ID{h.id},
+		})
+		if err := s.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if out.Len() != src.Len() {
+			t.Fatalf("%d blocks stored, want %d", out.Len(), src.Len())
+		}
+		checkFile(t, out, root, data)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/share-p2p/share"
@@ -41,6 +42,8 @@ type memHost struct {
 	streams  map[*memStream]struct{}
 	dead     bool
 	opened   int // streams opened to this host
+
+	writes atomic.Int64 // Write calls on this host's ends of streams
 }
 
 func (n *memNet) addHost(name string, opts linkOpts) *memHost {
@@ -352,8 +355,11 @@ func (s *memStream) writeDeadline() time.Time {
 	return s.wdl
 }
 
-func (s *memStream) Read(b []byte) (int, error)  { return s.r.read(b, s.readDeadline) }
-func (s *memStream) Write(b []byte) (int, error) { return s.w.write(b, s.lim, s.writeDeadline) }
+func (s *memStream) Read(b []byte) (int, error) { return s.r.read(b, s.readDeadline) }
+func (s *memStream) Write(b []byte) (int, error) {
+	s.local.writes.Add(1)
+	return s.w.write(b, s.lim, s.writeDeadline)
+}
 
 func (s *memStream) CloseWrite() error {
 	s.w.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/traffic"
 )
@@ -366,7 +367,9 @@ func (ss *serverStream) load(out chan<- answer) {
 	defer close(out)
 	l := &loaders{ss: ss, out: out, slots: ss.q.spills}
 	defer l.wg.Wait()
-	for r := ss.next(); r != nil && l.answer(r); r = ss.next() {
+	rd := ss.newSmallReader()
+	defer rd.close()
+	for r := rd.next(); r != nil && l.answer(r, rd); r = rd.next() {
 	}
 }
 
@@ -380,17 +383,18 @@ type loaders struct {
 }
 
 // answer answers r unless it was cancelled; false means the stream ended.
-func (l *loaders) answer(r *request) bool {
+func (l *loaders) answer(r *request, rd *smallReader) bool {
 	if l.ss.isCancelled(r) {
 		l.ss.unhold(1, 0)
 		return true
 	}
-	return l.ss.send(l.load(r), l.out)
+	return l.ss.send(l.load(r, rd), l.out)
 }
 
-// load loads r's answer; if that takes slowLoad, a spill answers the
+// load loads r's answer, through rd if not nil (the stream's loader:
+// spills have none); if that takes slowLoad, a spill answers the
 // requests queued behind it meanwhile, if fewer than maxLoads load.
-func (l *loaders) load(r *request) answer {
+func (l *loaders) load(r *request, rd *smallReader) answer {
 	stop := make(chan struct{})
 	l.wg.Add(1) // for the spill; done here if it does not start
 	t := time.AfterFunc(slowLoad, func() {
@@ -402,7 +406,7 @@ func (l *loaders) load(r *request) answer {
 		default: // as many loads as allowed already
 		}
 	})
-	a := l.ss.loadAnswer(r)
+	a := l.ss.loadAnswer(r, rd)
 	close(stop)
 	if t.Stop() {
 		l.wg.Done()
@@ -419,16 +423,20 @@ func (l *loaders) spill(stop <-chan struct{}) {
 			return
 		default:
 		}
-		if r := l.ss.queued(); r == nil || !l.answer(r) {
+		if r := l.ss.queued(); r == nil || !l.answer(r, nil) {
 			return
 		}
 	}
 }
 
-// loadAnswer reads from the store what r asks for.
-func (ss *serverStream) loadAnswer(r *request) answer {
+// loadAnswer reads from the store what r asks for, a small block
+// through rd if rd is not nil.
+func (ss *serverStream) loadAnswer(r *request, rd *smallReader) answer {
 	a := answer{req: r, typ: msgDontHave}
 	if f := ss.e.cfg.Serves; f != nil && !f(ss.s.RemotePeer()) {
+		return a
+	}
+	if !r.have && rd.read(r, &a) {
 		return a
 	}
 	if r.have {
@@ -448,6 +456,64 @@ func (ss *serverStream) loadAnswer(r *request) answer {
 		}
 	}
 	return a
+}
+
+// smallRead is the largest block a stream's loader reads through its
+// smallReader, copied out of the store: bigger ones are lent by the store
+// without a copy (BorrowParts).
+const smallRead = 64 << 10
+
+// smallReader is a stream loader's blockstore.Reader, when the store
+// offers one, and its scratch buffer.
+type smallReader struct {
+	ss      *serverStream
+	r       *blockstore.Reader // nil: the store has none
+	scratch []byte
+}
+
+func (ss *serverStream) newSmallReader() *smallReader {
+	rd := &smallReader{ss: ss}
+	if s, ok := ss.e.store.(interface{ NewReader() *blockstore.Reader }); ok {
+		rd.r = s.NewReader()
+	}
+	return rd
+}
+
+// next is the stream's next request; while it waits for one, the reader
+// lets go of its view of the store.
+func (rd *smallReader) next() *request {
+	if r := rd.ss.queued(); r != nil {
+		return r
+	}
+	if rd.r != nil {
+		rd.r.Reset()
+	}
+	return rd.ss.next()
+}
+
+// read reads the block r asks for into a if it is small and in the
+// reader's view; false leaves it to the store.
+func (rd *smallReader) read(r *request, a *answer) bool {
+	if rd == nil || rd.r == nil {
+		return false
+	}
+	var ok bool
+	var err error
+	rd.scratch, ok, err = rd.r.Append(rd.scratch[:0], r.c, min(smallRead, rd.ss.e.cfg.MaxBlockSize))
+	if err != nil || !ok {
+		return false // missing from the view, big, or an error BorrowParts reports
+	}
+	buf := getBuf(len(rd.scratch))
+	data := (*buf)[:copy(*buf, rd.scratch)]
+	a.typ, a.parts, a.size = msgBlock, [][]byte{data}, len(data)
+	a.release = func() { putBuf(buf) }
+	return true
+}
+
+func (rd *smallReader) close() {
+	if rd.r != nil {
+		rd.r.Close()
+	}
 }
 
 // send hands a to the writer once the peer's byte quota has room for it;
@@ -472,13 +538,31 @@ func (ss *serverStream) send(a answer, out chan<- answer) bool {
 	}
 }
 
-// write sends answers as they come, flushing whenever it would wait. When
-// the loader is done it closes the stream.
+// flushDelay is how long the writer holds written answers back for more
+// while the stream owes answers that the loader is loading: small blocks
+// load one after the other in a few microseconds each, and flushing each
+// on its own costs a stream frame, a TLS record and a system call per
+// block (most of a provider's CPU with 1 KiB blocks). A block that is
+// slow to load holds the ones before it back for this long at most.
+const flushDelay = time.Millisecond
+
+// write sends answers as they come, flushing whenever it would wait for
+// one and none is owed, or flushDelay has passed. When the loader is done
+// it closes the stream.
 func (ss *serverStream) write(in <-chan answer) {
 	bw := bufio.NewWriterSize(deadlineWriter{ss.s, ss.e.cfg.WriteTimeout}, 64<<10)
+	t := time.NewTimer(flushDelay)
+	t.Stop()
 	var hdr []byte
 	var err error
-	for a := range in {
+	for {
+		a, ok, ferr := ss.nextAnswer(in, bw, t)
+		if !ok {
+			break
+		}
+		if err == nil {
+			err = ferr
+		}
 		held := int64(min(a.size, ss.e.cfg.MaxBufferedBytes))
 		if err == nil && !(a.typ == msgBlock && ss.isCancelled(a.req)) {
 			if a.typ == msgBlock {
@@ -496,9 +580,6 @@ func (ss *serverStream) write(in <-chan answer) {
 				hdr = appendMessage(hdr[:0], a.typ, a.req.c)
 				_, err = bw.Write(hdr)
 			}
-		}
-		if err == nil && len(in) == 0 && bw.Buffered() > 0 {
-			err = bw.Flush() // nothing more to write at once
 		}
 		if err != nil {
 			ss.fail(fmt.Errorf("write: %w", err))
@@ -526,6 +607,38 @@ func (ss *serverStream) write(in <-chan answer) {
 	}
 	ss.s.Close()
 	ss.fail(nil)
+}
+
+// nextAnswer returns the next answer of in (false once in is closed),
+// flushing bw first when it would wait: at once if the stream owes no
+// more answers, else after flushDelay (t is the writer's timer, stopped).
+// ferr is the error of that flush.
+func (ss *serverStream) nextAnswer(in <-chan answer, bw *bufio.Writer, t *time.Timer) (a answer, ok bool, ferr error) {
+	select {
+	case a, ok = <-in:
+		return a, ok, nil
+	default:
+	}
+	if bw.Buffered() > 0 && ss.owes() {
+		t.Reset(flushDelay)
+		select {
+		case a, ok = <-in:
+			t.Stop()
+			return a, ok, nil
+		case <-t.C:
+		}
+	}
+	if bw.Buffered() > 0 && !ss.isFailed() {
+		ferr = bw.Flush()
+	}
+	a, ok = <-in
+	return a, ok, ferr
+}
+
+func (ss *serverStream) isFailed() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.failed
 }
 
 // served counts a block of n bytes written to the peer.

@@ -480,13 +480,26 @@ func (s *Session) received(pc *peerConn, c cid.Cid, data []byte, buf *[]byte, h 
 		putBuf(buf)
 		return a == sched.Late
 	}
+	j := verifyJob{pc, c, data, buf, h}
+	if c.Type() == dag.Raw && len(data) <= inlineVerify {
+		s.verify(j)
+		return true
+	}
 	select {
-	case s.verifyQ <- verifyJob{pc, c, data, buf, h}:
+	case s.verifyQ <- j:
 	case <-s.done:
 		putBuf(buf)
 	}
 	return true
 }
+
+// inlineVerify is the largest raw leaf a receiver verifies and stores
+// itself rather than through a verifier: hashing a small block takes
+// less than handing it to another goroutine, and a raw leaf has no
+// children to look up. Bigger blocks, and inner nodes (whose children
+// are looked up in the store), go to the verifiers, so that the
+// receiver goes on reading.
+const inlineVerify = 16 << 10
 
 // dontHave takes a DONT_HAVE from pc; false means it was not asked for.
 func (s *Session) dontHave(pc *peerConn, c cid.Cid) bool {

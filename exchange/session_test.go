@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"io"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
@@ -107,5 +108,68 @@ func TestStreamPBLeaves(t *testing.T) {
 	s.mu.Unlock()
 	if held != 1 { // the root
 		t.Fatalf("session holds %d blocks after the reader read them all, want 1 (the root)", held)
+	}
+}
+
+// TestServeBatchesSmallBlocks: a provider asked for many small blocks at
+// once writes their BLOCK frames in a few stream writes, not one each
+// (each write is a stream frame, a TLS record and a system call), and a
+// lone request is still answered at once.
+func TestServeBatchesSmallBlocks(t *testing.T) {
+	root, src, _ := makeDAG(t, 512<<10, 1<<10, 7)
+	cids := allCIDs(t, src, root)
+	var want []byte
+	for _, c := range cids {
+		want = appendMessage(want, msgWantBlock, c)
+	}
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
+	// Loads take a while, as from a real store: the writer is faster
+	// than the loader and would find nothing more to write after each.
+	// (A spin: a sleep of microseconds takes a millisecond.)
+	prov.store.hook = func(int64) {
+		for t0 := time.Now(); time.Since(t0) < 20*time.Microsecond; {
+		}
+	}
+	client := n.addHost("client", linkOpts{})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	st, err := client.NewStream(ctx, prov.h.id, testProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := newFrameReader(st)
+	// A lone request: its answer comes although nothing follows it.
+	if _, err := st.Write(appendMessage(nil, msgWantBlock, root)); err != nil {
+		t.Fatal(err)
+	}
+	st.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if m, buf, err := fr.next(); err != nil || m.typ != msgBlock || m.cid != root {
+		t.Fatalf("answer to a lone WANT: %v %v, %v", m.typ, m.cid, err)
+	} else {
+		putBuf(buf)
+	}
+	before := prov.h.writes.Load()
+	go func() {
+		st.Write(want)
+		st.CloseWrite()
+	}()
+	got := 0
+	for {
+		_, buf, err := fr.next()
+		putBuf(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got++
+	}
+	if got != len(cids) {
+		t.Fatalf("%d answers to %d WANTs", got, len(cids))
+	}
+	if w := prov.h.writes.Load() - before; w > int64(len(cids)/8) {
+		t.Fatalf("%d blocks of 1 KiB written in %d stream writes, want at most %d", len(cids), w, len(cids)/8)
 	}
 }

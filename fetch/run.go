@@ -216,6 +216,7 @@ func (f *Fetcher) start(ctx context.Context, root cid.Cid, opts Options, stream 
 	r.batch.SetFileSize(resumeEvery)
 	r.batch.SetCheckpointEvery(checkpointEvery)
 	r.batch.SetDropBehind(true)
+	r.batch.SetAssumeMissing(true) // the session asks the store first
 	r.tr = f.transfers.start(root)
 	r.forget = f.cfg.Lock.Fetching(root)
 	r.sess = nw.Source.NewSession(r.ctx, root, exchange.SessionOptions{
