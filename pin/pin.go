@@ -70,6 +70,40 @@ func (s *Set) Add(ctx context.Context, c cid.Cid, mode Mode, name string) error 
 	return nil
 }
 
+// manyKV is a KV that can write many keys in one durable write
+// (*blockstore.Keyspace).
+type manyKV interface {
+	SetMany(keys, vals [][]byte) error
+}
+
+// AddMany pins every CID of pins (Mode and Name as given) durably. With
+// the repository's keyspace it is one synced write, all or nothing after
+// a crash; with another KV each pin is its own write.
+func (s *Set) AddMany(ctx context.Context, pins []Pin) error {
+	keys, vals := make([][]byte, len(pins)), make([][]byte, len(pins))
+	for i, p := range pins {
+		if p.Mode != Recursive && p.Mode != Direct {
+			return fmt.Errorf("pin %s: bad mode %q", p.Cid, p.Mode)
+		}
+		b, err := json.Marshal(record{Mode: p.Mode, Name: p.Name})
+		if err != nil {
+			return err
+		}
+		keys[i], vals[i] = p.Cid.Bytes(), b
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m, ok := s.kv.(manyKV); ok {
+		return m.SetMany(keys, vals)
+	}
+	for i := range keys {
+		if err := s.kv.Set(keys[i], vals[i]); err != nil {
+			return fmt.Errorf("pin %s: %w", pins[i].Cid, err)
+		}
+	}
+	return nil
+}
+
 // Remove unpins c. A pin that does not exist is an error of kind
 // errs.NotFound.
 func (s *Set) Remove(ctx context.Context, c cid.Cid) error {
