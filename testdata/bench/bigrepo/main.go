@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/share-p2p/share/chunker"
@@ -25,9 +26,22 @@ func main() {
 	path := flag.String("repo", "", "repository (made by share init)")
 	pins := flag.Int("pins", 100000, "files to add and pin")
 	seed := flag.Uint64("seed", 1, "seed of the files' bytes")
+	prof := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bigrepo:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := build(context.Background(), *path, *pins, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "bigrepo:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
