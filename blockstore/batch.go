@@ -84,7 +84,8 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	}
 	b.seen[string(mh)] = struct{}{}
 	stale := b.every > 0 && len(b.pending) > 0 && b.clock().Sub(b.pendStart) >= b.every
-	if !b.bulk && b.pendBy+len(data) <= b.s.opts.SmallBatch && !stale {
+	small := !b.bulk && b.pendBy+len(data) <= b.s.opts.SmallBatch && !stale
+	if small || innerNode(c, data) {
 		if len(b.pending) == 0 {
 			b.pendStart = b.clock()
 		}
@@ -117,6 +118,19 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 		go func(ch chan error) { ch <- b.s.ingest(context.Background(), f) }(b.bg)
 	}
 	return nil
+}
+
+// maxInlineNode is the largest dag-pb node a Batch stores inline in its
+// index entry even among bulk data.
+const maxInlineNode = 16 << 10
+
+// innerNode reports whether c is a DAG's inner node (or a directory) small
+// enough to live inline in the index. gc's mark reads every inner node of
+// every pin: inline, they are read in index order with the index entries,
+// where in the sstables of bulk data each one cost a random read (a
+// million blocks under 100 000 pins: 3.7 of gc's 6 CPU-seconds).
+func innerNode(c cid.Cid, data []byte) bool {
+	return c.Type() == cid.DagProtobuf && len(data) <= maxInlineNode
 }
 
 // SetFileSize sets the size at which this batch finishes an sstable and
@@ -368,6 +382,7 @@ func (s *Store) ingest(ctx context.Context, f *sstFile) error {
 	defer b.Close()
 	var kb [80]byte
 	var vb [32]byte
+	var d counts
 	for i, e := range f.entries {
 		seq := f.base + uint64(i)
 		ok, err := s.has(e.mh)
@@ -383,13 +398,19 @@ func (s *Store) ingest(ctx context.Context, f *sstFile) error {
 		if err := b.Set(indexKey(kb[:], e.mh), refValue(vb[:], seq, e.size, e.part), nil); err != nil {
 			return err
 		}
+		d.blocks++
+		d.bytes += int64(e.size)
 	}
 	if err := b.Delete(jk, nil); err != nil {
+		return err
+	}
+	if err := s.addCount(b, d); err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("blockstore: index: %w", err)
 	}
+	s.committedCount(d)
 	return nil
 }
 

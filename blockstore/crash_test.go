@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/multiformats/go-multihash"
 	"os"
 	"os/exec"
 	"strconv"
@@ -42,6 +43,15 @@ func TestCrashChild(t *testing.T) {
 		b.Close()
 		if i == first {
 			os.Stdout.WriteString("committed\n")
+		}
+		if i%5 == 4 && i-first >= 2 { // deletes, which change the count too
+			mhs := make([]multihash.Multihash, 20)
+			for j := range mhs {
+				mhs[j] = fakeCID((i-2)*1000 + uint64(j)).Hash()
+			}
+			if _, _, err := s.Delete(ctx, mhs); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if i%3 == 0 { // and some small synced writes
 			if err := s.Put(ctx, fakeCID(i*1000+999), data[:500]); err != nil {
@@ -84,7 +94,7 @@ func TestCrash(t *testing.T) {
 		cmd.Wait()
 
 		s := openTest(t, dir, nil)
-		n := checkConsistent(t, s)
+		n := checkConsistent(t, s) // and the count: see checkCount
 		if n < 40 {
 			t.Fatalf("round %d: only %d blocks after a commit", round, n)
 		}

@@ -9,7 +9,9 @@
 // lands straight in the bottom level, so there is no compaction debt), and
 // only then writes the small multihash index with a synced Pebble batch. The
 // index therefore never points at data that is not durable. Small batches and
-// single Puts store the bytes inline in the index entry.
+// single Puts store the bytes inline in the index entry, and so does a large
+// batch for its small dag-pb nodes (<= 16 KiB), which gc's mark reads for
+// every pin: in index order, not one random sstable read each.
 //
 // Ingested blocks above 256 KiB are written in parts of 256 KiB, each its
 // own key and so its own sstable block: Pebble copies and checksums a value
@@ -23,6 +25,8 @@
 //	'b' + multihash      -> index entry: 0x00 + bytes (inline)
 //	                        or 0x01 + seq (8 bytes, big endian) + uvarint(size)
 //	                        or 0x02 + seq + uvarint(size) + uvarint(part size)
+//	'c'                  -> the block count: blocks, bytes (8 bytes each, big
+//	                        endian), written in the batch of every index change
 //	'd' + seq            -> block bytes of an ingested block (0x01), or its
 //	                        first part (0x02)
 //	'd' + seq + i        -> part i >= 1 (16 bits, big endian) of a block in parts

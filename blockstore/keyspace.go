@@ -62,6 +62,28 @@ func (k *Keyspace) Set(key, val []byte) error {
 	return nil
 }
 
+// SetMany stores vals[i] under keys[i] for every i, durably, in one synced
+// write: all of them or, after a crash, none.
+func (k *Keyspace) SetMany(keys, vals [][]byte) error {
+	if len(keys) != len(vals) {
+		return fmt.Errorf("blockstore: SetMany: %d keys, %d values", len(keys), len(vals))
+	}
+	if err := k.s.writable(); err != nil {
+		return err
+	}
+	b := k.s.db.NewBatch()
+	defer b.Close()
+	for i, key := range keys {
+		if err := b.Set(k.key(key), vals[i], nil); err != nil {
+			return fmt.Errorf("key %q: %w", key, err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("blockstore: SetMany: %w", err)
+	}
+	return nil
+}
+
 // Delete removes key, durably. A missing key is not an error.
 func (k *Keyspace) Delete(key []byte) error {
 	if err := k.s.writable(); err != nil {

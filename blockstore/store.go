@@ -33,6 +33,7 @@ var ErrLocked = errors.New("repository is in use by another process")
 // Key prefixes. See the package documentation.
 const (
 	prefixIndex   = 'b'
+	prefixCount   = 'c'
 	prefixData    = 'd'
 	prefixJournal = 'j'
 
@@ -121,6 +122,9 @@ type Store struct {
 	indexMu sync.Mutex
 
 	recovered int // journal entries handled at Open (for tests)
+
+	count    counts                 // the index's figures (under indexMu)
+	countNow atomic.Pointer[counts] // a copy of count for Stat
 
 	spansMu sync.Mutex
 	spans   []span // data ranges deleted since the last Reclaim
@@ -267,14 +271,18 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
 	}
 	s.db = db
-	if s.readOnly {
-		return s, nil // recovery writes; it runs at the next open with space
+	if !s.readOnly { // recovery writes; it runs at the next open with space
+		err = s.recover()
 	}
-	if err := s.recover(); err != nil {
+	if err == nil {
+		err = s.loadCount()
+	}
+	if err != nil {
 		db.Close()
 		lock.Close()
 		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
 	}
+	s.countNow.Store(&counts{s.count.blocks, s.count.bytes})
 	return s, nil
 }
 
@@ -685,13 +693,15 @@ type block struct {
 }
 
 // putInline stores blocks inline in their index entries with one synced
-// write, skipping those already stored.
+// write, skipping those already stored. blocks holds no multihash twice
+// (a Batch's are unique), or the count would be wrong.
 func (s *Store) putInline(blocks []block) error {
 	s.indexMu.Lock()
 	defer s.indexMu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	var kb [80]byte
+	var d counts
 	for _, bl := range blocks {
 		ok, err := s.has(bl.mh)
 		if err != nil {
@@ -703,11 +713,20 @@ func (s *Store) putInline(blocks []block) error {
 		if err := b.Set(indexKey(kb[:], bl.mh), inlineValue(bl.data), nil); err != nil {
 			return err
 		}
+		d.blocks++
+		d.bytes += int64(len(bl.data))
 	}
 	if b.Empty() {
 		return nil
 	}
-	return b.Commit(pebble.Sync)
+	if err := s.addCount(b, d); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	s.committedCount(d)
+	return nil
 }
 
 // deleteData deletes the data keys of the block at seq: one key, or the
@@ -735,6 +754,7 @@ func (s *Store) Delete(ctx context.Context, mhs []multihash.Multihash) (freedBlo
 	defer b.Close()
 	var seqs []uint64
 	inParts := make(map[uint64]bool)
+	seen := make(map[string]struct{}, len(mhs)) // the lookups do not see b
 	var kb [80]byte
 	for _, mh := range mhs {
 		e, ok, err := s.lookup(mh)
@@ -747,6 +767,10 @@ func (s *Store) Delete(ctx context.Context, mhs []multihash.Multihash) (freedBlo
 		if err := b.Delete(indexKey(kb[:], mh), nil); err != nil {
 			return 0, 0, err
 		}
+		if _, dup := seen[string(mh)]; dup {
+			continue
+		}
+		seen[string(mh)] = struct{}{}
 		if e.ref {
 			seqs = append(seqs, e.seq)
 			if e.part > 0 {
@@ -778,9 +802,14 @@ func (s *Store) Delete(ctx context.Context, mhs []multihash.Multihash) (freedBlo
 	if b.Empty() {
 		return 0, 0, nil
 	}
+	d := counts{-int64(freedBlocks), -freedBytes}
+	if err := s.addCount(b, d); err != nil {
+		return 0, 0, err
+	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, 0, fmt.Errorf("blockstore: delete: %w", err)
 	}
+	s.committedCount(d)
 	s.spansMu.Lock()
 	s.spans = append(s.spans, runs...)
 	s.spansMu.Unlock()
@@ -858,6 +887,16 @@ func mergeSpans(spans []span) []span {
 // ForEach calls fn for every stored block, in multihash order. mh is the
 // caller's to keep. It stops at the first error fn returns.
 func (s *Store) ForEach(ctx context.Context, fn func(mh multihash.Multihash, size int) error) error {
+	return s.scan(ctx, func(mh []byte, size int) error { return fn(slices.Clone(mh), size) })
+}
+
+// Scan is ForEach without a copy: mh is valid only during the call (gc's
+// sweep reads a million of them and keeps few).
+func (s *Store) Scan(ctx context.Context, fn func(mh []byte, size int) error) error {
+	return s.scan(ctx, fn)
+}
+
+func (s *Store) scan(ctx context.Context, fn func(mh []byte, size int) error) error {
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{prefixIndex}, UpperBound: []byte{prefixIndex + 1}})
 	if err != nil {
 		return err
@@ -877,7 +916,7 @@ func (s *Store) ForEach(ctx context.Context, fn func(mh multihash.Multihash, siz
 			it.Close()
 			return fmt.Errorf("blockstore: index key %x: %w", it.Key(), err)
 		}
-		if err := fn(multihash.Multihash(slices.Clone(it.Key()[1:])), e.size); err != nil {
+		if err := fn(it.Key()[1:], e.size); err != nil {
 			it.Close()
 			return err
 		}
@@ -896,19 +935,16 @@ type Stat struct {
 	DiskUsage uint64
 }
 
-// Stat counts the blocks (a scan of the index) and the disk space the
-// store's files take (a walk of its directory: a few hundred files, not
-// one per block).
+// Stat returns the block count (kept with the index, so a million blocks
+// cost nothing to count) and the disk space the store's files take (a walk
+// of its directory: a few hundred files, not one per block).
 func (s *Store) Stat(ctx context.Context) (Stat, error) {
-	var st Stat
-	err := s.ForEach(ctx, func(_ multihash.Multihash, size int) error {
-		st.Blocks++
-		st.Bytes += int64(size)
-		return nil
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return Stat{}, err
 	}
+	c := s.countNow.Load()
+	st := Stat{Blocks: int(c.blocks), Bytes: c.bytes}
+	var err error
 	st.DiskUsage, err = diskUsage(s.dir)
 	return st, err
 }

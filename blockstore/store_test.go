@@ -63,8 +63,10 @@ var smallFiles = &Options{SmallBatch: 64 << 10, FileSize: 1 << 20}
 func checkConsistent(t testing.TB, s *Store) (blocks int) {
 	t.Helper()
 	ctx := context.Background()
+	var bytes int64
 	err := s.ForEach(ctx, func(mh multihash.Multihash, size int) error {
 		blocks++
+		bytes += int64(size)
 		data, err := getBytes(ctx, s, cid.NewCidV1(cid.Raw, mh))
 		if err != nil {
 			return err
@@ -77,7 +79,20 @@ func checkConsistent(t testing.TB, s *Store) (blocks int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkCount(t, s, blocks, bytes)
 	return blocks
+}
+
+// checkCount fails unless Stat says what a scan of the index found.
+func checkCount(t testing.TB, s *Store, blocks int, bytes int64) {
+	t.Helper()
+	st, err := s.Stat(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks != blocks || st.Bytes != bytes {
+		t.Fatalf("Stat says %d blocks, %d bytes; the index holds %d blocks, %d bytes", st.Blocks, st.Bytes, blocks, bytes)
+	}
 }
 
 func TestPutGet(t *testing.T) {

@@ -393,12 +393,12 @@ func (n *Node) Stat(ctx context.Context) (RepoStat, error) {
 	if err != nil {
 		return RepoStat{}, err
 	}
-	pins, err := n.Pins.List(ctx)
+	pins, err := n.Pins.Count(ctx)
 	if err != nil {
 		return RepoStat{}, err
 	}
 	max, _ := repo.ParseSize(n.Repo.Config().Datastore.StorageMax)
-	return RepoStat{Path: n.Repo.Path, Blocks: int64(st.Blocks), Bytes: st.Bytes, DiskUsage: int64(st.DiskUsage), Pins: len(pins), StorageMax: max}, nil
+	return RepoStat{Path: n.Repo.Path, Blocks: int64(st.Blocks), Bytes: st.Bytes, DiskUsage: int64(st.DiskUsage), Pins: pins, StorageMax: max}, nil
 }
 
 // VerifyResult is what RepoVerify found. Its lists are empty, not nil,

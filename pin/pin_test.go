@@ -74,3 +74,44 @@ func TestComplete(t *testing.T) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// TestAddMany checks AddMany, Count and Each, with records the fast
+// decoding path reads (recursive, no name) and those it leaves to JSON.
+func TestAddMany(t *testing.T) {
+	bs, err := blockstore.Open(filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	s := New(bs.Keyspace('p'))
+	ctx := context.Background()
+	want := map[string]Pin{}
+	var list []Pin
+	for i, mode := range []Mode{Recursive, Recursive, Direct, Recursive} {
+		p := Pin{Cid: dag.Sum(dag.Raw, []byte{byte(i)}), Mode: mode}
+		if i == 3 {
+			p.Name = "named"
+		}
+		list = append(list, p)
+		want[p.Cid.KeyString()] = p
+	}
+	if err := s.AddMany(ctx, list); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddMany(ctx, []Pin{{Cid: list[0].Cid, Mode: "sideways"}}); err == nil {
+		t.Fatal("bad mode accepted")
+	}
+	if n, err := s.Count(ctx); err != nil || n != len(list) {
+		t.Fatalf("Count = %d, %v; want %d", n, err, len(list))
+	}
+	err = s.Each(ctx, func(p Pin) error {
+		if w := want[p.Cid.KeyString()]; w != p {
+			t.Errorf("Each gave %+v, want %+v", p, w)
+		}
+		delete(want, p.Cid.KeyString())
+		return nil
+	})
+	if err != nil || len(want) != 0 {
+		t.Fatalf("Each: %v; not seen: %v", err, want)
+	}
+}
