@@ -90,20 +90,21 @@ type Session struct {
 	ctx  context.Context
 	stop context.CancelFunc
 
-	mu        sync.Mutex
-	core      *sched.Sched
-	peers     map[peer.ID]*peerConn
-	held      map[cid.Cid]heldBlock     // Stream: fetched blocks kept for Get
-	waits     map[cid.Cid]chan struct{} // closed when the block is stored
-	local     int                       // blocks found in Local
-	pbLeaves  bool                      // a dag-pb leaf was fetched
-	from      map[peer.ID]*PeerStat     // what each provider sent
-	peakUsed  int64                     // the core's peak memory, for tests
-	deferred  deferredHeap              // inner nodes whose children wait (frontier.go)
-	expanding int                       // deferred nodes being added
-	finished  bool
-	err       error
-	done      chan struct{}
+	mu          sync.Mutex
+	core        *sched.Sched
+	peers       map[peer.ID]*peerConn
+	held        map[cid.Cid]heldBlock     // Stream: fetched blocks kept for Get
+	waits       map[cid.Cid]chan struct{} // closed when the block is stored
+	local       int                       // blocks found in Local
+	pbLeaves    bool                      // a dag-pb leaf was fetched
+	from        map[peer.ID]*PeerStat     // what each provider sent
+	peakUsed    int64                     // the core's peak memory, for tests
+	deferred    deferredHeap              // inner nodes whose children wait (frontier.go)
+	expanding   int                       // deferred nodes being added
+	peakMissing int                       // the most blocks the core knew missing, for tests
+	finished    bool
+	err         error
+	done        chan struct{}
 
 	putMu   sync.Mutex
 	verifyQ chan verifyJob
@@ -419,6 +420,7 @@ func (s *Session) addChildren(links []dag.PBLink, key []uint32) error {
 		}
 	}
 	s.mu.Lock()
+	s.peakMissing = max(s.peakMissing, s.core.Counts().Missing)
 	s.wakeAllLocked()
 	s.mu.Unlock()
 	return nil
