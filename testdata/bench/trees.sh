@@ -11,7 +11,8 @@
 #   daemon and of h1's daemon while serving);
 #   checks the copy (a hash of every file's name and bytes).
 # It prints one line of figures per size, then the time per file of each
-# size against the smallest (flat means ratios near 1).
+# size against the smallest (flat means ratios near 1), net of the fixed
+# cost of each command (measured on a tree of 10 files in the same run).
 # Run as root, by hand, from a build: go build -o /tmp/share ./cmd/share
 # Env: BIN, W (work dir, default /tmp/trees), RATE (lab link rate, default
 # 1gbit; "none" for no limit), SEED, PROF=1 (heap profiles of both daemons
@@ -57,7 +58,7 @@ treehash() { (cd "$1" && find . -type f ! -name .done -printf '%P\0' | LC_ALL=C 
 daemon() {
   $LAN exec $1 /usr/bin/time -v -o $W/$3.time env SHARE_PATH=$2 $BIN daemon > $W/$3.log 2>&1 &
   local tp=$! i
-  for i in $(seq 200); do grep -q 'daemon ready' $W/$3.log && break; sleep 0.1; done
+  for i in $(seq 600); do grep -q "daemon ready" $W/$3.log && break; sleep 0.1; done
   grep -q 'daemon ready' $W/$3.log || { echo "daemon $3 not ready"; cat $W/$3.log; exit 1; }
   DPID=$(pgrep -P $tp)
 }
@@ -76,26 +77,25 @@ $LAN down >/dev/null 2>&1 || true
 $LAN up 2 "${lan_args[@]}" >/dev/null
 trap '$LAN down >/dev/null 2>&1 || true' EXIT
 mkdir -p $W
-declare -A perfile
-first=""
-for n in $SIZES; do
-  nf=${n#flat}
-  src=$W/src-$n; gen $n $src
+# one N: add -r and get -o of the tree of N files; sets ADD, GET (seconds),
+# LINE (the figures) and checks the copy.
+one() {
+  local n=$1 src=$W/src-$1 t0 t1 t2 t3 p hp=() prof=()
+  gen $n $src
   rm -rf $W/h1 $W/h2 $W/out-$n
   for r in $W/h1 $W/h2; do
     init_repo $r
     SHARE_PATH=$r $BIN config set Addresses.Listen '["/ip4/0.0.0.0/tcp/4001"]'
   done
   sync
+  [[ ${PROF:-} != 1 ]] || { mkdir -p $W/prof; prof=(SHARE_CPUPROFILE=$W/prof/add-cpu-$n.pb.gz); }
   t0=$(now)
-  prof=(); [[ ${PROF:-} != 1 ]] || { mkdir -p $W/prof; prof=(SHARE_CPUPROFILE=$W/prof/add-cpu-$n.pb.gz); }
   CID=$($LAN exec h1 /usr/bin/time -v -o $W/add.time env SHARE_PATH=$W/h1 "${prof[@]}" $BIN add -r -Q $src)
   t1=$(now)
   daemon h1 $W/h1 d1; P1=$DPID
   daemon h2 $W/h2 d2; P2=$DPID
   A1=$(awk '/listening on \/ip4\/10.77.0.1\// {print $3; exit}' $W/d1.log)
   $LAN exec h2 env SHARE_PATH=$W/h2 $BIN connect $A1 >/dev/null
-  hp=()
   if [[ ${PROF:-} == 1 ]]; then
     heaps $W/h1 d1-$n & hp+=($!)
     heaps $W/h2 d2-$n & hp+=($!)
@@ -105,13 +105,27 @@ for n in $SIZES; do
   $LAN exec h2 /usr/bin/time -v -o $W/get.time env SHARE_PATH=$W/h2 $BIN get -o $W/out-$n $CID > $W/get.log 2>&1
   t3=$(now)
   for p in "${hp[@]}"; do kill $p 2>/dev/null || true; done
-  stop $P2; stop $P1; sleep 0.2
-  ok=$([[ $(treehash $src) == $(treehash $W/out-$n) ]] && echo identical || echo DIFFERENT)
-  add_s=$(python3 -c "print(f'{$t1-$t0:.2f}')"); get_s=$(python3 -c "print(f'{$t3-$t2:.2f}')")
-  addus=$(python3 -c "print(f'{($t1-$t0)/$nf*1e6:.0f}')"); getus=$(python3 -c "print(f'{($t3-$t2)/$nf*1e6:.0f}')")
-  perfile[$n]="$addus $getus"; [[ -n $first ]] || first=$n
-  echo "trees $n files: add -r ${add_s} s (${addus} us/file, RSS $(rss $W/add.time) MB)  get -o ${get_s} s (${getus} us/file, get RSS $(rss $W/get.time) MB, h2 daemon $(rss $W/d2.time) MB, h1 daemon $(rss $W/d1.time) MB)  $ok  rate=$RATE"
+  stop $P2; stop $P1
+  local ok; ok=$([[ $(treehash $src) == $(treehash $W/out-$n) ]] && echo identical || echo DIFFERENT)
+  ADD=$(python3 -c "print(f'{$t1-$t0:.3f}')"); GET=$(python3 -c "print(f'{$t3-$t2:.3f}')")
+  LINE="add -r $ADD s (RSS $(rss $W/add.time) MB)  get -o $GET s (get RSS $(rss $W/get.time) MB, h2 daemon $(rss $W/d2.time) MB, h1 daemon $(rss $W/d1.time) MB)  $ok"
   rm -rf $W/h1 $W/h2
+}
+
+# The fixed cost of a command (start, open the repository, connect) is
+# measured on a tree of 10 files and taken off, so that the time per file
+# of 2 000 files is not mostly start-up.
+one 10
+BADD=$ADD BGET=$GET
+echo "trees base 10 files: $LINE  rate=$RATE"
+declare -A perfile
+first=""
+for n in $SIZES; do
+  one $n
+  nf=${n#flat}
+  addus=$(python3 -c "print(f'{($ADD-$BADD)/($nf-10)*1e6:.0f}')"); getus=$(python3 -c "print(f'{($GET-$BGET)/($nf-10)*1e6:.0f}')")
+  perfile[$n]="$addus $getus"; [[ -n $first ]] || first=$n
+  echo "trees $n files: $LINE  net per file: add $addus us, get $getus us  rate=$RATE"
 done
 for n in $SIZES; do
   set -- ${perfile[$n]} ${perfile[$first]}
