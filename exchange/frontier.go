@@ -70,9 +70,9 @@ func (s *Session) addNode(c cid.Cid, data []byte, key []uint32) error {
 	return s.addChildren(n.Links, key)
 }
 
-// expand adds the children of deferred nodes, first in DAG order first,
-// while the scheduler knows of fewer than frontierLow missing blocks, and
-// ends the session when that leaves nothing missing.
+// expand adds the children of deferred nodes, in DAG order, while the
+// scheduler knows of fewer than frontierLow missing blocks, and ends the
+// session when that leaves nothing missing.
 func (s *Session) expand() error {
 	for {
 		s.mu.Lock()
