@@ -29,16 +29,21 @@ import (
 // (the next file is written meanwhile), and the index entries of a file are
 // written, synced, once its ingest is durable.
 type Batch struct {
-	s        *Store
-	seen     map[string]struct{} // multihashes Put since the last Commit
-	pending  []block             // small-batch blocks (copies)
-	pendBy   int
-	bulk     bool     // switched to sstables since the last Commit
-	cur      *sstFile // sstable being written
-	bg       chan error
-	err      error // sticky background error
-	closed   bool
-	fileSize int64 // 0: Options.FileSize
+	s *Store
+	// seen holds the multihashes of the blocks Put into pending or cur,
+	// ingesting those of the file ingested in the background: the blocks
+	// a lookup of the store does not see yet. Once a file is ingested its
+	// set is cleared, so a batch of millions of blocks tracks one or two
+	// files' worth, not every block since the last Commit.
+	seen, ingesting map[string]struct{}
+	pending         []block // small-batch blocks (copies)
+	pendBy          int
+	bulk            bool     // switched to sstables since the last Commit
+	cur             *sstFile // sstable being written
+	bg              chan error
+	err             error // sticky background error
+	closed          bool
+	fileSize        int64 // 0: Options.FileSize
 	// dropBehind: keep the sstables out of the page cache (SetDropBehind)
 	dropBehind bool
 	// assumeMissing: Put does not look the block up (SetAssumeMissing)
@@ -50,7 +55,7 @@ type Batch struct {
 
 // NewBatch returns a Batch writing into s.
 func (s *Store) NewBatch() *Batch {
-	return &Batch{s: s, seen: make(map[string]struct{})}
+	return &Batch{s: s, seen: make(map[string]struct{}), ingesting: make(map[string]struct{})}
 }
 
 // Put adds a block; data may be reused by the caller on return. Blocks
@@ -67,7 +72,7 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 		return err
 	}
 	mh := c.Hash()
-	if _, ok := b.seen[string(mh)]; ok {
+	if b.putBefore(mh) {
 		return nil
 	}
 	if !b.assumeMissing {
@@ -114,6 +119,12 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 		}
 		f := b.cur
 		b.cur = nil
+		b.seen, b.ingesting = b.ingesting, b.seen // ingesting was cleared by wait
+		for _, bl := range b.pending {
+			// Inner nodes held inline are not in f: the next file or
+			// the Commit writes them, so they stay tracked till then.
+			b.seen[string(bl.mh)] = struct{}{}
+		}
 		b.bg = make(chan error, 1)
 		go func(ch chan error) { ch <- b.s.ingest(context.Background(), f) }(b.bg)
 	}
@@ -131,6 +142,16 @@ const maxInlineNode = 16 << 10
 // million blocks under 100 000 pins: 3.7 of gc's 6 CPU-seconds).
 func innerNode(c cid.Cid, data []byte) bool {
 	return c.Type() == cid.DagProtobuf && len(data) <= maxInlineNode
+}
+
+// putBefore reports whether the block mh was Put into this batch and is not
+// visible in the store yet.
+func (b *Batch) putBefore(mh []byte) bool {
+	if _, ok := b.seen[string(mh)]; ok {
+		return true
+	}
+	_, ok := b.ingesting[string(mh)]
+	return ok
 }
 
 // SetFileSize sets the size at which this batch finishes an sstable and
@@ -173,6 +194,7 @@ func (b *Batch) idle() bool {
 // ingested takes the result of the background ingest.
 func (b *Batch) ingested(err error) {
 	b.bg = nil
+	clear(b.ingesting) // visible to has now (or the batch failed)
 	if err != nil && b.err == nil {
 		b.err = err
 	}
@@ -271,7 +293,7 @@ func (b *Batch) Close() error {
 		b.cur.abort()
 		b.cur = nil
 	}
-	b.pending, b.seen = nil, nil
+	b.pending, b.seen, b.ingesting = nil, nil, nil
 	return nil
 }
 

@@ -3,6 +3,7 @@ package blockstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -780,5 +781,44 @@ func TestBatchAssumeMissing(t *testing.T) {
 				t.Fatalf("%d blocks consistent, want %d", n, len(sizes)+1)
 			}
 		})
+	}
+}
+
+// TestBatchTracksOnlyUnindexed: a long batch remembers the blocks it has
+// Put only until their file is ingested (then the store's index answers),
+// so its memory is bounded by the file size, not by the blocks since the
+// last Commit; and a block Put again after its file was ingested is still
+// stored once.
+func TestBatchTracksOnlyUnindexed(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), smallFiles)
+	defer s.Close()
+	b := s.NewBatch()
+	defer b.Close()
+	const n, size = 3000, 4 << 10 // 12 MB: a dozen files of 256 blocks
+	data := make([]byte, size)
+	most := 0
+	for i := range n {
+		fillRandom(data)
+		binary.BigEndian.PutUint64(data, uint64(i))
+		if err := b.Put(ctx, fakeCID(uint64(i)), data); err != nil {
+			t.Fatal(err)
+		}
+		most = max(most, len(b.seen)+len(b.ingesting))
+	}
+	// Two files of 256 blocks at most: the one written, the one ingested.
+	if limit := 2 * (int(smallFiles.FileSize)/size + 1); most > limit {
+		t.Errorf("the batch tracked %d blocks at once, want at most %d", most, limit)
+	}
+	for i := range 300 { // again, from files long ingested
+		if err := b.Put(ctx, fakeCID(uint64(i)), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, blocks := dataKeys(t, s); blocks != n {
+		t.Errorf("%d blocks stored, want %d", blocks, n)
 	}
 }

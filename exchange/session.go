@@ -90,18 +90,21 @@ type Session struct {
 	ctx  context.Context
 	stop context.CancelFunc
 
-	mu       sync.Mutex
-	core     *sched.Sched
-	peers    map[peer.ID]*peerConn
-	held     map[cid.Cid]heldBlock     // Stream: fetched blocks kept for Get
-	waits    map[cid.Cid]chan struct{} // closed when the block is stored
-	local    int                       // blocks found in Local
-	pbLeaves bool                      // a dag-pb leaf was fetched
-	from     map[peer.ID]*PeerStat     // what each provider sent
-	peakUsed int64                     // the core's peak memory, for tests
-	finished bool
-	err      error
-	done     chan struct{}
+	mu          sync.Mutex
+	core        *sched.Sched
+	peers       map[peer.ID]*peerConn
+	held        map[cid.Cid]heldBlock     // Stream: fetched blocks kept for Get
+	waits       map[cid.Cid]chan struct{} // closed when the block is stored
+	local       int                       // blocks found in Local
+	pbLeaves    bool                      // a dag-pb leaf was fetched
+	from        map[peer.ID]*PeerStat     // what each provider sent
+	peakUsed    int64                     // the core's peak memory, for tests
+	deferred    deferredHeap              // inner nodes whose children wait (frontier.go)
+	expanding   int                       // deferred nodes being added
+	peakMissing int                       // the most blocks the core knew missing, for tests
+	finished    bool
+	err         error
+	done        chan struct{}
 
 	putMu   sync.Mutex
 	verifyQ chan verifyJob
@@ -349,7 +352,7 @@ func (s *Session) addRoot() error {
 		}
 	}
 	s.mu.Lock()
-	done := s.core.Counts().Missing == 0
+	done := s.completeLocked()
 	s.mu.Unlock()
 	if done {
 		s.finish(nil)
@@ -417,6 +420,7 @@ func (s *Session) addChildren(links []dag.PBLink, key []uint32) error {
 		}
 	}
 	s.mu.Lock()
+	s.peakMissing = max(s.peakMissing, s.core.Counts().Missing)
 	s.wakeAllLocked()
 	s.mu.Unlock()
 	return nil
@@ -574,12 +578,7 @@ func (s *Session) deliver(c cid.Cid, data []byte, buf *[]byte, from *peerConn) e
 		return nil
 	}
 	if v.Descend {
-		n, err := dag.DecodePBNode(data)
-		if err != nil {
-			putBuf(buf)
-			return fmt.Errorf("block %s: %w", c, err)
-		}
-		if err := s.addChildren(n.Links, v.Key); err != nil {
+		if err := s.descend(c, data, v.Key); err != nil {
 			putBuf(buf)
 			return err
 		}
@@ -589,7 +588,7 @@ func (s *Session) deliver(c cid.Cid, data []byte, buf *[]byte, from *peerConn) e
 		return err
 	}
 	s.stored(c, data, buf)
-	return nil
+	return s.expand()
 }
 
 // put hands a verified block to the Putter, if any.
@@ -623,7 +622,7 @@ func (s *Session) stored(c cid.Cid, data []byte, buf *[]byte) {
 	} else {
 		putBuf(buf)
 	}
-	complete := s.core.Stored(c, len(data), s.opts.Stream && leaf)
+	complete := s.core.Stored(c, len(data), s.opts.Stream && leaf) && s.completeLocked()
 	if w := s.waits[c]; w != nil {
 		close(w)
 		delete(s.waits, c)

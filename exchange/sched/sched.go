@@ -46,7 +46,12 @@ type Config struct {
 type Sched struct {
 	cfg Config
 
-	entries     map[cid.Cid]*entry
+	entries map[cid.Cid]*entry // blocks missing or on their way
+	// done holds the blocks stored or handed to the reader, with their
+	// expected size (for a refetch). They leave entries, so that the
+	// scheduler of a tree of a million files keeps a CID, not a whole
+	// entry, for each block it has fetched.
+	done        map[cid.Cid]int64
 	pending     entryHeap
 	outstanding map[*entry]struct{}
 	waited      map[*entry]struct{} // entries a reader waits for
@@ -72,6 +77,7 @@ func New(cfg Config, now time.Time) *Sched {
 	return &Sched{
 		cfg:          cfg,
 		entries:      make(map[cid.Cid]*entry),
+		done:         make(map[cid.Cid]int64),
 		outstanding:  make(map[*entry]struct{}),
 		waited:       make(map[*entry]struct{}),
 		excluded:     make(map[peer.ID]bool),
@@ -116,7 +122,13 @@ func (s *Sched) DropPeer(p *Peer, bad bool) {
 
 // Known reports whether c is a block of the frontier (missing, fetched,
 // or being fetched).
-func (s *Sched) Known(c cid.Cid) bool { return s.entries[c] != nil }
+func (s *Sched) Known(c cid.Cid) bool {
+	if s.entries[c] != nil {
+		return true
+	}
+	_, ok := s.done[c]
+	return ok
+}
 
 // Add registers the missing block c at position key in DAG order (the
 // child indexes from the root); tsize is its link's Tsize, or -1 when
@@ -128,6 +140,9 @@ func (s *Sched) Add(c cid.Cid, key []uint32, tsize int64) {
 func (s *Sched) add(c cid.Cid, key []uint32, tsize int64) *entry {
 	if en := s.entries[c]; en != nil {
 		return en
+	}
+	if _, ok := s.done[c]; ok {
+		return nil
 	}
 	en := &entry{c: c, key: key, inner: c.Type() == dag.DagPB, heapIdx: -1}
 	switch {
@@ -315,6 +330,9 @@ func (s *Sched) DontHave(p *Peer, c cid.Cid) (a Answer, drop bool) {
 func (s *Sched) Failed(c cid.Cid, n int) {
 	en := s.entries[c]
 	s.verifying -= int64(n)
+	if en == nil { // a copy of a block stored since
+		return
+	}
 	en.arrived = false
 	if en.state == stateVerifying {
 		s.requeue(en)
@@ -341,7 +359,7 @@ func (s *Sched) Verified(p *Peer, c cid.Cid, n int, now time.Time) Verdict {
 	en := s.entries[c]
 	s.verifying -= int64(n)
 	p.dontHaveRun = 0
-	if en.state >= stateStoring {
+	if en == nil || en.state >= stateStoring { // nil: stored already
 		s.duplicates++
 		return Verdict{}
 	}
@@ -372,6 +390,8 @@ func (s *Sched) Stored(c cid.Cid, n int, retain bool) (complete bool) {
 	en := s.entries[c]
 	en.state = stateDone
 	delete(s.waited, en)
+	delete(s.entries, c)
+	s.done[c] = en.est
 	if retain {
 		s.retained += int64(n)
 	}
@@ -385,8 +405,10 @@ func (s *Sched) Took(n int) { s.retained -= int64(n) }
 // Status says whether c is known and whether it is done (stored, or
 // handed to the reader).
 func (s *Sched) Status(c cid.Cid) (known, done bool) {
-	en := s.entries[c]
-	return en != nil, en != nil && en.state == stateDone
+	if _, ok := s.done[c]; ok {
+		return true, true
+	}
+	return s.entries[c] != nil, false
 }
 
 // Want records that a reader waits for c: c is added if unknown, fetched
@@ -394,16 +416,15 @@ func (s *Sched) Status(c cid.Cid) (known, done bool) {
 // every other pending block. wake says peers may now have work.
 func (s *Sched) Want(c cid.Cid) (wake bool) {
 	en := s.entries[c]
-	switch {
-	case en == nil:
-		en = s.add(c, nil, -1)
-	case en.state == stateDone: // fetched before and given away
+	if est, ok := s.done[c]; ok { // fetched before and given away
+		delete(s.done, c)
 		s.refetches++
-		en.state, en.dupOK, en.arrived = statePending, false, false
-		en.found = true
-		s.unfinished++
-		heap.Push(&s.pending, en)
+		en = s.add(c, nil, -1)
+		en.est, en.found = est, true // its children, if any, are known
 		wake = true
+	}
+	if en == nil {
+		en = s.add(c, nil, -1)
 	}
 	if en.prio {
 		return wake
@@ -467,6 +488,9 @@ func (s *Sched) Describe(now time.Time, peers ...*Peer) string {
 			p.ID, len(p.reqs), p.window, p.rate, p.minRTT, p.dead, len(p.cancelled))
 	}
 	states := map[entryState]int{}
+	if len(s.done) > 0 {
+		states[stateDone] = len(s.done)
+	}
 	for _, en := range s.entries {
 		states[en.state]++
 	}
