@@ -144,6 +144,9 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		nw.startMDNS(discoveryName, mdnsFormat(cfg.Network), opts.MDNSLoopback)
 	}
 	nw.startBootstrap(cfg.Bootstrap)
+	if !opts.Temporary && nw.Routing != nil {
+		nw.startRepublisher(n)
+	}
 	n.net = nw
 	return nw, nil
 }
@@ -385,6 +388,7 @@ func (nw *Network) newDHT(n *Node, proto string, scope dht.Scope, mode dht.Mode,
 		Alpha:     cfg.Routing.Alpha,
 		Transport: countedDHT{hostNet, n.Metrics()},
 		Store:     store,
+		Values:    n.values,
 		Logger:    nw.logger,
 	})
 	if err != nil {
