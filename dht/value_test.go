@@ -337,3 +337,43 @@ func TestNameSimulation(t *testing.T) {
 		t.Errorf("success %.3f with 20%% dead, want >= 0.99", rate)
 	}
 }
+
+// TestValueStoreBounds: the store refuses new keys beyond MaxValues,
+// drops records past their validity or MaxAge, and so makes room.
+func TestValueStoreBounds(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	vs, err := dht.NewValueStore(dht.ValueStoreConfig{
+		KV: &dhttest.MemKV{}, MaxValues: 2, MaxAge: 36 * time.Hour, Now: clock,
+		Validators: map[string]dht.Validator{"ipns": ipns.Validator{Now: clock}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := newName(t), newName(t), newName(t)
+	for _, n := range []name{a, b} {
+		if err := vs.Put(n.key, n.record(t, 1, time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := vs.Put(c.key, c.record(t, 1, 48*time.Hour)); !errors.Is(err, dht.ErrStoreFull) {
+		t.Fatalf("a third key in a store of 2: %v, want ErrStoreFull", err)
+	}
+	if err := vs.Put(a.key, a.record(t, 2, 48*time.Hour)); err != nil {
+		t.Fatalf("a newer record of a stored key in a full store: %v", err)
+	}
+	now = now.Add(2 * time.Hour) // b's record expired
+	if _, err := vs.Get(b.key); err == nil {
+		t.Error("an expired record is served")
+	}
+	if n, err := vs.Expire(); n != 1 || err != nil {
+		t.Fatalf("Expire dropped %d, %v; want 1", n, err)
+	}
+	if err := vs.Put(c.key, c.record(t, 1, 48*time.Hour)); err != nil {
+		t.Fatalf("after expiry there is room: %v", err)
+	}
+	now = now.Add(37 * time.Hour) // a's record outlived MaxAge, valid or not
+	if _, err := vs.Get(a.key); err == nil {
+		t.Error("a record older than MaxAge is served")
+	}
+}

@@ -2,6 +2,7 @@ package dht
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,6 +31,8 @@ var (
 	ErrNoValidator = errors.New("no validator for the key's namespace")
 	// ErrOlderValue: a value is worse than the one already stored.
 	ErrOlderValue = errors.New("value is older than the one stored")
+	// ErrStoreFull: the store holds MaxValues keys.
+	ErrStoreFull = errors.New("value store full")
 )
 
 // ValueStoreConfig configures a ValueStore. KV and Validators are
@@ -45,6 +48,11 @@ type ValueStoreConfig struct {
 	MaxAge time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// MaxValues bounds the keys stored (default 65536: at most 640 MiB
+	// of IPNS records): a record of a new key beyond it is refused, so
+	// that a flood of names made up for the purpose cannot fill the
+	// disk. Expired records make room.
+	MaxValues int
 }
 
 // ValueStore keeps the value records a node serves, one per key: the best
@@ -53,6 +61,7 @@ type ValueStoreConfig struct {
 type ValueStore struct {
 	cfg ValueStoreConfig
 	mu  sync.Mutex // orders the read, compare and write of Put
+	n   int        // keys stored, under mu
 }
 
 // NewValueStore returns a store over cfg.KV.
@@ -66,7 +75,12 @@ func NewValueStore(cfg ValueStoreConfig) (*ValueStore, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &ValueStore{cfg: cfg}, nil
+	if cfg.MaxValues <= 0 {
+		cfg.MaxValues = 1 << 16
+	}
+	s := &ValueStore{cfg: cfg}
+	err := cfg.KV.Iterate(func(_, _ []byte) error { s.n++; return nil })
+	return s, err
 }
 
 // validator returns the validator of key's namespace: key is
@@ -110,11 +124,21 @@ func (s *ValueStore) Put(key, value []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, err := s.Get(key); err == nil && v.Compare(old, value) > 0 {
+	old, err := s.cfg.KV.Get(key)
+	switch {
+	case err == nil && s.live(key, old) && v.Compare(old[8:], value) > 0:
 		return ErrOlderValue
+	case err != nil && s.n >= s.cfg.MaxValues:
+		return fmt.Errorf("%w: %d keys", ErrStoreFull, s.n)
 	}
 	b := binary.BigEndian.AppendUint64(nil, uint64(s.cfg.Now().UnixNano()))
-	return s.cfg.KV.Set(key, append(b, value...))
+	if err := s.cfg.KV.Set(key, append(b, value...)); err != nil {
+		return err
+	}
+	if old == nil {
+		s.n++
+	}
+	return nil
 }
 
 // Get returns the value stored under key, if it is still valid and not
@@ -167,6 +191,21 @@ func (s *ValueStore) Expire() (int, error) {
 			return n, err
 		}
 		n++
+		s.n--
 	}
 	return n, nil
+}
+
+// RunExpiry runs Expire every interval until ctx ends.
+func (s *ValueStore) RunExpiry(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Expire()
+		}
+	}
 }
