@@ -86,7 +86,7 @@ func (n *Node) Publish(ctx context.Context, value dag.Path, opts PublishOptions)
 	if value.Name == "" {
 		val = "/ipfs/" + val
 	}
-	nw, _ := n.network(ctx)
+	nw, nerr := n.network(ctx)
 	seq := n.nextSequence(ctx, nw, id)
 	r, err := ipns.New(priv, []byte(val), seq, time.Now().Add(opts.Lifetime), opts.TTL)
 	if err != nil {
@@ -102,6 +102,9 @@ func (n *Node) Publish(ctx context.Context, value dag.Path, opts PublishOptions)
 	}
 	out := recordOf(id, r)
 	out.Key = opts.Key
+	if nerr != nil {
+		return out, errs.E(errs.Unreachable, fmt.Errorf("published %s here only: %w", out.Name, nerr))
+	}
 	if nw == nil || nw.Routing == nil {
 		return out, errs.Errorf(errs.Unreachable, "published %s here only: the DHT is off", out.Name)
 	}
