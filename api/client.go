@@ -219,7 +219,7 @@ func setFormat(q url.Values, f dag.FormatOptions) {
 // Resolve asks the daemon for the CID that p names; it fetches the
 // directories on the way that it does not have.
 func (c *Client) Resolve(ctx context.Context, p dag.Path, opts node.FetchOptions) (cid.Cid, error) {
-	if len(p.Segments) == 0 {
+	if len(p.Segments) == 0 && p.Name == "" {
 		return p.Root, nil // nothing to ask (and an older daemon knows no resolve)
 	}
 	var out resolvedJSON

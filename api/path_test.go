@@ -68,10 +68,17 @@ func TestPathsCrossTheSocket(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v0/ls?arg=/ipns/x", nil))
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v0/ls?arg=/ipns/example.com", nil))
 	var e errorJSON
 	json.Unmarshal(rec.Body.Bytes(), &e)
 	if rec.Code != http.StatusNotImplemented || !errs.Is(errs.Unsupported, e.err()) {
+		t.Errorf("ls?arg=/ipns/example.com: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v0/ls?arg=/ipns/x", nil))
+	e = errorJSON{}
+	json.Unmarshal(rec.Body.Bytes(), &e)
+	if rec.Code != http.StatusBadRequest || !errs.Is(errs.Invalid, e.err()) {
 		t.Errorf("ls?arg=/ipns/x: %d %s", rec.Code, rec.Body)
 	}
 }

@@ -128,7 +128,7 @@ func (s *Server) withCID(h func(w http.ResponseWriter, r *http.Request, c cid.Ci
 			WriteError(w, err)
 			return
 		}
-		if len(p.Segments) > 0 {
+		if len(p.Segments) > 0 || p.Name != "" {
 			if p.Root, err = s.api.Resolve(r.Context(), p, fetchOptions(r, nil)); err != nil {
 				WriteError(w, err)
 				return
@@ -247,6 +247,8 @@ func (s *Server) routes() {
 		{"export", s.withCID(s.export)},
 		{"import", s.importCAR},
 		{"id", s.id},
+		{"name/publish", s.namePublish},
+		{"name/resolve", s.nameResolve},
 	} {
 		s.Handle(c.name, c.h)
 	}

@@ -43,8 +43,9 @@ func TestParsePath(t *testing.T) {
 		{in: "/ipfs" + c, kind: errs.Invalid, msg: "want CID, CID/PATH or /ipfs/CID/PATH"},
 		{in: c + "/a/../b", kind: errs.Invalid, msg: "no . or .. segments"},
 		{in: c + "/./b", kind: errs.Invalid, msg: "no . or .. segments"},
-		{in: "/ipns/example.com/a", kind: errs.Unsupported, msg: `"/ipns/example.com/a": IPNS names are not supported yet`},
-		{in: "ipns://k51qzi5uqu5d", kind: errs.Unsupported, msg: "not supported"},
+		{in: "/ipns/example.com/a", kind: errs.Unsupported, msg: `"/ipns/example.com/a": DNSLink names are not supported`},
+		{in: "ipns://k51qzi5uqu5d", kind: errs.Invalid, msg: "invalid IPNS name"},
+		{in: "/ipns/", kind: errs.Invalid, msg: "invalid IPNS name"},
 	} {
 		p, err := ParsePath(tc.in)
 		if tc.kind != errs.Other {
@@ -171,5 +172,37 @@ func TestResolveMissing(t *testing.T) {
 	p := Path{Root: root, Segments: []string{"hello.txt"}}
 	if _, err := Resolve(ctx, s, p); errs.KindOf(err) != errs.NotFound || errors.Is(err, ErrNoLink) || !strings.Contains(err.Error(), p.String()) {
 		t.Errorf("Resolve with the root missing: %v", err)
+	}
+}
+
+func TestParseIPNSPath(t *testing.T) {
+	const name = "k51qzi5uqu5dmc4pblt5bs1pvjb6f9nzz247f1tqjc1cdaxbasmp1xz06szbaz"
+	for _, tc := range []struct {
+		in   string
+		segs []string
+	}{
+		{"/ipns/" + name, nil},
+		{"/ipns/" + name + "/", nil},
+		{"/ipns/" + name + "/a/b", []string{"a", "b"}},
+		{"ipns://" + name + "/a", []string{"a"}},
+		{"/ipns/12D3KooWBgCdFBwG2u3hLRSXdrHtYpiAKGANwqyiTnuJWBXAZVfR/x", []string{"x"}},
+	} {
+		p, err := ParsePath(tc.in)
+		if err != nil || p.Name == "" || p.Root.Defined() || !slices.Equal(p.Segments, tc.segs) {
+			t.Errorf("ParsePath(%q) = %+v, %v", tc.in, p, err)
+			continue
+		}
+		if q, err := ParsePath(p.String()); err != nil || q.String() != p.String() {
+			t.Errorf("ParsePath(%q).String() = %q reads back as %v, %v", tc.in, p.String(), q, err)
+		}
+		if _, err := Resolve(context.Background(), NewMemStore(), p); !errors.Is(err, ErrUnresolvedName) {
+			t.Errorf("Resolve(%q): %v, want ErrUnresolvedName", tc.in, err)
+		}
+	}
+	if p, _ := ParsePath("/ipns/" + name + "/a/b"); p.Base() != "b" {
+		t.Errorf("Base = %q", p.Base())
+	}
+	if p, _ := ParsePath("/ipns/" + name); p.Base() != name {
+		t.Errorf("Base = %q", p.Base())
 	}
 }

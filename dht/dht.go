@@ -98,6 +98,16 @@ type Config struct {
 	ProvideConcurrency int
 	// OnLookup, if set, is called after every lookup with its figures.
 	OnLookup func(LookupStats)
+	// Values keeps the value records (PUT_VALUE, GET_VALUE) and checks
+	// them; without it they are neither served nor looked up. A node's
+	// DHTs share one.
+	Values *ValueStore
+	// ValueQuorum is the number of valid records after which GetValue
+	// stops asking (default 16, kad-dht's and kubo's).
+	ValueQuorum int
+	// OnRepair, if set, is called when GetValue's repair of stale peers
+	// ended, with the number of peers that took the best record.
+	OnRepair func(key []byte, peers int)
 }
 
 // Errors returned by the DHT.
@@ -150,6 +160,7 @@ func New(cfg Config) (*DHT, error) {
 	def(&cfg.MaxFailures, 2)
 	def(&cfg.MaxProviders, 2*cfg.K)
 	def(&cfg.ProvideConcurrency, 128)
+	def(&cfg.ValueQuorum, 16)
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = 10 * time.Second
 	}

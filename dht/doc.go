@@ -2,8 +2,10 @@
 // K=20 peers over the SHA-256 of peer IDs and content keys, iterative
 // lookups with Alpha requests in flight that end when the K closest peers
 // seen have all answered, and the RPCs of libp2p's kad-dht (FIND_NODE,
-// GET_PROVIDERS, ADD_PROVIDER, PING) with its message shapes, on
-// /<network>/kad/1.0.0.
+// GET_PROVIDERS, ADD_PROVIDER, PUT_VALUE, GET_VALUE, PING) with its
+// message shapes, on /<network>/kad/1.0.0. Values (IPNS records, in the
+// "/ipns/" namespace) are checked by their namespace's Validator before
+// a ValueStore keeps or a lookup believes them.
 //
 // Messages travel over a Network: HostNetwork runs them on the streams of
 // a share.RoutingHost (p2p.Host.Streams), dhttest.Network in memory for

@@ -1,6 +1,7 @@
 package dht_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -88,5 +89,46 @@ func TestRealHosts(t *testing.T) {
 	_, lab := newHostDHT(t, "lab", true)
 	if err := lab.Bootstrap(ctx, []peer.AddrInfo{boot}); err == nil {
 		t.Error("a lab DHT bootstrapped from a share node")
+	}
+}
+
+// TestReusedStreamAsKubo sends what kubo does on one stream: an
+// ADD_PROVIDER (which kad-dht answers with nothing) then a GET_PROVIDERS.
+// The first answer read must be the GET_PROVIDERS one: an acknowledgement
+// of the ADD_PROVIDER would be taken for it (kubo 0.43 crashed reading a
+// PUT_VALUE answer one message behind).
+func TestReusedStreamAsKubo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv, _ := newHostDHT(t, "share", true)
+	cli, _ := newHostDHT(t, "share", false)
+	if err := cli.Connect(ctx, srv.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := cli.Streams().NewStream(ctx, srv.ID(), dht.Protocol("share"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(5 * time.Second))
+	key := randomKey()
+	self := dht.PeerOf(cli.AddrInfo())
+	self.Addrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/4001")}
+	for _, m := range []*dht.Message{{Type: dht.AddProvider, Key: key, ProviderPeers: []dht.Peer{self}}, {Type: dht.GetProviders, Key: key}} {
+		if err := p2p.WriteDelimited(s, m.Marshal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	br := bufio.NewReader(s)
+	b, err := p2p.ReadDelimited(br, br, dht.MaxMessageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := dht.UnmarshalMessage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Type != dht.GetProviders || len(resp.ProviderPeers) != 1 || resp.ProviderPeers[0].ID != cli.ID() {
+		t.Fatalf("first answer on the stream: %s with providers %v, want GET_PROVIDERS naming the client", resp.Type, resp.ProviderPeers)
 	}
 }

@@ -16,7 +16,7 @@ import (
 // kad-dht's.
 type MessageType int32
 
-// The message types. PUT_VALUE and GET_VALUE decode but are not served.
+// The message types.
 const (
 	PutValue     MessageType = 0
 	GetValue     MessageType = 1
@@ -71,10 +71,12 @@ const (
 var ErrBadMessage = errors.New("bad DHT message")
 
 // Message is a kad-dht message: field numbers and types follow libp2p's
-// dht.proto (type 1, key 2, closerPeers 8, providerPeers 9).
+// dht.proto (type 1, key 2, record 3, closerPeers 8, providerPeers 9).
 type Message struct {
-	Type          MessageType
-	Key           []byte
+	Type MessageType
+	Key  []byte
+	// Record is the value of PUT_VALUE and of GET_VALUE's answer.
+	Record        *Record
 	CloserPeers   []Peer
 	ProviderPeers []Peer
 }
@@ -104,6 +106,9 @@ func (m *Message) AppendMarshal(b []byte) []byte {
 	if len(m.Key) > 0 {
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendBytes(b, m.Key)
+	}
+	if m.Record != nil {
+		b = m.Record.appendField(b, 3)
 	}
 	for _, p := range m.CloserPeers {
 		b = appendPeer(b, 8, p)
@@ -137,8 +142,8 @@ func appendPeer(b []byte, field protowire.Number, p Peer) []byte {
 	return b
 }
 
-// UnmarshalMessage decodes a message. Unknown fields (kad-dht's record and
-// cluster level among them) are skipped; peer records with an invalid ID
+// UnmarshalMessage decodes a message. Unknown fields (kad-dht's cluster
+// level among them) are skipped; peer records with an invalid ID
 // are dropped, as are addresses that do not parse. Nothing in the result
 // aliases b.
 func UnmarshalMessage(b []byte) (*Message, error) {
@@ -167,6 +172,17 @@ func UnmarshalMessage(b []byte) (*Message, error) {
 				return nil, fmt.Errorf("%w: bad key", ErrBadMessage)
 			}
 			m.Key = append([]byte(nil), v...)
+			b = b[n:]
+		case num == 3 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, fmt.Errorf("%w: truncated record", ErrBadMessage)
+			}
+			r, err := unmarshalRecord(v)
+			if err != nil {
+				return nil, err
+			}
+			m.Record = r
 			b = b[n:]
 		case (num == 8 || num == 9) && typ == protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)

@@ -3,6 +3,7 @@ package dht
 import (
 	"bytes"
 	"errors"
+	"os"
 	"testing"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -30,6 +31,7 @@ func sampleMessage(t testing.TB) *Message {
 			{ID: testID(t, 2), Addrs: []ma.Multiaddr{ma.StringCast("/ip6/2001:db8::1/tcp/4001")}},
 		},
 		ProviderPeers: []Peer{{ID: testID(t, 3), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/10.0.0.1/tcp/1")}}},
+		Record:        &Record{Key: []byte("/ipns/x"), Value: []byte("v"), TimeReceived: "t"},
 	}
 }
 
@@ -129,6 +131,13 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add((&Message{Type: FindNode, Key: []byte("x")}).Marshal())
 	f.Add((&Message{Type: Ping}).Marshal())
 	f.Add([]byte{0x42, 0x03, 0x0a, 0x01, 0x00})
+	// A GET_VALUE answer carrying kubo's record, time received and all.
+	rec, err := os.ReadFile("../ipns/testdata/kubo-self.pb")
+	if err != nil {
+		f.Fatal(err)
+	}
+	key := append([]byte("/ipns/"), testID(f, 4)...)
+	f.Add((&Message{Type: GetValue, Key: key, Record: &Record{Key: key, Value: rec, TimeReceived: "2026-12-03T08:17:21.633123372Z"}}).Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := UnmarshalMessage(b)
 		if err != nil {

@@ -104,6 +104,13 @@ func (n *HostNetwork) Send(ctx context.Context, to peer.AddrInfo, req *Message) 
 	}
 	br := bufio.NewReaderSize(s, 4096)
 	b, err := p2p.ReadDelimited(br, br, n.maxMessage())
+	if errors.Is(err, io.EOF) && req.Type == AddProvider {
+		// kad-dht answers no ADD_PROVIDER: a peer that closes the
+		// stream cleanly once it read the request took the record (one
+		// that refuses resets it).
+		s.Close()
+		return &Message{Type: AddProvider, Key: req.Key}, nil
+	}
 	if err != nil {
 		s.Reset()
 		return nil, fmt.Errorf("%w: %v", ErrNoAnswer, err)
@@ -150,6 +157,13 @@ func (n *HostNetwork) serve(s share.Stream, h Handler) {
 		if err != nil || resp == nil {
 			s.Reset()
 			return
+		}
+		if req.Type == AddProvider {
+			// No answer, as kad-dht: kubo reuses the stream for its next
+			// request and would read an acknowledgement as that one's
+			// answer. The clean close when the sender ends the stream is
+			// the acknowledgement.
+			continue
 		}
 		s.SetWriteDeadline(time.Now().Add(n.Timeout))
 		if err := p2p.WriteDelimited(s, resp.Marshal()); err != nil {

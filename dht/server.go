@@ -66,6 +66,14 @@ func (d *DHT) handle(ctx context.Context, req Request) (*Message, error) {
 		// kad-dht sends no answer to ADD_PROVIDER; ours acknowledges, so
 		// that providing knows which peers took the record.
 		return &Message{Type: AddProvider, Key: m.Key}, nil
+	case PutValue, GetValue:
+		if d.cfg.Values == nil {
+			break
+		}
+		if m.Type == PutValue {
+			return d.handlePutValue(from.ID, m)
+		}
+		return d.handleGetValue(from.ID, m)
 	}
 	return nil, fmt.Errorf("%w: %s not served", ErrBadMessage, m.Type)
 }

@@ -21,9 +21,10 @@ import (
 
 // simNode is one DHT node of a simulation.
 type simNode struct {
-	ai    peer.AddrInfo
-	d     *dht.DHT
-	store *provide.Store
+	ai     peer.AddrInfo
+	d      *dht.DHT
+	store  *provide.Store
+	values *dht.ValueStore
 }
 
 // sim is a network of DHT nodes on a dhttest.Network.
@@ -79,6 +80,7 @@ func (s *sim) addNode(t testing.TB, o simOptions) *simNode {
 		Alpha:           o.alpha,
 		Transport:       s.mem.Endpoint(s.proto, ai),
 		Store:           st,
+		Values:          newValueStore(t),
 		QueryTimeout:    o.queryTimeout,
 		RefreshInterval: cmp.Or(o.refresh, -1),
 		OnLookup: func(ls dht.LookupStats) {
@@ -91,7 +93,7 @@ func (s *sim) addNode(t testing.TB, o simOptions) *simNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	node := &simNode{ai: ai, d: d, store: st}
+	node := &simNode{ai: ai, d: d, store: st, values: d.Values()}
 	s.nodes = append(s.nodes, node)
 	return node
 }

@@ -37,8 +37,11 @@ type request struct {
 	r    *http.Request
 	ctx  context.Context
 	g    share.Getter
-	path dag.Path // the URL's, from /ipfs/ on
+	path dag.Path // the URL's, from /ipfs/ on (the name's, for /ipns/)
 	dir  bool     // the URL path ends with a slash
+	// cache is the Cache-Control of the content: immutable under /ipfs/,
+	// the record's TTL under /ipns/.
+	cache string
 }
 
 // errBadRequest marks an error in the request itself.
@@ -50,11 +53,32 @@ func (h *Handler) serveContent(w http.ResponseWriter, r *http.Request) {
 		httpError(w, statusOf(err), err.Error())
 		return
 	}
-	q := &request{h: h, w: w, r: r, ctx: r.Context(), path: p, dir: strings.HasSuffix(r.URL.Path, "/")}
+	q := &request{h: h, w: w, r: r, ctx: r.Context(), path: p, dir: strings.HasSuffix(r.URL.Path, "/"), cache: immutable}
+	if p.Name != "" {
+		if err := q.resolveName(); err != nil {
+			q.fail(err)
+			return
+		}
+	}
 	q.g = withTimeout(h.node.Getter(q.ctx), h.opts.BlockTimeout)
 	if err := q.serve(); err != nil {
 		q.fail(err)
 	}
+}
+
+// resolveName replaces the /ipns/ path of the request by the /ipfs/ path
+// its name leads to, cached for the record's TTL.
+func (q *request) resolveName() error {
+	if q.h.opts.Names == nil {
+		return errs.Errorf(errs.NotFound, "%s: this gateway serves no /ipns/ names", q.path)
+	}
+	p, ttl, err := q.h.opts.Names.ResolvePath(q.ctx, q.path)
+	if err != nil {
+		return err
+	}
+	q.path, q.cache = p, fmt.Sprintf("public, max-age=%d", int(ttl.Seconds()))
+	q.w.Header().Set("X-Ipfs-Roots", p.Root.String())
+	return nil
 }
 
 // format returns the response format asked for: "raw", "car" or "".
@@ -110,7 +134,7 @@ func (q *request) serve() error {
 		// Following a symlink could leave the DAG; show it instead.
 		q.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		q.w.Header().Set("ETag", `"`+c.String()+`"`)
-		q.w.Header().Set("Cache-Control", immutable)
+		q.w.Header().Set("Cache-Control", q.cache)
 		http.ServeContent(q.w, q.r, "", time.Time{}, strings.NewReader(info.Target))
 		return nil
 	}
@@ -140,7 +164,7 @@ func (q *request) notModified(etag string) bool {
 		if t == etag || t == "*" {
 			h := q.w.Header()
 			h.Set("ETag", etag)
-			h.Set("Cache-Control", immutable)
+			h.Set("Cache-Control", q.cache)
 			q.w.WriteHeader(http.StatusNotModified)
 			return true
 		}
@@ -168,7 +192,7 @@ func (q *request) serveFile(c cid.Cid, name string) error {
 	h := q.w.Header()
 	h.Set("Content-Type", ctype)
 	h.Set("ETag", etag)
-	h.Set("Cache-Control", immutable)
+	h.Set("Cache-Control", q.cache)
 	h.Set("X-Ipfs-Path", q.r.URL.Path)
 	q.contentDisposition(name)
 	var content io.ReadSeeker = fr
@@ -236,7 +260,7 @@ func (q *request) serveRaw(c cid.Cid) error {
 	h := q.w.Header()
 	h.Set("Content-Type", rawType)
 	h.Set("ETag", etag)
-	h.Set("Cache-Control", immutable)
+	h.Set("Cache-Control", q.cache)
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.String() + ".bin"}))
 	http.ServeContent(q.w, q.r, "", time.Time{}, bytes.NewReader(b.Data))
 	return nil
@@ -252,7 +276,7 @@ func (q *request) serveCAR(c cid.Cid) error {
 	h := q.w.Header()
 	h.Set("Content-Type", carType+"; version=1")
 	h.Set("ETag", etag)
-	h.Set("Cache-Control", immutable)
+	h.Set("Cache-Control", q.cache)
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.String() + ".car"}))
 	if q.r.Method == http.MethodHead {
 		return nil

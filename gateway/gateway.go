@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/dag"
 )
 
 // Node is what the gateway needs from the node.
@@ -118,6 +119,17 @@ type Options struct {
 	// Logger receives request errors at debug level; nil means slog's
 	// default logger.
 	Logger *slog.Logger
+	// Names, if not nil, resolves the IPNS names of /ipns/NAME/PATH
+	// URLs; without it they are 404.
+	Names Names
+}
+
+// Names resolves IPNS names (node.Node implements it).
+type Names interface {
+	// ResolvePath returns the /ipfs/ path that p, a path of an IPNS
+	// name, leads to, and how long the answer may be cached (the
+	// record's TTL).
+	ResolvePath(ctx context.Context, p dag.Path) (dag.Path, time.Duration, error)
 }
 
 // Handler is the gateway's http.Handler.
@@ -157,7 +169,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveStatusJSON(w, r)
 	case p == "/metrics" && h.opts.Metrics != nil:
 		h.opts.Metrics.ServeHTTP(w, r)
-	case len(p) > len("/ipfs/") && p[:len("/ipfs/")] == "/ipfs/":
+	case len(p) > len("/ipfs/") && (p[:len("/ipfs/")] == "/ipfs/" || p[:len("/ipns/")] == "/ipns/"):
 		h.serveContent(w, r)
 	default:
 		httpError(w, http.StatusNotFound, "not found")

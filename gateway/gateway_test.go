@@ -573,7 +573,10 @@ func TestErrors(t *testing.T) {
 		{"/ipfs/" + absent.String() + "?format=car", 404},
 		{"/ipfs/" + absent.String() + "/x", 404},
 		{"/ipfs/", 404},
-		{"/ipns/x", 404},
+		{"/ipns/x", 400},
+		{"/ipns/example.com", 501},
+		// A name this gateway has no Names to resolve.
+		{"/ipns/k51qzi5uqu5dmc4pblt5bs1pvjb6f9nzz247f1tqjc1cdaxbasmp1xz06szbaz", 404},
 		{"/etc/passwd", 404},
 		{"/../../etc/passwd", 404},
 	} {

@@ -35,6 +35,11 @@ type API interface {
 	ID(ctx context.Context) (IDInfo, error)
 	Export(ctx context.Context, c cid.Cid, w io.Writer, opts FetchOptions) error
 	Import(ctx context.Context, r io.Reader, pinRoots bool) ([]cid.Cid, error)
+	// Publish points the name of a key at value (an /ipfs/ path) in a
+	// signed IPNS record, stored here and in the DHT.
+	Publish(ctx context.Context, value dag.Path, opts PublishOptions) (NameRecord, error)
+	// ResolveName returns the best valid record of an IPNS name.
+	ResolveName(ctx context.Context, name string) (NameRecord, error)
 	Close() error
 }
 

@@ -21,9 +21,11 @@ import (
 	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/chunker"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/dht"
 	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/fetch"
 	"github.com/share-p2p/share/gc"
+	"github.com/share-p2p/share/ipns"
 	"github.com/share-p2p/share/metrics"
 	"github.com/share-p2p/share/pin"
 	"github.com/share-p2p/share/provide"
@@ -47,6 +49,11 @@ type Node struct {
 	fetcher    *fetch.Fetcher
 	finishHook func() // tests: runs before each background commit
 
+	// values holds the DHT records this node serves and its own names'
+	// (keyspace 'V'); names what it publishes, for the republisher ('N').
+	values *dht.ValueStore
+	names  share.KV
+
 	stats       statCache
 	metricsOnce sync.Once
 	metrics     *metrics.Node
@@ -58,7 +65,15 @@ func Open(path string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Repo: r, Blocks: r.Blocks, Pins: pin.New(r.Blocks.Keyspace('p'))}
+	n := &Node{Repo: r, Blocks: r.Blocks, Pins: pin.New(r.Blocks.Keyspace('p')), names: r.Blocks.Keyspace('N')}
+	n.values, err = dht.NewValueStore(dht.ValueStoreConfig{
+		KV:         r.Blocks.Keyspace('V'),
+		Validators: map[string]dht.Validator{"ipns": ipns.Validator{}},
+	})
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
 	n.fetcher = fetch.New(fetch.Config{
 		Store:   r.Blocks,
 		Lock:    &n.GCLock,

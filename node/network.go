@@ -144,6 +144,9 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 		nw.startMDNS(discoveryName, mdnsFormat(cfg.Network), opts.MDNSLoopback)
 	}
 	nw.startBootstrap(cfg.Bootstrap)
+	if !opts.Temporary && nw.Routing != nil {
+		nw.startRepublisher(n)
+	}
 	n.net = nw
 	return nw, nil
 }
@@ -331,7 +334,8 @@ func (nw *Network) startBootstrap(addrs []string) {
 }
 
 // startDHT starts the Kademlia DHT and the provider (unless Routing.Mode
-// is off); the provider records it serves live in keyspace 'P'. On network
+// is off); the provider records it serves live in keyspace 'P', the
+// value records (IPNS) in 'V'. On network
 // ipfs it starts kubo's two, WAN and LAN, over the one store.
 func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) error {
 	cfg := n.Repo.Config()
@@ -350,6 +354,7 @@ func (nw *Network) startDHT(ctx context.Context, n *Node, opts NetworkOptions) e
 		return err
 	}
 	nw.spawn(func() { store.RunExpiry(ctx, time.Hour) })
+	nw.spawn(func() { n.values.RunExpiry(ctx, time.Hour) })
 	scope := dht.ScopeAll
 	if cfg.Network == ipfsNetwork {
 		scope = dht.ScopeWAN
@@ -385,6 +390,7 @@ func (nw *Network) newDHT(n *Node, proto string, scope dht.Scope, mode dht.Mode,
 		Alpha:     cfg.Routing.Alpha,
 		Transport: countedDHT{hostNet, n.Metrics()},
 		Store:     store,
+		Values:    n.values,
 		Logger:    nw.logger,
 	})
 	if err != nil {

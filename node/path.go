@@ -13,8 +13,15 @@ import (
 // those that are not here from the network (they stay cached, unpinned);
 // the content p names is left to the command that reads it (Cat, Get,
 // PinAdd), which fetches its DAG alone. A bare CID resolves to itself
-// without a read.
+// without a read. A path of an IPNS name (/ipns/NAME/a) resolves the name
+// first (ResolveName), then the rest from the CID it points at.
 func (n *Node) Resolve(ctx context.Context, p dag.Path, opts FetchOptions) (cid.Cid, error) {
+	if p.Name != "" {
+		var err error
+		if p, _, err = n.ResolvePath(ctx, p); err != nil {
+			return cid.Undef, err
+		}
+	}
 	if len(p.Segments) == 0 {
 		return p.Root, nil
 	}

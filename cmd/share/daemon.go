@@ -79,7 +79,7 @@ func startGateway(ctx context.Context, g *globals, n *node.Node) string {
 	if addr == "" {
 		return ""
 	}
-	gw := gateway.New(n, gateway.Options{Metrics: n.Metrics().Registry})
+	gw := gateway.New(n, gateway.Options{Metrics: n.Metrics().Registry, Names: n})
 	bound, err := api.ServeTCP(ctx, gw, addr)
 	switch {
 	case err != nil && g.json:

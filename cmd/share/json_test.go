@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/share-p2p/share/ipns"
+	"github.com/share-p2p/share/repo"
 )
 
 // jsonCase is one run of a command with --json and what the README's
@@ -107,6 +110,15 @@ func TestJSONConventions(t *testing.T) {
 		{cmd: "provide", on: "daemon", args: []string{dcid}, lines: one, keys: []string{"Cid"}}, // the connected peer takes it
 		{cmd: "routing findprovs", on: "daemon", args: []string{"-n", "1", dcid}, lines: one, keys: []string{"ID", "Addrs"}},
 		{cmd: "routing findprovs", on: "daemon", args: []string{missing}, kind: "not found"},
+		{cmd: "name publish", on: "daemon", args: []string{dcid}, lines: one, keys: []string{"Name", "Value", "Sequence", "Validity", "TTL", "Key", "Peers"}}, // the connected peer takes it
+		{cmd: "name publish", on: "daemon", args: []string{"--key", "nokey", dcid}, kind: "not found"},
+		{cmd: "name resolve", on: "daemon", args: []string{nameOf(t, dr)}, lines: one, keys: []string{"Name", "Value", "Sequence", "Validity", "TTL"}},
+		{cmd: "name resolve", args: []string{"nope"}, kind: "invalid"},
+		{cmd: "key gen", args: []string{"blog"}, lines: one, keys: []string{"Name", "Id", "PeerID"}},
+		{cmd: "key gen", args: []string{"blog"}, kind: "exists"},
+		{cmd: "key ls", lines: [2]int{2, 2}, keys: []string{"Name", "Id", "PeerID"}},
+		{cmd: "key rm", args: []string{"blog"}, lines: one, keys: []string{"Name"}},
+		{cmd: "key rm", args: []string{"self"}, kind: "invalid"},
 		{cmd: "daemon", on: "daemon", kind: "exists"},               // a second one; the first, see daemonJSON
 		{cmd: "pin", args: []string{"frobnicate"}, kind: "invalid"}, // a group's unknown command
 		// send and receive succeed in TestLANSendReceive (two hosts).
@@ -132,6 +144,16 @@ func TestJSONConventions(t *testing.T) {
 		args := append(strings.Fields(path), "--no-such-flag", "--json")
 		checkJSONRun(t, jsonCase{kind: "invalid"}, args, run(t, local, nil, args...))
 	})
+}
+
+// nameOf is the IPNS name of the repository at dir's own key.
+func nameOf(t *testing.T, dir string) string {
+	t.Helper()
+	id, err := repo.LoadIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ipns.Name(id.ID)
 }
 
 var (

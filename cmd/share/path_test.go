@@ -120,7 +120,7 @@ func checkPathErrors(t *testing.T, rp, root string) {
 	fails(t, rp, `no link named "nope" under `+root, "pin", "add", root+"/nope")
 	fails(t, rp, `invalid path "/ipfs/notacid/a"`, "get", "/ipfs/notacid/a")
 	fails(t, rp, `invalid CID "notacid"`, "cat", root+"/sub/a.txt", "notacid")
-	fails(t, rp, "not supported yet", "cat", "/ipns/example.com/a")
+	fails(t, rp, "DNSLink names are not supported", "cat", "/ipns/example.com/a")
 	fails(t, rp, "no . or .. segments", "cat", root+"/sub/../big.bin")
 	if r := run(t, rp, nil, "cat", root+"/sub/a.txt", root+"/nope"); r.stdout != "a\n" || r.code != 1 {
 		t.Errorf("cat A MISSING: exit %d, stdout %q; want A's bytes, then the error", r.code, r.stdout)
