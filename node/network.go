@@ -510,13 +510,22 @@ func (nw *Network) Close() error {
 
 // countedDHT counts the DHT requests this node sends, by type.
 type countedDHT struct {
-	dht.Network
+	*dht.HostNetwork
 	m *metrics.Node
 }
 
 func (c countedDHT) Send(ctx context.Context, to peer.AddrInfo, req *dht.Message) (*dht.Message, error) {
 	c.m.DHTRequests.With(req.Type.String()).Inc()
-	return c.Network.Send(ctx, to, req)
+	return c.HostNetwork.Send(ctx, to, req)
+}
+
+// SendBatch implements dht.Batcher, counting every message of the
+// stream.
+func (c countedDHT) SendBatch(ctx context.Context, to peer.AddrInfo, msgs []*dht.Message) error {
+	for _, m := range msgs {
+		c.m.DHTRequests.With(m.Type.String()).Inc()
+	}
+	return c.HostNetwork.SendBatch(ctx, to, msgs)
 }
 
 // Announce tells the DHT that this node provides root (and, with the
