@@ -396,7 +396,8 @@ func (nw *Network) newDHT(n *Node, proto string, scope dht.Scope, mode dht.Mode,
 
 // startProvider starts the provider over the DHT: it announces what
 // Provide.Strategy says, and a node that is not temporary re-announces it
-// every 22 h.
+// every 22 h, sweeping the key space region by region (its position in
+// keyspace 'S').
 func (nw *Network) startProvider(ctx context.Context, n *Node, temporary bool) error {
 	strategy, err := provide.ParseStrategy(n.Repo.Config().Provide.Strategy)
 	if err != nil {
@@ -404,7 +405,9 @@ func (nw *Network) startProvider(ctx context.Context, n *Node, temporary bool) e
 	}
 	pcfg := provide.Config{Router: nw.Routing, Strategy: strategy, Logger: nw.logger}
 	if !temporary {
-		pcfg.Keys = func(ctx context.Context) ([][]byte, error) { return n.provideKeys(ctx, strategy) }
+		pcfg.Keys = func(ctx context.Context, fn func([]byte) error) error { return n.provideKeys(ctx, strategy, fn) }
+		// Where the reprovide sweep is, so a restart goes on from there.
+		pcfg.State = n.Blocks.Keyspace('S')
 	}
 	p, err := provide.New(pcfg)
 	if err != nil {
