@@ -35,7 +35,7 @@ func (s ProvideStats) Messages() int { return s.LookupQueries + s.Requests }
 // Provide announces this node as a provider of every key (multihashes) to
 // the K peers closest to it, region by region of the key space: keys are
 // sorted by their keyspace point; a lookup collects the regionFactor*K
-// peers around the first key not yet announced; every following key whose
+// peers (K for a single key) around the first key not yet announced; every following key whose
 // K closest peers provably lie inside that region (by the triangle
 // inequality of the XOR metric) is announced from it with no lookup of its
 // own. Each peer of a region gets all its keys of the region on one
@@ -162,7 +162,12 @@ func (s *senders) lost() error {
 // every item whose K closest peers all lie in that region goes to them
 // without a lookup of its own.
 func (d *DHT) sendByRegion(ctx context.Context, items []provideItem, batches chan<- provideBatch, st *ProvideStats) error {
-	count := regionFactor * d.cfg.K
+	count := d.cfg.K
+	if len(items) > 1 {
+		// A wider region lets more keys share a lookup; one key needs
+		// only its own K peers.
+		count *= regionFactor
+	}
 	for i := 0; i < len(items); {
 		region, ls, err := d.run(ctx, FindNode, items[i].key, items[i].at, count, nil, nil)
 		st.Lookups++
