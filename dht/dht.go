@@ -92,9 +92,9 @@ type Config struct {
 	// MaxProviders bounds the provider records of one key in an answer
 	// (default 2K).
 	MaxProviders int
-	// ProvideConcurrency bounds the ADD_PROVIDER requests in flight
-	// during Provide (default 128: one request per key and peer, so 10 000
-	// keys are 200 000 requests, 16 s at a 10 ms round trip).
+	// ProvideConcurrency bounds the ADD_PROVIDER streams in flight during
+	// Provide (default 128; each carries up to 512 keys to one peer, so
+	// 10 000 keys, 200 000 messages, take a few round trips).
 	ProvideConcurrency int
 	// OnLookup, if set, is called after every lookup with its figures.
 	OnLookup func(LookupStats)

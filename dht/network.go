@@ -3,6 +3,7 @@ package dht
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -167,8 +168,14 @@ func (n *HostNetwork) SendBatch(ctx context.Context, to peer.AddrInfo, msgs []*M
 // write side.
 func writeAll(s share.Stream, msgs []*Message) error {
 	bw := bufio.NewWriterSize(s, 32<<10)
+	var b []byte
 	for _, m := range msgs {
-		if err := p2p.WriteDelimited(bw, m.Marshal()); err != nil {
+		// One buffer for all: the length prefix, then the message.
+		b = m.AppendMarshal(b[:0])
+		if _, err := bw.Write(binary.AppendUvarint(bw.AvailableBuffer(), uint64(len(b)))); err != nil {
+			return err
+		}
+		if _, err := bw.Write(b); err != nil {
 			return err
 		}
 	}

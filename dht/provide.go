@@ -116,25 +116,36 @@ func (d *DHT) startSenders(ctx context.Context, items []provideItem, self peer.A
 	prov := []Peer{PeerOf(self)}
 	for range d.cfg.ProvideConcurrency {
 		s.wg.Go(func() {
-			var msgs []*Message
+			// The messages of a batch are rewritten in place for the
+			// next: no allocation per key.
+			buf := make([]Message, maxBatch)
+			msgs := make([]*Message, maxBatch)
+			for i := range buf {
+				buf[i] = Message{Type: AddProvider, ProviderPeers: prov}
+				msgs[i] = &buf[i]
+			}
 			for b := range s.batches {
-				msgs = msgs[:0]
-				for _, i := range b.keys {
-					msgs = append(msgs, &Message{Type: AddProvider, Key: items[i].key, ProviderPeers: prov})
+				for j, i := range b.keys {
+					buf[j].Key = items[i].key
 				}
-				s.requests.Add(int64(len(msgs)))
-				s.streams.Add(1)
-				if d.sendBatch(ctx, b.peer, msgs) {
-					for _, i := range b.keys {
-						s.acks[i].Add(1)
-					}
-				} else {
-					s.failed.Add(int64(len(msgs)))
-				}
+				s.send(ctx, d, b, msgs[:len(b.keys)])
 			}
 		})
 	}
 	return s
+}
+
+// send sends one batch and counts its outcome.
+func (s *senders) send(ctx context.Context, d *DHT, b provideBatch, msgs []*Message) {
+	s.requests.Add(int64(len(msgs)))
+	s.streams.Add(1)
+	if !d.sendBatch(ctx, b.peer, msgs) {
+		s.failed.Add(int64(len(msgs)))
+		return
+	}
+	for _, i := range b.keys {
+		s.acks[i].Add(1)
+	}
 }
 
 // stop waits for the streams under way once every batch is handed out.

@@ -178,7 +178,11 @@ func (p *Provider) Run(ctx context.Context) {
 			noPeersSaid = false
 			p.cfg.Logger.Debug("reprovided", "region", st.Next, "of", st.regions(), "took", time.Since(start))
 		}
-		st = st.advance(p.cfg.Interval, regionBits(total, p.cfg.RegionKeys))
+		bits := st.Bits
+		if total >= 0 {
+			bits = regionBits(total, p.cfg.RegionKeys)
+		}
+		st = st.advance(p.cfg.Interval, bits)
 		p.saveState(st)
 	}
 }

@@ -146,7 +146,7 @@ func (p *Provider) countKeys(ctx context.Context) (int, error) {
 
 // provideRegion announces the keys of region r of 2^b, BatchSize per
 // Router.Provide call. It returns how many keys Config.Keys listed in
-// all (so the next cycle can size its regions).
+// all (so the next cycle can size its regions), or -1 if it failed.
 func (p *Provider) provideRegion(ctx context.Context, r, b int) (int, error) {
 	var keys [][]byte
 	total := 0
@@ -158,7 +158,7 @@ func (p *Provider) provideRegion(ctx context.Context, r, b int) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return total, fmt.Errorf("reprovide: list keys: %w", err)
+		return -1, fmt.Errorf("reprovide: list keys: %w", err)
 	}
 	return total, p.provideAll(ctx, keys)
 }
