@@ -92,9 +92,9 @@ type Config struct {
 	// MaxProviders bounds the provider records of one key in an answer
 	// (default 2K).
 	MaxProviders int
-	// ProvideConcurrency bounds the ADD_PROVIDER requests in flight
-	// during Provide (default 128: one request per key and peer, so 10 000
-	// keys are 200 000 requests, 16 s at a 10 ms round trip).
+	// ProvideConcurrency bounds the ADD_PROVIDER streams in flight during
+	// Provide (default 128; each carries up to 512 keys to one peer, so
+	// 10 000 keys, 200 000 messages, take a few round trips).
 	ProvideConcurrency int
 	// OnLookup, if set, is called after every lookup with its figures.
 	OnLookup func(LookupStats)
@@ -264,21 +264,52 @@ func (d *DHT) query(ctx context.Context, to peer.AddrInfo, req *Message) (*Messa
 		err = fmt.Errorf("%w: %s answered %s to %s", ErrBadMessage, to.ID, resp.Type, req.Type)
 	}
 	if err != nil {
-		switch {
-		case errors.Is(err, ErrBadMessage):
-			// An answer that does not decode, or of the wrong type, is
-			// no accident: the peer leaves the table at once.
-			d.rt.remove(to.ID)
-			d.log.Debug("dropping a peer that answered garbage", "peer", to.ID, "err", err)
-		case d.ctx.Err() == nil && ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded):
-			// A lookup that ended cancels its queries: those are no
-			// failures of the peer.
-			d.rt.failed(to.ID)
-		}
+		d.noted(ctx, to, err)
 		return nil, err
 	}
 	d.see(to)
 	return resp, nil
+}
+
+// noted records in the routing table that a request to a peer failed
+// with err, within ctx.
+func (d *DHT) noted(ctx context.Context, to peer.AddrInfo, err error) {
+	switch {
+	case errors.Is(err, ErrBadMessage):
+		// An answer that does not decode, or of the wrong type, is
+		// no accident: the peer leaves the table at once.
+		d.rt.remove(to.ID)
+		d.log.Debug("dropping a peer that answered garbage", "peer", to.ID, "err", err)
+	case d.ctx.Err() == nil && ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// A lookup that ended cancels its queries: those are no
+		// failures of the peer.
+		d.rt.failed(to.ID)
+	}
+}
+
+// sendBatch delivers the one-way msgs to a peer, on one stream when the
+// transport is a Batcher, else one request each, and records the outcome
+// in the routing table as query does. It reports whether all arrived.
+func (d *DHT) sendBatch(ctx context.Context, to peer.AddrInfo, msgs []*Message) bool {
+	b, ok := d.cfg.Transport.(Batcher)
+	if !ok {
+		all := true
+		for _, m := range msgs {
+			if _, err := d.query(ctx, to, m); err != nil {
+				all = false
+			}
+		}
+		return all
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.QueryTimeout+time.Duration(len(msgs))*10*time.Millisecond)
+	defer cancel()
+	err := b.SendBatch(ctx, to, msgs)
+	if err != nil {
+		d.noted(ctx, to, err)
+		return false
+	}
+	d.see(to)
+	return true
 }
 
 // Ping checks that a peer answers.

@@ -132,3 +132,42 @@ func TestReusedStreamAsKubo(t *testing.T) {
 		t.Fatalf("first answer on the stream: %s with providers %v, want GET_PROVIDERS naming the client", resp.Type, resp.ProviderPeers)
 	}
 }
+
+// TestRealHostsBatch: over real streams, a Provide of 2000 keys reaches
+// each of the two other servers in streams of up to 512 ADD_PROVIDERs,
+// each delivered (the stream ends cleanly; answers, from older share
+// servers, are read while writing, so neither side stalls on a full window), and the third node finds the records.
+func TestRealHostsBatch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var hosts []*p2p.Host
+	var dhts []*dht.DHT
+	for range 3 {
+		h, d := newHostDHT(t, "share", true)
+		hosts, dhts = append(hosts, h), append(dhts, d)
+	}
+	for _, d := range dhts[1:] {
+		if err := d.Bootstrap(ctx, []peer.AddrInfo{hosts[0].AddrInfo()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dhts[0].Bootstrap(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([][]byte, 2000)
+	for i := range keys {
+		keys[i] = randomKey()
+	}
+	st, err := dhts[1].ProvideStats(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Requests != 2*len(keys) || st.Streams != 2*4 || st.Failed != 0 {
+		t.Fatalf("figures %+v: want %d ADD_PROVIDERs on 8 streams, none failed", st, 2*len(keys))
+	}
+	for _, k := range [][]byte{keys[0], keys[999], keys[1999]} {
+		if got := collect(ctx, dhts[2], k); len(got) != 1 || got[0] != hosts[1].ID() {
+			t.Fatalf("found providers %v, want %s", got, hosts[1].ID())
+		}
+	}
+}

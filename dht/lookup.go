@@ -73,15 +73,16 @@ func (d *DHT) lookup(ctx context.Context, typ MessageType, key []byte, count int
 }
 
 func (d *DHT) lookupWith(ctx context.Context, typ MessageType, key []byte, count int, seeds []peer.AddrInfo, onResp func(peer.AddrInfo, *Message) bool) ([]peer.AddrInfo, error) {
-	return d.run(ctx, typ, key, KeyOf(key), count, seeds, onResp)
+	peers, _, err := d.run(ctx, typ, key, KeyOf(key), count, seeds, onResp)
+	return peers, err
 }
 
-// run is lookupWith of a key already hashed to target: it sends the
-// first requests and takes in their answers, sending more, until the
-// lookup is done or ctx ends.
-func (d *DHT) run(ctx context.Context, typ MessageType, key []byte, target Key, count int, seeds []peer.AddrInfo, onResp func(peer.AddrInfo, *Message) bool) ([]peer.AddrInfo, error) {
+// run is lookupWith of a key already hashed to target, returning its
+// figures too: it sends the first requests and takes in their answers,
+// sending more, until the lookup is done or ctx ends.
+func (d *DHT) run(ctx context.Context, typ MessageType, key []byte, target Key, count int, seeds []peer.AddrInfo, onResp func(peer.AddrInfo, *Message) bool) (_ []peer.AddrInfo, _ LookupStats, err error) {
 	if d.mode == ModeOff {
-		return nil, ErrOff
+		return nil, LookupStats{}, ErrOff
 	}
 	start := time.Now()
 	l := &lookupRun{
@@ -90,18 +91,18 @@ func (d *DHT) run(ctx context.Context, typ MessageType, key []byte, target Key, 
 		results: make(chan queryResult),
 		st:      LookupStats{Type: typ},
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
+		cancel()
+		l.wg.Wait()
+		l.st.Duration = time.Since(start)
 		if d.cfg.OnLookup != nil {
-			l.st.Duration = time.Since(start)
 			d.cfg.OnLookup(l.st)
 		}
 	}()
-	ctx, cancel := context.WithCancel(ctx)
-	defer l.wg.Wait()
-	defer cancel()
 	l.seed(seeds)
 	if len(l.cands) == 0 {
-		return nil, fmt.Errorf("lookup %s: %w", typ, ErrNoPeers)
+		return nil, l.st, fmt.Errorf("lookup %s: %w", typ, ErrNoPeers)
 	}
 	l.launch(ctx, 0)
 	for l.inflight > 0 {
@@ -109,7 +110,8 @@ func (d *DHT) run(ctx context.Context, typ MessageType, key []byte, target Key, 
 		select {
 		case r = <-l.results:
 		case <-ctx.Done():
-			return l.result(), ctx.Err()
+			peers := l.result() // before l.st is read: it completes the figures
+			return peers, l.st, ctx.Err()
 		}
 		l.inflight--
 		if l.record(r, onResp) || l.done() {
@@ -117,7 +119,8 @@ func (d *DHT) run(ctx context.Context, typ MessageType, key []byte, target Key, 
 		}
 		l.launch(ctx, r.round)
 	}
-	return l.result(), nil
+	peers := l.result()
+	return peers, l.st, nil
 }
 
 // lookupRun is the state of one lookup. Only run's goroutine changes it;

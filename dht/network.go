@@ -3,6 +3,7 @@ package dht
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,17 @@ type Network interface {
 	// Serve answers inbound requests with h; nil stops serving (and stops
 	// advertising the protocol).
 	Serve(h Handler)
+}
+
+// Batcher is a Network that carries many one-way messages to a peer on
+// one stream (ADD_PROVIDER: kad-dht's servers read requests in a loop
+// until the stream ends and answer none of this type; share's acknowledge
+// each). Provide uses it when the Network has it.
+type Batcher interface {
+	// SendBatch delivers msgs in order on one stream and returns nil once
+	// the peer has read them all and ended the stream cleanly; answers,
+	// if any, are read and dropped.
+	SendBatch(ctx context.Context, to peer.AddrInfo, msgs []*Message) error
 }
 
 // ErrNoAnswer is wrapped by transport errors: the peer did not answer.
@@ -117,6 +129,85 @@ func (n *HostNetwork) Send(ctx context.Context, to peer.AddrInfo, req *Message) 
 	}
 	s.Close()
 	return UnmarshalMessage(b)
+}
+
+// batchTimeout is the deadline of a stream of n messages: Timeout, and
+// 10 ms more per message for the peer's store writes.
+func (n *HostNetwork) batchTimeout(msgs int) time.Duration {
+	return n.Timeout + time.Duration(msgs)*10*time.Millisecond
+}
+
+// SendBatch implements Batcher: it writes msgs through a buffer, closes
+// its side and reads until the peer closes its own. A reset, a timeout or
+// an answer that does not decode is a failure.
+func (n *HostNetwork) SendBatch(ctx context.Context, to peer.AddrInfo, msgs []*Message) error {
+	ctx, cancel := context.WithTimeout(ctx, n.batchTimeout(len(msgs)))
+	defer cancel()
+	if len(to.Addrs) > 0 && !n.h.Connected(to.ID) {
+		n.h.AddTempAddrs(to.ID, to.Addrs)
+	}
+	s, err := n.h.NewStream(ctx, to.ID, n.proto)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoAnswer, err)
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	deadline, _ := ctx.Deadline()
+	s.SetDeadline(deadline)
+	// Answers are drained while writing, or a peer that answers each
+	// message could block on a full window while we block on ours.
+	drained := make(chan error, 1)
+	go func() { drained <- n.drain(s) }()
+	if err := writeAll(s, msgs); err != nil {
+		s.Reset()
+		<-drained
+		return fmt.Errorf("%w: %v", ErrNoAnswer, err)
+	}
+	if err := <-drained; err != nil {
+		s.Reset()
+		return err
+	}
+	s.Close()
+	return nil
+}
+
+// writeAll writes msgs delimited, through one buffer, and closes the
+// write side.
+func writeAll(s share.Stream, msgs []*Message) error {
+	bw := bufio.NewWriterSize(s, 32<<10)
+	var b []byte
+	for _, m := range msgs {
+		// One buffer for all: the length prefix, then the message.
+		b = m.AppendMarshal(b[:0])
+		if _, err := bw.Write(binary.AppendUvarint(bw.AvailableBuffer(), uint64(len(b)))); err != nil {
+			return err
+		}
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return s.CloseWrite()
+}
+
+// drain reads answers until the peer ends the stream: nil at a clean
+// end, an error if one does not decode or the stream breaks.
+func (n *HostNetwork) drain(s share.Stream) error {
+	br := bufio.NewReaderSize(s, 4096)
+	for {
+		b, err := p2p.ReadDelimited(br, br, n.maxMessage())
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrNoAnswer, err)
+		}
+		if _, err := UnmarshalMessage(b); err != nil {
+			return err
+		}
+	}
 }
 
 // Serve implements Network.

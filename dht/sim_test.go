@@ -60,6 +60,9 @@ type simOptions struct {
 	queryTimeout time.Duration
 	mode         dht.Mode
 	refresh      time.Duration // 0: no refresh loop
+	// store, if set, makes each node's provider store (simNode.store is
+	// then nil).
+	store func() dht.ProviderStore
 }
 
 // addNode starts a node on the sim's network.
@@ -70,16 +73,23 @@ func (s *sim) addNode(t testing.TB, o simOptions) *simNode {
 	if o.mode != dht.ModeClient {
 		ai.Addrs = []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/10.%d.%d.%d/tcp/4001", n>>16&255, n>>8&255, n&255))}
 	}
-	st, err := provide.NewStore(provide.StoreConfig{})
-	if err != nil {
-		t.Fatal(err)
+	var st *provide.Store
+	var store dht.ProviderStore
+	if o.store != nil {
+		store = o.store()
+	} else {
+		var err error
+		if st, err = provide.NewStore(provide.StoreConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		store = st
 	}
 	d, err := dht.New(dht.Config{
 		Self:            func() peer.AddrInfo { return ai },
 		Mode:            o.mode,
 		Alpha:           o.alpha,
 		Transport:       s.mem.Endpoint(s.proto, ai),
-		Store:           st,
+		Store:           store,
 		Values:          newValueStore(t),
 		QueryTimeout:    o.queryTimeout,
 		RefreshInterval: cmp.Or(o.refresh, -1),

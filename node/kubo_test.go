@@ -190,3 +190,51 @@ func TestMixedKuboShareProviders(t *testing.T) {
 	}
 	t.Logf("from: %+v", from)
 }
+
+// kubo's DHT server takes many ADD_PROVIDER messages on one stream (the
+// batches of dht.Provide), and finds every record: share's LAN DHT, whose
+// only peer is kubo, sends 300 keys on one stream; kubo's findprovs
+// finds share as the provider of the first, a middle and the last.
+func TestKuboTakesBatchedProviders(t *testing.T) {
+	k := kubotest.Start(t)
+	n := startNode(t, NetworkOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, nil, map[string]string{"Network": `"ipfs"`})
+	connectKubo(t, n, k)
+	lan := n.net.LAN
+	deadline := time.Now().Add(20 * time.Second)
+	for lan.RoutingTableSize() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("kubo not in share's LAN DHT table after 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	keys := make([][]byte, 300)
+	cids := make([]cid.Cid, len(keys))
+	for i := range keys {
+		c, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: 32}.Sum([]byte("batched provide " + strconv.Itoa(i) + t.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i], cids[i] = c.Hash(), c
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := lan.ProvideStats(ctx, keys)
+	if err != nil {
+		t.Fatalf("provide to kubo: %v (%+v)", err, st)
+	}
+	if st.Requests != len(keys) || st.Streams != 1 || st.Failed != 0 {
+		t.Fatalf("figures %+v: want %d ADD_PROVIDERs on one stream, none failed", st, len(keys))
+	}
+	for _, i := range []int{0, len(keys) / 2, len(keys) - 1} {
+		out, err := k.Try(nil, "routing", "findprovs", "-n", "1", "--timeout", "10s", cids[i].String())
+		if err != nil || !strings.Contains(string(out), n.net.Host.ID().String()) {
+			t.Fatalf("kubo's findprovs of key %d: %q, %v; want share's %s", i, out, err, n.net.Host.ID())
+		}
+	}
+	// A key share did not provide is not found: the finds above are the
+	// records' doing.
+	other, _ := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: 32}.Sum([]byte("not provided" + t.Name()))
+	if out, _ := k.Try(nil, "routing", "findprovs", "-n", "1", "--timeout", "2s", other.String()); strings.Contains(string(out), n.net.Host.ID().String()) {
+		t.Fatalf("kubo finds share as the provider of a key it never provided: %q", out)
+	}
+}

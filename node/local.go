@@ -236,25 +236,24 @@ func (n *Node) announce(ctx context.Context, root cid.Cid) {
 	nw.Announce(root, blocks)
 }
 
-// provideKeys lists what reprovides announce: the pinned roots, or every
-// block with the "all" strategy.
-func (n *Node) provideKeys(ctx context.Context, strategy provide.Strategy) ([][]byte, error) {
-	var keys [][]byte
+// provideKeys calls fn with each key reprovides announce: the pinned
+// roots, or every block with the "all" strategy. fn does not keep key.
+func (n *Node) provideKeys(ctx context.Context, strategy provide.Strategy, fn func(key []byte) error) error {
 	switch strategy {
 	case provide.All:
-		err := n.Blocks.ForEach(ctx, func(mh multihash.Multihash, _ int) error {
-			keys = append(keys, append([]byte(nil), mh...))
-			return nil
-		})
-		return keys, err
+		return n.Blocks.ForEach(ctx, func(mh multihash.Multihash, _ int) error { return fn(mh) })
 	case provide.Roots:
 		pins, err := n.Pins.List(ctx)
-		for _, p := range pins {
-			keys = append(keys, p.Cid.Hash())
+		if err != nil {
+			return err
 		}
-		return keys, err
+		for _, p := range pins {
+			if err := fn(p.Cid.Hash()); err != nil {
+				return err
+			}
+		}
 	}
-	return nil, nil
+	return nil
 }
 
 // Cat writes the file at c to w, fetching what is missing.

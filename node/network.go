@@ -402,7 +402,8 @@ func (nw *Network) newDHT(n *Node, proto string, scope dht.Scope, mode dht.Mode,
 
 // startProvider starts the provider over the DHT: it announces what
 // Provide.Strategy says, and a node that is not temporary re-announces it
-// every 22 h.
+// every 22 h, sweeping the key space region by region (its position in
+// keyspace 'S').
 func (nw *Network) startProvider(ctx context.Context, n *Node, temporary bool) error {
 	strategy, err := provide.ParseStrategy(n.Repo.Config().Provide.Strategy)
 	if err != nil {
@@ -410,7 +411,9 @@ func (nw *Network) startProvider(ctx context.Context, n *Node, temporary bool) e
 	}
 	pcfg := provide.Config{Router: nw.Routing, Strategy: strategy, Logger: nw.logger}
 	if !temporary {
-		pcfg.Keys = func(ctx context.Context) ([][]byte, error) { return n.provideKeys(ctx, strategy) }
+		pcfg.Keys = func(ctx context.Context, fn func([]byte) error) error { return n.provideKeys(ctx, strategy, fn) }
+		// Where the reprovide sweep is, so a restart goes on from there.
+		pcfg.State = n.Blocks.Keyspace('S')
 	}
 	p, err := provide.New(pcfg)
 	if err != nil {
@@ -516,13 +519,22 @@ func (nw *Network) Close() error {
 
 // countedDHT counts the DHT requests this node sends, by type.
 type countedDHT struct {
-	dht.Network
+	*dht.HostNetwork
 	m *metrics.Node
 }
 
 func (c countedDHT) Send(ctx context.Context, to peer.AddrInfo, req *dht.Message) (*dht.Message, error) {
 	c.m.DHTRequests.With(req.Type.String()).Inc()
-	return c.Network.Send(ctx, to, req)
+	return c.HostNetwork.Send(ctx, to, req)
+}
+
+// SendBatch implements dht.Batcher, counting every message of the
+// stream.
+func (c countedDHT) SendBatch(ctx context.Context, to peer.AddrInfo, msgs []*dht.Message) error {
+	for _, m := range msgs {
+		c.m.DHTRequests.With(m.Type.String()).Inc()
+	}
+	return c.HostNetwork.SendBatch(ctx, to, msgs)
 }
 
 // Announce tells the DHT that this node provides root (and, with the

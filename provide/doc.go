@@ -2,6 +2,9 @@
 // who has content. A Store keeps the provider records the node serves as
 // a DHT server (48 h each, limits per provider and per key, persisted in a
 // keyspace); a Provider announces what add stores, per strategy (roots,
-// all, none), re-announces every 22 h in batches whose nearby keys share
-// DHT lookups (dht.Provide), and streams providers as a lookup finds them.
+// all, none), re-announces every key every 22 h by sweeping the key space
+// region by region, spread evenly over the interval (the position
+// persisted, so a restart goes on from it), each region in one
+// dht.Provide whose nearby keys share lookups and streams, and streams
+// providers as a lookup finds them.
 package provide

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/dht"
 	"github.com/share-p2p/share/p2p/peer"
 )
@@ -52,14 +54,27 @@ func (s Strategy) String() string { return [...]string{"roots", "all", "none"}[s
 type Config struct {
 	Router   Router
 	Strategy Strategy
-	// Keys lists the multihashes to re-announce, per the strategy (the
-	// node gives its pinned roots for Roots, every block for All). Nil
-	// disables reproviding.
-	Keys func(ctx context.Context) ([][]byte, error)
-	// Interval between re-announcements (default 22 h: records live 48 h).
+	// Keys calls fn for each multihash to re-announce, per the strategy
+	// (the node gives its pinned roots for Roots, every block for All),
+	// until fn returns an error, which it returns. fn does not keep key.
+	// The sweep lists the keys once per region, so they are streamed,
+	// never held all at once. Nil disables reproviding.
+	Keys func(ctx context.Context, fn func(key []byte) error) error
+	// Interval between re-announcements of a key (default 22 h: records
+	// live 48 h). The sweep spreads the regions of the key space evenly
+	// over it.
 	Interval time.Duration
-	// InitialDelay before the first re-announcement (default 1 min).
+	// InitialDelay before the first region of a new sweep, or before the
+	// region a restart resumes at when the node was off past its time
+	// (default 1 min).
 	InitialDelay time.Duration
+	// RegionKeys is the number of keys the sweep aims at per region: a
+	// cycle splits the key space into the power of two of regions that
+	// comes closest above (default 4096; at most 65 536 regions).
+	RegionKeys int
+	// State persists where the sweep is, so that a restart goes on from
+	// there (default: memory only, a restart begins a new cycle).
+	State share.KV
 	// BatchSize is the number of keys per Router.Provide call while
 	// re-announcing (default 10 000).
 	BatchSize int
@@ -88,6 +103,9 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 10000
 	}
+	if cfg.RegionKeys <= 0 {
+		cfg.RegionKeys = 4096
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -115,53 +133,84 @@ func (p *Provider) Announce(ctx context.Context, root cid.Cid, blocks []cid.Cid)
 	return nil
 }
 
-// Reprovide re-announces every key of Config.Keys once, in batches.
+// Reprovide re-announces every key of Config.Keys now, in batches.
 func (p *Provider) Reprovide(ctx context.Context) error {
 	if p.cfg.Keys == nil || p.cfg.Strategy == None {
 		return nil
 	}
-	keys, err := p.cfg.Keys(ctx)
+	var keys [][]byte
+	err := p.cfg.Keys(ctx, func(key []byte) error {
+		keys = append(keys, slices.Clone(key))
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("reprovide: list keys: %w", err)
 	}
-	var errs []error
-	for len(keys) > 0 {
-		n := min(len(keys), p.cfg.BatchSize)
-		if err := p.cfg.Router.Provide(ctx, keys[:n]); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			errs = append(errs, err)
-		}
-		keys = keys[n:]
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("reprovide: %w", err)
-	}
-	return nil
+	return p.provideAll(ctx, keys)
 }
 
-// Run re-announces after InitialDelay, then every Interval, until ctx
-// ends. A failure is logged (see logFailure), never returned: the next
-// round tries again.
+// Run sweeps the key space until ctx ends: the keys of Config.Keys fall
+// into regions by their keyspace point (about RegionKeys each), and each
+// region is re-announced in its turn, spread evenly over Interval, so that
+// a million keys are a few thousand every few minutes rather than all at
+// once (and each region's keys share their DHT lookups). Where the sweep
+// is persists in Config.State after every region. A failure is logged
+// (see logFailure), never returned: the next region, or the next cycle,
+// tries again.
 func (p *Provider) Run(ctx context.Context) {
-	t := time.NewTimer(p.cfg.InitialDelay)
-	defer t.Stop()
+	if p.cfg.Keys == nil || p.cfg.Strategy == None {
+		return
+	}
+	st, ok := p.start(ctx)
 	noPeersSaid := false
-	for {
-		select {
-		case <-ctx.Done():
+	for ok {
+		if !sleepUntil(ctx, st.due(st.Next, p.cfg.Interval)) {
 			return
-		case <-t.C:
 		}
 		start := time.Now()
-		if err := p.Reprovide(ctx); err != nil {
+		total, err := p.provideRegion(ctx, st.Next, st.Bits)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
 			noPeersSaid = p.logFailure(err, noPeersSaid)
 		} else {
 			noPeersSaid = false
-			p.cfg.Logger.Debug("reprovided", "took", time.Since(start))
+			p.cfg.Logger.Debug("reprovided", "region", st.Next, "of", st.regions(), "took", time.Since(start))
 		}
-		t.Reset(p.cfg.Interval)
+		bits := st.Bits
+		if total >= 0 {
+			bits = regionBits(total, p.cfg.RegionKeys)
+		}
+		st = st.advance(p.cfg.Interval, bits)
+		p.saveState(st)
+	}
+}
+
+// start loads the sweep's state, retrying after InitialDelay while the
+// keys cannot be listed. It reports false if ctx ended first.
+func (p *Provider) start(ctx context.Context) (sweepState, bool) {
+	for {
+		st, err := p.loadState(ctx, time.Now())
+		if err == nil {
+			return st, true
+		}
+		p.cfg.Logger.Warn("reprovide", "err", err)
+		if !sleepUntil(ctx, time.Now().Add(p.cfg.InitialDelay)) {
+			return sweepState{}, false
+		}
+	}
+}
+
+// sleepUntil waits until t and reports true, or false if ctx ends first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
 	}
 }
 

@@ -54,7 +54,7 @@ func TestRunNoDHTPeersSaidOnce(t *testing.T) {
 		r := &failRouter{err: fmt.Errorf("provide: %w", dht.ErrNoPeers)}
 		p, err := New(Config{
 			Router:       r,
-			Keys:         func(context.Context) ([][]byte, error) { return [][]byte{[]byte("k")}, nil },
+			Keys:         func(_ context.Context, fn func([]byte) error) error { return fn([]byte("k")) },
 			Interval:     time.Hour,
 			InitialDelay: time.Minute,
 			Logger:       slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),

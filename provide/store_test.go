@@ -248,7 +248,7 @@ func TestReprovideLoop(t *testing.T) {
 	}
 	p, _ := New(Config{
 		Router:       r,
-		Keys:         func(context.Context) ([][]byte, error) { return keys, nil },
+		Keys:         eachOf(keys),
 		Interval:     10 * time.Millisecond,
 		InitialDelay: time.Millisecond,
 		BatchSize:    10,
@@ -272,5 +272,17 @@ func TestReprovideLoop(t *testing.T) {
 	defer r.mu.Unlock()
 	if len(r.batches[0]) != 10 || len(r.batches[2]) != 5 {
 		t.Fatalf("batches of %d, %d, %d keys", len(r.batches[0]), len(r.batches[1]), len(r.batches[2]))
+	}
+}
+
+// eachOf is a Config.Keys that lists keys.
+func eachOf(keys [][]byte) func(context.Context, func([]byte) error) error {
+	return func(_ context.Context, fn func([]byte) error) error {
+		for _, k := range keys {
+			if err := fn(k); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }

@@ -46,7 +46,7 @@ type Network struct {
 	nodes  map[memAddr]*Endpoint
 	faults map[peer.ID]Fault
 
-	messages atomic.Int64
+	messages, streams atomic.Int64
 }
 
 type memAddr struct {
@@ -75,8 +75,13 @@ func (n *Network) SetFault(id peer.ID, f Fault) {
 	}
 }
 
-// Messages returns the number of requests sent so far.
+// Messages returns the number of requests sent so far (each message of
+// a batch counts).
 func (n *Network) Messages() int64 { return n.messages.Load() }
+
+// Streams returns the number of streams opened so far: one per Send, one
+// per SendBatch.
+func (n *Network) Streams() int64 { return n.streams.Load() }
 
 // Endpoint is one node's dht.Network on a Network.
 type Endpoint struct {
@@ -114,26 +119,9 @@ func (e *Endpoint) handler() dht.Handler {
 // Send implements dht.Network.
 func (e *Endpoint) Send(ctx context.Context, to peer.AddrInfo, req *dht.Message) (*dht.Message, error) {
 	e.n.messages.Add(1)
-	e.n.mu.RLock()
-	dst := e.n.nodes[memAddr{e.proto, to.ID}]
-	fault := e.n.faults[to.ID]
-	_, fromServer := e.n.nodes[memAddr{e.proto, e.self.ID}]
-	e.n.mu.RUnlock()
-	if err := e.n.wait(ctx); err != nil {
+	h, fault, fromServer, err := e.open(ctx, to)
+	if err != nil {
 		return nil, err
-	}
-	var h dht.Handler
-	if dst != nil {
-		h = dst.handler()
-	}
-	switch {
-	case h == nil:
-		return nil, fmt.Errorf("%w: %s does not serve %s", dht.ErrNoAnswer, to.ID, e.proto)
-	case fault == Dead:
-		return nil, fmt.Errorf("%w: %s: connection refused", dht.ErrNoAnswer, to.ID)
-	case fault == Blackhole:
-		<-ctx.Done()
-		return nil, fmt.Errorf("%w: %s: %v", dht.ErrNoAnswer, to.ID, ctx.Err())
 	}
 	// Encode and decode both ways, as a real transport does: nodes share
 	// no memory and the decoder sees every message.
@@ -164,6 +152,59 @@ func (e *Endpoint) Send(ctx context.Context, to peer.AddrInfo, req *dht.Message)
 		return nil, fmt.Errorf("%w: answer of %d bytes", dht.ErrBadMessage, len(b))
 	}
 	return dht.UnmarshalMessage(b)
+}
+
+// open is the first half of a round trip to a peer: it counts the
+// stream, waits the one-way latency and returns the peer's handler and
+// fault, or the error of a peer that cannot be reached.
+func (e *Endpoint) open(ctx context.Context, to peer.AddrInfo) (dht.Handler, Fault, bool, error) {
+	e.n.streams.Add(1)
+	e.n.mu.RLock()
+	dst := e.n.nodes[memAddr{e.proto, to.ID}]
+	fault := e.n.faults[to.ID]
+	_, fromServer := e.n.nodes[memAddr{e.proto, e.self.ID}]
+	e.n.mu.RUnlock()
+	if err := e.n.wait(ctx); err != nil {
+		return nil, 0, false, err
+	}
+	var h dht.Handler
+	if dst != nil {
+		h = dst.handler()
+	}
+	switch {
+	case h == nil:
+		return nil, 0, false, fmt.Errorf("%w: %s does not serve %s", dht.ErrNoAnswer, to.ID, e.proto)
+	case fault == Dead:
+		return nil, 0, false, fmt.Errorf("%w: %s: connection refused", dht.ErrNoAnswer, to.ID)
+	case fault == Blackhole:
+		<-ctx.Done()
+		return nil, 0, false, fmt.Errorf("%w: %s: %v", dht.ErrNoAnswer, to.ID, ctx.Err())
+	}
+	return h, fault, fromServer, nil
+}
+
+// SendBatch implements dht.Batcher: one stream, so one round trip of
+// latency for all of msgs (the handler sees each, decoded from its
+// bytes); a Garbage peer's answers do not decode.
+func (e *Endpoint) SendBatch(ctx context.Context, to peer.AddrInfo, msgs []*dht.Message) error {
+	e.n.messages.Add(int64(len(msgs)))
+	h, fault, fromServer, err := e.open(ctx, to)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		in, err := dht.UnmarshalMessage(m.Marshal())
+		if err != nil {
+			return err
+		}
+		if resp, err := h(ctx, dht.Request{From: e.self, FromServer: fromServer, Msg: in}); err != nil || resp == nil {
+			return fmt.Errorf("%w: %s reset the stream: %v", dht.ErrNoAnswer, to.ID, err)
+		}
+	}
+	if fault == Garbage {
+		return fmt.Errorf("%w: answer from %s does not decode", dht.ErrBadMessage, to.ID)
+	}
+	return e.n.wait(ctx)
 }
 
 func (n *Network) wait(ctx context.Context) error {
