@@ -130,7 +130,7 @@ type Config struct {
 var DefaultLimits = struct {
 	ConnsInbound, ConnsOutbound, StreamsPerPeer, RequestsPerPeer, BufferedBytesPerPeer, DHTRecordsPerPeer int
 	MaxBlockBytes, MaxDHTMessageBytes                                                                     int
-}{1024, 1024, 512, 256, 8 << 20, 10000, 4 << 20, 4 << 20}
+}{1024, 1024, 512, 256, 8 << 20, 50000, 4 << 20, 4 << 20}
 
 // Default returns the configuration of a fresh repository.
 func Default() *Config {
