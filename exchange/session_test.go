@@ -34,8 +34,12 @@ func TestStaleRequestForReader(t *testing.T) {
 		other := newTestPeer(t, n, "other", only, linkOpts{}, Config{OnServed: func(int) { served.Add(1) }})
 		client := newTestPeer(t, n, "client", dag.NewMemStore(), linkOpts{}, Config{MinWindow: 1, MaxWindow: 1})
 
+		// Stored as well, as a fetch does: checkFile reads the first leaf
+		// again, which a session that has ended (the rest came at once)
+		// no longer holds.
+		out := dag.NewMemStore()
 		start := time.Now()
-		s := client.e.NewSession(testContext(t, time.Minute), root, SessionOptions{Stream: true, Providers: providerIDs(stuck)})
+		s := client.e.NewSession(testContext(t, time.Minute), root, SessionOptions{Stream: true, Local: out, Putter: out, Providers: providerIDs(stuck)})
 		synctest.Wait() // stuck has the root sent and the first leaf held
 		if held.peakWaiting() != 1 {
 			t.Fatal("the first leaf was not asked of the stuck provider")
