@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -369,7 +370,9 @@ func (ss *serverStream) load(out chan<- answer) {
 	defer l.wg.Wait()
 	rd := ss.newSmallReader()
 	defer rd.close()
-	for r := rd.next(); r != nil && l.answer(r, rd); r = rd.next() {
+	w := l.newWatch()
+	defer w.t.Stop()
+	for r := rd.next(); r != nil && l.answer(r, rd, w); r = rd.next() {
 	}
 }
 
@@ -383,47 +386,68 @@ type loaders struct {
 }
 
 // answer answers r unless it was cancelled; false means the stream ended.
-func (l *loaders) answer(r *request, rd *smallReader) bool {
+func (l *loaders) answer(r *request, rd *smallReader, w *watch) bool {
 	if l.ss.isCancelled(r) {
 		l.ss.unhold(1, 0)
 		return true
 	}
-	return l.ss.send(l.load(r, rd), l.out)
+	return l.ss.send(l.load(r, rd, w), l.out)
+}
+
+// watch is the timer of one loader (the stream's or a spill), reset for
+// each load rather than one timer per block: loads are numbered, and a
+// spill stands in for load gen until finished reaches it.
+type watch struct {
+	l        *loaders
+	t        *time.Timer
+	gen      atomic.Uint64 // the load under way, or the last one
+	finished atomic.Uint64 // the last load done
+}
+
+func (l *loaders) newWatch() *watch {
+	w := &watch{l: l}
+	w.t = time.AfterFunc(time.Hour, w.fire)
+	w.t.Stop()
+	return w
+}
+
+// fire runs slowLoad into a load: a spill answers the requests queued
+// behind it, if fewer than maxLoads load.
+func (w *watch) fire() {
+	defer w.l.wg.Done()
+	gen := w.gen.Load()
+	if w.finished.Load() >= gen {
+		return // the load ended as the timer fired
+	}
+	select {
+	case w.l.slots <- struct{}{}:
+		w.l.spill(w, gen)
+		<-w.l.slots
+	default: // as many loads as allowed already
+	}
 }
 
 // load loads r's answer, through rd if not nil (the stream's loader:
-// spills have none); if that takes slowLoad, a spill answers the
-// requests queued behind it meanwhile, if fewer than maxLoads load.
-func (l *loaders) load(r *request, rd *smallReader) answer {
-	stop := make(chan struct{})
+// spills have none); if that takes slowLoad, w's timer starts a spill.
+func (l *loaders) load(r *request, rd *smallReader, w *watch) answer {
+	gen := w.gen.Add(1)
 	l.wg.Add(1) // for the spill; done here if it does not start
-	t := time.AfterFunc(slowLoad, func() {
-		defer l.wg.Done()
-		select {
-		case l.slots <- struct{}{}:
-			l.spill(stop)
-			<-l.slots
-		default: // as many loads as allowed already
-		}
-	})
+	w.t.Reset(slowLoad)
 	a := l.ss.loadAnswer(r, rd)
-	close(stop)
-	if t.Stop() {
+	w.finished.Store(gen)
+	if w.t.Stop() {
 		l.wg.Done()
 	}
 	return a
 }
 
-// spill answers the requests already queued until stop is closed (the slow
-// load it stands in for is done) or none is left.
-func (l *loaders) spill(stop <-chan struct{}) {
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		if r := l.ss.queued(); r == nil || !l.answer(r, nil) {
+// spill answers the requests already queued until the load gen of the
+// loader it stands in for (watched by slow) is done, or none is left.
+func (l *loaders) spill(slow *watch, gen uint64) {
+	w := l.newWatch()
+	defer w.t.Stop()
+	for slow.finished.Load() < gen {
+		if r := l.ss.queued(); r == nil || !l.answer(r, nil, w) {
 			return
 		}
 	}
