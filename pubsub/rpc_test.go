@@ -22,6 +22,18 @@ func testKey(t testing.TB, seed byte) (ed25519.PrivateKey, peer.ID) {
 	return priv, id
 }
 
+func testKeyN(t testing.TB, n int) (ed25519.PrivateKey, peer.ID) {
+	t.Helper()
+	seed := make([]byte, ed25519.SeedSize)
+	seed[0], seed[1], seed[2] = byte(n), byte(n>>8), 0xa5
+	priv := ed25519.NewKeyFromSeed(seed)
+	id, err := peer.IDFromPublicKey(priv.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, id
+}
+
 func signedMessage(t testing.TB, seed byte, topic string, data []byte) *Message {
 	priv, id := testKey(t, seed)
 	m := &Message{From: []byte(id), Data: data, Seqno: []byte{0, 0, 0, 0, 0, 0, 0, 7}, Topic: topic}
