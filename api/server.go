@@ -178,6 +178,15 @@ func (s *stream) send(e event) {
 	}
 }
 
+// flush sends what was written so far (the headers, at first).
+func (s *stream) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 func (s *stream) progress(n int64) {
 	s.mu.Lock()
 	if time.Since(s.lastProgress) < 100*time.Millisecond {

@@ -107,6 +107,13 @@ func TestJSONConventions(t *testing.T) {
 		{cmd: "provide", on: "daemon", args: []string{dcid}, lines: one, keys: []string{"Cid"}}, // the connected peer takes it
 		{cmd: "routing findprovs", on: "daemon", args: []string{"-n", "1", dcid}, lines: one, keys: []string{"ID", "Addrs"}},
 		{cmd: "routing findprovs", on: "daemon", args: []string{missing}, kind: "not found"},
+		{cmd: "pubsub ls", kind: "unreachable"},
+		{cmd: "pubsub ls", on: "daemon", lines: none},
+		{cmd: "pubsub pub", on: "daemon", args: []string{"chat", "hello"}, lines: none},
+		{cmd: "pubsub pub", on: "daemon", args: []string{"", "hello"}, kind: "invalid"},
+		{cmd: "pubsub peers", on: "daemon", args: []string{"chat"}, lines: none},
+		// sub runs until interrupted: TestPubsubDaemons reads its lines.
+		{cmd: "pubsub sub", on: "daemon", args: []string{""}, kind: "invalid"},
 		{cmd: "daemon", on: "daemon", kind: "exists"},               // a second one; the first, see daemonJSON
 		{cmd: "pin", args: []string{"frobnicate"}, kind: "invalid"}, // a group's unknown command
 		// send and receive succeed in TestLANSendReceive (two hosts).
