@@ -32,6 +32,15 @@ func (nw *Network) startPubsub(n *Node, temporary bool) error {
 		return err
 	}
 	nw.PubSub = ps
+	stat := func(f func(pubsub.Stats) int64) func() int64 { return func() int64 { return f(ps.Stats()) } }
+	m := n.Metrics().Pubsub
+	m["published"].SetFunc(stat(func(s pubsub.Stats) int64 { return s.Published }))
+	m["delivered"].SetFunc(stat(func(s pubsub.Stats) int64 { return s.Delivered }))
+	m["duplicate"].SetFunc(stat(func(s pubsub.Stats) int64 { return s.Duplicate }))
+	m["invalid"].SetFunc(stat(func(s pubsub.Stats) int64 { return s.Invalid }))
+	m["ignored"].SetFunc(stat(func(s pubsub.Stats) int64 { return s.Ignored }))
+	m["queue_drop"].SetFunc(stat(func(s pubsub.Stats) int64 { return s.QueueDrops }))
+	m["subscription_drop"].SetFunc(stat(func(s pubsub.Stats) int64 { return s.SubscriptionDrops }))
 	return nil
 }
 

@@ -121,15 +121,35 @@ func TestMesh100(t *testing.T) {
 			nodes[i].ps.Close()
 		}
 		alive := func(i int) bool { return !dead[i] }
+		// Delivery recovers within heartbeats; a node whose other peers
+		// pruned it earlier (their meshes were full) may wait for its
+		// backoffs (PruneBackoff, 1 min) to fill its mesh to Dlo again.
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
-		checkMeshes(t, nodes, alive, "t")
+		t.Logf("3 s after killing 20 nodes, %d of 80 have meshes below Dlo", belowDlo(nodes, alive, "t"))
 		from := 0
 		for dead[from] {
 			from++
 		}
 		publishAndCount(t, nodes, subs, alive, from, "after churn")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		checkMeshes(t, nodes, alive, "t")
+		publishAndCount(t, nodes, subs, alive, from, "a minute after churn")
 	})
+}
+
+// belowDlo counts the live nodes whose mesh is below Dlo though they know
+// enough peers.
+func belowDlo(nodes []*testNode, alive func(int) bool, topic string) int {
+	n := 0
+	for i, nd := range nodes {
+		tp, _ := nd.ps.Join(topic)
+		if alive(i) && len(tp.MeshPeers()) < 5 && len(nd.ps.ListPeers(topic)) >= 5 {
+			n++
+		}
+	}
+	return n
 }
 
 // TestMeshLeave: a node that unsubscribes leaves every mesh, and its

@@ -102,13 +102,17 @@ func (s *Subscription) Cancel() {
 
 func (s *Subscription) close() { s.once.Do(func() { close(s.done) }) }
 
-// deliver hands m to every subscription of t without waiting.
-func (t *topic) deliver(m *Message) {
+// deliver hands m to every subscription of t without waiting; it
+// returns how many were too full to take it.
+func (t *topic) deliver(m *Message) int64 {
+	var drops int64
 	for s := range t.subs {
 		select {
 		case s.ch <- m:
 		default:
 			s.dropped.Add(1)
+			drops++
 		}
 	}
+	return drops
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/share-p2p/share"
@@ -35,7 +36,7 @@ type peerConn struct {
 	in     share.Stream // the inbound stream being read
 	// outbound: this node dialled the connection (the mesh's quota).
 	outbound bool
-	dropped  int
+	drops    *atomic.Int64 // the PubSub's queueDrops
 	// Per heartbeat: IHAVEs heeded and message IDs asked of the peer.
 	ihaves, asked int
 }
@@ -47,7 +48,7 @@ func (pc *peerConn) send(fr []byte) {
 	select {
 	case pc.out <- fr:
 	default:
-		pc.dropped++
+		pc.drops.Add(1)
 	}
 }
 
@@ -65,7 +66,7 @@ func (ps *PubSub) addPeerLocked(p peer.ID) *peerConn {
 	}
 	ctx, cancel := context.WithCancel(ps.ctx)
 	pc := &peerConn{id: p, ctx: ctx, cancel: cancel, out: make(chan []byte, ps.cfg.QueueSize), ready: make(chan struct{}),
-		topics: make(map[string]struct{}), outbound: ps.cfg.Outbound(p)}
+		topics: make(map[string]struct{}), outbound: ps.cfg.Outbound(p), drops: &ps.counts.queueDrops}
 	ps.peers[p] = pc
 	if s := ps.stats[p]; s != nil {
 		s.gone = time.Time{}

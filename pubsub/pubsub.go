@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/share-p2p/share"
@@ -76,6 +77,36 @@ type PubSub struct {
 	tick     int
 	seqno    uint64
 	pxDials  int // peer-exchange dials under way
+
+	counts counters
+}
+
+// counters count what happened to messages, for Stats.
+type counters struct {
+	published, delivered, duplicate, invalid, ignored atomic.Int64
+	queueDrops, subscriptionDrops                     atomic.Int64
+}
+
+// Stats counts messages since the PubSub started.
+type Stats struct {
+	// Published: this node's own messages; Delivered: new valid messages
+	// from peers; Duplicate: copies of messages already seen; Invalid:
+	// refused for their signature or by a validator (scored against the
+	// sender); Ignored: dropped by a validator without blame.
+	Published, Delivered, Duplicate, Invalid, Ignored int64
+	// QueueDrops: RPCs not sent because a peer's queue was full;
+	// SubscriptionDrops: messages a subscription's reader was too slow for.
+	QueueDrops, SubscriptionDrops int64
+}
+
+// Stats returns the message counters.
+func (ps *PubSub) Stats() Stats {
+	c := &ps.counts
+	return Stats{
+		Published: c.published.Load(), Delivered: c.delivered.Load(), Duplicate: c.duplicate.Load(),
+		Invalid: c.invalid.Load(), Ignored: c.ignored.Load(),
+		QueueDrops: c.queueDrops.Load(), SubscriptionDrops: c.subscriptionDrops.Load(),
+	}
 }
 
 // topic is the router's state of one topic.
@@ -309,7 +340,8 @@ func (t *Topic) Publish(ctx context.Context, data []byte) error {
 	ps.seen.add(m.id, now)
 	ps.mcache.put(m.id, m, fr)
 	tp := ps.topicLocked(t.name)
-	tp.deliver(m)
+	ps.counts.published.Add(1)
+	ps.counts.subscriptionDrops.Add(tp.deliver(m))
 	for _, p := range ps.publishPeersLocked(tp, now) {
 		ps.peers[p].send(fr)
 	}

@@ -57,6 +57,7 @@ func (ps *PubSub) receive(pc *peerConn, m *Message, scratch []byte) []byte {
 	t := ps.topics[m.Topic]
 	if t == nil || t.mesh == nil || ps.seen.has(id) || peer.ID(m.From) == ps.self {
 		ps.mu.Unlock()
+		ps.counts.duplicate.Add(1)
 		return scratch // not ours to relay, or known
 	}
 	v := t.validator
@@ -77,6 +78,7 @@ func (ps *PubSub) receive(pc *peerConn, m *Message, scratch []byte) []byte {
 			ps.reject(pc.id, m.Topic)
 			return scratch
 		case Ignore:
+			ps.counts.ignored.Add(1)
 			ps.mu.Lock()
 			ps.seen.add(id, time.Now())
 			ps.mu.Unlock()
@@ -89,6 +91,7 @@ func (ps *PubSub) receive(pc *peerConn, m *Message, scratch []byte) []byte {
 
 // reject counts an invalid message against p in topic (P4).
 func (ps *PubSub) reject(p peer.ID, topicName string) {
+	ps.counts.invalid.Add(1)
 	ps.mu.Lock()
 	ps.statsLocked(p).topic(topicName).invalid++
 	ps.mu.Unlock()
@@ -101,6 +104,7 @@ func (ps *PubSub) accept(pc *peerConn, m *Message) {
 	defer ps.mu.Unlock()
 	now := time.Now()
 	if !ps.seen.add(m.id, now) {
+		ps.counts.duplicate.Add(1)
 		return
 	}
 	t := ps.topics[m.Topic]
@@ -111,7 +115,8 @@ func (ps *PubSub) accept(pc *peerConn, m *Message) {
 	delete(ps.promises, m.id)
 	fr := frame(&RPC{Publish: []*Message{m}})
 	ps.mcache.put(m.id, m, fr)
-	t.deliver(m)
+	ps.counts.delivered.Add(1)
+	ps.counts.subscriptionDrops.Add(t.deliver(m))
 	author := peer.ID(m.From)
 	for p := range t.mesh {
 		if p != pc.id && p != author {
