@@ -39,6 +39,7 @@ type event struct {
 	Provider *providerJSON   `json:",omitempty"`
 	Waiting  *waitingJSON    `json:",omitempty"`
 	Refused  *refusedJSON    `json:",omitempty"`
+	Message  *MessageJSON    `json:",omitempty"`
 	Result   json.RawMessage `json:",omitempty"`
 	errorJSON
 }

@@ -178,6 +178,22 @@ func (s *stream) send(e event) {
 	}
 }
 
+// buffer writes e without flushing: the caller flushes after a batch.
+func (s *stream) buffer(e event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.enc.Encode(e)
+}
+
+// flush sends what was written so far (the headers, at first).
+func (s *stream) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 func (s *stream) progress(n int64) {
 	s.mu.Lock()
 	if time.Since(s.lastProgress) < 100*time.Millisecond {

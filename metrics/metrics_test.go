@@ -73,6 +73,7 @@ func TestNode(t *testing.T) {
 	n.GCRuns.Inc()
 	n.GCFreedBytes.Add(512)
 	n.GCFreedBlocks.Add(2)
+	n.Pubsub["delivered"].Set(5)
 	want := `# HELP share_bytes_total Stream payload bytes by direction and protocol.
 # TYPE share_bytes_total counter
 share_bytes_total{direction="in",protocol="blocks"} 1000
@@ -113,6 +114,27 @@ share_gc_freed_bytes_total 512
 # HELP share_gc_freed_blocks_total Blocks removed by garbage collection.
 # TYPE share_gc_freed_blocks_total counter
 share_gc_freed_blocks_total 2
+# HELP share_pubsub_published_messages Gossipsub messages since the daemon started: published.
+# TYPE share_pubsub_published_messages gauge
+share_pubsub_published_messages 0
+# HELP share_pubsub_delivered_messages Gossipsub messages since the daemon started: delivered.
+# TYPE share_pubsub_delivered_messages gauge
+share_pubsub_delivered_messages 5
+# HELP share_pubsub_duplicate_messages Gossipsub messages since the daemon started: duplicate.
+# TYPE share_pubsub_duplicate_messages gauge
+share_pubsub_duplicate_messages 0
+# HELP share_pubsub_invalid_messages Gossipsub messages since the daemon started: invalid.
+# TYPE share_pubsub_invalid_messages gauge
+share_pubsub_invalid_messages 0
+# HELP share_pubsub_ignored_messages Gossipsub messages since the daemon started: ignored.
+# TYPE share_pubsub_ignored_messages gauge
+share_pubsub_ignored_messages 0
+# HELP share_pubsub_queue_drop_messages Gossipsub messages since the daemon started: queue drop.
+# TYPE share_pubsub_queue_drop_messages gauge
+share_pubsub_queue_drop_messages 0
+# HELP share_pubsub_subscription_drop_messages Gossipsub messages since the daemon started: subscription drop.
+# TYPE share_pubsub_subscription_drop_messages gauge
+share_pubsub_subscription_drop_messages 0
 `
 	if got := text(t, n.Registry); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)

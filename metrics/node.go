@@ -1,5 +1,7 @@
 package metrics
 
+import "strings"
+
 // Node holds the metrics a share node exports. NewNode registers them in a
 // fresh registry; the node serves Registry (the gateway does, at /metrics)
 // and updates the fields where the events happen.
@@ -39,12 +41,17 @@ type Node struct {
 	GCRuns        *Counter
 	GCFreedBytes  *Counter
 	GCFreedBlocks *Counter
+	// Pubsub counts gossipsub messages by what happened to them
+	// (published, delivered, duplicate, invalid, ignored, queue_drop,
+	// subscription_drop): SetFunc them to the router's counters.
+	Pubsub map[string]*Gauge
 }
 
 // NewNode returns the node metrics, registered in a new Registry.
 func NewNode() *Node {
 	r := NewRegistry()
-	return &Node{
+	n := &Node{
+		Pubsub:          map[string]*Gauge{},
 		Registry:        r,
 		Bytes:           r.NewCounterVec("share_bytes_total", "Stream payload bytes by direction and protocol.", "direction", "protocol"),
 		BlocksServed:    r.NewCounter("share_blocks_served_total", "Blocks sent to peers."),
@@ -60,7 +67,14 @@ func NewNode() *Node {
 		GCFreedBytes:    r.NewCounter("share_gc_freed_bytes_total", "Bytes of blocks removed by garbage collection."),
 		GCFreedBlocks:   r.NewCounter("share_gc_freed_blocks_total", "Blocks removed by garbage collection."),
 	}
+	for _, e := range PubsubEvents {
+		n.Pubsub[e] = r.NewGauge("share_pubsub_"+e+"_messages", "Gossipsub messages since the daemon started: "+strings.ReplaceAll(e, "_", " ")+".")
+	}
+	return n
 }
+
+// PubsubEvents are the keys of Node.Pubsub.
+var PubsubEvents = []string{"published", "delivered", "duplicate", "invalid", "ignored", "queue_drop", "subscription_drop"}
 
 // BytesIn returns the counter of bytes received on protocol.
 func (n *Node) BytesIn(protocol string) *Counter { return n.Bytes.With("in", protocol) }

@@ -25,6 +25,7 @@ import (
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/p2p/pnet"
 	"github.com/share-p2p/share/provide"
+	"github.com/share-p2p/share/pubsub"
 	"github.com/share-p2p/share/repo"
 	"github.com/share-p2p/share/traffic"
 )
@@ -39,6 +40,9 @@ type Network struct {
 	LAN      *dht.DHT          // kubo's LAN DHT, on network ipfs only
 	Routing  *dht.Dual         // DHT and LAN together; nil when Routing.Mode is off
 	Provider *provide.Provider // nil when Routing.Mode is off
+	// PubSub is gossipsub; nil when Pubsub.Enabled is off and on a
+	// temporary node.
+	PubSub *pubsub.PubSub
 	// Traffic counts the blocks exchanged with each peer over either
 	// protocol, with current rates and the node's throughput history.
 	Traffic *traffic.Table
@@ -133,6 +137,12 @@ func (n *Node) StartNetwork(ctx context.Context, opts NetworkOptions) (*Network,
 			nw.Close()
 			return nil, err
 		}
+	}
+	// Before the DHT and bootstrap connect peers: pubsub learns of its
+	// peers from identify as they come.
+	if err := nw.startPubsub(n, opts.Temporary); err != nil {
+		nw.Close()
+		return nil, err
 	}
 	nw.startRelay(n, opts) // after AutoNAT: "auto" asks it
 	nw.startHolePunch(n.Metrics())
@@ -508,6 +518,9 @@ func (nw *Network) Close() error {
 	nw.stopRelay()
 	nw.holepunch.Close()
 	nw.closeAutoNAT()
+	if nw.PubSub != nil {
+		nw.PubSub.Close()
+	}
 	nw.Exchange.Close()
 	if nw.Bitswap != nil {
 		nw.Bitswap.Close()

@@ -101,6 +101,15 @@ type Config struct {
 		// (0: no limit, a relay that carries bulk data).
 		CircuitBytes int64
 	}
+	// Pubsub is gossipsub, the publish/subscribe protocol of kubo's
+	// `ipfs pubsub` (/meshsub/1.1.0 on network ipfs).
+	Pubsub struct {
+		// Enabled serves pubsub and opens a pubsub stream to every peer
+		// that speaks it. On by default: a node subscribed to nothing
+		// only exchanges its (empty) subscription list, and following a
+		// name needs it.
+		Enabled bool
+	}
 	// Limits bound what peers may use of this node; a peer over a limit is
 	// throttled or disconnected. Zero means the default.
 	Limits struct {
@@ -138,6 +147,7 @@ func Default() *Config {
 	c.Addresses.Listen = []string{"/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001"}
 	c.Addresses.Gateway = "127.0.0.1:8080"
 	c.Discovery.MDNS = true
+	c.Pubsub.Enabled = true
 	c.Bootstrap = []string{}
 	c.Routing.Mode = "auto"
 	c.Routing.Alpha = 10

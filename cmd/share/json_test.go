@@ -119,6 +119,13 @@ func TestJSONConventions(t *testing.T) {
 		{cmd: "key ls", lines: [2]int{2, 2}, keys: []string{"Name", "Id", "PeerID"}},
 		{cmd: "key rm", args: []string{"blog"}, lines: one, keys: []string{"Name"}},
 		{cmd: "key rm", args: []string{"self"}, kind: "invalid"},
+		{cmd: "pubsub ls", kind: "unreachable"},
+		{cmd: "pubsub ls", on: "daemon", lines: none},
+		{cmd: "pubsub pub", on: "daemon", args: []string{"chat", "hello"}, lines: none},
+		{cmd: "pubsub pub", on: "daemon", args: []string{"", "hello"}, kind: "invalid"},
+		{cmd: "pubsub peers", on: "daemon", args: []string{"chat"}, lines: none},
+		// sub runs until interrupted: TestPubsubDaemons reads its lines.
+		{cmd: "pubsub sub", on: "daemon", args: []string{""}, kind: "invalid"},
 		{cmd: "daemon", on: "daemon", kind: "exists"},               // a second one; the first, see daemonJSON
 		{cmd: "pin", args: []string{"frobnicate"}, kind: "invalid"}, // a group's unknown command
 		// send and receive succeed in TestLANSendReceive (two hosts).

@@ -151,3 +151,12 @@ func (k *Kubo) Try(stdin []byte, args ...string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// Command returns an ipfs command against the daemon's repository, not
+// started: for the long-running ones (ipfs pubsub sub). The caller
+// starts and ends it.
+func (k *Kubo) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, k.bin, args...)
+	cmd.Env = k.env()
+	return cmd
+}

@@ -1,0 +1,259 @@
+package pubsub
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/p2p/peer"
+)
+
+// Timeouts of the wire: opening a stream, writing one RPC, reading the
+// body of one RPC once its length arrived (waiting for the next RPC has
+// no deadline: the stream lives as long as the connection).
+const (
+	openTimeout  = 30 * time.Second
+	writeTimeout = 10 * time.Second
+	readTimeout  = 30 * time.Second
+)
+
+// peerConn is a pubsub peer: its outbound stream's queue and what it
+// announced. Its fields other than out are guarded by PubSub.mu.
+type peerConn struct {
+	id     peer.ID
+	ctx    context.Context
+	cancel context.CancelFunc
+	out    chan []byte   // frames, bounded: a full queue drops
+	ready  chan struct{} // closed once the outbound stream opened or failed
+	proto  string        // of the outbound stream, once open
+	topics map[string]struct{}
+	in     share.Stream // the inbound stream being read
+	// outbound: this node dialled the connection (the mesh's quota).
+	outbound bool
+	drops    *atomic.Int64 // the PubSub's queueDrops
+	// Per heartbeat: IHAVEs heeded and message IDs asked of the peer.
+	ihaves, asked int
+}
+
+func (pc *peerConn) floodsub() bool { return pc.proto == ProtocolFloodsub }
+
+// send queues a frame for the peer, or drops it if the queue is full.
+func (pc *peerConn) send(fr []byte) {
+	select {
+	case pc.out <- fr:
+	default:
+		pc.drops.Add(1)
+	}
+}
+
+// addPeer starts talking to p, if not already: a writer goroutine opens
+// the outbound stream and sends this node's subscriptions first.
+func (ps *PubSub) addPeer(p peer.ID) *peerConn {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.addPeerLocked(p)
+}
+
+func (ps *PubSub) addPeerLocked(p peer.ID) *peerConn {
+	if pc := ps.peers[p]; pc != nil || ps.closed || p == ps.self {
+		return pc
+	}
+	ctx, cancel := context.WithCancel(ps.ctx)
+	pc := &peerConn{id: p, ctx: ctx, cancel: cancel, out: make(chan []byte, ps.cfg.QueueSize), ready: make(chan struct{}),
+		topics: make(map[string]struct{}), outbound: ps.cfg.Outbound(p), drops: &ps.counts.queueDrops}
+	ps.peers[p] = pc
+	if s := ps.stats[p]; s != nil {
+		s.gone = time.Time{}
+	}
+	ps.wg.Add(1)
+	go ps.runWriter(pc)
+	return pc
+}
+
+// removePeer forgets pc (if it is still p's): it leaves every mesh and
+// topic, its streams are reset, its score is retained for a while.
+func (ps *PubSub) removePeer(pc *peerConn) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.peers[pc.id] != pc {
+		return
+	}
+	delete(ps.peers, pc.id)
+	pc.cancel()
+	if pc.in != nil {
+		pc.in.Reset()
+	}
+	now := time.Now()
+	for name := range pc.topics {
+		if t := ps.topics[name]; t != nil {
+			delete(t.peers, pc.id)
+			ps.dropFromMeshLocked(t, name, pc.id)
+			delete(t.fanout, pc.id)
+		}
+	}
+	if s := ps.stats[pc.id]; s != nil {
+		s.gone = now
+	}
+}
+
+// runWriter opens pc's outbound stream and writes its queue to it until
+// the peer goes or a write fails.
+func (ps *PubSub) runWriter(pc *peerConn) {
+	defer ps.wg.Done()
+	defer ps.removePeer(pc)
+	s, proto, err := ps.open(pc.ctx, pc.id)
+	close(pc.ready)
+	if err != nil {
+		ps.cfg.Logger.Debug("pubsub stream", "peer", pc.id, "err", err)
+		return
+	}
+	defer s.Reset()
+	ps.mu.Lock()
+	pc.proto = proto
+	hello := ps.helloLocked()
+	ps.mu.Unlock()
+	bw := bufio.NewWriterSize(s, 32<<10)
+	if hello != nil && ps.write(s, bw, hello) != nil {
+		return
+	}
+	for {
+		select {
+		case <-pc.ctx.Done():
+			return
+		case fr := <-pc.out:
+			if err := ps.writeQueue(s, bw, pc, fr); err != nil {
+				ps.cfg.Logger.Debug("pubsub write", "peer", pc.id, "err", err)
+				return
+			}
+		}
+	}
+}
+
+// writeQueue writes fr and whatever else is queued, then flushes.
+func (ps *PubSub) writeQueue(s share.Stream, bw *bufio.Writer, pc *peerConn, fr []byte) error {
+	s.SetWriteDeadline(time.Now().Add(writeTimeout))
+	for {
+		if _, err := bw.Write(fr); err != nil {
+			return err
+		}
+		select {
+		case fr = <-pc.out:
+			continue
+		default:
+		}
+		return bw.Flush()
+	}
+}
+
+func (ps *PubSub) write(s share.Stream, bw *bufio.Writer, fr []byte) error {
+	s.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := bw.Write(fr); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// open opens a stream to p in the first protocol it takes.
+func (ps *PubSub) open(ctx context.Context, p peer.ID) (share.Stream, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	var errs []error
+	for _, proto := range ps.cfg.Protocols {
+		s, err := ps.h.NewStream(ctx, p, proto)
+		if err == nil {
+			return s, proto, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, "", errors.Join(errs...)
+}
+
+// helloLocked is the first RPC to a peer: this node's subscriptions.
+func (ps *PubSub) helloLocked() []byte {
+	var r RPC
+	for name, t := range ps.topics {
+		if t.mesh != nil {
+			r.Subs = append(r.Subs, SubOpt{Subscribe: true, Topic: name})
+		}
+	}
+	if len(r.Subs) == 0 {
+		return nil
+	}
+	return frame(&r)
+}
+
+// handleStream reads a peer's inbound stream: one at a time per peer, a
+// newer one replacing the older (kubo reopens after a reset).
+func (ps *PubSub) handleStream(s share.Stream) {
+	p := s.RemotePeer()
+	ps.mu.Lock()
+	pc := ps.addPeerLocked(p)
+	if pc == nil {
+		ps.mu.Unlock()
+		s.Reset()
+		return
+	}
+	ps.wg.Add(1) // under mu, so never after Close's Wait began
+	defer ps.wg.Done()
+	if pc.in != nil {
+		pc.in.Reset()
+	}
+	pc.in = s
+	ps.mu.Unlock()
+	err := ps.readLoop(pc, s)
+	ps.cfg.Logger.Debug("pubsub inbound ended", "peer", p, "err", err)
+	s.Reset()
+	ps.mu.Lock()
+	replaced := pc.in != s
+	ps.mu.Unlock()
+	if !replaced {
+		ps.removePeer(pc)
+	}
+}
+
+// errOversize: a peer announced an RPC larger than MaxMessageSize.
+var errOversize = errors.New("oversize RPC")
+
+// readLoop reads and handles RPCs until the stream ends.
+func (ps *PubSub) readLoop(pc *peerConn, s share.Stream) error {
+	br := bufio.NewReaderSize(s, 16<<10)
+	var scratch []byte // for signature checks
+	for {
+		s.SetReadDeadline(time.Time{})
+		n, err := binary.ReadUvarint(br)
+		if err != nil {
+			return err
+		}
+		if n > uint64(ps.cfg.MaxMessageSize) {
+			ps.penalize(pc.id, 1)
+			return fmt.Errorf("%w: %d bytes", errOversize, n)
+		}
+		s.SetReadDeadline(time.Now().Add(readTimeout))
+		body := make([]byte, n)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return err
+		}
+		r, err := UnmarshalRPC(body)
+		if err != nil {
+			ps.penalize(pc.id, 1)
+			return err
+		}
+		scratch = ps.handleRPC(pc, r, scratch)
+	}
+}
+
+// penalize adds n behaviour points to p (P7).
+func (ps *PubSub) penalize(p peer.ID, n float64) {
+	ps.mu.Lock()
+	ps.statsLocked(p).behaviour += n
+	ps.mu.Unlock()
+}
