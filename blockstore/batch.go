@@ -40,10 +40,12 @@ type Batch struct {
 	pendBy          int
 	bulk            bool     // switched to sstables since the last Commit
 	cur             *sstFile // sstable being written
-	bg              chan error
-	err             error // sticky background error
-	closed          bool
-	fileSize        int64 // 0: Options.FileSize
+	bg              chan ingestResult
+	// chk: the lookups of the blocks in pending and cur (see checked)
+	chk      checked
+	err      error // sticky background error
+	closed   bool
+	fileSize int64 // 0: Options.FileSize
 	// dropBehind: keep the sstables out of the page cache (SetDropBehind)
 	dropBehind bool
 	// assumeMissing: Put does not look the block up (SetAssumeMissing)
@@ -75,7 +77,9 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if b.putBefore(mh) {
 		return nil
 	}
+	var gen uint64
 	if !b.assumeMissing {
+		gen = b.s.added.Load() // before the lookup: see Store.added
 		ok, err := b.s.has(mh)
 		if err != nil {
 			return fmt.Errorf("block %s: %w", c, err)
@@ -88,6 +92,7 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 		return fmt.Errorf("block %s: %w", c, err)
 	}
 	b.seen[string(mh)] = struct{}{}
+	b.looked(gen)
 	stale := b.every > 0 && len(b.pending) > 0 && b.clock().Sub(b.pendStart) >= b.every
 	small := !b.bulk && b.pendBy+len(data) <= b.s.opts.SmallBatch && !stale
 	if small || innerNode(c, data) {
@@ -125,10 +130,32 @@ func (b *Batch) Put(ctx context.Context, c cid.Cid, data []byte) error {
 			// the Commit writes them, so they stay tracked till then.
 			b.seen[string(bl.mh)] = struct{}{}
 		}
-		b.bg = make(chan error, 1)
-		go func(ch chan error) { ch <- b.s.ingest(context.Background(), f) }(b.bg)
+		f.chk = b.chk
+		b.bg = make(chan ingestResult, 1)
+		go func(ch chan ingestResult) {
+			chk, err := b.s.ingest(context.Background(), f)
+			ch <- ingestResult{from: f.chk, chk: chk, err: err}
+		}(b.bg)
 	}
 	return nil
+}
+
+// ingestResult is the outcome of a background ingest of a file whose
+// lookups were from.
+type ingestResult struct {
+	from, chk checked
+	err       error
+}
+
+// looked records the lookup, begun at generation gen, of a block about to
+// join pending or cur (none under SetAssumeMissing). The oldest lookup
+// of the unwritten blocks is the one that must still hold.
+func (b *Batch) looked(gen uint64) {
+	if len(b.pending) == 0 && b.cur == nil {
+		b.chk = checked{gen: gen, ok: !b.assumeMissing}
+	} else if b.assumeMissing {
+		b.chk.ok = false
+	}
 }
 
 // maxInlineNode is the largest dag-pb node a Batch stores inline in its
@@ -183,20 +210,26 @@ func (b *Batch) idle() bool {
 		return true
 	}
 	select {
-	case err := <-b.bg:
-		b.ingested(err)
+	case r := <-b.bg:
+		b.ingested(r)
 		return true
 	default:
 		return false
 	}
 }
 
-// ingested takes the result of the background ingest.
-func (b *Batch) ingested(err error) {
+// ingested takes the result of the background ingest. If the lookups
+// of the blocks still unwritten were as old as the ingested file's and it
+// found them still holding, they hold after it too: it added only this
+// batch's own blocks.
+func (b *Batch) ingested(r ingestResult) {
 	b.bg = nil
 	clear(b.ingesting) // visible to has now (or the batch failed)
-	if err != nil && b.err == nil {
-		b.err = err
+	if r.err != nil && b.err == nil {
+		b.err = r.err
+	}
+	if r.chk.ok && b.chk.ok && b.chk.gen == r.from.gen {
+		b.chk.gen = r.chk.gen
 	}
 }
 
@@ -243,8 +276,8 @@ func (b *Batch) wait(ctx context.Context) error {
 		return b.err
 	}
 	select {
-	case err := <-b.bg:
-		b.ingested(err)
+	case r := <-b.bg:
+		b.ingested(r)
 		return b.err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -262,18 +295,22 @@ func (b *Batch) Commit(ctx context.Context) error {
 	}
 	if f := b.cur; f != nil {
 		b.cur = nil
-		if err := b.s.ingest(ctx, f); err != nil {
+		f.chk = b.chk
+		chk, err := b.s.ingest(ctx, f)
+		if err != nil {
 			b.err = err
 			return err
 		}
+		b.chk = chk // the pending blocks' lookups (see ingested)
 	}
 	if len(b.pending) > 0 {
-		if err := b.s.putInline(b.pending); err != nil {
+		if _, err := b.s.putInline(b.pending, b.chk); err != nil {
 			b.err = fmt.Errorf("blockstore: commit: %w", err)
 			return b.err
 		}
 	}
 	b.pending, b.pendBy, b.bulk = nil, 0, false
+	b.chk = checked{}
 	clear(b.seen)
 	return nil
 }
@@ -309,6 +346,7 @@ type sstFile struct {
 	started time.Time
 	// dropAfter: drop the whole file from the page cache once ingested
 	dropAfter bool
+	chk       checked // the lookups of its blocks
 }
 
 type fileEntry struct {
@@ -372,11 +410,14 @@ func (f *sstFile) abort() {
 	os.Remove(f.path)
 }
 
-// ingest finishes f (fsync), ingests it and writes its index entries.
-func (s *Store) ingest(ctx context.Context, f *sstFile) error {
+// ingest finishes f (fsync), ingests it and writes its index entries,
+// looking each block up first unless f's lookups still hold (see
+// Store.fresh). It returns the lookups that hold for the same writer's
+// blocks after it (see Store.indexed).
+func (s *Store) ingest(ctx context.Context, f *sstFile) (checked, error) {
 	defer os.Remove(f.path)
 	if err := f.w.Close(); err != nil {
-		return fmt.Errorf("blockstore: finish sstable: %w", err)
+		return checked{}, fmt.Errorf("blockstore: finish sstable: %w", err)
 	}
 	// Until the index is written, a journal entry names the data range, so
 	// that Open deletes it if we die in between.
@@ -384,7 +425,7 @@ func (s *Store) ingest(ctx context.Context, f *sstFile) error {
 	jk[0] = prefixJournal
 	binary.BigEndian.PutUint64(jk[1:], f.base)
 	if err := s.db.Set(jk, binary.BigEndian.AppendUint64(nil, f.base+f.n), pebble.Sync); err != nil {
-		return fmt.Errorf("blockstore: journal: %w", err)
+		return checked{}, fmt.Errorf("blockstore: journal: %w", err)
 	}
 	if f.dropAfter {
 		// Ingest moves the file into the database: hold it open to drop
@@ -396,10 +437,11 @@ func (s *Store) ingest(ctx context.Context, f *sstFile) error {
 	}
 	if err := s.db.Ingest(ctx, []string{f.path}); err != nil {
 		_ = s.db.Delete(jk, pebble.NoSync)
-		return fmt.Errorf("blockstore: ingest: %w", err)
+		return checked{}, fmt.Errorf("blockstore: ingest: %w", err)
 	}
 	s.indexMu.Lock()
 	defer s.indexMu.Unlock()
+	skip := s.fresh(f.chk)
 	b := s.db.NewBatch()
 	defer b.Close()
 	var kb [80]byte
@@ -407,33 +449,35 @@ func (s *Store) ingest(ctx context.Context, f *sstFile) error {
 	var d counts
 	for i, e := range f.entries {
 		seq := f.base + uint64(i)
-		ok, err := s.has(e.mh)
-		if err != nil {
-			return err
-		}
-		if ok { // stored meanwhile by someone else: drop our copy
-			if err := deleteData(b, seq, e.part > 0); err != nil {
-				return err
+		if !skip {
+			ok, err := s.has(e.mh)
+			if err != nil {
+				return checked{}, err
 			}
-			continue
+			if ok { // stored meanwhile by someone else: drop our copy
+				if err := deleteData(b, seq, e.part > 0); err != nil {
+					return checked{}, err
+				}
+				continue
+			}
 		}
 		if err := b.Set(indexKey(kb[:], e.mh), refValue(vb[:], seq, e.size, e.part), nil); err != nil {
-			return err
+			return checked{}, err
 		}
 		d.blocks++
 		d.bytes += int64(e.size)
 	}
 	if err := b.Delete(jk, nil); err != nil {
-		return err
+		return checked{}, err
 	}
 	if err := s.addCount(b, d); err != nil {
-		return err
+		return checked{}, err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("blockstore: index: %w", err)
+		return checked{}, fmt.Errorf("blockstore: index: %w", err)
 	}
 	s.committedCount(d)
-	return nil
+	return s.indexed(skip), nil
 }
 
 // syncWriter writes an sstable straight to its file through a

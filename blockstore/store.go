@@ -123,7 +123,13 @@ type Store struct {
 
 	recovered int // journal entries handled at Open (for tests)
 
-	count    counts                 // the index's figures (under indexMu)
+	count counts // the index's figures (under indexMu)
+	// added counts the commits that may have added index entries; see
+	// checked. It is bumped under indexMu after the commit, so a
+	// reader that loads it before a lookup knows that any write the
+	// lookup missed bumps it past the loaded value.
+	added    atomic.Uint64
+	lookups  atomic.Uint64          // has calls (tests count them)
 	countNow atomic.Pointer[counts] // a copy of count for Stat
 
 	spansMu sync.Mutex
@@ -497,6 +503,7 @@ func (s *Store) lookup(mh []byte) (entry, bool, error) {
 }
 
 func (s *Store) has(mh []byte) (bool, error) {
+	s.lookups.Add(1)
 	var kb [80]byte
 	_, closer, err := s.db.Get(indexKey(kb[:], mh))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -681,7 +688,7 @@ func (s *Store) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	if err := s.checkSpace(len(data)); err != nil {
 		return fmt.Errorf("block %s: %w", c, err)
 	}
-	if err := s.putInline([]block{{mh: c.Hash(), data: data}}); err != nil {
+	if _, err := s.putInline([]block{{mh: c.Hash(), data: data}}, checked{}); err != nil {
 		return fmt.Errorf("block %s: %w", c, err)
 	}
 	return nil
@@ -692,41 +699,67 @@ type block struct {
 	data []byte
 }
 
+// checked says that a writer looked up every block it is about to index
+// and found it missing, in lookups begun when Store.added was gen.
+type checked struct {
+	gen uint64
+	ok  bool // false: some block was not looked up
+}
+
+// fresh reports, under indexMu, whether nothing can have added index
+// entries since the lookups c describes, so that they still hold and the
+// writer need not look its blocks up again.
+func (s *Store) fresh(c checked) bool { return c.ok && s.added.Load() == c.gen }
+
+// indexed is called under indexMu after a commit that may have added
+// index entries. It returns the new generation and, if the commit's
+// lookups were c and still held, the generation with which those of the
+// same writer's later blocks still hold: it added only blocks of its
+// own, which its other blocks are not (a Batch never Puts one twice).
+func (s *Store) indexed(skipped bool) checked {
+	g := s.added.Add(1)
+	return checked{gen: g, ok: skipped}
+}
+
 // putInline stores blocks inline in their index entries with one synced
 // write, skipping those already stored. blocks holds no multihash twice
-// (a Batch's are unique), or the count would be wrong.
-func (s *Store) putInline(blocks []block) error {
+// (a Batch's are unique), or the count would be wrong. If c still holds
+// (see fresh), the blocks are not looked up again.
+func (s *Store) putInline(blocks []block, c checked) (checked, error) {
 	s.indexMu.Lock()
 	defer s.indexMu.Unlock()
+	skip := s.fresh(c)
 	b := s.db.NewBatch()
 	defer b.Close()
 	var kb [80]byte
 	var d counts
 	for _, bl := range blocks {
-		ok, err := s.has(bl.mh)
-		if err != nil {
-			return err
-		}
-		if ok {
-			continue
+		if !skip {
+			ok, err := s.has(bl.mh)
+			if err != nil {
+				return checked{}, err
+			}
+			if ok {
+				continue
+			}
 		}
 		if err := b.Set(indexKey(kb[:], bl.mh), inlineValue(bl.data), nil); err != nil {
-			return err
+			return checked{}, err
 		}
 		d.blocks++
 		d.bytes += int64(len(bl.data))
 	}
 	if b.Empty() {
-		return nil
+		return checked{}, nil
 	}
 	if err := s.addCount(b, d); err != nil {
-		return err
+		return checked{}, err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
-		return err
+		return checked{}, err
 	}
 	s.committedCount(d)
-	return nil
+	return s.indexed(skip), nil
 }
 
 // deleteData deletes the data keys of the block at seq: one key, or the
