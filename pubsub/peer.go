@@ -36,7 +36,13 @@ type peerConn struct {
 	in     share.Stream // the inbound stream being read
 	// outbound: this node dialled the connection (the mesh's quota).
 	outbound bool
-	drops    *atomic.Int64 // the PubSub's queueDrops
+	// dial: the writer may dial the peer (one offered by peer exchange);
+	// any other peer's stream opens only on a connection it already has,
+	// as go-libp2p-pubsub's: a stream that comes in as its connection
+	// closes must not make this node dial the peer back (a bootstrap
+	// peer's pubsub then held the connection its client meant to redial).
+	dial  bool
+	drops *atomic.Int64 // the PubSub's queueDrops
 	// Per heartbeat: IHAVEs heeded and message IDs asked of the peer.
 	ihaves, asked int
 }
@@ -57,16 +63,16 @@ func (pc *peerConn) send(fr []byte) {
 func (ps *PubSub) addPeer(p peer.ID) *peerConn {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	return ps.addPeerLocked(p)
+	return ps.addPeerLocked(p, false)
 }
 
-func (ps *PubSub) addPeerLocked(p peer.ID) *peerConn {
+func (ps *PubSub) addPeerLocked(p peer.ID, dial bool) *peerConn {
 	if pc := ps.peers[p]; pc != nil || ps.closed || p == ps.self {
 		return pc
 	}
 	ctx, cancel := context.WithCancel(ps.ctx)
 	pc := &peerConn{id: p, ctx: ctx, cancel: cancel, out: make(chan []byte, ps.cfg.QueueSize), ready: make(chan struct{}),
-		topics: make(map[string]struct{}), outbound: ps.cfg.Outbound(p), drops: &ps.counts.queueDrops}
+		topics: make(map[string]struct{}), outbound: ps.cfg.Outbound(p), drops: &ps.counts.queueDrops, dial: dial}
 	ps.peers[p] = pc
 	if s := ps.stats[p]; s != nil {
 		s.gone = time.Time{}
@@ -107,7 +113,7 @@ func (ps *PubSub) removePeer(pc *peerConn) {
 func (ps *PubSub) runWriter(pc *peerConn) {
 	defer ps.wg.Done()
 	defer ps.removePeer(pc)
-	s, proto, err := ps.open(pc.ctx, pc.id)
+	s, proto, err := ps.open(pc.ctx, pc.id, pc.dial)
 	close(pc.ready)
 	if err != nil {
 		ps.cfg.Logger.Debug("pubsub stream", "peer", pc.id, "err", err)
@@ -159,12 +165,16 @@ func (ps *PubSub) write(s share.Stream, bw *bufio.Writer, fr []byte) error {
 	return bw.Flush()
 }
 
-// open opens a stream to p in the first protocol it takes.
-func (ps *PubSub) open(ctx context.Context, p peer.ID) (share.Stream, string, error) {
+// open opens a stream to p in the first protocol it takes, on a
+// connection it has unless dial.
+func (ps *PubSub) open(ctx context.Context, p peer.ID, dial bool) (share.Stream, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	var errs []error
 	for _, proto := range ps.cfg.Protocols {
+		if c, ok := ps.h.(interface{ Connected(peer.ID) bool }); ok && !dial && !c.Connected(p) {
+			return nil, "", errors.New("pubsub: not connected")
+		}
 		s, err := ps.h.NewStream(ctx, p, proto)
 		if err == nil {
 			return s, proto, nil
@@ -196,7 +206,7 @@ func (ps *PubSub) helloLocked() []byte {
 func (ps *PubSub) handleStream(s share.Stream) {
 	p := s.RemotePeer()
 	ps.mu.Lock()
-	pc := ps.addPeerLocked(p)
+	pc := ps.addPeerLocked(p, false)
 	if pc == nil {
 		ps.mu.Unlock()
 		s.Reset()

@@ -268,7 +268,7 @@ func (ps *PubSub) exchangeLocked(infos []PeerInfo) {
 		if id.Validate() != nil || ps.peers[id] != nil || id == ps.self {
 			continue
 		}
-		pc := ps.addPeerLocked(id)
+		pc := ps.addPeerLocked(id, true)
 		if pc == nil {
 			return // closed
 		}
