@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/share-p2p/share/p2p/peer"
@@ -108,19 +109,24 @@ func TestAssignRegion(t *testing.T) {
 // recordingNet is a Network and Batcher that records what reaches each
 // peer and acknowledges everything.
 type recordingNet struct {
+	mu      sync.Mutex        // the lookup's queries run in parallel
 	singles int               // requests sent alone
 	batches map[peer.ID][]int // messages per stream, by peer
 }
 
 func (n *recordingNet) Send(_ context.Context, to peer.AddrInfo, req *Message) (*Message, error) {
+	n.mu.Lock()
 	n.singles++
+	n.mu.Unlock()
 	return &Message{Type: req.Type, Key: req.Key}, nil
 }
 
 func (n *recordingNet) Serve(Handler) {}
 
 func (n *recordingNet) SendBatch(_ context.Context, to peer.AddrInfo, msgs []*Message) error {
+	n.mu.Lock()
 	n.batches[to.ID] = append(n.batches[to.ID], len(msgs))
+	n.mu.Unlock()
 	return nil
 }
 
