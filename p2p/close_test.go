@@ -106,3 +106,17 @@ func (c *counter) Write(p []byte) (int, error) {
 	c.Add(int64(len(p)))
 	return len(p), nil
 }
+
+// TestSubscribeAfterClose: a subscription made on a closed host is closed
+// already, and closing it again is harmless (the relay keeper subscribed
+// as the daemon stopped, and its Close panicked: close of closed channel).
+func TestSubscribeAfterClose(t *testing.T) {
+	h := newTestHost(t, Config{})
+	h.Close()
+	sub := h.Subscribe()
+	if _, ok := <-sub.Events(); ok {
+		t.Fatal("an event on a closed host's subscription")
+	}
+	sub.Close()
+	sub.Close()
+}

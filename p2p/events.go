@@ -61,7 +61,7 @@ func (h *Host) Subscribe() *Subscription {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		close(s.done)
+		s.once.Do(func() { close(s.done) }) // a later Close must not close it again
 		close(s.c)
 		close(s.exited)
 		return s
