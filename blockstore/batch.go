@@ -461,6 +461,7 @@ func (s *Store) ingest(ctx context.Context, f *sstFile) (checked, error) {
 				continue
 			}
 		}
+		s.filterAdd(e.mh)
 		if err := b.Set(indexKey(kb[:], e.mh), refValue(vb[:], seq, e.size, e.part), nil); err != nil {
 			return checked{}, err
 		}

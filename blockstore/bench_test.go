@@ -405,3 +405,50 @@ func BenchmarkSSTableParts(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHasMiss looks up blocks that are not stored, in stores of 0,
+// 100 000 and 1 000 000 blocks written as an importer writes them (a
+// Batch committed every 10 000 blocks, so the index keys spread over
+// Pebble's levels): the dedup check of every new block an add or a fetch
+// stores. The store is reopened first, as a daemon finds it; "pebble"
+// never builds the miss filter, "filter" builds it first.
+func BenchmarkHasMiss(b *testing.B) {
+	for _, n := range []uint64{0, 100_000, 1_000_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			dir := b.TempDir()
+			opts := &Options{CacheSize: 8 << 20, SmallBatch: 64 << 10}
+			s := openTest(b, dir, opts)
+			for i := uint64(0); i < n; i += 10_000 {
+				addBlocks(b, s, i, min(10_000, n-i), 100)
+			}
+			s.Close()
+			misses := make([]cid.Cid, 1<<14)
+			for i := range misses {
+				misses[i] = fakeCID(1<<40 + uint64(i))
+			}
+			for _, filtered := range []bool{false, true} {
+				name := map[bool]string{false: "pebble", true: "filter"}[filtered]
+				b.Run(name, func(b *testing.B) {
+					s := openTest(b, dir, opts)
+					defer s.Close()
+					if filtered {
+						buildFilter(b, s)
+					} else {
+						s.stopFilter() // never builds one
+					}
+					benchMisses(b, s, misses)
+				})
+			}
+		})
+	}
+}
+
+func benchMisses(b *testing.B, s *Store, misses []cid.Cid) {
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		ok, err := s.Has(ctx, misses[i%len(misses)])
+		if err != nil || ok {
+			b.Fatalf("Has = %v, %v", ok, err)
+		}
+	}
+}

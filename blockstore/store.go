@@ -144,6 +144,8 @@ type Store struct {
 	spaceFree int64
 	spaceUsed int64 // bytes written since spaceAt
 
+	filter missFilter // answers most lookups of missing blocks (filter.go)
+
 	bufs    bufPool      // the buffers of the blocks Get returns
 	release func([]byte) // bufs.put, made once: the blocks' release
 }
@@ -289,6 +291,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
 	}
 	s.countNow.Store(&counts{s.count.blocks, s.count.bytes})
+	s.filter.ctx, s.filter.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
 
@@ -368,6 +371,7 @@ func (s *Store) recover() error {
 
 // Close closes the database. Batches must be closed first.
 func (s *Store) Close() error {
+	s.stopFilter()
 	err := s.db.Close()
 	if lerr := s.lock.Close(); err == nil {
 		err = lerr
@@ -483,9 +487,13 @@ func parseEntry(v []byte) (entry, error) {
 
 // lookup reads the index entry of mh; inline bytes are copied.
 func (s *Store) lookup(mh []byte) (entry, bool, error) {
+	if !s.mayHave(mh) {
+		return entry{}, false, nil
+	}
 	var kb [80]byte
 	v, closer, err := s.db.Get(indexKey(kb[:], mh))
 	if errors.Is(err, pebble.ErrNotFound) {
+		s.missed()
 		return entry{}, false, nil
 	}
 	if err != nil {
@@ -504,9 +512,13 @@ func (s *Store) lookup(mh []byte) (entry, bool, error) {
 
 func (s *Store) has(mh []byte) (bool, error) {
 	s.lookups.Add(1)
+	if !s.mayHave(mh) {
+		return false, nil
+	}
 	var kb [80]byte
 	_, closer, err := s.db.Get(indexKey(kb[:], mh))
 	if errors.Is(err, pebble.ErrNotFound) {
+		s.missed()
 		return false, nil
 	}
 	if err != nil {
@@ -596,10 +608,14 @@ func (s *Store) BorrowParts(ctx context.Context, c cid.Cid) (parts [][]byte, rel
 		return nil, nil, err
 	}
 	mh := c.Hash()
+	if !s.mayHave(mh) {
+		return nil, nil, errs.E(errs.NotFound, c)
+	}
 	var kb [80]byte
 	for range 3 {
 		v, closer, err := s.db.Get(indexKey(kb[:], mh))
 		if errors.Is(err, pebble.ErrNotFound) {
+			s.missed()
 			return nil, nil, errs.E(errs.NotFound, c)
 		}
 		if err != nil {
@@ -743,6 +759,7 @@ func (s *Store) putInline(blocks []block, c checked) (checked, error) {
 				continue
 			}
 		}
+		s.filterAdd(bl.mh)
 		if err := b.Set(indexKey(kb[:], bl.mh), inlineValue(bl.data), nil); err != nil {
 			return checked{}, err
 		}
