@@ -13,8 +13,14 @@ import (
 // TestReader: a Reader reads what Get reads, inline blocks, ingested ones
 // and ingested ones in parts; leaves a block over its max to the caller;
 // misses a block stored after its first read until it is Reset, and a
-// missing block is NotFound.
+// missing block is NotFound. An ordered Reader does the same, its reads
+// in any order.
 func TestReader(t *testing.T) {
+	t.Run("Reader", func(t *testing.T) { testReader(t, (*Store).NewReader) })
+	t.Run("Ordered", func(t *testing.T) { testReader(t, (*Store).NewOrderedReader) })
+}
+
+func testReader(t *testing.T, newReader func(*Store) *Reader) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir(), smallFiles)
 	defer s.Close()
@@ -37,7 +43,7 @@ func TestReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	cids = append(cids, inline)
-	r := s.NewReader()
+	r := newReader(s)
 	defer r.Close()
 	var buf []byte
 	for _, c := range cids {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +16,9 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/blockstore"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 	"github.com/share-p2p/share/pin"
 )
 
@@ -260,35 +263,128 @@ func markStored(ctx context.Context, store Store, root cid.Cid, live *liveSet) {
 }
 
 // mark returns the blocks some pin keeps. A DAG that several pins share
-// is walked once.
-func mark(ctx context.Context, g share.Getter, pins *pin.Set) (*liveSet, error) {
+// is walked once. It walks the pinned DAGs a level at a time, reading
+// each level's nodes in multihash order (see nodeReader).
+func mark(ctx context.Context, store Store, pins *pin.Set) (*liveSet, error) {
 	var list []pin.Pin // walked after Each, which holds the pin set's lock
 	if err := pins.Each(ctx, func(p pin.Pin) error { list = append(list, p); return nil }); err != nil {
 		return nil, fmt.Errorf("gc mark: %w", err)
 	}
-	live := newLiveSet()
-	walked := make(map[string]struct{}) // exact: skipping a subtree must never be a guess
-	visit := func(c cid.Cid) error {
-		mh := c.Hash()
-		if c.Type() != dag.Raw {
-			if _, ok := walked[string(mh)]; ok {
-				return dag.SkipNode
-			}
-			walked[string(mh)] = struct{}{}
-		}
-		live.add(mh)
-		return nil
-	}
+	m := marker{live: newLiveSet(), walked: make(map[string]struct{})}
+	var level []node
 	for _, p := range list {
 		if p.Mode == pin.Direct {
-			live.add(p.Cid.Hash())
+			m.live.add(p.Cid.Hash())
 			continue
 		}
-		if err := dag.Walk(ctx, g, p.Cid, dag.WalkOptions{}, visit); err != nil {
-			return nil, fmt.Errorf("gc mark: pin %s: %w", p.Cid, err)
+		level = m.visit(level, p.Cid, p.Cid)
+	}
+	r := newNodeReader(store)
+	defer r.close()
+	for len(level) > 0 {
+		var err error
+		if level, err = m.expand(ctx, r, level); err != nil {
+			return nil, err
 		}
 	}
-	return live, nil
+	return m.live, nil
+}
+
+// marker is the state of a mark.
+type marker struct {
+	live   *liveSet
+	walked map[string]struct{} // exact: skipping a subtree must never be a guess
+}
+
+// node is a dag-pb node to read, under pin.
+type node struct{ c, pin cid.Cid }
+
+// visit marks c, reached from pin, and appends it to next if it is a
+// node whose links are still to be read.
+func (m *marker) visit(next []node, c, pin cid.Cid) []node {
+	mh := c.Hash()
+	m.live.add(mh)
+	if c.Type() == dag.Raw {
+		return next
+	}
+	if _, ok := m.walked[string(mh)]; ok {
+		return next
+	}
+	m.walked[string(mh)] = struct{}{}
+	return append(next, node{c, pin})
+}
+
+// expand reads the nodes of level, in multihash order, marks their links
+// and returns the nodes of the next level.
+func (m *marker) expand(ctx context.Context, r *nodeReader, level []node) ([]node, error) {
+	slices.SortFunc(level, func(a, b node) int { return strings.Compare(a.c.KeyString(), b.c.KeyString()) })
+	var next []node
+	for _, n := range level {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		links, err := r.links(ctx, n.c)
+		if err != nil {
+			return nil, fmt.Errorf("gc mark: pin %s: %w", n.pin, err)
+		}
+		for _, l := range links {
+			next = m.visit(next, l.Hash, n.pin)
+		}
+	}
+	return next, nil
+}
+
+// orderedStore is a store that reads blocks fastest in multihash order
+// (*blockstore.Store): with a million blocks a Get costs about 20 µs,
+// most of it reading bloom filters back from the OS.
+type orderedStore interface {
+	NewOrderedReader() *blockstore.Reader
+}
+
+// nodeReader reads and verifies DAG nodes for the mark.
+type nodeReader struct {
+	g   share.Getter
+	r   *blockstore.Reader // nil: g does not read in order
+	buf []byte
+}
+
+func newNodeReader(store Store) *nodeReader {
+	nr := &nodeReader{g: store}
+	if o, ok := store.(orderedStore); ok {
+		nr.r = o.NewOrderedReader()
+	}
+	return nr
+}
+
+func (nr *nodeReader) close() {
+	if nr.r != nil {
+		nr.r.Close()
+	}
+}
+
+// links returns the links of the verified node c.
+func (nr *nodeReader) links(ctx context.Context, c cid.Cid) ([]dag.PBLink, error) {
+	if nr.r == nil {
+		b, err := nr.g.Get(ctx, c)
+		if err != nil {
+			return nil, errs.E("get", c, err)
+		}
+		defer b.Release()
+		return verifiedLinks(c, b.Data)
+	}
+	var err error
+	nr.buf, _, err = nr.r.Append(nr.buf[:0], c, math.MaxInt)
+	if err != nil {
+		return nil, errs.E("get", c, err)
+	}
+	return verifiedLinks(c, nr.buf)
+}
+
+func verifiedLinks(c cid.Cid, data []byte) ([]dag.PBLink, error) {
+	if err := dag.Verify(c, data); err != nil {
+		return nil, err
+	}
+	return dag.Links(c, data) // copies: data may be reused
 }
 
 // liveSet is the set of blocks a collection keeps, as the last 8 bytes
