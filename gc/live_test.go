@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/share-p2p/share/blockstore"
@@ -17,11 +18,12 @@ import (
 
 // TestLiveSet checks the mark set with multihashes of every length,
 // shorter than its 8-byte keys included, and members added after a
-// lookup.
+// lookup. (Two that differ only after the first 8 bytes of their digest
+// are one key: see liveSet.)
 func TestLiveSet(t *testing.T) {
 	l := newLiveSet()
 	in := [][]byte{{}, {1}, {1, 2, 3}, bytes.Repeat([]byte{7}, 34), []byte("0123456789abcdef")}
-	out := [][]byte{{2}, {1, 2, 4}, bytes.Repeat([]byte{8}, 34), []byte("0123456789abcdeg")}
+	out := [][]byte{{2}, {1, 2, 4}, bytes.Repeat([]byte{8}, 34), []byte("0123456788abcdef")}
 	for _, mh := range in {
 		l.add(mh)
 	}
@@ -40,6 +42,42 @@ func TestLiveSet(t *testing.T) {
 	if !l.has(out[0]) {
 		t.Errorf("%x: added after a lookup, not in the set", out[0])
 	}
+}
+
+// TestLiveSetOrder checks lookups in key order (the sweep's), backwards
+// and at random against a map, over a set of random keys with gaps.
+func TestLiveSetOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	mh := func(x uint64) []byte { // a BLAKE3-256 multihash of digest x...
+		b := make([]byte, 34)
+		b[0], b[1] = 0x1e, 32
+		binary.BigEndian.PutUint64(b[2:], x)
+		return b
+	}
+	l, want := newLiveSet(), map[uint64]bool{}
+	var all []uint64
+	for range 5000 {
+		x := rng.Uint64N(1 << 20)
+		all = append(all, x)
+		if rng.IntN(3) > 0 {
+			l.add(mh(x))
+			want[x] = true
+		}
+	}
+	check := func(order string, xs []uint64) {
+		for _, x := range xs {
+			if got := l.has(mh(x)); got != want[x] {
+				t.Fatalf("%s: has(%d) = %v, want %v", order, x, got, want[x])
+			}
+		}
+	}
+	slices.Sort(all)
+	check("ascending", all)
+	check("ascending again", all)
+	slices.Reverse(all)
+	check("descending", all)
+	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	check("random", all)
 }
 
 // BenchmarkGCNothingToFree collects a store of pins files of 11 blocks
