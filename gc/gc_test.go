@@ -189,3 +189,67 @@ func TestCollectWaitEndsWithContext(t *testing.T) {
 	lock.Collector()()
 	lock.Writer()()
 }
+
+// scanCounter is a store that counts its scans and deletes.
+type scanCounter struct {
+	*blockstore.Store
+	scans, deletes int
+}
+
+func (s *scanCounter) Scan(ctx context.Context, fn func(mh []byte, size int) error) error {
+	s.scans++
+	return s.Store.Scan(ctx, fn)
+}
+
+func (s *scanCounter) Delete(ctx context.Context, mhs []multihash.Multihash) (int, int64, error) {
+	s.deletes++
+	return s.Store.Delete(ctx, mhs)
+}
+
+// TestCollectNothingToFree checks that a collection that finds every
+// stored block live scans the store once and deletes nothing, and that
+// one with as many live blocks as stored ones, but not the same (a pin
+// of a block that is not stored), still frees the dead one.
+func TestCollectNothingToFree(t *testing.T) {
+	bs, err := blockstore.Open(filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	ctx := context.Background()
+	pins := pin.New(bs.Keyspace('p'))
+	spec, _ := chunker.FixedSize(1024)
+	data := make([]byte, 8<<10)
+	rand.Read(data)
+	root, _, err := dag.ImportFile(ctx, bytes.NewReader(data), bs, dag.ImportOptions{Chunker: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pins.Add(ctx, root, pin.Recursive, ""); err != nil {
+		t.Fatal(err)
+	}
+	store := &scanCounter{Store: bs}
+	var lock Lock
+	if res, err := Collect(ctx, &lock, store, pins); err != nil || res.Blocks != 0 {
+		t.Fatalf("Collect = %+v, %v", res, err)
+	}
+	if store.scans != 1 || store.deletes != 0 {
+		t.Errorf("nothing to free: %d scans, %d deletes; want 1, 0", store.scans, store.deletes)
+	}
+
+	missing := dag.Sum(dag.Raw, []byte("not stored"))
+	if err := pins.Add(ctx, missing, pin.Direct, ""); err != nil {
+		t.Fatal(err)
+	}
+	dead := dag.Sum(dag.Raw, []byte("dead"))
+	if err := bs.Put(ctx, dead, []byte("dead")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Collect(ctx, &lock, store, pins)
+	if err != nil || res.Blocks != 1 {
+		t.Fatalf("Collect = %+v, %v; want 1 block freed", res, err)
+	}
+	if ok, _ := bs.Has(ctx, dead); ok {
+		t.Error("the dead block is still stored")
+	}
+}
