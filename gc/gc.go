@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -315,11 +316,9 @@ func mark(ctx context.Context, store Store, pins *pin.Set) (*liveSet, error) {
 		}
 		level = m.visit(level, p.Cid, p.Cid)
 	}
-	r := newNodeReader(store)
-	defer r.close()
 	for len(level) > 0 {
 		var err error
-		if level, err = m.expand(ctx, r, level); err != nil {
+		if level, err = m.expand(ctx, store, level); err != nil {
 			return nil, err
 		}
 	}
@@ -338,36 +337,101 @@ type node struct{ c, pin cid.Cid }
 // visit marks c, reached from pin, and appends it to next if it is a
 // node whose links are still to be read.
 func (m *marker) visit(next []node, c, pin cid.Cid) []node {
-	mh := c.Hash()
-	m.live.add(mh)
+	mh := cidHash(c)
+	m.live.keys, m.live.sorted = append(m.live.keys, liveKey(mh)), false
 	if c.Type() == dag.Raw {
 		return next
 	}
-	if _, ok := m.walked[string(mh)]; ok {
+	if _, ok := m.walked[mh]; ok {
 		return next
 	}
-	m.walked[string(mh)] = struct{}{}
+	m.walked[mh] = struct{}{}
 	return append(next, node{c, pin})
 }
 
-// expand reads the nodes of level, in multihash order, marks their links
-// and returns the nodes of the next level.
-func (m *marker) expand(ctx context.Context, r *nodeReader, level []node) ([]node, error) {
+// cidHash is c's multihash, without the copy c.Hash makes.
+func cidHash(c cid.Cid) string {
+	s := c.KeyString()
+	if len(s) == 34 && s[0] == 0x12 && s[1] == 0x20 { // CIDv0
+		return s
+	}
+	n := uvarintLen(s)
+	return s[n+uvarintLen(s[n:]):] // version, codec
+}
+
+// uvarintLen is the length of the uvarint s begins with (0: none).
+func uvarintLen[T string | []byte](s T) int {
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		if s[i] < 0x80 {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// parallelLevel is the size of a level from which expand reads it on two
+// goroutines.
+const parallelLevel = 1024
+
+// expand reads the nodes of level, in multihash order (in two halves at
+// once when it is large), marks their links and returns the nodes of the
+// next level.
+func (m *marker) expand(ctx context.Context, store Store, level []node) ([]node, error) {
 	slices.SortFunc(level, func(a, b node) int { return strings.Compare(a.c.KeyString(), b.c.KeyString()) })
+	parts := 1
+	if len(level) >= parallelLevel {
+		parts = min(2, runtime.GOMAXPROCS(0))
+	}
+	outs := make([]expanded, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		lo, hi := len(level)*i/parts, len(level)*(i+1)/parts
+		wg.Go(func() { outs[i] = m.read(ctx, store, level[lo:hi]) })
+	}
+	wg.Wait()
 	var next []node
-	for _, n := range level {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	for _, o := range outs {
+		if o.err != nil {
+			return nil, o.err
 		}
-		links, err := r.links(ctx, n.c)
-		if err != nil {
-			return nil, fmt.Errorf("gc mark: pin %s: %w", n.pin, err)
-		}
-		for _, l := range links {
-			next = m.visit(next, l.Hash, n.pin)
+		m.live.addKeys(o.leaves)
+		for _, n := range o.inner {
+			next = m.visit(next, n.c, n.pin)
 		}
 	}
 	return next, nil
+}
+
+// expanded is what read found: the keys of raw leaves, and the links to
+// other nodes not walked before.
+type expanded struct {
+	leaves []uint64
+	inner  []node
+	err    error
+}
+
+// read reads nodes, in order. It only reads m (expand's goroutines run
+// it at once).
+func (m *marker) read(ctx context.Context, store Store, nodes []node) (o expanded) {
+	r := newNodeReader(store)
+	defer r.close()
+	for _, n := range nodes {
+		if err := ctx.Err(); err != nil {
+			return expanded{err: err}
+		}
+		links, err := r.links(ctx, n.c)
+		if err != nil {
+			return expanded{err: fmt.Errorf("gc mark: pin %s: %w", n.pin, err)}
+		}
+		for _, l := range links {
+			if l.Hash.Type() == dag.Raw {
+				o.leaves = append(o.leaves, liveKey(cidHash(l.Hash)))
+			} else if _, ok := m.walked[cidHash(l.Hash)]; !ok {
+				o.inner = append(o.inner, node{l.Hash, n.pin})
+			}
+		}
+	}
+	return o
 }
 
 // orderedStore is a store that reads blocks fastest in multihash order
@@ -443,10 +507,10 @@ func newLiveSet() *liveSet { return &liveSet{} }
 
 // liveKey is the first 8 bytes of mh's digest (zero-padded), or of mh
 // itself if it does not parse.
-func liveKey(mh []byte) uint64 {
+func liveKey[T string | []byte](mh T) uint64 {
 	d := mh
-	if _, n := binary.Uvarint(d); n > 0 {
-		if _, m := binary.Uvarint(d[n:]); m > 0 {
+	if n := uvarintLen(d); n > 0 {
+		if m := uvarintLen(d[n:]); m > 0 {
 			d = d[n+m:]
 		}
 	}
@@ -456,6 +520,8 @@ func liveKey(mh []byte) uint64 {
 }
 
 func (l *liveSet) add(mh []byte) { l.keys, l.sorted = append(l.keys, liveKey(mh)), false }
+
+func (l *liveSet) addKeys(keys []uint64) { l.keys, l.sorted = append(l.keys, keys...), false }
 
 // hasAll reports whether every key of sorted is in the set.
 func (l *liveSet) hasAll(sorted []uint64) bool {

@@ -253,3 +253,58 @@ func TestCollectNothingToFree(t *testing.T) {
 		t.Error("the dead block is still stored")
 	}
 }
+
+// TestCollectManyPins collects a store with more pins than parallelLevel
+// (the mark reads that level on two goroutines), a DAG of two levels
+// among them: it removes exactly the files that are not pinned.
+func TestCollectManyPins(t *testing.T) {
+	bs, err := blockstore.Open(filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	ctx := context.Background()
+	pins := pin.New(bs.Keyspace('p'))
+	spec, _ := chunker.FixedSize(256)
+	b := bs.NewBatch()
+	defer b.Close()
+	var list []pin.Pin
+	var dead []cid.Cid
+	for i := range parallelLevel + 300 {
+		data := make([]byte, 700)
+		if i == 0 {
+			data = make([]byte, 256*200) // 200 leaves: two levels of nodes
+		}
+		rand.Read(data)
+		c, _, err := dag.ImportFile(ctx, bytes.NewReader(data), b, dag.ImportOptions{Chunker: spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%5 == 4 {
+			dead = append(dead, c)
+			continue
+		}
+		list = append(list, pin.Pin{Cid: c, Mode: pin.Recursive})
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pins.AddMany(ctx, list); err != nil {
+		t.Fatal(err)
+	}
+	var lock Lock
+	res, err := Collect(ctx, &lock, bs, pins)
+	if err != nil || res.Blocks != 4*len(dead) {
+		t.Fatalf("Collect = %+v, %v; want %d blocks freed", res, err, 4*len(dead))
+	}
+	for _, p := range list {
+		if err := pin.Complete(ctx, bs, p.Cid, pin.Recursive); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range dead {
+		if ok, _ := bs.Has(ctx, c); ok {
+			t.Fatalf("unpinned %s still stored", c)
+		}
+	}
+}
