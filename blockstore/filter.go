@@ -24,7 +24,8 @@ import (
 // So it can only say "maybe" of a block that is not stored (a deleted
 // block stays in it until the next build; a false positive costs one
 // Pebble lookup), never "no" of one that is: a crash loses the filter,
-// not its correctness.
+// not its correctness. A new filter is built when the keys added reach
+// its capacity, or when enough have been deleted.
 
 // filterMisses is the number of lookups that miss Pebble, with no filter
 // built yet, after which the store builds one. A scan costs about as much
@@ -54,6 +55,7 @@ type filter struct {
 	blocks   uint64
 	capacity int64        // keys it was sized for
 	n        atomic.Int64 // keys added
+	stale    atomic.Int64 // keys deleted from the index since
 }
 
 // newFilter returns an empty filter sized for capacity keys.
@@ -140,6 +142,16 @@ func (s *Store) filterAdd(mh []byte) {
 	}
 	if f := s.filter.building; f != nil {
 		f.add(mh)
+	}
+}
+
+// filterDeleted records that n blocks left the index. The filter still
+// says "maybe" of them, so storing them again would cost a Pebble lookup
+// each (a collection frees a tree that is then added again): once
+// filterMisses have gone, a new filter is built without them.
+func (s *Store) filterDeleted(n int) {
+	if f := s.filter.cur.Load(); f != nil && f.stale.Add(int64(n)) >= filterMisses {
+		s.startFilter()
 	}
 }
 

@@ -209,3 +209,38 @@ func TestFilterClose(t *testing.T) {
 		t.Error("a build started after Close")
 	}
 }
+
+// TestFilterRebuiltAfterDeletes checks that deleting many blocks builds
+// a filter without them: storing them again then asks Pebble about few.
+func TestFilterRebuiltAfterDeletes(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), nil)
+	defer s.Close()
+	buildFilter(t, s)
+	const n = filterMisses + 100
+	addBlocks(t, s, 0, n, 100)
+	old := s.filter.cur.Load()
+	mhs := make([]multihash.Multihash, n)
+	for i := range mhs {
+		mhs[i] = fakeCID(uint64(i)).Hash()
+	}
+	if got, _, err := s.Delete(ctx, mhs); err != nil || got != n {
+		t.Fatalf("Delete = %d, %v", got, err)
+	}
+	waitFilterBuilds(s)
+	f := s.filter.cur.Load()
+	if f == old {
+		t.Fatal("no new filter after the deletes")
+	}
+	maybe := 0
+	for _, mh := range mhs {
+		if f.mayHave(mh) {
+			maybe++
+		}
+	}
+	if maybe > n/100 {
+		t.Errorf("the new filter may have %d of %d deleted blocks", maybe, n)
+	}
+	addBlocks(t, s, 0, n, 100)
+	checkAllFound(t, s)
+}
