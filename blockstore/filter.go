@@ -25,7 +25,7 @@ import (
 // block stays in it until the next build; a false positive costs one
 // Pebble lookup), never "no" of one that is: a crash loses the filter,
 // not its correctness. A new filter is built when the keys added reach
-// its capacity, or when enough have been deleted.
+// its capacity, or when there are many tombstones (see missFilter).
 
 // filterMisses is the number of lookups that miss Pebble, with no filter
 // built yet, after which the store builds one. A scan costs about as much
@@ -55,7 +55,6 @@ type filter struct {
 	blocks   uint64
 	capacity int64        // keys it was sized for
 	n        atomic.Int64 // keys added
-	stale    atomic.Int64 // keys deleted from the index since
 }
 
 // newFilter returns an empty filter sized for capacity keys.
@@ -116,13 +115,107 @@ type missFilter struct {
 	// scanning, if not nil, is called by a build once its scan's
 	// snapshot is taken (tests write blocks the scan cannot see).
 	scanning func()
+
+	// Tombstones: the blocks deleted from the index, and not stored again
+	// since, that the filter in use may still say "maybe" of (a Bloom
+	// filter cannot forget a key). Without them, adding again a tree that
+	// a collection freed would ask Pebble about every block. A block
+	// enters after its delete commits and leaves before it is indexed
+	// again (under indexMu), so a tombstone is always true. prevTomb are
+	// those from before the build under way began: its filter will not
+	// have them.
+	tombMu         sync.RWMutex
+	tomb, prevTomb map[string]struct{}
+	tombN          atomic.Int64 // len(tomb) + len(prevTomb)
 }
 
+// maxTombstones is the number of tombstones at which the filter is built
+// again without them (about 100 bytes each).
+const maxTombstones = 1 << 16
+
 // mayHave reports whether mh may be in the index: false only when the
-// filter is built and says so.
+// filter is built and says so, or a tombstone does.
 func (s *Store) mayHave(mh []byte) bool {
 	f := s.filter.cur.Load()
-	return f == nil || f.mayHave(mh)
+	if f == nil || !f.mayHave(mh) {
+		return f == nil
+	}
+	return s.filter.tombN.Load() == 0 || !s.filter.tombstoned(mh)
+}
+
+func (m *missFilter) tombstoned(mh []byte) bool {
+	m.tombMu.RLock()
+	defer m.tombMu.RUnlock()
+	_, ok := m.tomb[string(mh)]
+	if !ok {
+		_, ok = m.prevTomb[string(mh)]
+	}
+	return ok
+}
+
+// filterDeleted records the blocks whose deletes from the index have
+// just committed (the caller holds indexMu), and builds the filter again
+// once there are many of them.
+func (s *Store) filterDeleted(mhs map[string]struct{}) {
+	m := &s.filter
+	if m.cur.Load() == nil && m.building == nil {
+		return // Pebble answers every lookup, or will have them right
+	}
+	m.tombMu.Lock()
+	if m.tomb == nil {
+		m.tomb = make(map[string]struct{}, len(mhs))
+	}
+	for mh := range mhs {
+		m.tomb[mh] = struct{}{}
+	}
+	n := int64(len(m.tomb) + len(m.prevTomb))
+	m.tombN.Store(n)
+	m.tombMu.Unlock()
+	if n >= maxTombstones {
+		s.startFilter()
+	}
+}
+
+// untomb removes mh's tombstone, if any, before mh is indexed again
+// (under indexMu).
+func (m *missFilter) untomb(mh []byte) {
+	if m.tombN.Load() == 0 {
+		return
+	}
+	m.tombMu.Lock()
+	delete(m.tomb, string(mh))
+	delete(m.prevTomb, string(mh))
+	m.tombN.Store(int64(len(m.tomb) + len(m.prevTomb)))
+	m.tombMu.Unlock()
+}
+
+// turnTombs starts a build's tombstones (under indexMu, as the build
+// begins): those so far are prevTomb, dropped if it succeeds (done true)
+// and merged back if not.
+func (m *missFilter) turnTombs(begin, ok bool) {
+	m.tombMu.Lock()
+	defer m.tombMu.Unlock()
+	switch {
+	case begin:
+		for mh := range m.tomb {
+			if m.prevTomb == nil {
+				m.prevTomb = make(map[string]struct{}, len(m.tomb))
+			}
+			m.prevTomb[mh] = struct{}{}
+		}
+		m.tomb = nil
+	case ok:
+		m.prevTomb = nil
+	default:
+		for mh := range m.prevTomb {
+			if m.tomb == nil {
+				m.tomb = make(map[string]struct{}, len(m.prevTomb))
+			}
+			m.tomb[mh] = struct{}{}
+		}
+		m.prevTomb = nil
+	}
+	m.tombN.Store(int64(len(m.tomb) + len(m.prevTomb)))
 }
 
 // missed records a lookup that Pebble answered "not found", and starts
@@ -137,21 +230,12 @@ func (s *Store) missed() {
 // (the one in use and the one being built). The caller holds indexMu and
 // calls it before the write commits.
 func (s *Store) filterAdd(mh []byte) {
+	s.filter.untomb(mh)
 	if f := s.filter.cur.Load(); f != nil && f.add(mh) {
 		s.startFilter() // over capacity: build a bigger one
 	}
 	if f := s.filter.building; f != nil {
 		f.add(mh)
-	}
-}
-
-// filterDeleted records that n blocks left the index. The filter still
-// says "maybe" of them, so storing them again would cost a Pebble lookup
-// each (a collection frees a tree that is then added again): once
-// filterMisses have gone, a new filter is built without them.
-func (s *Store) filterDeleted(n int) {
-	if f := s.filter.cur.Load(); f != nil && f.stale.Add(int64(n)) >= filterMisses {
-		s.startFilter()
 	}
 }
 
@@ -208,11 +292,13 @@ func (s *Store) buildFilter(ctx context.Context) error {
 	s.indexMu.Lock()
 	f := newFilter(filterCapacity(s.count.blocks))
 	s.filter.building = f
+	s.filter.turnTombs(true, false)
 	s.indexMu.Unlock()
 	err := s.scanKeys(ctx, s.filter.scanning, func(mh []byte) { f.add(mh) })
 	s.indexMu.Lock()
 	defer s.indexMu.Unlock()
 	s.filter.building = nil
+	s.filter.turnTombs(false, err == nil)
 	if err != nil {
 		return err
 	}

@@ -210,37 +210,50 @@ func TestFilterClose(t *testing.T) {
 	}
 }
 
-// TestFilterRebuiltAfterDeletes checks that deleting many blocks builds
-// a filter without them: storing them again then asks Pebble about few.
-func TestFilterRebuiltAfterDeletes(t *testing.T) {
+// TestFilterTombstones checks that the filter answers "no" for blocks
+// deleted since it was built (without asking Pebble), "maybe" again once
+// they are stored again, and that a build keeps the tombstones of the
+// blocks deleted while it scans and drops the others.
+func TestFilterTombstones(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir(), nil)
 	defer s.Close()
 	buildFilter(t, s)
-	const n = filterMisses + 100
+	const n = 1000
 	addBlocks(t, s, 0, n, 100)
-	old := s.filter.cur.Load()
-	mhs := make([]multihash.Multihash, n)
-	for i := range mhs {
-		mhs[i] = fakeCID(uint64(i)).Hash()
-	}
-	if got, _, err := s.Delete(ctx, mhs); err != nil || got != n {
-		t.Fatalf("Delete = %d, %v", got, err)
-	}
-	waitFilterBuilds(s)
-	f := s.filter.cur.Load()
-	if f == old {
-		t.Fatal("no new filter after the deletes")
-	}
-	maybe := 0
-	for _, mh := range mhs {
-		if f.mayHave(mh) {
-			maybe++
+	del := func(first, count uint64) {
+		mhs := make([]multihash.Multihash, count)
+		for i := range mhs {
+			mhs[i] = fakeCID(first + uint64(i)).Hash()
+		}
+		if got, _, err := s.Delete(ctx, mhs); err != nil || got != int(count) {
+			t.Fatalf("Delete = %d, %v", got, err)
 		}
 	}
-	if maybe > n/100 {
-		t.Errorf("the new filter may have %d of %d deleted blocks", maybe, n)
+	del(0, 500)
+	for i := range uint64(500) {
+		if s.mayHave(fakeCID(i).Hash()) {
+			t.Fatalf("deleted block %d: the filter says maybe", i)
+		}
 	}
-	addBlocks(t, s, 0, n, 100)
+	addBlocks(t, s, 0, 100, 100) // stored again
 	checkAllFound(t, s)
+	if got := s.filter.tombN.Load(); got != 400 {
+		t.Fatalf("%d tombstones, want 400", got)
+	}
+	s.filter.scanning = func() { del(900, 10) } // after the scan's snapshot
+	buildFilter(t, s)
+	s.filter.scanning = nil
+	if got := s.filter.tombN.Load(); got != 10 {
+		t.Fatalf("after a build: %d tombstones, want the 10 deleted during its scan", got)
+	}
+	for i := uint64(900); i < 910; i++ {
+		if s.mayHave(fakeCID(i).Hash()) {
+			t.Fatalf("block %d deleted during the build: the filter says maybe", i)
+		}
+	}
+	checkAllFound(t, s)
+	if st, _ := s.Stat(ctx); st.Blocks != n-410 {
+		t.Errorf("%d blocks, want %d", st.Blocks, n-410)
+	}
 }

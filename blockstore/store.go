@@ -860,7 +860,7 @@ func (s *Store) Delete(ctx context.Context, mhs []multihash.Multihash) (freedBlo
 		return 0, 0, fmt.Errorf("blockstore: delete: %w", err)
 	}
 	s.committedCount(d)
-	s.filterDeleted(freedBlocks)
+	s.filterDeleted(seen)
 	s.spansMu.Lock()
 	s.spans = append(s.spans, runs...)
 	s.spansMu.Unlock()
