@@ -21,10 +21,10 @@ import (
 // enough lookups have missed (a short-lived command that looks up a few
 // blocks never pays for the scan), and every writer of the index adds its
 // keys to it before the batch that writes them commits, under indexMu.
-// So it can only say "maybe" of a block that is not stored (a deleted
-// block stays in it until the next build; a false positive costs one
-// Pebble lookup), never "no" of one that is: a crash loses the filter,
-// not its correctness. A new filter is built when the keys added reach
+// So it can only say "maybe" of a block that is not stored (a false
+// positive costs one Pebble lookup; deleted blocks get tombstones, see
+// missFilter), never "no" of one that is: a crash loses the filter, not
+// its correctness. A new filter is built when the keys added reach
 // its capacity, or when there are many tombstones (see missFilter).
 
 // filterMisses is the number of lookups that miss Pebble, with no filter
@@ -36,8 +36,8 @@ const filterMisses = 4096
 // filter (256 bits, within one cache line): a key sets one bit in each.
 const filterBlockWords = 8
 
-// filterBitsPerKey is the filter's size per key at full capacity: about
-// 0.1% false positives, fewer below it.
+// filterBitsPerKey is the filter's size per key at full capacity: under
+// 0.5% false positives (TestFilter), fewer below it.
 const filterBitsPerKey = 16
 
 // filterSalts spread a key's 32-bit hash over the words of its block
