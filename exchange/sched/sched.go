@@ -228,8 +228,8 @@ func (s *Sched) urgent() bool {
 
 // request records that en is asked of p now and returns its lane.
 func (s *Sched) request(p *Peer, en *entry, now time.Time) int {
-	if len(p.reqs) == 0 {
-		p.accStart, p.accBytes = now, 0
+	if p.sampleStart.IsZero() {
+		p.sampleStart = now
 	}
 	if en.state == statePending {
 		en.state, en.sentAt = stateOutstanding, now
@@ -237,7 +237,7 @@ func (s *Sched) request(p *Peer, en *entry, now time.Time) int {
 	}
 	en.at = append(en.at, p)
 	ln := p.pickLane(en.est, s.cfg.Lanes)
-	p.reqs[en.c] = sentReq{en, now, ln}
+	p.reqs[en.c] = sentReq{en, now, p.delivered, ln}
 	p.lanes[ln].bytes += en.est
 	p.lanes[ln].reqs++
 	s.inflight += en.est
@@ -296,7 +296,7 @@ func (s *Sched) Received(p *Peer, c cid.Cid, n int, now time.Time) Answer {
 		en.state = stateVerifying
 		delete(s.outstanding, en)
 	}
-	p.measure(now, r.sent, n, s.avgBlock, &s.cfg)
+	p.measure(now, r, n, s.avgBlock, &s.cfg)
 	s.avgBlock = 0.9*s.avgBlock + 0.1*float64(n)
 	return Requested
 }
