@@ -23,18 +23,17 @@ type Peer struct {
 	window      int
 	rate        float64 // bytes per second, smoothed
 	minRTT      time.Duration
-	delivered   int64     // bytes received so far
-	sampleStart time.Time // when the current sample period began
-	sampleMax   float64   // the highest delivery rate seen in it
+	accStart    time.Time // when the current sample period began
+	accBytes    int64     // bytes received in it
+	lastAnswer  time.Time // when p last sent a block
 	dontHaveRun int
 }
 
 // sentReq is a request outstanding at a peer.
 type sentReq struct {
-	e         *entry
-	sent      time.Time
-	delivered int64 // the peer's delivered bytes when it was sent
-	lane      int   // the lane it was sent on
+	e    *entry
+	sent time.Time
+	lane int // the lane it was sent on
 }
 
 // lane is the scheduler's part of one of a peer's streams: what is
@@ -114,41 +113,53 @@ func (p *Peer) staleAfter(est int64) time.Duration {
 // enough requests to keep it busy for this long.
 const horizon = 50 * time.Millisecond
 
-// samplePeriod is how often a peer's rate and window are updated.
+// samplePeriod is how long a peer's bytes are counted before its rate
+// and window are updated: long enough to span bursts (a window's answers
+// come together; a rate limiter lets a first burst through).
 const samplePeriod = 10 * time.Millisecond
 
-// measure updates p's throughput and window with a block of n bytes that
-// answers r; avgBlock is the session's mean block size.
-//
-// Each answer gives a delivery rate: the bytes p delivered between the
-// request and its answer over that time, as BBR measures a TCP flow (the
-// time p waits to be asked is not in it, and a window's answers that
-// come at once count in full). The highest of a sample period is taken:
-// every sample underestimates a link that the window limits. A window is
-// the rate over the round trip and the horizon, so that while the window
-// limits the rate, each period's window is the last one times
-// (minRTT+horizon)/RTT: it grows until the link or MaxWindow limits it.
-// A rate measured over fixed periods since the window last emptied
-// never grew: a window of 4 over a round trip of 4 ms answered at once,
-// emptied, and each period began anew and ended too soon to count.
-func (p *Peer) measure(now time.Time, r sentReq, n int, avgBlock float64, cfg *Config) {
-	rtt := now.Sub(r.sent)
-	if p.minRTT == 0 || rtt < p.minRTT {
-		p.minRTT = rtt
-	}
-	p.delivered += int64(n)
-	if rtt > 0 {
-		p.sampleMax = max(p.sampleMax, float64(p.delivered-r.delivered)/rtt.Seconds())
-	}
-	if now.Sub(p.sampleStart) < samplePeriod || p.sampleMax == 0 {
+// busy starts counting p's time again, at now, when p is asked for
+// something after it had nothing to do: the time it waited to be asked is
+// not in its rate, as if it had not passed.
+func (p *Peer) busy(now time.Time) {
+	if p.accStart.IsZero() {
+		p.accStart = now
 		return
 	}
-	if p.rate == 0 {
-		p.rate = p.sampleMax
-	} else {
-		p.rate = 0.75*p.rate + 0.25*p.sampleMax
+	if idle := now.Sub(p.lastAnswer); p.lastAnswer.After(p.accStart) && idle > 0 {
+		p.accStart = p.accStart.Add(idle)
 	}
-	p.sampleStart, p.sampleMax = now, 0
+}
+
+// measure updates p's throughput and window with a block of n bytes that
+// answers a request sent at sent; avgBlock is the session's mean block
+// size.
+//
+// The rate is the bytes received over the time p had requests
+// outstanding, counted over at least samplePeriod. A window is that rate
+// over the round trip and the horizon, so that while the window limits
+// the rate, each period's window is the last one times about
+// (minRTT+horizon)/RTT: it grows until the link or MaxWindow limits it.
+// Counting began anew each time the window emptied, and the window never
+// grew: a window of 4 over a round trip of 4 ms was answered at once,
+// emptied, and each count ended too soon to be taken.
+func (p *Peer) measure(now, sent time.Time, n int, avgBlock float64, cfg *Config) {
+	if rtt := now.Sub(sent); p.minRTT == 0 || rtt < p.minRTT {
+		p.minRTT = rtt
+	}
+	p.lastAnswer = now
+	p.accBytes += int64(n)
+	el := now.Sub(p.accStart)
+	if el < samplePeriod {
+		return
+	}
+	sample := float64(p.accBytes) / el.Seconds()
+	if p.rate == 0 {
+		p.rate = sample
+	} else {
+		p.rate = 0.75*p.rate + 0.25*sample
+	}
+	p.accStart, p.accBytes = now, 0
 	w := math.Ceil(p.rate * (p.minRTT + horizon).Seconds() / avgBlock)
 	p.window = int(min(max(w, float64(cfg.MinWindow)), float64(cfg.MaxWindow)))
 }

@@ -229,8 +229,8 @@ func (s *Sched) urgent() bool {
 
 // request records that en is asked of p now and returns its lane.
 func (s *Sched) request(p *Peer, en *entry, now time.Time) int {
-	if p.sampleStart.IsZero() {
-		p.sampleStart = now
+	if len(p.reqs) == 0 {
+		p.busy(now)
 	}
 	if en.state == statePending {
 		en.state, en.sentAt = stateOutstanding, now
@@ -238,7 +238,7 @@ func (s *Sched) request(p *Peer, en *entry, now time.Time) int {
 	}
 	en.at = append(en.at, p)
 	ln := p.pickLane(en.est, s.cfg.Lanes)
-	p.reqs[en.c] = sentReq{en, now, p.delivered, ln}
+	p.reqs[en.c] = sentReq{en, now, ln}
 	p.lanes[ln].bytes += en.est
 	p.lanes[ln].reqs++
 	s.inflight += en.est
@@ -298,7 +298,7 @@ func (s *Sched) Received(p *Peer, c cid.Cid, n int, now time.Time) Answer {
 		delete(s.outstanding, en)
 	}
 	s.sizeBlock(n)
-	p.measure(now, r, n, s.avgBlock, &s.cfg)
+	p.measure(now, r.sent, n, s.avgBlock, &s.cfg)
 	return Requested
 }
 
