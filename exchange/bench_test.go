@@ -110,16 +110,16 @@ func BenchmarkFetch(b *testing.B) {
 func BenchmarkFetchSmall(b *testing.B) {
 	b.Run("store", func(b *testing.B) { benchFetchDAG(b, smallDAG, 1, linkOpts{}, false) })
 	b.Run("stream", func(b *testing.B) { benchFetchDAG(b, smallDAG, 1, linkOpts{}, true) })
-	// A round trip of 4 ms (on the provider's side of the link), as when
-	// a server batches its answers and both processes are busy: the
-	// requests in flight keep blocks coming (Little's law: a window of
-	// 256 covers 64 000 blocks/s).
-	b.Run("store-rtt4ms", func(b *testing.B) {
-		benchFetchDAG(b, smallDAG, 1, linkOpts{latency: 4 * time.Millisecond}, false)
-	})
-	b.Run("stream-rtt4ms", func(b *testing.B) {
-		benchFetchDAG(b, smallDAG, 1, linkOpts{latency: 4 * time.Millisecond}, true)
-	})
+	// Round trips of 1, 4 and 20 ms (on the provider's side of the link;
+	// 4 ms as when a server batches its answers and both processes are
+	// busy): the requests in flight keep blocks coming (Little's law: a
+	// window of 256 covers 256 000, 64 000 and 12 800 blocks/s), as far
+	// as the CPU allows. The window must grow to its maximum for that.
+	for _, rtt := range []time.Duration{time.Millisecond, 4 * time.Millisecond, 20 * time.Millisecond} {
+		opts := linkOpts{latency: rtt}
+		b.Run(fmt.Sprintf("store-rtt%v", rtt), func(b *testing.B) { benchFetchDAG(b, smallDAG, 1, opts, false) })
+		b.Run(fmt.Sprintf("stream-rtt%v", rtt), func(b *testing.B) { benchFetchDAG(b, smallDAG, 1, opts, true) })
+	}
 }
 
 // BenchmarkFetchStream reads the file through the session's getter with

@@ -62,7 +62,8 @@ type Sched struct {
 	retained    int64 // leaf bytes kept for the reader
 	peakUsed    int64 // the most of inflight+verifying+retained
 	refetches   int
-	avgBlock    float64
+	avgBlock    float64 // the mean size of the blocks received, smoothed
+	sized       int     // blocks in avgBlock, up to 10
 
 	blocks       int
 	bytes        int64
@@ -229,7 +230,7 @@ func (s *Sched) urgent() bool {
 // request records that en is asked of p now and returns its lane.
 func (s *Sched) request(p *Peer, en *entry, now time.Time) int {
 	if len(p.reqs) == 0 {
-		p.accStart, p.accBytes = now, 0
+		p.busy(now)
 	}
 	if en.state == statePending {
 		en.state, en.sentAt = stateOutstanding, now
@@ -296,9 +297,23 @@ func (s *Sched) Received(p *Peer, c cid.Cid, n int, now time.Time) Answer {
 		en.state = stateVerifying
 		delete(s.outstanding, en)
 	}
+	s.sizeBlock(n)
 	p.measure(now, r.sent, n, s.avgBlock, &s.cfg)
-	s.avgBlock = 0.9*s.avgBlock + 0.1*float64(n)
 	return Requested
+}
+
+// sizeBlock counts a block of n bytes in the mean block size: the mean of
+// the first ten blocks, then a moving average over about ten. New's guess
+// of 256 KiB, decaying by a tenth a block from the first, kept a window
+// of 1 KiB blocks at its minimum for 50 blocks (12 round trips at
+// MinWindow 4).
+func (s *Sched) sizeBlock(n int) {
+	if s.sized < 10 {
+		s.sized++
+		s.avgBlock += (float64(n) - s.avgBlock) / float64(s.sized)
+		return
+	}
+	s.avgBlock = 0.9*s.avgBlock + 0.1*float64(n)
 }
 
 // maxDontHaveRun is how many DONT_HAVEs in a row make a session stop
