@@ -26,6 +26,10 @@ type followState struct {
 	Name     string
 	Root     string // the version DIR is at ("" before the first)
 	Sequence uint64
+	Value    string // the record's value that Root is of
+	// Pinned is the root follow pinned ("" when a pin of the user's
+	// holds it).
+	Pinned   string               `json:",omitempty"`
 	Files    map[string]pathState // by slash-separated path under DIR
 	NextRoot string               `json:",omitempty"`
 	Next     map[string]pathState `json:",omitempty"`

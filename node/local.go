@@ -54,6 +54,11 @@ type Node struct {
 	values *dht.ValueStore
 	names  share.KV
 
+	// follow registers the folders followed; followKV keeps their state
+	// (keyspace 'F', by folder).
+	follow   followers
+	followKV share.KV
+
 	stats       statCache
 	metricsOnce sync.Once
 	metrics     *metrics.Node
@@ -65,7 +70,8 @@ func Open(path string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Repo: r, Blocks: r.Blocks, Pins: pin.New(r.Blocks.Keyspace('p')), names: r.Blocks.Keyspace('N')}
+	n := &Node{Repo: r, Blocks: r.Blocks, Pins: pin.New(r.Blocks.Keyspace('p')), names: r.Blocks.Keyspace('N'),
+		followKV: r.Blocks.Keyspace('F')}
 	n.values, err = dht.NewValueStore(dht.ValueStoreConfig{
 		KV:         r.Blocks.Keyspace('V'),
 		Validators: map[string]dht.Validator{"ipns": ipns.Validator{}},
