@@ -59,9 +59,9 @@ type FollowUpdate struct {
 	// fetch received.
 	Fetched      uint64
 	FetchedBytes int64
-	Took    time.Duration
-	At      time.Time
-	Err     string `json:",omitempty"`
+	Took         time.Duration
+	At           time.Time
+	Err          string `json:",omitempty"`
 }
 
 // FollowStatus is a followed name as the status page shows it.
