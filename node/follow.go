@@ -447,3 +447,23 @@ func announceRecord(ctx context.Context, nw *Network, id peer.ID, rec []byte) {
 		nw.logger.Debug("announce record", "name", ipns.Name(id), "err", err)
 	}
 }
+
+// startFollowers follows the names of config Follow while the network
+// runs, logging each update.
+func (nw *Network) startFollowers(n *Node) {
+	for _, f := range n.Repo.Config().Follow {
+		log := nw.logger.With("name", f.Name, "dir", f.Dir)
+		opts := FollowOptions{Keep: f.Keep, Updated: func(u FollowUpdate) {
+			if u.Err != "" {
+				log.Warn("follow: update failed", "err", u.Err)
+				return
+			}
+			log.Info("follow: updated", "cid", u.Cid, "sequence", u.Sequence, "written", u.Written, "removed", u.Removed, "kept", len(u.Kept))
+		}}
+		nw.spawn(func() {
+			if err := n.Follow(nw.ctx, f.Name, f.Dir, opts); err != nil {
+				log.Warn("follow", "err", err)
+			}
+		})
+	}
+}

@@ -103,12 +103,16 @@ func (n *Node) local() fetch.Local { return n.fetcher.Local() }
 // closes the repository.
 func (n *Node) Close() error {
 	n.fetcher.Close()
+	// The network closes outside netMu: its goroutines (the republisher,
+	// the followers) may be waiting for netMu in n.network as it waits
+	// for them.
 	n.netMu.Lock()
-	if n.net != nil {
-		n.net.Close()
-		n.net = nil
-	}
+	nw := n.net
+	n.net, n.startNet = nil, nil // and none starts again
 	n.netMu.Unlock()
+	if nw != nil {
+		nw.Close()
+	}
 	return n.Repo.Close()
 }
 
