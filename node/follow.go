@@ -212,7 +212,9 @@ func (n *Node) followStep(ctx context.Context, id peer.ID, dir string, st *follo
 		u = FollowUpdate{Name: ipns.Name(id), Dir: dir, Err: err.Error(), At: time.Now()}
 	}
 	n.follow.set(u)
-	if opts.Updated != nil && (u.Err != "" || u.Cid != "") {
+	// A failed attempt is news to a follower that goes on; with Once it
+	// is the error returned.
+	if opts.Updated != nil && (u.Err == "" && u.Cid != "" || u.Err != "" && !opts.Once) {
 		opts.Updated(u)
 	}
 	return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/errs"
 )
 
 // followState is what a follower remembers of a folder it keeps (keyspace
@@ -76,7 +77,7 @@ func listTree(ctx context.Context, g share.Getter, root cid.Cid) (map[string]pat
 		return nil, err
 	}
 	if info.Type != dag.TypeDirectory {
-		return nil, fmt.Errorf("%s is a %s: only folders can be followed", root, info.Type)
+		return nil, errs.Errorf(errs.Invalid, "%s is a %s: only folders can be followed", root, info.Type)
 	}
 	out := map[string]pathState{}
 	var walk func(rel string, c cid.Cid) error
