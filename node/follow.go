@@ -16,6 +16,7 @@ import (
 	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/errs"
+	"github.com/share-p2p/share/gateway"
 	"github.com/share-p2p/share/ipns"
 	"github.com/share-p2p/share/p2p/peer"
 	"github.com/share-p2p/share/pin"
@@ -64,13 +65,9 @@ type FollowUpdate struct {
 	Err          string `json:",omitempty"`
 }
 
-// FollowStatus is a followed name as the status page shows it.
-type FollowStatus struct {
-	Name, Dir, Cid string
-	Sequence       uint64
-	Updated        time.Time // last version written
-	Err            string    // of the last attempt, if it failed
-}
+// FollowStatus is a followed folder as the status page and share follow
+// ls show it.
+type FollowStatus = gateway.FollowStatus
 
 // followers is a node's registry of followed folders and of the pubsub
 // validators they share.
