@@ -70,11 +70,11 @@ type FollowUpdate struct {
 type FollowStatus = gateway.FollowStatus
 
 // followers is a node's registry of followed folders and of the pubsub
-// validators they share.
+// topics they listen on.
 type followers struct {
 	mu     sync.Mutex
 	byDir  map[string]*FollowStatus
-	topics map[string]int // validators registered, by topic
+	topics map[string]map[chan struct{}]bool // the followers' wake channels, by topic
 }
 
 // Following lists the folders the node follows, by folder.
@@ -347,14 +347,14 @@ func (n *Node) saveFollowState(dir string, st *followState) error {
 // watchName subscribes to id's pubsub topic, if pubsub runs: each valid
 // record newer than the one held is stored (as a DHT GET would) and
 // signals the channel returned. stop unsubscribes.
-func (n *Node) watchName(ctx context.Context, id peer.ID) (<-chan struct{}, func()) {
+func (n *Node) watchName(ctx context.Context, id peer.ID) (chan struct{}, func()) {
 	wake := make(chan struct{}, 1)
 	nw, _ := n.network(ctx)
 	if nw == nil || nw.PubSub == nil {
 		return wake, func() {}
 	}
 	ps, topic := nw.PubSub, ipns.Topic(id)
-	n.follow.retainValidator(ps, topic, n.recordValidator(id, ps.Self()))
+	n.follow.join(ps, topic, wake, n.recordValidator(id, ps.Self(), topic))
 	t, err := ps.Join(topic)
 	var sub *pubsub.Subscription
 	if err == nil {
@@ -362,7 +362,7 @@ func (n *Node) watchName(ctx context.Context, id peer.ID) (<-chan struct{}, func
 	}
 	if err != nil {
 		nw.logger.Warn("follow: subscribe", "topic", topic, "err", err)
-		n.follow.releaseValidator(ps, topic)
+		n.follow.leave(ps, topic, wake)
 		return wake, func() {}
 	}
 	done := make(chan struct{})
@@ -374,46 +374,62 @@ func (n *Node) watchName(ctx context.Context, id peer.ID) (<-chan struct{}, func
 				return
 			}
 			if n.values.Put(ipns.RoutingKey(id), m.Data) == nil {
-				select {
-				case wake <- struct{}{}:
-				default: // an update is due already: it reads the newest
-				}
+				n.follow.wake(topic)
 			}
 		}
 	}()
 	return wake, func() {
 		sub.Cancel()
 		<-done
-		n.follow.releaseValidator(ps, topic)
+		n.follow.leave(ps, topic, wake)
 	}
 }
 
-// retainValidator registers v on topic unless a follower of the same
-// name did; releaseValidator unregisters it when the last one leaves.
-func (f *followers) retainValidator(ps *pubsub.PubSub, topic string, v pubsub.Validator) {
+// join adds a follower's wake channel to topic, registering v as the
+// topic's validator for the first; leave removes it, and the validator
+// with the last.
+func (f *followers) join(ps *pubsub.PubSub, topic string, wake chan struct{}, v pubsub.Validator) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.topics == nil {
-		f.topics = map[string]int{}
+		f.topics = map[string]map[chan struct{}]bool{}
 	}
-	if f.topics[topic]++; f.topics[topic] == 1 {
+	if f.topics[topic] == nil {
+		f.topics[topic] = map[chan struct{}]bool{}
 		ps.RegisterValidator(topic, v)
 	}
+	f.topics[topic][wake] = true
 }
 
-func (f *followers) releaseValidator(ps *pubsub.PubSub, topic string) {
+func (f *followers) leave(ps *pubsub.PubSub, topic string, wake chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.topics[topic]--; f.topics[topic] <= 0 {
+	delete(f.topics[topic], wake)
+	if len(f.topics[topic]) == 0 {
 		delete(f.topics, topic)
 		ps.UnregisterValidator(topic)
 	}
 }
 
+// wake tells the followers of topic that a record may be newer than
+// their folders' versions.
+func (f *followers) wake(topic string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for w := range f.topics[topic] {
+		select {
+		case w <- struct{}{}:
+		default: // an update is due already: it reads the newest
+		}
+	}
+}
+
 // recordValidator judges the messages of id's topic: a record that does
 // not decode, is not signed by id's key or has expired is rejected (and
-// its sender scored down); one no newer than the record held is ignored.
-func (n *Node) recordValidator(id, self peer.ID) pubsub.Validator {
+// its sender scored down); one no newer than the record held is ignored,
+// but wakes the followers: the same record may have come first by
+// another way (a DHT PUT from its publisher), which wakes nobody.
+func (n *Node) recordValidator(id, self peer.ID, topic string) pubsub.Validator {
 	key := ipns.RoutingKey(id)
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.Result {
 		r, err := ipns.Unmarshal(m.Data)
@@ -425,6 +441,7 @@ func (n *Node) recordValidator(id, self peer.ID) pubsub.Validator {
 		}
 		if b, err := n.values.Get(key); err == nil {
 			if old, err := ipns.Unmarshal(b); err == nil && ipns.Compare(r, old) <= 0 {
+				n.follow.wake(topic)
 				return pubsub.Ignore
 			}
 		}

@@ -124,16 +124,14 @@ func followNet(t testing.TB, n int, delay time.Duration, before func(pub *Node))
 	before(pub)
 	all := []*Node{pub}
 	rng := rand.New(rand.NewPCG(1, 2))
-	var wg sync.WaitGroup
 	for range n {
 		f := start()
 		for _, i := range rng.Perm(len(all))[:min(3, len(all))] {
-			wg.Go(func() { connect(t, f, all[i]) })
+			connect(t, f, all[i])
 		}
 		all = append(all, f)
 		fols = append(fols, f)
 	}
-	wg.Wait()
 	return pub, fols
 }
 

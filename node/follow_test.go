@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -148,4 +149,80 @@ func missingBlocks(t testing.TB, from, to *Node, root cid.Cid) (n int, bytes int
 		t.Fatal(err)
 	}
 	return n, bytes
+}
+
+// TestFollowBadRecords: on a followed name's topic, bytes that are no
+// record, a record of another key and a replayed older record are
+// refused (the first two scored against their sender) and leave the
+// folder as it is; a record that came first by the DHT (stored, no
+// follower woken) is written when its announcement arrives.
+func TestFollowBadRecords(t *testing.T) {
+	pub, fol, bad := onlineNode(t), onlineNode(t), onlineNode(t)
+	connect(t, fol, pub)
+	connect(t, bad, fol)
+	ctx := context.Background()
+	id := pub.Repo.Identity.ID
+	topic := ipns.Topic(id)
+	publish := func(content string) (cid.Cid, NameRecord) {
+		c := addFolder(t, pub, map[string][]byte{"f": []byte(content)})
+		rec, err := pub.Publish(ctx, dag.PathOf(c), PublishOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, rec
+	}
+	_, rec := publish("v0")
+	old, err := pub.values.Get(ipns.RoutingKey(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	updates := startFollow(t, fol, rec.Name, dir, FollowOptions{})
+	nextUpdate(t, updates, 10*time.Second)
+	waitFor(t, 10*time.Second, func() bool {
+		return len(pub.net.PubSub.ListPeers(topic)) > 0 && len(bad.net.PubSub.ListPeers(topic)) > 0
+	}, func() string { return "the follower's subscription was not seen" })
+	c1, _ := publish("v1")
+	if u := nextUpdate(t, updates, 10*time.Second); u.Cid != c1.String() {
+		t.Fatalf("update to %s, want %s", u.Cid, c1)
+	}
+
+	badTopic, _ := bad.net.PubSub.Join(topic)
+	other, err := ipns.New(bad.Repo.Identity.Key, []byte("/ipfs/"+c1.String()), 99, time.Now().Add(time.Hour), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fol.net.PubSub.Stats()
+	for _, m := range [][]byte{[]byte("not a record"), other.Marshal(), old} {
+		if err := badTopic.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		s := fol.net.PubSub.Stats()
+		return s.Invalid-before.Invalid == 2 && s.Ignored-before.Ignored == 1
+	}, func() string { return fmt.Sprintf("follower's pubsub counts %+v, before %+v", fol.net.PubSub.Stats(), before) })
+	select {
+	case u := <-updates:
+		t.Fatalf("an update after bad records: %+v", u)
+	default:
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != "v1" {
+		t.Fatalf("the folder holds %q after bad records, want v1", b)
+	}
+
+	// The DHT brings the next record first; its announcement wakes the
+	// follower though it is no news to the store.
+	c2 := addFolder(t, pub, map[string][]byte{"f": []byte("v2")})
+	r2, err := ipns.New(pub.Repo.Identity.Key, []byte("/ipfs/"+c2.String()), 2, time.Now().Add(time.Hour), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fol.values.Put(ipns.RoutingKey(id), r2.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	announceRecord(ctx, pub.net, id, r2.Marshal())
+	if u := nextUpdate(t, updates, 10*time.Second); u.Cid != c2.String() {
+		t.Fatalf("update to %s, want %s", u.Cid, c2)
+	}
 }
