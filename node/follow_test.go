@@ -201,7 +201,9 @@ func TestFollowBadRecords(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool {
 		s := fol.net.PubSub.Stats()
 		return s.Invalid-before.Invalid == 2 && s.Ignored-before.Ignored == 1
-	}, func() string { return fmt.Sprintf("follower's pubsub counts %+v, before %+v", fol.net.PubSub.Stats(), before) })
+	}, func() string {
+		return fmt.Sprintf("follower's pubsub counts %+v, before %+v", fol.net.PubSub.Stats(), before)
+	})
 	select {
 	case u := <-updates:
 		t.Fatalf("an update after bad records: %+v", u)
