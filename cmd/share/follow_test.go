@@ -220,3 +220,35 @@ func TestLANFollow(t *testing.T) {
 	}
 	followScenario(t, followSides{pub: side("h1", r1), fol: side("h3", r3)}, filepath.Join(work, "followed"), 2*time.Second)
 }
+
+// TestFollowConfigDaemon: a daemon follows the names of config Follow
+// from its start, and share follow ls and the status JSON list them.
+func TestFollowConfigDaemon(t *testing.T) {
+	r1, r2 := t.TempDir(), t.TempDir()
+	d1 := startDaemon(t, r1)
+	src := filepath.Join(t.TempDir(), "site")
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("one\n"))
+	root := strings.TrimSpace(ok(t, r1, "add", "-Q", "-r", src))
+	run(t, r1, nil, "name", "publish", root) // no DHT peer yet: kept here, the error says so
+	name := nameOf(t, r1)
+	dir := filepath.Join(t.TempDir(), "followed")
+	configure(t, r2, "Follow", `[{"Name":"`+name+`","Dir":"`+dir+`"}]`)
+	fails(t, r2, "absolute", "config", "set", "Follow", `[{"Name":"`+name+`","Dir":"rel"}]`)
+	startDaemon(t, r2)
+	ok(t, r2, "connect", d1.addrs[0])
+	id, _ := ipns.ParseName(name)
+	waitFor(t, 20*time.Second, "r1 to see r2 subscribe", func() bool {
+		return strings.TrimSpace(ok(t, r1, "pubsub", "peers", ipns.Topic(id))) != ""
+	})
+	// The daemon's first DHT lookup came before it had peers: the
+	// announcement of the next publish brings the name.
+	run(t, r1, nil, "name", "publish", root)
+	waitFor(t, 20*time.Second, "the followed folder", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "a.txt"))
+		return err == nil && string(b) == "one\n"
+	})
+	var ls struct{ Name, Dir, Cid string }
+	if err := json.Unmarshal([]byte(ok(t, r2, "follow", "ls", "--json")), &ls); err != nil || ls.Cid != root || ls.Dir != dir {
+		t.Errorf("follow ls --json: %+v, %v", ls, err)
+	}
+}
