@@ -189,18 +189,25 @@ func (f *followers) set(u FollowUpdate) {
 
 // followStep updates dir if the name's newest record (from the DHT, or
 // from this node's store, where pubsub put it) is newer than the version
-// dir is at, or an update was cut short.
+// dir is at, or an update was cut short. It reports each version
+// written, each failed attempt (the error, with Once) and, with Once,
+// the version dir is at when there is no newer one.
 func (n *Node) followStep(ctx context.Context, id peer.ID, dir string, st *followState, fromDHT bool, opts FollowOptions) error {
 	rec, err := n.localRecord(id)
 	if fromDHT {
 		rec, err = n.ResolveName(ctx, ipns.Name(id))
 	}
 	if err == nil && rec.Sequence <= st.Sequence && st.Next == nil && st.Root != "" {
+		if opts.Once && opts.Updated != nil {
+			opts.Updated(FollowUpdate{Name: st.Name, Dir: dir, Cid: st.Root, Value: st.Value, Sequence: st.Sequence,
+				Unchanged: len(st.Files), At: time.Now()})
+		}
 		return nil // not newer
 	}
 	var u FollowUpdate
+	wrote := false
 	if err == nil {
-		u, err = n.followUpdate(ctx, dir, st, rec, opts)
+		u, wrote, err = n.followUpdate(ctx, dir, st, rec, opts)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -209,9 +216,8 @@ func (n *Node) followStep(ctx context.Context, id peer.ID, dir string, st *follo
 		u = FollowUpdate{Name: ipns.Name(id), Dir: dir, Err: err.Error(), At: time.Now()}
 	}
 	n.follow.set(u)
-	// A failed attempt is news to a follower that goes on; with Once it
-	// is the error returned.
-	if opts.Updated != nil && (u.Err == "" && u.Cid != "" || u.Err != "" && !opts.Once) {
+	// A republished record (a new sequence, the same version) is no news.
+	if opts.Updated != nil && (wrote || opts.Once && err == nil || err != nil && !opts.Once) {
 		opts.Updated(u)
 	}
 	return err
@@ -233,39 +239,38 @@ func (n *Node) localRecord(id peer.ID) (NameRecord, error) {
 // followUpdate brings dir to the version rec points at: fetch and pin
 // it, write the folder, unpin the previous version. A record whose value
 // is the version dir is at already (a republished record) only moves
-// the sequence on.
-func (n *Node) followUpdate(ctx context.Context, dir string, st *followState, rec NameRecord, opts FollowOptions) (FollowUpdate, error) {
+// the sequence on; wrote says whether a version was written.
+func (n *Node) followUpdate(ctx context.Context, dir string, st *followState, rec NameRecord, opts FollowOptions) (u FollowUpdate, wrote bool, err error) {
 	start, fetched := time.Now(), n.Metrics().BlocksFetched.Value()
-	u := FollowUpdate{Name: rec.Name, Dir: dir, Value: rec.Value, Sequence: rec.Sequence}
+	u = FollowUpdate{Name: rec.Name, Dir: dir, Value: rec.Value, Sequence: rec.Sequence}
 	p, err := dag.ParsePath(rec.Value)
 	if err != nil {
-		return u, errs.E(errs.Corrupt, fmt.Errorf("the record of %s points at %q: %w", rec.Name, rec.Value, err))
+		return u, false, errs.E(errs.Corrupt, fmt.Errorf("the record of %s points at %q: %w", rec.Name, rec.Value, err))
 	}
 	root, err := n.Resolve(ctx, p, opts.Fetch)
 	if err != nil {
-		return u, err
-	}
-	outer := opts.Fetch.Progress
-	opts.Fetch.Progress = func(p Progress) {
-		u.FetchedBytes = p.Bytes
-		if outer != nil {
-			outer(p)
-		}
+		return u, false, err
 	}
 	u.Cid = root.String()
-	save := func(s *followState) error { return n.saveFollowState(dir, s) }
-	if u.Cid != st.Root || st.Next != nil {
+	if wrote = u.Cid != st.Root || st.Next != nil; wrote {
+		outer := opts.Fetch.Progress
+		opts.Fetch.Progress = func(p Progress) {
+			u.FetchedBytes = p.Bytes
+			if outer != nil {
+				outer(p)
+			}
+		}
 		if err := n.writeVersion(ctx, dir, st, root, opts, &u); err != nil {
-			return u, err
+			return u, false, err
 		}
 	}
-	st.Sequence = rec.Sequence
-	if err := save(st); err != nil {
-		return u, err
+	st.Sequence, st.Value = rec.Sequence, rec.Value
+	if err := n.saveFollowState(dir, st); err != nil {
+		return u, false, err
 	}
 	u.Fetched = n.Metrics().BlocksFetched.Value() - fetched
 	u.Took, u.At = time.Since(start), time.Now()
-	return u, nil
+	return u, wrote, nil
 }
 
 // writeVersion pins root (fetching what is missing), writes it to dir

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 
@@ -133,7 +134,8 @@ func (s *folderSync) syncFolder(ctx context.Context, root string, tree map[strin
 
 // adoptUnfinished counts the paths an update cut short may have written
 // as the follower's own, of unknown size and time (it cannot tell them
-// from the user's changes), so that this run rewrites or removes them.
+// from the user's changes), so that this run rewrites or removes them,
+// and removes the temporary files it left.
 func (s *folderSync) adoptUnfinished() {
 	if s.st.Files == nil {
 		s.st.Files = map[string]pathState{}
@@ -142,6 +144,32 @@ func (s *folderSync) adoptUnfinished() {
 		old, ok := s.st.Files[rel]
 		if !ok || old.Cid != p.Cid {
 			s.st.Files[rel] = pathState{Dir: p.Dir}
+		}
+	}
+	s.removeTemporary()
+}
+
+// removeTemporary removes the temporary files (dag.WriteTo's
+// ".NAME.share-tmp-*") of the paths an update cut short was writing.
+func (s *folderSync) removeTemporary() {
+	byDir := map[string]map[string]bool{}
+	for rel, p := range s.st.Next {
+		if !p.Dir {
+			d := path.Dir(rel)
+			if byDir[d] == nil {
+				byDir[d] = map[string]bool{}
+			}
+			byDir[d][path.Base(rel)] = true
+		}
+	}
+	for d, names := range byDir {
+		full := filepath.Join(s.dir, filepath.FromSlash(d))
+		ents, _ := os.ReadDir(full)
+		for _, e := range ents {
+			base, _, ok := strings.Cut(strings.TrimPrefix(e.Name(), "."), ".share-tmp-")
+			if ok && strings.HasPrefix(e.Name(), ".") && names[base] {
+				os.Remove(filepath.Join(full, e.Name()))
+			}
 		}
 	}
 }

@@ -207,6 +207,8 @@ func TestFollowFolderCrash(t *testing.T) {
 		if f.st.Next == nil {
 			t.Fatalf("cut %d: no journal of the update cut short", cut)
 		}
+		// A kill in the middle of a file leaves its temporary file.
+		writeTree(t, f.dir, map[string][]byte{"d/.e.share-tmp-3k2j1": []byte("half")})
 		// The next run goes to a third version: what the cut run wrote
 		// is still the follower's to replace or remove.
 		v3 := map[string]string{"a": "a3", "d/c": "c2"}
