@@ -32,15 +32,16 @@ import (
 
 // event is one NDJSON line of a streaming answer.
 type event struct {
-	Progress *int64          `json:",omitempty"`
-	Fetch    *node.Progress  `json:",omitempty"`
-	Added    *addedJSON      `json:",omitempty"`
-	Pin      *pinJSON        `json:",omitempty"`
-	Provider *providerJSON   `json:",omitempty"`
-	Waiting  *waitingJSON    `json:",omitempty"`
-	Refused  *refusedJSON    `json:",omitempty"`
-	Message  *MessageJSON    `json:",omitempty"`
-	Result   json.RawMessage `json:",omitempty"`
+	Progress *int64             `json:",omitempty"`
+	Fetch    *node.Progress     `json:",omitempty"`
+	Added    *addedJSON         `json:",omitempty"`
+	Pin      *pinJSON           `json:",omitempty"`
+	Provider *providerJSON      `json:",omitempty"`
+	Waiting  *waitingJSON       `json:",omitempty"`
+	Refused  *refusedJSON       `json:",omitempty"`
+	Message  *MessageJSON       `json:",omitempty"`
+	Follow   *node.FollowUpdate `json:",omitempty"`
+	Result   json.RawMessage    `json:",omitempty"`
 	errorJSON
 }
 

@@ -42,6 +42,7 @@ func NewDaemonServer(d *node.Daemon, logger *slog.Logger) *Server {
 		st.finish(true, err)
 	}))
 	s.pubsubRoutes(d)
+	s.followRoutes(d)
 	s.Handle("config/get", func(w http.ResponseWriter, r *http.Request) {
 		v, err := d.Repo.Config().Get(r.URL.Query().Get("key"))
 		answer(w, v, err)

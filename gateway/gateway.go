@@ -47,6 +47,8 @@ type Status struct {
 	Blocks      int64
 	Pins        []PinStatus
 	Transfers   []Transfer // fetches in progress
+	// Following are the folders kept at the newest version of a name.
+	Following []FollowStatus
 	// Traffic is the node's block traffic, every peer's together.
 	Traffic Traffic
 }

@@ -690,6 +690,11 @@ func testStatus(polls int) Status {
 			{Cid: "bafkr4ihello", Mode: "recursive", Name: "photos"},
 			{Cid: "bafkr4iworld", Mode: "direct"},
 		},
+		Following: []FollowStatus{
+			{Name: "k51qzi5uqu5dfollowedname", Dir: "/srv/followed-site", Cid: "bafybeifollowed", Sequence: 7,
+				Updated: time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)},
+			{Name: "k51qzi5uqu5dnotyet", Dir: "/srv/<b>notyet</b>", Err: "no valid record found"},
+		},
 		Transfers: []Transfer{{
 			Cid:     "bafybeitransfer",
 			Bytes:   int64(min(polls, 4)) * 25 << 20,
@@ -724,6 +729,10 @@ func TestStatusPage(t *testing.T) {
 		"12D3Ko…rRJsNK", "15.0 MiB · share", "12D3Ko…CVe2Xo", "10.0 MiB · bitswap",
 		`<td>share</td>`, `<td class="num">3.0 MiB/s</td><td class="num">700.0 KiB/s</td>`,
 		"75.0 MiB · 300 blocks", "2.0 GiB · 8192 blocks", `<span class="tag">relayed</span>`,
+		// The folders followed: name, folder, version, sequence, time
+		// and the last error.
+		`id="following-count">2<`, "k51qzi…edname", "/srv/followed-site", `href="/ipfs/bafybeifollowed/"`,
+		`<td class="num">7</td><td>2026-01-02 03:04:05</td>`, "/srv/&lt;b&gt;notyet&lt;/b&gt;", "<td>–</td><td class=\"num\">0</td><td>–</td><td>no valid record found</td>",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q", want)

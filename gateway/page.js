@@ -144,6 +144,16 @@
     rows("pins", pins, "nothing pinned", function (p) {
       return [{ node: link(p.Cid) }, { text: p.Mode }, { text: p.Name }];
     });
+    var fol = s.Following || [];
+    set("following-count", fol.length);
+    rows("following", fol, "no names followed (share follow, config Follow)", function (f) {
+      var at = f.Updated && f.Updated.indexOf("0001-") !== 0 ? new Date(f.Updated).toLocaleString() : "–";
+      return [
+        { cls: "mono", text: short(f.Name) }, { cls: "mono", text: f.Dir },
+        f.Cid ? { node: link(f.Cid) } : { text: "–" },
+        { cls: "num", text: String(f.Sequence) }, { text: at }, { text: f.Err || "" }
+      ];
+    });
   }
   var updates = 0;
   function poll() {

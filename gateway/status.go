@@ -35,7 +35,17 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"rate":  func(n int64) string { return humanBytes(n) + "/s" },
 	"eta":   eta,
 	"short": shortID,
+	"when":  when,
 }).Parse(pageTmpl))
+
+// when is a time as the page shows it (the server's local time), or "–"
+// for the zero time.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "–"
+	}
+	return t.Local().Format(time.DateTime)
+}
 
 // eta is how long the rest of a transfer takes at its current rate, as
 // the page's script writes it: "1m 05s", or "–" when not known.
@@ -79,6 +89,17 @@ func csp(script bool) string {
 		p += "; script-src " + hash(pageJS) + "; connect-src 'self'"
 	}
 	return p
+}
+
+// FollowStatus is a folder kept at the newest version of an IPNS name
+// (share follow, config Follow).
+type FollowStatus struct {
+	Name     string
+	Dir      string
+	Cid      string // the version the folder is at ("" before the first)
+	Sequence uint64
+	Updated  time.Time // when that version was written (zero: not yet)
+	Err      string    // why the last attempt failed, if it did
 }
 
 // statusJSON is the body of /api/status.json.

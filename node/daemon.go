@@ -36,6 +36,7 @@ func (n *Node) StartDaemon(ctx context.Context, opts NetworkOptions) (*Daemon, e
 	n.netMu.Lock()
 	n.netSince = time.Now()
 	n.netMu.Unlock()
+	nw.startFollowers(n)
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()

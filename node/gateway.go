@@ -70,9 +70,10 @@ func (n *Node) Status(ctx context.Context) gateway.Status {
 		Blocks:      st.Blocks,
 		Transfers:   n.transfersNow(),
 		// Empty lists, not null, in status.json (the JSON conventions).
-		Peers:   []gateway.PeerStatus{},
-		Pins:    []gateway.PinStatus{},
-		Traffic: gateway.Traffic{In: []int64{}, Out: []int64{}},
+		Peers:     []gateway.PeerStatus{},
+		Pins:      []gateway.PinStatus{},
+		Following: []gateway.FollowStatus{},
+		Traffic:   gateway.Traffic{In: []int64{}, Out: []int64{}},
 	}
 	n.netMu.Lock()
 	nw := n.net
@@ -83,6 +84,7 @@ func (n *Node) Status(ctx context.Context) gateway.Status {
 		s.Peers = peerStatuses(nw.peerInfos(now))
 		s.Traffic = nodeTraffic(nw.Traffic, now)
 	}
+	s.Following = n.Following()
 	if pins, err := n.Pins.List(ctx); err == nil {
 		for _, p := range pins {
 			s.Pins = append(s.Pins, gateway.PinStatus{Cid: p.Cid.String(), Mode: string(p.Mode), Name: p.Name})

@@ -54,6 +54,11 @@ type Node struct {
 	values *dht.ValueStore
 	names  share.KV
 
+	// follow registers the folders followed; followKV keeps their state
+	// (keyspace 'F', by folder).
+	follow   followers
+	followKV share.KV
+
 	stats       statCache
 	metricsOnce sync.Once
 	metrics     *metrics.Node
@@ -65,7 +70,8 @@ func Open(path string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Repo: r, Blocks: r.Blocks, Pins: pin.New(r.Blocks.Keyspace('p')), names: r.Blocks.Keyspace('N')}
+	n := &Node{Repo: r, Blocks: r.Blocks, Pins: pin.New(r.Blocks.Keyspace('p')), names: r.Blocks.Keyspace('N'),
+		followKV: r.Blocks.Keyspace('F')}
 	n.values, err = dht.NewValueStore(dht.ValueStoreConfig{
 		KV:         r.Blocks.Keyspace('V'),
 		Validators: map[string]dht.Validator{"ipns": ipns.Validator{}},
@@ -97,12 +103,16 @@ func (n *Node) local() fetch.Local { return n.fetcher.Local() }
 // closes the repository.
 func (n *Node) Close() error {
 	n.fetcher.Close()
+	// The network closes outside netMu: its goroutines (the republisher,
+	// the followers) may be waiting for netMu in n.network as it waits
+	// for them.
 	n.netMu.Lock()
-	if n.net != nil {
-		n.net.Close()
-		n.net = nil
-	}
+	nw := n.net
+	n.net, n.startNet = nil, nil // and none starts again
 	n.netMu.Unlock()
+	if nw != nil {
+		nw.Close()
+	}
 	return n.Repo.Close()
 }
 

@@ -100,6 +100,9 @@ func (n *Node) Publish(ctx context.Context, value dag.Path, opts PublishOptions)
 	if err := n.savePublished(id, p); err != nil {
 		return NameRecord{}, err
 	}
+	// Followers hear of the record within a second on the name's topic,
+	// before the DHT has it.
+	announceRecord(ctx, nw, id, b)
 	out := recordOf(id, r)
 	out.Key = opts.Key
 	if nerr != nil {

@@ -110,6 +110,9 @@ type Config struct {
 		// name needs it.
 		Enabled bool
 	}
+	// Follow lists the names the daemon follows, each into a folder (see
+	// FollowConfig; share follow does the same in the foreground).
+	Follow []FollowConfig
 	// Limits bound what peers may use of this node; a peer over a limit is
 	// throttled or disconnected. Zero means the default.
 	Limits struct {
@@ -148,6 +151,7 @@ func Default() *Config {
 	c.Addresses.Gateway = "127.0.0.1:8080"
 	c.Discovery.MDNS = true
 	c.Pubsub.Enabled = true
+	c.Follow = []FollowConfig{}
 	c.Bootstrap = []string{}
 	c.Routing.Mode = "auto"
 	c.Routing.Alpha = 10
@@ -228,6 +232,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateRelay(); err != nil {
+		return err
+	}
+	if err := c.validateFollow(); err != nil {
 		return err
 	}
 	for name, v := range map[string]int{

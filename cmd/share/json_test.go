@@ -126,6 +126,11 @@ func TestJSONConventions(t *testing.T) {
 		{cmd: "pubsub peers", on: "daemon", args: []string{"chat"}, lines: none},
 		// sub runs until interrupted: TestPubsubDaemons reads its lines.
 		{cmd: "pubsub sub", on: "daemon", args: []string{""}, kind: "invalid"},
+		// follow runs until interrupted: TestFollowDaemons reads its lines.
+		{cmd: "follow", on: "daemon", args: []string{"--once", nameOf(t, dr), "-o", filepath.Join(work, "followed")}, kind: "invalid"}, // the name points at a file
+		{cmd: "follow", args: []string{"nope", "-o", filepath.Join(work, "followed")}, kind: "invalid"},
+		{cmd: "follow ls", kind: "unreachable"},
+		{cmd: "follow ls", on: "daemon", lines: none},
 		{cmd: "daemon", on: "daemon", kind: "exists"},               // a second one; the first, see daemonJSON
 		{cmd: "pin", args: []string{"frobnicate"}, kind: "invalid"}, // a group's unknown command
 		// send and receive succeed in TestLANSendReceive (two hosts).

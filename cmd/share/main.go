@@ -191,7 +191,7 @@ initialises it on first use.`,
 		initCmd(g), addCmd(g), catCmd(g), getCmd(g), lsCmd(g), pinCmd(g), gcCmd(g),
 		repoCmd(g), configCmd(g), idCmd(g), daemonCmd(g), connectCmd(g), peersCmd(g),
 		exportCmd(g), importCmd(g), completionCmd(g), bootstrapCmd(g), provideCmd(g), routingCmd(g),
-		versionCmd(g), sendCmd(g), receiveCmd(g), nameCmd(g), keyCmd(g), pubsubCmd(g),
+		versionCmd(g), sendCmd(g), receiveCmd(g), nameCmd(g), keyCmd(g), pubsubCmd(g), followCmd(g),
 	)
 	// --version prints what `share version` does (the template is text,
 	// not a template of cobra's: it holds no field).
