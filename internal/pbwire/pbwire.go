@@ -8,85 +8,97 @@ package pbwire
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Field is one field of a message.
-type Field struct {
-	Num  protowire.Number
-	Type protowire.Type
-	// Bytes is the payload of a length-delimited field. It aliases the
-	// message.
-	Bytes []byte
-	// Value is the value of a varint, fixed32 or fixed64 field.
-	Value uint64
-}
-
-// ErrNonCanonical is returned by NextCanonical for a field whose tag,
-// varint or length is not written in its shortest form.
+// ErrNonCanonical is the error for a field that is not Minimal.
 var ErrNonCanonical = errors.New("non-minimal encoding")
 
-// Next decodes the field at the start of b and returns it with its
-// encoded length. A group is skipped whole: its Bytes and Value are zero.
-// Errors name the field; callers wrap them with their message's error.
-func Next(b []byte) (Field, int, error) {
-	f, _, n, err := next(b)
-	return f, n, err
-}
-
-// NextCanonical is Next for formats with one encoding per message (dag-pb,
-// UnixFS): it also refuses, with ErrNonCanonical, a tag, varint or length
-// that is not minimal. Groups and fixed fields pass; the caller refuses
-// the fields its format does not have.
-func NextCanonical(b []byte) (Field, int, error) {
-	f, tag, n, err := next(b)
-	if err != nil {
-		return Field{}, 0, err
-	}
-	if tag != protowire.SizeTag(f.Num) {
-		return Field{}, 0, fmt.Errorf("field %d: tag: %w", f.Num, ErrNonCanonical)
-	}
-	switch f.Type {
-	case protowire.VarintType:
-		if n-tag != protowire.SizeVarint(f.Value) {
-			return Field{}, 0, fmt.Errorf("field %d: varint: %w", f.Num, ErrNonCanonical)
-		}
-	case protowire.BytesType:
-		if n-tag != protowire.SizeBytes(len(f.Bytes)) {
-			return Field{}, 0, fmt.Errorf("field %d: length: %w", f.Num, ErrNonCanonical)
-		}
-	}
-	return f, n, nil
-}
-
-// next decodes a field and returns it, the length of its tag and its
-// whole length.
-func next(b []byte) (f Field, tag, n int, err error) {
+// Next decodes the field at the start of b: its number, its wire type,
+// v, the payload of a length-delimited field (it aliases b), x, the value
+// of a varint, fixed32 or fixed64 field, and n, the field's length. A
+// group is skipped whole (v and x are zero). Errors name the field;
+// callers wrap them with their message's error.
+//
+// Next returns scalars rather than a struct: the compiler copies a
+// returned struct through memory in pieces too small to forward to the
+// wide loads that read them back, a stall on every field.
+func Next(b []byte) (num protowire.Number, typ protowire.Type, v []byte, x uint64, n int, err error) {
 	num, typ, tag := protowire.ConsumeTag(b)
 	if tag < 0 {
-		return Field{}, 0, 0, fmt.Errorf("tag: %w", protowire.ParseError(tag))
+		return 0, 0, nil, 0, 0, parseError(num, codeBadTag+tag)
 	}
-	f = Field{Num: num, Type: typ}
-	v := b[tag:]
+	b = b[tag:]
 	switch typ {
 	case protowire.VarintType:
-		f.Value, n = protowire.ConsumeVarint(v)
+		x, n = protowire.ConsumeVarint(b)
 	case protowire.BytesType:
-		f.Bytes, n = protowire.ConsumeBytes(v)
+		// ConsumeBytes, without its call.
+		var l uint64
+		l, n = protowire.ConsumeVarint(b)
+		if n >= 0 && l > uint64(len(b)-n) {
+			n = codeTruncated
+		} else if n >= 0 {
+			v, n = b[n:n+int(l)], n+int(l)
+		}
 	case protowire.Fixed64Type:
-		f.Value, n = protowire.ConsumeFixed64(v)
+		x, n = protowire.ConsumeFixed64(b)
 	case protowire.Fixed32Type:
-		var x uint32
-		x, n = protowire.ConsumeFixed32(v)
-		f.Value = uint64(x)
+		var x32 uint32
+		x32, n = protowire.ConsumeFixed32(b)
+		x = uint64(x32)
 	default:
-		n = protowire.ConsumeFieldValue(num, typ, v)
+		n = protowire.ConsumeFieldValue(num, typ, b)
 	}
 	if n < 0 {
-		return Field{}, 0, 0, fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+		return 0, 0, nil, 0, 0, parseError(num, n)
 	}
-	return f, tag, tag + n, nil
+	return num, typ, v, x, tag + n, nil
+}
+
+// Minimal reports whether a field that Next returned, n bytes long, is
+// written in its shortest form: formats with one encoding per message
+// (dag-pb, UnixFS) refuse other forms (with ErrNonCanonical). A group is
+// minimal: the formats that care have none.
+func Minimal(num protowire.Number, typ protowire.Type, v []byte, x uint64, n int) bool {
+	size := protowire.SizeTag(num)
+	switch typ {
+	case protowire.VarintType:
+		size += protowire.SizeVarint(x)
+	case protowire.BytesType:
+		size += protowire.SizeBytes(len(v))
+	case protowire.Fixed32Type:
+		size += 4
+	case protowire.Fixed64Type:
+		size += 8
+	default:
+		return true
+	}
+	return n == size
+}
+
+// Error codes of Next for parseError, beside protowire's (which are small
+// negative numbers).
+const (
+	codeTruncated = -100
+	codeBadTag    = -1000 // added to protowire's code for the tag
+)
+
+// parseError describes what next found wrong. It and wrap
+// are kept out of line: inlined, fmt.Errorf's arguments would enlarge the
+// frames of the decoders' hot loops.
+//
+//go:noinline
+func parseError(num protowire.Number, code int) error {
+	switch {
+	case code == codeTruncated:
+		return fmt.Errorf("field %d: %w", num, io.ErrUnexpectedEOF)
+	case code <= codeBadTag:
+		return fmt.Errorf("tag: %w", protowire.ParseError(code-codeBadTag))
+	}
+	return fmt.Errorf("field %d: %w", num, protowire.ParseError(code))
 }
 
 // EachField calls fn with each field of b in order (v for a
@@ -96,14 +108,19 @@ func next(b []byte) (f Field, tag, n int, err error) {
 // they are.
 func EachField(b []byte, bad error, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
 	for len(b) > 0 {
-		f, n, err := Next(b)
+		num, typ, v, x, n, err := Next(b)
 		if err != nil {
-			return fmt.Errorf("%w: %v", bad, err)
+			return wrap(bad, err)
 		}
 		b = b[n:]
-		if err := fn(f.Num, f.Type, f.Bytes, f.Value); err != nil {
+		if err := fn(num, typ, v, x); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+//go:noinline
+func wrap(bad, err error) error {
+	return fmt.Errorf("%w: %v", bad, err)
 }

@@ -10,6 +10,14 @@ import (
 
 var errBad = errors.New("bad test message")
 
+// field is one field as Next returns it.
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	v   []byte
+	x   uint64
+}
+
 func TestNext(t *testing.T) {
 	msg := protowire.AppendTag(nil, 1, protowire.VarintType)
 	msg = protowire.AppendVarint(msg, 300)
@@ -23,16 +31,16 @@ func TestNext(t *testing.T) {
 	msg = protowire.AppendTag(msg, 1, protowire.VarintType)
 	msg = protowire.AppendVarint(msg, 1)
 	msg = protowire.AppendTag(msg, 5, protowire.EndGroupType)
-	want := []Field{
-		{Num: 1, Type: protowire.VarintType, Value: 300},
-		{Num: 2, Type: protowire.BytesType, Bytes: []byte("hi")},
-		{Num: 3, Type: protowire.Fixed32Type, Value: 7},
-		{Num: 4, Type: protowire.Fixed64Type, Value: 1 << 40},
-		{Num: 5, Type: protowire.StartGroupType},
+	want := []field{
+		{1, protowire.VarintType, nil, 300},
+		{2, protowire.BytesType, []byte("hi"), 0},
+		{3, protowire.Fixed32Type, nil, 7},
+		{4, protowire.Fixed64Type, nil, 1 << 40},
+		{5, protowire.StartGroupType, nil, 0},
 	}
-	var got []Field
+	var got []field
 	err := EachField(msg, errBad, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
-		got = append(got, Field{num, typ, v, x})
+		got = append(got, field{num, typ, v, x})
 		return nil
 	})
 	if err != nil {
@@ -42,7 +50,7 @@ func TestNext(t *testing.T) {
 		t.Fatalf("got %d fields, want %d: %+v", len(got), len(want), got)
 	}
 	for i := range want {
-		if got[i].Num != want[i].Num || got[i].Type != want[i].Type || got[i].Value != want[i].Value || !bytes.Equal(got[i].Bytes, want[i].Bytes) {
+		if got[i].num != want[i].num || got[i].typ != want[i].typ || got[i].x != want[i].x || !bytes.Equal(got[i].v, want[i].v) {
 			t.Errorf("field %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
@@ -52,7 +60,7 @@ func TestErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		b         []byte
-		canonical bool // only NextCanonical refuses it
+		canonical bool // only Minimal refuses it
 	}{
 		{"empty tag", []byte{0x80}, false},
 		{"field 0", []byte{0x00, 0x01}, false},
@@ -65,18 +73,15 @@ func TestErrors(t *testing.T) {
 		{"reserved wire type", []byte{0x0e}, false},
 		{"long tag", []byte{0x88, 0x00, 0x01}, true},
 		{"long varint", []byte{0x08, 0x81, 0x00}, true},
+		{"long fixed32 tag", []byte{0x8d, 0x00, 1, 2, 3, 4}, true},
 		{"long length", []byte{0x12, 0x81, 0x00, 'a'}, true},
 	} {
-		_, _, err := Next(tc.b)
+		_, _, _, _, _, err := Next(tc.b)
 		if (err == nil) != tc.canonical {
 			t.Errorf("%s: Next error %v", tc.name, err)
 		}
-		_, _, err = NextCanonical(tc.b)
-		if err == nil {
-			t.Errorf("%s: NextCanonical accepted %x", tc.name, tc.b)
-		}
-		if tc.canonical && !errors.Is(err, ErrNonCanonical) {
-			t.Errorf("%s: NextCanonical error %v, want ErrNonCanonical", tc.name, err)
+		if num, typ, v, x, n, err := Next(tc.b); err == nil && Minimal(num, typ, v, x, n) {
+			t.Errorf("%s: Minimal accepted %x", tc.name, tc.b)
 		}
 		err = EachField(tc.b, errBad, func(protowire.Number, protowire.Type, []byte, uint64) error { return nil })
 		if !tc.canonical && !errors.Is(err, errBad) {
@@ -99,8 +104,8 @@ func TestEachFieldCallbackError(t *testing.T) {
 }
 
 // FuzzNext checks that the fields Next finds tile the message, that their
-// payloads lie inside it, and that what NextCanonical accepts re-encodes
-// to the same bytes.
+// payloads lie inside it, and that a Minimal field re-encodes to the same
+// bytes.
 func FuzzNext(f *testing.F) {
 	f.Add([]byte{0x08, 0x96, 0x01, 0x12, 0x02, 'h', 'i'})
 	f.Add([]byte{0x1d, 1, 2, 3, 4, 0x21, 1, 2, 3, 4, 5, 6, 7, 8})
@@ -108,25 +113,18 @@ func FuzzNext(f *testing.F) {
 	f.Add([]byte{0x88, 0x00, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for len(b) > 0 {
-			fld, n, err := Next(b)
-			cf, cn, cerr := NextCanonical(b)
+			num, typ, v, x, n, err := Next(b)
 			if err != nil {
-				if cerr == nil {
-					t.Fatalf("NextCanonical accepted %x that Next refuses: %v", b, err)
-				}
 				return
 			}
 			if n <= 0 || n > len(b) {
 				t.Fatalf("length %d of a field in %d bytes", n, len(b))
 			}
-			if fld.Type == protowire.BytesType && !inside(fld.Bytes, b[:n]) {
+			if typ == protowire.BytesType && !inside(v, b[:n]) {
 				t.Fatalf("payload does not alias the field")
 			}
-			if cerr == nil {
-				if cn != n || cf.Num != fld.Num || cf.Value != fld.Value {
-					t.Fatalf("NextCanonical %+v/%d differs from Next %+v/%d", cf, cn, fld, n)
-				}
-				if enc := appendField(fld); enc != nil && !bytes.Equal(enc, b[:n]) {
+			if Minimal(num, typ, v, x, n) {
+				if enc := appendField(field{num, typ, v, x}); enc != nil && !bytes.Equal(enc, b[:n]) {
 					t.Fatalf("canonical field %x re-encodes as %x", b[:n], enc)
 				}
 			}
@@ -149,17 +147,17 @@ func inside(p, b []byte) bool {
 }
 
 // appendField encodes f afresh, or returns nil for a group.
-func appendField(f Field) []byte {
-	b := protowire.AppendTag(nil, f.Num, f.Type)
-	switch f.Type {
+func appendField(f field) []byte {
+	b := protowire.AppendTag(nil, f.num, f.typ)
+	switch f.typ {
 	case protowire.VarintType:
-		return protowire.AppendVarint(b, f.Value)
+		return protowire.AppendVarint(b, f.x)
 	case protowire.BytesType:
-		return protowire.AppendBytes(b, f.Bytes)
+		return protowire.AppendBytes(b, f.v)
 	case protowire.Fixed32Type:
-		return protowire.AppendFixed32(b, uint32(f.Value))
+		return protowire.AppendFixed32(b, uint32(f.x))
 	case protowire.Fixed64Type:
-		return protowire.AppendFixed64(b, f.Value)
+		return protowire.AppendFixed64(b, f.x)
 	}
 	return nil
 }
