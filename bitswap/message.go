@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/share-p2p/share/dag"
+	"github.com/share-p2p/share/internal/pbwire"
 )
 
 // The protocol IDs of Bitswap, as boxo registers them. 1.1.0 added CID
@@ -332,36 +333,23 @@ var (
 
 // eachFieldOf calls fn with every field of b that types names (v for
 // bytes fields, x for varints), checking their wire types; it skips the
-// others.
+// others. (A loop over pbwire.Next rather than pbwire.EachField: this is
+// the hot decoder, and a second closure would cost a call per field.)
 func eachFieldOf(b []byte, types []protowire.Type, fn func(f protowire.Number, t protowire.Type, v []byte, x uint64) error) error {
 	for len(b) > 0 {
-		f, t, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrBadMessage, protowire.ParseError(n))
+		f, t, v, x, n, err := pbwire.Next(b)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadMessage, err)
 		}
 		b = b[n:]
-		known := f > 0 && int(f) < len(types)
-		if known && t != types[f] {
+		switch {
+		case f <= 0 || int(f) >= len(types):
+			continue
+		case t != types[f]:
 			return fmt.Errorf("%w: field %d has wire type %d", ErrBadMessage, f, t)
 		}
-		var v []byte
-		var x uint64
-		switch {
-		case known && t == protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
-		case known:
-			x, n = protowire.ConsumeVarint(b)
-		default:
-			n = protowire.ConsumeFieldValue(f, t, b)
-		}
-		if n < 0 {
-			return fmt.Errorf("%w: field %d: %v", ErrBadMessage, f, protowire.ParseError(n))
-		}
-		b = b[n:]
-		if known {
-			if err := fn(f, t, v, x); err != nil {
-				return err
-			}
+		if err := fn(f, t, v, x); err != nil {
+			return err
 		}
 	}
 	return nil

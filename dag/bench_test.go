@@ -101,3 +101,27 @@ func BenchmarkFileReaderWriteTo(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodePBNode decodes a full interior node of a file (174 links
+// and its UnixFS data), as the reader does for every interior block.
+func BenchmarkDecodePBNode(b *testing.B) {
+	n := &PBNode{}
+	u := &UnixFS{Type: TypeFile, FileSize: 174 << 20, HasFileSize: true}
+	for i := range 174 {
+		n.Links = append(n.Links, PBLink{Hash: Sum(Raw, []byte{byte(i), byte(i >> 8)}), Tsize: 1 << 20})
+		u.BlockSizes = append(u.BlockSizes, 1<<20)
+	}
+	n.Data = u.Marshal()
+	enc := n.Marshal()
+	b.SetBytes(int64(len(enc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := DecodePBNode(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := DecodeUnixFS(d.Data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

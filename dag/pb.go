@@ -5,6 +5,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/share-p2p/share/internal/pbwire"
 )
 
 // PBNode is a dag-pb node. Marshal writes it exactly as kubo does: links
@@ -91,11 +93,11 @@ func (l *PBLink) append(b []byte) []byte {
 func DecodePBNode(b []byte) (*PBNode, error) {
 	n := &PBNode{}
 	for len(b) > 0 {
-		num, typ, v, rest, err := consumeField(b)
+		num, typ, v, _, size, err := nextField(b)
 		if err != nil {
 			return nil, err
 		}
-		b = rest
+		b = b[size:]
 		switch {
 		case num == pbNodeLinks && typ == protowire.BytesType:
 			if n.Data != nil {
@@ -122,11 +124,11 @@ func decodePBLink(b []byte) (PBLink, error) {
 	l := PBLink{NameAbsent: true, TsizeAbsent: true}
 	last := protowire.Number(0)
 	for len(b) > 0 {
-		num, typ, v, rest, err := consumeField(b)
+		num, typ, v, x, n, err := nextField(b)
 		if err != nil {
 			return PBLink{}, err
 		}
-		b = rest
+		b = b[n:]
 		if num <= last {
 			return PBLink{}, invalidf("field %d out of order or repeated", num)
 		}
@@ -141,7 +143,7 @@ func decodePBLink(b []byte) (PBLink, error) {
 		case num == pbLinkName && typ == protowire.BytesType:
 			l.Name, l.NameAbsent = string(v), false
 		case num == pbLinkTsize && typ == protowire.VarintType:
-			l.Tsize, l.TsizeAbsent = varintValue(v), false
+			l.Tsize, l.TsizeAbsent = x, false
 		default:
 			return PBLink{}, invalidf("unexpected field %d (wire type %d)", num, typ)
 		}
@@ -152,54 +154,17 @@ func decodePBLink(b []byte) (PBLink, error) {
 	return l, nil
 }
 
-// consumeField reads one field of b. For bytes fields v is the payload; for
-// varint fields v is the minimal varint encoding (see varintValue); for
-// fixed32 fields v holds its four bytes.
-func consumeField(b []byte) (num protowire.Number, typ protowire.Type, v, rest []byte, err error) {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 {
-		return 0, 0, nil, nil, invalidf("bad tag: %v", protowire.ParseError(n))
+// nextField reads the field at the start of b (see pbwire.Next), which
+// must be written in its shortest form. Errors wrap ErrInvalidNode.
+func nextField(b []byte) (num protowire.Number, typ protowire.Type, v []byte, x uint64, n int, err error) {
+	num, typ, v, x, n, err = pbwire.Next(b)
+	if err == nil && !pbwire.Minimal(num, typ, v, x, n) {
+		err = fmt.Errorf("field %d: %w", num, pbwire.ErrNonCanonical)
 	}
-	if n != protowire.SizeTag(num) {
-		return 0, 0, nil, nil, invalidf("non-minimal tag")
+	if err != nil {
+		return 0, 0, nil, 0, 0, fmt.Errorf("%w: %v", ErrInvalidNode, err)
 	}
-	b = b[n:]
-	switch typ {
-	case protowire.VarintType:
-		x, m := protowire.ConsumeVarint(b)
-		if m < 0 {
-			return 0, 0, nil, nil, invalidf("field %d: %v", num, protowire.ParseError(m))
-		}
-		if m != protowire.SizeVarint(x) {
-			return 0, 0, nil, nil, invalidf("field %d: non-minimal varint", num)
-		}
-		return num, typ, b[:m], b[m:], nil
-	case protowire.BytesType:
-		x, m := protowire.ConsumeVarint(b)
-		if m < 0 {
-			return 0, 0, nil, nil, invalidf("field %d: %v", num, protowire.ParseError(m))
-		}
-		if m != protowire.SizeVarint(x) {
-			return 0, 0, nil, nil, invalidf("field %d: non-minimal length", num)
-		}
-		if x > uint64(len(b)-m) {
-			return 0, 0, nil, nil, invalidf("field %d: truncated", num)
-		}
-		return num, typ, b[m : m+int(x)], b[m+int(x):], nil
-	case protowire.Fixed32Type:
-		if len(b) < 4 {
-			return 0, 0, nil, nil, invalidf("field %d: truncated", num)
-		}
-		return num, typ, b[:4], b[4:], nil
-	default:
-		return 0, 0, nil, nil, invalidf("field %d: unexpected wire type %d", num, typ)
-	}
-}
-
-// varintValue decodes a varint that consumeField has already validated.
-func varintValue(v []byte) uint64 {
-	x, _ := protowire.ConsumeVarint(v)
-	return x
+	return num, typ, v, x, n, nil
 }
 
 func invalidf(format string, args ...any) error {

@@ -128,11 +128,11 @@ func DecodeUnixFS(b []byte) (*UnixFS, error) {
 	hasType := false
 	last := protowire.Number(0)
 	for len(b) > 0 {
-		num, typ, v, rest, err := consumeField(b)
+		num, typ, v, x, n, err := nextField(b)
 		if err != nil {
 			return nil, fmt.Errorf("unixfs: %w", err)
 		}
-		b = rest
+		b = b[n:]
 		if num < last || num == last && num != fsBlockSizes {
 			return nil, invalidf("unixfs: field %d out of order or repeated", num)
 		}
@@ -144,7 +144,6 @@ func DecodeUnixFS(b []byte) (*UnixFS, error) {
 		if typ != want || num > fsMtime {
 			return nil, invalidf("unixfs: unexpected field %d (wire type %d)", num, typ)
 		}
-		x := varintValue(v) // meaningless for bytes fields
 		switch num {
 		case fsType:
 			if x > uint64(TypeHAMTShard) {
@@ -185,20 +184,20 @@ func decodeUnixTime(b []byte) (*UnixTime, error) {
 	hasSeconds := false
 	last := protowire.Number(0)
 	for len(b) > 0 {
-		num, typ, v, rest, err := consumeField(b)
+		num, typ, _, x, n, err := nextField(b)
 		if err != nil {
 			return nil, fmt.Errorf("unixfs mtime: %w", err)
 		}
-		b = rest
+		b = b[n:]
 		if num <= last {
 			return nil, invalidf("unixfs mtime: field %d out of order or repeated", num)
 		}
 		last = num
 		switch {
 		case num == timeSeconds && typ == protowire.VarintType:
-			t.Seconds, hasSeconds = int64(varintValue(v)), true
+			t.Seconds, hasSeconds = int64(x), true
 		case num == timeNanos && typ == protowire.Fixed32Type:
-			t.Nanos, t.HasNanos = uint32(v[0])|uint32(v[1])<<8|uint32(v[2])<<16|uint32(v[3])<<24, true
+			t.Nanos, t.HasNanos = uint32(x), true
 		default:
 			return nil, invalidf("unixfs mtime: unexpected field %d (wire type %d)", num, typ)
 		}

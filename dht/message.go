@@ -9,6 +9,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/share-p2p/share/internal/pbwire"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -153,70 +154,56 @@ func UnmarshalMessage(b []byte) (*Message, error) {
 	m := &Message{}
 	nPeers := 0
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, fmt.Errorf("%w: bad tag", ErrBadMessage)
+		num, typ, v, x, n, err := pbwire.Next(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
 		}
 		b = b[n:]
 		switch {
 		case num == 1 && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 || v > math.MaxInt32 {
+			if x > math.MaxInt32 {
 				return nil, fmt.Errorf("%w: bad type", ErrBadMessage)
 			}
-			m.Type = MessageType(v)
-			b = b[n:]
+			m.Type = MessageType(x)
 		case num == 2 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 || len(v) > MaxKeySize {
+			if len(v) > MaxKeySize {
 				return nil, fmt.Errorf("%w: bad key", ErrBadMessage)
 			}
 			m.Key = append([]byte(nil), v...)
-			b = b[n:]
 		case num == 3 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, fmt.Errorf("%w: truncated record", ErrBadMessage)
-			}
 			r, err := unmarshalRecord(v)
 			if err != nil {
 				return nil, err
 			}
 			m.Record = r
-			b = b[n:]
 		case (num == 8 || num == 9) && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, fmt.Errorf("%w: truncated peer", ErrBadMessage)
-			}
-			b = b[n:]
 			if nPeers++; nPeers > 2*MaxPeersPerList {
 				return nil, fmt.Errorf("%w: more than %d peers", ErrBadMessage, 2*MaxPeersPerList)
 			}
-			p, ok, err := unmarshalPeer(v)
-			if err != nil {
+			if err := m.addPeer(num, v); err != nil {
 				return nil, err
 			}
-			if !ok {
-				continue
-			}
-			if num == 8 {
-				m.CloserPeers = append(m.CloserPeers, p)
-			} else {
-				m.ProviderPeers = append(m.ProviderPeers, p)
-			}
-			if len(m.CloserPeers) > MaxPeersPerList || len(m.ProviderPeers) > MaxPeersPerList {
-				return nil, fmt.Errorf("%w: more than %d peers in a list", ErrBadMessage, MaxPeersPerList)
-			}
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return nil, fmt.Errorf("%w: bad field %d", ErrBadMessage, num)
-			}
-			b = b[n:]
 		}
 	}
 	return m, nil
+}
+
+// addPeer decodes a peer record of field num (8: closer peers, 9:
+// providers) and adds it to its list, unless it is one to drop.
+func (m *Message) addPeer(num protowire.Number, v []byte) error {
+	p, ok, err := unmarshalPeer(v)
+	if err != nil || !ok {
+		return err
+	}
+	if num == 8 {
+		m.CloserPeers = append(m.CloserPeers, p)
+	} else {
+		m.ProviderPeers = append(m.ProviderPeers, p)
+	}
+	if len(m.CloserPeers) > MaxPeersPerList || len(m.ProviderPeers) > MaxPeersPerList {
+		return fmt.Errorf("%w: more than %d peers in a list", ErrBadMessage, MaxPeersPerList)
+	}
+	return nil
 }
 
 // unmarshalPeer decodes a peer record; ok is false for a record to drop.
@@ -226,25 +213,15 @@ func unmarshalPeer(b []byte) (p Peer, ok bool, err error) {
 	}
 	var id []byte
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return p, false, fmt.Errorf("%w: bad peer tag", ErrBadMessage)
+		num, typ, v, x, n, err := pbwire.Next(b)
+		if err != nil {
+			return p, false, fmt.Errorf("%w: peer record: %v", ErrBadMessage, err)
 		}
 		b = b[n:]
 		switch {
 		case num == 1 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return p, false, fmt.Errorf("%w: bad peer ID", ErrBadMessage)
-			}
 			id = v
-			b = b[n:]
 		case num == 2 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return p, false, fmt.Errorf("%w: bad peer address", ErrBadMessage)
-			}
-			b = b[n:]
 			if len(p.Addrs) >= MaxAddrsPerPeer {
 				continue
 			}
@@ -252,18 +229,7 @@ func unmarshalPeer(b []byte) (p Peer, ok bool, err error) {
 				p.Addrs = append(p.Addrs, a)
 			}
 		case num == 3 && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return p, false, fmt.Errorf("%w: bad connection type", ErrBadMessage)
-			}
-			p.Connection = ConnectionType(v & 0x7fffffff)
-			b = b[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return p, false, fmt.Errorf("%w: bad peer field %d", ErrBadMessage, num)
-			}
-			b = b[n:]
+			p.Connection = ConnectionType(x & 0x7fffffff)
 		}
 	}
 	p.ID = peer.ID(id)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/share-p2p/share/internal/pbwire"
 )
 
 // MaxValueSize bounds the value of a record in a message; a namespace's
@@ -53,24 +55,14 @@ func (r *Record) appendField(b []byte, num protowire.Number) []byte {
 func unmarshalRecord(b []byte) (*Record, error) {
 	r := &Record{}
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, fmt.Errorf("%w: bad record tag", ErrBadMessage)
+		num, typ, v, _, n, err := pbwire.Next(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: record: %v", ErrBadMessage, err)
 		}
 		b = b[n:]
-		if typ != protowire.BytesType || num != 1 && num != 2 && num != 5 {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return nil, fmt.Errorf("%w: bad record field %d", ErrBadMessage, num)
-			}
-			b = b[n:]
+		if typ != protowire.BytesType {
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return nil, fmt.Errorf("%w: bad record field %d", ErrBadMessage, num)
-		}
-		b = b[n:]
 		switch num {
 		case 1:
 			if len(v) > MaxKeySize {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/share-p2p/share"
 	"github.com/share-p2p/share/errs"
+	"github.com/share-p2p/share/internal/ticker"
 )
 
 // Validator checks and orders the values of one namespace of keys
@@ -198,14 +199,5 @@ func (s *ValueStore) Expire() (int, error) {
 
 // RunExpiry runs Expire every interval until ctx ends.
 func (s *ValueStore) RunExpiry(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.Expire()
-		}
-	}
+	ticker.Run(ctx, interval, func() { s.Expire() })
 }

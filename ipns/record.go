@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/share-p2p/share/internal/pbwire"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -155,15 +156,12 @@ func Unmarshal(b []byte) (*Record, error) {
 	b = bytes.Clone(b)
 	r := &Record{}
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, fmt.Errorf("%w: bad tag", ErrInvalid)
+		num, typ, v, x, n, err := pbwire.Next(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		b = b[n:]
-		if n = r.field(num, typ, b); n < 0 {
-			return nil, fmt.Errorf("%w: bad field %d", ErrInvalid, num)
-		}
-		b = b[n:]
+		r.field(num, typ, v, x)
 	}
 	if err := r.decodeData(); err != nil {
 		return nil, err
@@ -171,25 +169,29 @@ func Unmarshal(b []byte) (*Record, error) {
 	return r, nil
 }
 
-// field decodes one protobuf field and returns its length, or a negative
-// number if it does not decode. Unknown fields are skipped.
-func (r *Record) field(num protowire.Number, typ protowire.Type, b []byte) int {
-	if typ == protowire.VarintType {
-		v, n := protowire.ConsumeVarint(b)
-		switch num {
-		case fValidityType:
-			r.v1.validityType = v
-		case fSequence:
-			r.v1.sequence = v
-		case fTTL:
-			r.v1.ttl = v
-		}
-		return n
+// field stores one protobuf field (see pbwire.Next). Unknown fields are
+// skipped.
+func (r *Record) field(num protowire.Number, typ protowire.Type, v []byte, x uint64) {
+	switch typ {
+	case protowire.VarintType:
+		r.varintField(num, x)
+	case protowire.BytesType:
+		r.bytesField(num, v)
 	}
-	if typ != protowire.BytesType {
-		return protowire.ConsumeFieldValue(num, typ, b)
+}
+
+func (r *Record) varintField(num protowire.Number, x uint64) {
+	switch num {
+	case fValidityType:
+		r.v1.validityType = x
+	case fSequence:
+		r.v1.sequence = x
+	case fTTL:
+		r.v1.ttl = x
 	}
-	v, n := protowire.ConsumeBytes(b)
+}
+
+func (r *Record) bytesField(num protowire.Number, v []byte) {
 	switch num {
 	case fValue:
 		r.v1.value, r.v1.present = v, true
@@ -204,7 +206,6 @@ func (r *Record) field(num protowire.Number, typ protowire.Type, b []byte) int {
 	case fData:
 		r.Data = v
 	}
-	return n
 }
 
 // decodeData fills r's fields from its CBOR data.

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/share-p2p/share/p2p/observed"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -108,4 +110,64 @@ func (h *Host) DirectConn(id peer.ID) *Conn {
 		}
 	}
 	return nil
+}
+
+// expectedPunch is a peer whose hole punch may reach the listener from an
+// address (ExpectHolePunch).
+type expectedPunch struct {
+	id peer.ID
+	n  int // the calls that expect it
+}
+
+// ExpectHolePunch makes the host take the client's part in the handshake
+// of a connection its listener accepts from one of addrs, insisting that
+// the peer is id, until done is called. A punch's receiver, which dials as
+// the client, calls it before it answers CONNECT: the initiator dials as
+// the listener, and when its SYN comes first (no NAT on the path, or ours
+// was late) our listener accepts it; had both sides taken the listener's
+// part, each would wait for the other until the handshake timed out, and
+// the attempt would fail.
+func (h *Host) ExpectHolePunch(id peer.ID, addrs []ma.Multiaddr) (done func()) {
+	var keys []netip.AddrPort
+	for _, a := range addrs {
+		if ip, port, ok := observed.ThinWaist(a); ok {
+			keys = append(keys, netip.AddrPortFrom(ip.Unmap(), port))
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.punchFrom == nil {
+		h.punchFrom = map[netip.AddrPort]expectedPunch{}
+	}
+	for _, k := range keys {
+		e := h.punchFrom[k]
+		h.punchFrom[k] = expectedPunch{id: id, n: e.n + 1}
+	}
+	return func() { h.unexpect(keys) }
+}
+
+func (h *Host) unexpect(keys []netip.AddrPort) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, k := range keys {
+		if e := h.punchFrom[k]; e.n > 1 {
+			h.punchFrom[k] = expectedPunch{id: e.id, n: e.n - 1}
+		} else {
+			delete(h.punchFrom, k)
+		}
+	}
+}
+
+// punchFromAddr returns the peer whose hole punch an inbound connection
+// from remote is (ExpectHolePunch), or "".
+func (h *Host) punchFromAddr(remote net.Addr) peer.ID {
+	ta, ok := remote.(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	ap := ta.AddrPort()
+	k := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.punchFrom[k].id
 }

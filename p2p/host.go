@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -211,6 +212,7 @@ type Host struct {
 	protected map[peer.ID]map[string]struct{}
 	subs      map[*Subscription]struct{}
 	trimCh    chan struct{}
+	punchFrom map[netip.AddrPort]expectedPunch // holepunch.go
 }
 
 // NewHost starts a host: it binds Config.ListenAddrs, loads the peerstore

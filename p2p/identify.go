@@ -13,6 +13,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/share-p2p/share/internal/pbwire"
 	"github.com/share-p2p/share/p2p/mss"
 	"github.com/share-p2p/share/p2p/observed"
 	"github.com/share-p2p/share/p2p/peer"
@@ -79,27 +80,17 @@ func UnmarshalIdentify(b []byte) (*IdentifyMsg, error) {
 	}
 	m := &IdentifyMsg{}
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, fmt.Errorf("%w: %v", ErrBadIdentify, protowire.ParseError(n))
+		num, typ, v, _, n, err := pbwire.Next(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadIdentify, err)
 		}
 		b = b[n:]
-		if num >= 1 && num <= 6 && typ != protowire.BytesType {
-			return nil, fmt.Errorf("%w: field %d has wire type %d", ErrBadIdentify, num, typ)
-		}
 		if num < 1 || num > 6 {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return nil, fmt.Errorf("%w: %v", ErrBadIdentify, protowire.ParseError(n))
-			}
-			b = b[n:]
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return nil, fmt.Errorf("%w: %v", ErrBadIdentify, protowire.ParseError(n))
+		if typ != protowire.BytesType {
+			return nil, fmt.Errorf("%w: field %d has wire type %d", ErrBadIdentify, num, typ)
 		}
-		b = b[n:]
 		if num != 1 && num != 2 && num != 4 && len(v) > maxIdentifyString {
 			return nil, fmt.Errorf("%w: field %d too long", ErrBadIdentify, num)
 		}

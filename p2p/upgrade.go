@@ -164,7 +164,10 @@ func (h *Host) acceptLoop(ln Listener) {
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
-			c, err := h.upgrade(h.ctx, raw, Inbound, "")
+			// A hole punch's initiator that reached our listener
+			// takes the listener's part: we take the client's.
+			want := h.punchFromAddr(raw.RemoteAddr())
+			c, err := h.upgradeAs(h.ctx, raw, Inbound, want, want != "")
 			<-h.pending
 			if err != nil {
 				h.log.Debug("inbound handshake failed", "addr", raw.RemoteAddr(), "err", err)

@@ -12,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/share-p2p/share"
+	"github.com/share-p2p/share/internal/ticker"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -270,14 +271,5 @@ func decodeRecord(k, v []byte) ([]byte, record, error) {
 
 // RunExpiry drops expired records every interval until ctx ends.
 func (s *Store) RunExpiry(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.Expire()
-		}
-	}
+	ticker.Run(ctx, interval, func() { s.Expire() })
 }

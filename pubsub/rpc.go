@@ -2,10 +2,10 @@ package pubsub
 
 import (
 	"errors"
-	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/share-p2p/share/internal/pbwire"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -335,34 +335,9 @@ func UnmarshalRPC(b []byte) (*RPC, error) {
 	return r, nil
 }
 
-// fields calls fn with each field of b: its value bytes for a
-// length-delimited field, its value for a varint (other types are skipped).
+// fields calls fn with each field of b (see pbwire.EachField).
 func fields(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrBadRPC, protowire.ParseError(n))
-		}
-		b = b[n:]
-		var v []byte
-		var x uint64
-		switch typ {
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return fmt.Errorf("%w: field %d: %v", ErrBadRPC, num, protowire.ParseError(n))
-		}
-		b = b[n:]
-		if err := fn(num, typ, v, x); err != nil {
-			return err
-		}
-	}
-	return nil
+	return pbwire.EachField(b, ErrBadRPC, fn)
 }
 
 func unmarshalSub(b []byte) (SubOpt, error) {

@@ -6,6 +6,8 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/share-p2p/share/internal/pbwire"
 )
 
 // Message limits. A dial request names at most MaxAddrs addresses (the
@@ -186,39 +188,14 @@ func (m *Message) addAddr(v []byte, _ uint64) error {
 
 // eachField calls fn with every field of a protobuf message: its bytes
 // (length-delimited fields) or its value (varint and fixed64 ones).
-// Groups and fixed32 fields are skipped.
+// Groups and fixed32 fields, which autonat does not use, are skipped.
 func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrBadMessage, protowire.ParseError(n))
+	return pbwire.EachField(b, ErrBadMessage, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+		if typ == protowire.Fixed32Type || typ == protowire.StartGroupType {
+			return nil
 		}
-		b = b[n:]
-		var v []byte
-		var x uint64
-		switch typ {
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed64Type:
-			x, n = protowire.ConsumeFixed64(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n >= 0 {
-				b = b[n:]
-				continue
-			}
-		}
-		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrBadMessage, protowire.ParseError(n))
-		}
-		b = b[n:]
-		if err := fn(num, typ, v, x); err != nil {
-			return err
-		}
-	}
-	return nil
+		return fn(num, typ, v, x)
+	})
 }
 
 // AppendDialBack appends a DialBack message carrying nonce to b.

@@ -314,7 +314,7 @@ func (s *Service) rounds(st *p2p.Stream, log *slog.Logger) (outcome string, roun
 	p := st.Conn().RemotePeer()
 	br := bufio.NewReaderSize(st, 512)
 	for round := 1; round <= MaxAttempts; round++ {
-		addrs, err := s.answer(st, br)
+		addrs, done, err := s.answer(st, br)
 		if errors.Is(err, io.EOF) && round > 1 {
 			break // the peer is done with this stream
 		}
@@ -327,7 +327,9 @@ func (s *Service) rounds(st *p2p.Stream, log *slog.Logger) (outcome string, roun
 			return ProtocolError, round
 		}
 		rounds = round
-		if s.punch(p, addrs, true) {
+		ok := s.punch(p, addrs, true)
+		done()
+		if ok {
 			st.Close()
 			return Success, round
 		}
@@ -338,25 +340,32 @@ func (s *Service) rounds(st *p2p.Stream, log *slog.Logger) (outcome string, roun
 
 var errNoAddrs = errors.New("no public address to dial")
 
-// answer reads CONNECT, answers with ours and reads SYNC.
-func (s *Service) answer(st *p2p.Stream, br *bufio.Reader) ([]ma.Multiaddr, error) {
+// answer reads CONNECT, answers with ours and reads SYNC. From its answer
+// until done is called, the host takes the client's part with a
+// connection from the initiator's addresses (Host.ExpectHolePunch): the
+// initiator, which dials the moment it sends SYNC (a little later), takes
+// the listener's.
+func (s *Service) answer(st *p2p.Stream, br *bufio.Reader) (addrs []ma.Multiaddr, done func(), err error) {
 	st.SetDeadline(time.Now().Add(s.cfg.StreamTimeout))
 	m, err := readMsg(br, Connect)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	addrs := s.filter(m.Addrs)
+	addrs = s.filter(m.Addrs)
 	own := s.ownAddrs()
 	if len(addrs) == 0 || len(own) == 0 {
-		return nil, fmt.Errorf("%w (theirs %d, ours %d)", errNoAddrs, len(addrs), len(own))
+		return nil, nil, fmt.Errorf("%w (theirs %d, ours %d)", errNoAddrs, len(addrs), len(own))
 	}
+	done = s.h.ExpectHolePunch(st.Conn().RemotePeer(), addrs)
 	if err := writeMsg(st, &Msg{Type: Connect, Addrs: own}); err != nil {
-		return nil, err
+		done()
+		return nil, nil, err
 	}
 	if _, err := readMsg(br, Sync); err != nil {
-		return nil, err
+		done()
+		return nil, nil, err
 	}
-	return addrs, nil
+	return addrs, done, nil
 }
 
 // report logs and counts an outcome.

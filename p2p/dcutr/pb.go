@@ -9,6 +9,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/share-p2p/share/internal/pbwire"
 	"github.com/share-p2p/share/p2p"
 )
 
@@ -76,36 +77,23 @@ func Unmarshal(b []byte) (*Msg, error) {
 	m := &Msg{}
 	typed := false
 	for len(b) > 0 {
-		num, wt, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, fmt.Errorf("%w: bad tag", ErrMalformed)
+		num, wt, v, x, n, err := pbwire.Next(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 		b = b[n:]
 		switch {
 		case num == 1 && wt == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return nil, fmt.Errorf("%w: bad type", ErrMalformed)
-			}
-			m.Type, typed = Type(int32(v)), true
-			b = b[n:]
+			m.Type, typed = Type(int32(x)), true
 		case num == 2 && wt == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, fmt.Errorf("%w: bad address field", ErrMalformed)
+			if len(m.Addrs) >= MaxAddrs {
+				continue
 			}
-			if a, err := ma.NewMultiaddrBytes(v); err == nil && len(m.Addrs) < MaxAddrs {
+			if a, err := ma.NewMultiaddrBytes(v); err == nil {
 				m.Addrs = append(m.Addrs, a)
 			}
-			b = b[n:]
 		case num == 1 || num == 2:
 			return nil, fmt.Errorf("%w: field %d of wire type %d", ErrMalformed, num, wt)
-		default:
-			n := protowire.ConsumeFieldValue(num, wt, b)
-			if n < 0 {
-				return nil, fmt.Errorf("%w: bad field %d", ErrMalformed, num)
-			}
-			b = b[n:]
 		}
 	}
 	if !typed || m.Type != Connect && m.Type != Sync {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/mr-tron/base58"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/share-p2p/share/internal/pbwire"
 )
 
 // KeyTypeEd25519 is the libp2p crypto.pb KeyType of ed25519 keys.
@@ -82,23 +84,19 @@ func UnmarshalPrivateKey(b []byte) (ed25519.PrivateKey, error) {
 
 // unmarshalKey strictly decodes {1: type, 2: data} and returns a copy of data.
 func unmarshalKey(b []byte, size int) ([]byte, error) {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 || num != 1 || typ != protowire.VarintType {
+	num, typ, _, kt, n, err := pbwire.Next(b)
+	if err != nil || num != 1 || typ != protowire.VarintType {
 		return nil, fmt.Errorf("%w: missing key type", ErrInvalidKey)
 	}
-	b = b[n:]
-	kt, n := protowire.ConsumeVarint(b)
-	if n < 0 || kt != KeyTypeEd25519 {
+	if kt != KeyTypeEd25519 {
 		return nil, fmt.Errorf("%w: key type %d is not ed25519", ErrInvalidKey, kt)
 	}
 	b = b[n:]
-	num, typ, n = protowire.ConsumeTag(b)
-	if n < 0 || num != 2 || typ != protowire.BytesType {
+	num, typ, data, _, n, err := pbwire.Next(b)
+	if err != nil || num != 2 || typ != protowire.BytesType {
 		return nil, fmt.Errorf("%w: missing key data", ErrInvalidKey)
 	}
-	b = b[n:]
-	data, n := protowire.ConsumeBytes(b)
-	if n < 0 || n != len(b) || len(data) != size {
+	if n != len(b) || len(data) != size {
 		return nil, fmt.Errorf("%w: bad key data", ErrInvalidKey)
 	}
 	return append([]byte(nil), data...), nil

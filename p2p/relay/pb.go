@@ -7,6 +7,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/share-p2p/share/internal/pbwire"
 	"github.com/share-p2p/share/p2p/peer"
 )
 
@@ -214,33 +215,12 @@ func fields(b []byte, fn func(f field) error) error {
 	if len(b) > MaxMessageSize {
 		return fmt.Errorf("%w: %d bytes", ErrMalformed, len(b))
 	}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
-		}
-		b = b[n:]
-		f := field{num: num, typ: typ}
-		switch typ {
-		case protowire.VarintType:
-			f.v, n = protowire.ConsumeVarint(b)
-		case protowire.BytesType:
-			f.b, n = protowire.ConsumeBytes(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-		}
-		b = b[n:]
+	return pbwire.EachField(b, ErrMalformed, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		if typ != protowire.VarintType && typ != protowire.BytesType {
-			continue
+			return nil
 		}
-		if err := fn(f); err != nil {
-			return err
-		}
-	}
-	return nil
+		return fn(field{num: num, typ: typ, v: x, b: v})
+	})
 }
 
 // want checks a known field's wire type.
