@@ -116,7 +116,7 @@ func (ps *PubSub) accept(pc *peerConn, m *Message) {
 	fr := frame(&RPC{Publish: []*Message{m}})
 	ps.mcache.put(m.id, m, fr)
 	ps.counts.delivered.Add(1)
-	ps.counts.subscriptionDrops.Add(t.deliver(m))
+	ps.counts.subscriptionDrops.Add(t.deliver(m, &ps.cfg))
 	author := peer.ID(m.From)
 	for p := range t.mesh {
 		if p != pc.id && p != author {
