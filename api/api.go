@@ -40,6 +40,7 @@ type event struct {
 	Waiting  *waitingJSON    `json:",omitempty"`
 	Refused  *refusedJSON    `json:",omitempty"`
 	Message  *MessageJSON    `json:",omitempty"`
+	Dropped  *int64          `json:",omitempty"` // pubsub messages missed since the last event
 	Result   json.RawMessage `json:",omitempty"`
 	errorJSON
 }

@@ -4,8 +4,10 @@
 # bytes through its API (P in flight). Prints one line: h1's publish rate
 # (the ceiling: what h1's API and signing accept) and the rate at which h2
 # and h3 received, first message to last, with their counts.
-# A second line gives each daemon's drop counters from /metrics (queue: a
-# peer's outbound queue was full; sub: a subscription's reader was behind).
+# A second line gives each daemon's counters from /metrics: queue_drop (a
+# peer's outbound queue was full), subscription_drop (a subscription's
+# reader, the API stream to pubsubload, was behind) and publish_wait (an
+# own message waited for room in a peer's queue: back-pressure).
 # Env: BIN (share), LOAD (pubsubload, built from ./pubsubload), N (20000),
 # SIZE (1024), P (4), RATE (link rate, default none), LAN_PREFIX (ps: the
 # lab's namespaces, and /tmp/$LAN_PREFIX-h* the repositories).
@@ -27,7 +29,7 @@ trap cleanup EXIT
 for h in 1 2 3; do
   R=$D-h$h
   SHARE_PATH=$R $BIN init >/dev/null
-  SHARE_PATH=$R $BIN config set Addresses.Gateway '"/ip4/127.0.0.1/tcp/8080"' >/dev/null
+  SHARE_PATH=$R $BIN config set Addresses.Gateway '"127.0.0.1:8080"' >/dev/null
   SHARE_PATH=$R $BIN config set Addresses.Listen '["/ip4/0.0.0.0/tcp/4001"]' >/dev/null
   SHARE_PATH=$R $BIN config set Routing.Mode off >/dev/null
   SHARE_PATH=$R $BIN config set Discovery.MDNS false >/dev/null
@@ -55,8 +57,8 @@ for h in 2 3; do
   grep -q received $D-h$h.sub || kill -INT ${pids[$((h+1))]} 2>/dev/null
 done
 sleep 0.5
-rate() { grep -o '[0-9]* msg/s' "$1" | head -1; }
+rate() { grep -o '[0-9]* msg/s, [0-9]* dropped' "$1" | head -1; }
 count() { grep -o 'received [0-9]*/[0-9]*' "$1" | awk '{print $2}'; }
-drops() { $LAN exec h$1 curl -s http://127.0.0.1:8080/metrics | awk '/^share_pubsub_(queue|subscription)_drop/ {sub("share_pubsub_", ""); sub("_messages", ""); printf " %s=%s", $1, $2}'; }
+drops() { $LAN exec h$1 curl -s http://127.0.0.1:8080/metrics | awk '/^share_pubsub_(queue_drop|subscription_drop|publish_wait)/ {sub("share_pubsub_", ""); sub("_messages", ""); printf " %s=%s", $1, $2}'; }
 echo "pubsub lan 3 hosts, ${SIZE} B x $N: h1 publishes $(echo "$publine" | grep -o '[0-9]* msg/s'); h2 got $(count $D-h2.sub) at $(rate $D-h2.sub), h3 got $(count $D-h3.sub) at $(rate $D-h3.sub)"
 echo "drops: h1$(drops 1); h2$(drops 2); h3$(drops 3)"
