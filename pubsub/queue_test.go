@@ -156,3 +156,25 @@ func TestSubscribeTopics(t *testing.T) {
 		}
 	})
 }
+
+// TestStaleGraft: an RPC read on the stream of a peer already removed
+// (its writer failed while the RPC was being handled) does not graft it
+// back: the mesh would hold a peer with no queue, and leaving the topic
+// dereferenced it (a panic seen with 1000 topics in pubsub-rss.sh).
+func TestStaleGraft(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := newTestNode(t, newMemNet(), 1, nil)
+		tp, _ := v.ps.Join("t")
+		sub, err := tp.Subscribe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, id := testKeyN(t, 2)
+		stale := &peerConn{id: id, topics: map[string]struct{}{}, out: newOutQueue(1, 1)}
+		v.ps.handleRPC(stale, &RPC{Subs: []SubOpt{{Subscribe: true, Topic: "t"}}, Control: Control{Graft: []string{"t"}}}, nil)
+		if inMesh(v, "t", id) || len(v.ps.ListPeers("t")) != 0 {
+			t.Fatal("a removed peer's RPC grafted it into the mesh")
+		}
+		sub.Cancel()
+	})
+}
