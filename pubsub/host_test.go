@@ -30,8 +30,13 @@ func TestMeetConnectedHosts(t *testing.T) {
 		t.Cleanup(func() { h.Close() })
 		hosts[i] = h
 	}
+	subs := [2]*p2p.Subscription{hosts[0].Subscribe(), hosts[1].Subscribe()}
 	if err := hosts[0].Connect(context.Background(), peer.AddrInfo{ID: hosts[1].ID(), Addrs: hosts[1].Addrs()}); err != nil {
 		t.Fatal(err)
+	}
+	for i, sub := range subs {
+		waitIdentified(t, sub, hosts[1-i].ID())
+		sub.Close()
 	}
 	var pss [2]*PubSub
 	for i, h := range hosts {
@@ -51,5 +56,21 @@ func TestMeetConnectedHosts(t *testing.T) {
 	})
 	if n := len(hosts[0].ConnsToPeer(hosts[1].ID())); n != 1 {
 		t.Errorf("%d connections between the hosts, want the first one only", n)
+	}
+}
+
+// waitIdentified waits for sub's Identified event of p.
+func waitIdentified(t *testing.T, sub *p2p.Subscription, p peer.ID) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-sub.Events():
+			if e.Kind == p2p.Identified && e.Peer == p {
+				return
+			}
+		case <-timeout:
+			t.Fatal("identify did not complete within 10 s")
+		}
 	}
 }
