@@ -41,6 +41,7 @@ type event struct {
 	Refused  *refusedJSON       `json:",omitempty"`
 	Message  *MessageJSON       `json:",omitempty"`
 	Follow   *node.FollowUpdate `json:",omitempty"`
+	Dropped  *int64             `json:",omitempty"` // pubsub messages missed since the last event
 	Result   json.RawMessage    `json:",omitempty"`
 	errorJSON
 }

@@ -38,28 +38,13 @@ func (s *Server) pubsubRoutes(d *node.Daemon) {
 		answer(w, true, err)
 	})
 	s.Handle("pubsub/sub", func(w http.ResponseWriter, r *http.Request) {
-		sub, err := d.PubsubSubscribe(r.URL.Query().Get("arg"))
+		sub, err := d.PubsubSubscribe(r.URL.Query()["arg"]...)
 		if err != nil {
 			WriteError(w, err)
 			return
 		}
 		defer sub.Cancel()
-		st := newStream(w)
-		st.flush() // the client knows the subscription stands
-		ready, cancel := context.WithCancel(r.Context())
-		cancel() // Next on it returns only messages already queued
-		for {
-			m, err := sub.Next(r.Context())
-			if err != nil {
-				return // the client went away
-			}
-			// One flush per burst, not per message: at thousands of
-			// messages a second the flushes were what fell behind.
-			for ; err == nil; m, err = sub.Next(ready) {
-				st.buffer(event{Message: messageJSON(m)})
-			}
-			st.flush()
-		}
+		serveMessages(r.Context(), newStream(w), sub)
 	})
 	s.Handle("pubsub/ls", func(w http.ResponseWriter, r *http.Request) {
 		topics, err := d.PubsubTopics()
@@ -75,6 +60,33 @@ func (s *Server) pubsubRoutes(d *node.Daemon) {
 	})
 }
 
+// serveMessages streams sub's messages until ctx ends, with a Dropped
+// event after the messages a burst left when the reader (this stream,
+// and the client behind it) was too slow for some.
+func serveMessages(ctx context.Context, st *stream, sub *pubsub.Subscription) {
+	st.flush() // the client knows the subscription stands
+	ready, cancel := context.WithCancel(ctx)
+	cancel() // Next on it returns only messages already queued
+	var dropped int64
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			return // the client went away
+		}
+		// One flush per burst, not per message: at thousands of
+		// messages a second the flushes were what fell behind.
+		for ; err == nil; m, err = sub.Next(ready) {
+			st.buffer(event{Message: messageJSON(m)})
+		}
+		if n := sub.Dropped(); n > dropped {
+			missed := n - dropped
+			dropped = n
+			st.buffer(event{Dropped: &missed})
+		}
+		st.flush()
+	}
+}
+
 func messageJSON(m *pubsub.Message) *MessageJSON {
 	return &MessageJSON{From: m.Author().String(), Seqno: strconv.FormatUint(m.SeqNo(), 10), Data: m.Data, Topic: m.Topic}
 }
@@ -87,9 +99,21 @@ func (c *Client) PubsubPublish(ctx context.Context, topic string, data io.Reader
 // PubsubSubscribe subscribes the daemon to topic and calls fn with each
 // message until ctx ends (nil) or the daemon goes.
 func (c *Client) PubsubSubscribe(ctx context.Context, topic string, fn func(MessageJSON)) error {
-	err := c.events(ctx, "pubsub/sub", url.Values{"arg": {topic}}, nil, func(e event) {
-		if e.Message != nil {
+	return c.PubsubSubscribeTopics(ctx, []string{topic}, fn, nil)
+}
+
+// PubsubSubscribeTopics subscribes the daemon to topics on one stream
+// and calls fn with each message (its Topic says which) until ctx ends
+// (nil) or the daemon goes; dropped, if not nil, is called with the
+// number of messages missed when the daemon's queue for this reader
+// overflowed (a reader slower than the burst).
+func (c *Client) PubsubSubscribeTopics(ctx context.Context, topics []string, fn func(MessageJSON), dropped func(n int64)) error {
+	err := c.events(ctx, "pubsub/sub", url.Values{"arg": topics}, nil, func(e event) {
+		switch {
+		case e.Message != nil:
 			fn(*e.Message)
+		case e.Dropped != nil && dropped != nil:
+			dropped(*e.Dropped)
 		}
 	}, nil)
 	if ctx.Err() != nil {

@@ -135,6 +135,9 @@ share_pubsub_queue_drop_messages 0
 # HELP share_pubsub_subscription_drop_messages Gossipsub messages since the daemon started: subscription drop.
 # TYPE share_pubsub_subscription_drop_messages gauge
 share_pubsub_subscription_drop_messages 0
+# HELP share_pubsub_publish_wait_messages Gossipsub messages since the daemon started: publish wait.
+# TYPE share_pubsub_publish_wait_messages gauge
+share_pubsub_publish_wait_messages 0
 `
 	if got := text(t, n.Registry); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)

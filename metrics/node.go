@@ -43,7 +43,8 @@ type Node struct {
 	GCFreedBlocks *Counter
 	// Pubsub counts gossipsub messages by what happened to them
 	// (published, delivered, duplicate, invalid, ignored, queue_drop,
-	// subscription_drop): SetFunc them to the router's counters.
+	// subscription_drop, publish_wait: own messages that waited for room
+	// in a peer's queue): SetFunc them to the router's counters.
 	Pubsub map[string]*Gauge
 }
 
@@ -74,7 +75,7 @@ func NewNode() *Node {
 }
 
 // PubsubEvents are the keys of Node.Pubsub.
-var PubsubEvents = []string{"published", "delivered", "duplicate", "invalid", "ignored", "queue_drop", "subscription_drop"}
+var PubsubEvents = []string{"published", "delivered", "duplicate", "invalid", "ignored", "queue_drop", "subscription_drop", "publish_wait"}
 
 // BytesIn returns the counter of bytes received on protocol.
 func (n *Node) BytesIn(protocol string) *Counter { return n.Bytes.With("in", protocol) }

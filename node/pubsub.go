@@ -41,6 +41,7 @@ func (nw *Network) startPubsub(n *Node, temporary bool) error {
 	m["ignored"].SetFunc(stat(func(s pubsub.Stats) int64 { return s.Ignored }))
 	m["queue_drop"].SetFunc(stat(func(s pubsub.Stats) int64 { return s.QueueDrops }))
 	m["subscription_drop"].SetFunc(stat(func(s pubsub.Stats) int64 { return s.SubscriptionDrops }))
+	m["publish_wait"].SetFunc(stat(func(s pubsub.Stats) int64 { return s.PublishWaits }))
 	return nil
 }
 
@@ -72,14 +73,18 @@ func (d *Daemon) PubsubPublish(ctx context.Context, topic string, data []byte) e
 	return nil
 }
 
-// PubsubSubscribe subscribes to topic; the caller cancels the
-// subscription.
-func (d *Daemon) PubsubSubscribe(topic string) (*pubsub.Subscription, error) {
-	t, err := d.pubsubTopic(topic)
+// PubsubSubscribe subscribes to one topic or several (one subscription
+// whose messages say their topic); the caller cancels the subscription.
+func (d *Daemon) PubsubSubscribe(topics ...string) (*pubsub.Subscription, error) {
+	ps, err := d.PubSub()
 	if err != nil {
 		return nil, err
 	}
-	return t.Subscribe()
+	sub, err := ps.SubscribeTopics(topics...)
+	if err != nil {
+		return nil, errs.E(errs.Op("pubsub sub"), errs.Invalid, fmt.Errorf("topic: %w", err))
+	}
+	return sub, nil
 }
 
 // PubsubTopics lists the topics the daemon subscribes to.

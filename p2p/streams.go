@@ -43,6 +43,9 @@ func (s Streams) RemoveHandler(proto string) { s.h.RemoveHandler(proto) }
 // Connected implements share.RoutingHost.
 func (s Streams) Connected(p peer.ID) bool { return s.h.Connected(p) }
 
+// Peers returns the peers the host has a connection to.
+func (s Streams) Peers() []peer.ID { return s.h.Peers() }
+
 // Addrs implements share.RoutingHost: the peerstore's addresses of p.
 func (s Streams) Addrs(p peer.ID) []ma.Multiaddr { return s.h.ps.Addrs(p) }
 

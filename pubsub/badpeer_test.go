@@ -106,14 +106,14 @@ func TestInvalidSignatures(t *testing.T) {
 		if inMesh(v, "t", a.id) {
 			t.Error("forger still in the mesh")
 		}
-		if sub.ch != nil && len(sub.ch) != 0 {
-			t.Errorf("%d forged messages delivered", len(sub.ch))
+		if n := sub.queued(); n != 0 {
+			t.Errorf("%d forged messages delivered", n)
 		}
 		// Graylisted: even its valid messages are ignored now.
 		a.send(&RPC{Publish: []*Message{a.message("t", 5000, "valid")}})
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if len(sub.ch) != 0 {
+		if sub.queued() != 0 {
 			t.Error("a graylisted peer's message was delivered")
 		}
 	})
@@ -208,8 +208,8 @@ func TestFloods(t *testing.T) {
 		if topics > DefaultMaxTopicsPerPeer+10 {
 			t.Errorf("victim holds %d topics after a flood of 20000 subscriptions", topics)
 		}
-		if len(sub.ch) != 1 {
-			t.Errorf("%d copies of one message delivered, want 1", len(sub.ch))
+		if sub.queued() != 1 {
+			t.Errorf("%d copies of one message delivered, want 1", sub.queued())
 		}
 		if s := v.ps.Score(a.id); s >= 0 {
 			t.Errorf("IHAVE flooder's score %v, want negative (broken promises)", s)

@@ -122,12 +122,17 @@ type Config struct {
 	// (default 256 Ki; the oldest are forgotten first).
 	SeenTTL time.Duration
 	MaxSeen int
-	// QueueSize bounds the RPCs waiting to be written to one peer (default
-	// 32, kubo's): a slow peer misses messages, it does not grow memory.
-	QueueSize int
-	// SubscriptionBuffer bounds the messages waiting in a Subscription
-	// (default 64); a slow reader misses messages.
+	// QueueSize and QueueBytes bound the RPCs waiting to be written to
+	// one peer (default 1024 and 4 MiB; one RPC alone always fits): a slow
+	// peer misses forwarded messages, it does not grow memory, and this
+	// node's own Publish waits for room rather than drop.
+	QueueSize  int
+	QueueBytes int
+	// SubscriptionBuffer and SubscriptionBytes bound the messages waiting
+	// in a Subscription (default 4096 and 4 MiB of data); a reader slower
+	// than that misses messages, which Subscription.Dropped counts.
 	SubscriptionBuffer int
+	SubscriptionBytes  int
 	// ValidateTimeout bounds a user validator (default 5 s).
 	ValidateTimeout time.Duration
 	// MaxTopicsPerPeer bounds the subscriptions remembered of one peer
@@ -164,8 +169,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	pos(&c.MaxMessageSize, 1<<20)
 	pos(&c.MaxSeen, 256<<10)
-	pos(&c.QueueSize, 32)
-	pos(&c.SubscriptionBuffer, 64)
+	pos(&c.QueueSize, 1024)
+	pos(&c.QueueBytes, 4<<20)
+	pos(&c.SubscriptionBuffer, 4096)
+	pos(&c.SubscriptionBytes, 4<<20)
 	pos(&c.MaxTopicsPerPeer, DefaultMaxTopicsPerPeer)
 	if c.SeenTTL <= 0 {
 		c.SeenTTL = 2 * time.Minute

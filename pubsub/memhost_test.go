@@ -95,6 +95,18 @@ func (h *memHost) outbound(p peer.ID) bool {
 	return h.links[p]
 }
 
+// Peers returns the hosts h is linked to (as p2p.Streams does), so that
+// a PubSub started on a linked host meets them.
+func (h *memHost) Peers() []peer.ID {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := make([]peer.ID, 0, len(h.links))
+	for p := range h.links {
+		ids = append(ids, p)
+	}
+	return ids
+}
+
 func (h *memHost) SetHandler(proto string, f func(share.Stream)) {
 	h.mu.Lock()
 	h.handlers[proto] = f
@@ -188,8 +200,14 @@ const testProto = "/test/meshsub/1.1.0"
 
 func newTestNode(t testing.TB, n *memNet, seed int, tweak func(*Config)) *testNode {
 	t.Helper()
+	_, id := testKeyN(t, seed)
+	return startTestNode(t, n.add(id), seed, tweak)
+}
+
+// startTestNode starts a PubSub on h, a host of key seed.
+func startTestNode(t testing.TB, h *memHost, seed int, tweak func(*Config)) *testNode {
+	t.Helper()
 	priv, id := testKeyN(t, seed)
-	h := n.add(id)
 	cfg := Config{Key: priv, Protocols: []string{testProto}, Outbound: h.outbound}
 	if tweak != nil {
 		tweak(&cfg)

@@ -29,7 +29,7 @@ type peerConn struct {
 	id     peer.ID
 	ctx    context.Context
 	cancel context.CancelFunc
-	out    chan []byte   // frames, bounded: a full queue drops
+	out    *outQueue     // frames, bounded: a full queue drops (or makes Publish wait)
 	ready  chan struct{} // closed once the outbound stream opened or failed
 	proto  string        // of the outbound stream, once open
 	topics map[string]struct{}
@@ -51,12 +51,13 @@ func (pc *peerConn) floodsub() bool { return pc.proto == ProtocolFloodsub }
 
 // send queues a frame for the peer, or drops it if the queue is full.
 func (pc *peerConn) send(fr []byte) {
-	select {
-	case pc.out <- fr:
-	default:
+	if !pc.out.push(fr) {
 		pc.drops.Add(1)
 	}
 }
+
+// errPeerGone: a peer went while a frame waited for room in its queue.
+var errPeerGone = errors.New("pubsub peer gone")
 
 // addPeer starts talking to p, if not already: a writer goroutine opens
 // the outbound stream and sends this node's subscriptions first.
@@ -71,7 +72,7 @@ func (ps *PubSub) addPeerLocked(p peer.ID, dial bool) *peerConn {
 		return pc
 	}
 	ctx, cancel := context.WithCancel(ps.ctx)
-	pc := &peerConn{id: p, ctx: ctx, cancel: cancel, out: make(chan []byte, ps.cfg.QueueSize), ready: make(chan struct{}),
+	pc := &peerConn{id: p, ctx: ctx, cancel: cancel, out: newOutQueue(ps.cfg.QueueSize, ps.cfg.QueueBytes), ready: make(chan struct{}),
 		topics: make(map[string]struct{}), outbound: ps.cfg.Outbound(p), drops: &ps.counts.queueDrops, dial: dial}
 	ps.peers[p] = pc
 	if s := ps.stats[p]; s != nil {
@@ -125,42 +126,33 @@ func (ps *PubSub) runWriter(pc *peerConn) {
 	hello := ps.helloLocked()
 	ps.mu.Unlock()
 	bw := bufio.NewWriterSize(s, 32<<10)
-	if hello != nil && ps.write(s, bw, hello) != nil {
+	if hello != nil && ps.write(s, bw, [][]byte{hello}) != nil {
 		return
 	}
+	var spare [][]byte
 	for {
 		select {
 		case <-pc.ctx.Done():
 			return
-		case fr := <-pc.out:
-			if err := ps.writeQueue(s, bw, pc, fr); err != nil {
-				ps.cfg.Logger.Debug("pubsub write", "peer", pc.id, "err", err)
-				return
-			}
+		case <-pc.out.wake:
 		}
+		batch := pc.out.take(spare)
+		if err := ps.write(s, bw, batch); err != nil {
+			ps.cfg.Logger.Debug("pubsub write", "peer", pc.id, "err", err)
+			return
+		}
+		clear(batch) // the frames are garbage once written
+		spare = batch
 	}
 }
 
-// writeQueue writes fr and whatever else is queued, then flushes.
-func (ps *PubSub) writeQueue(s share.Stream, bw *bufio.Writer, pc *peerConn, fr []byte) error {
+// write writes a batch of frames and flushes them, within writeTimeout.
+func (ps *PubSub) write(s share.Stream, bw *bufio.Writer, batch [][]byte) error {
 	s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	for {
+	for _, fr := range batch {
 		if _, err := bw.Write(fr); err != nil {
 			return err
 		}
-		select {
-		case fr = <-pc.out:
-			continue
-		default:
-		}
-		return bw.Flush()
-	}
-}
-
-func (ps *PubSub) write(s share.Stream, bw *bufio.Writer, fr []byte) error {
-	s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := bw.Write(fr); err != nil {
-		return err
 	}
 	return bw.Flush()
 }

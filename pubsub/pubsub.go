@@ -84,7 +84,7 @@ type PubSub struct {
 // counters count what happened to messages, for Stats.
 type counters struct {
 	published, delivered, duplicate, invalid, ignored atomic.Int64
-	queueDrops, subscriptionDrops                     atomic.Int64
+	queueDrops, subscriptionDrops, publishWaits       atomic.Int64
 }
 
 // Stats counts messages since the PubSub started.
@@ -95,8 +95,10 @@ type Stats struct {
 	// sender); Ignored: dropped by a validator without blame.
 	Published, Delivered, Duplicate, Invalid, Ignored int64
 	// QueueDrops: RPCs not sent because a peer's queue was full;
-	// SubscriptionDrops: messages a subscription's reader was too slow for.
-	QueueDrops, SubscriptionDrops int64
+	// SubscriptionDrops: messages a subscription's reader was too slow for;
+	// PublishWaits: own messages that waited for room in a peer's queue
+	// (the back-pressure that replaced their drop).
+	QueueDrops, SubscriptionDrops, PublishWaits int64
 }
 
 // Stats returns the message counters.
@@ -106,6 +108,7 @@ func (ps *PubSub) Stats() Stats {
 		Published: c.published.Load(), Delivered: c.delivered.Load(), Duplicate: c.duplicate.Load(),
 		Invalid: c.invalid.Load(), Ignored: c.ignored.Load(),
 		QueueDrops: c.queueDrops.Load(), SubscriptionDrops: c.subscriptionDrops.Load(),
+		PublishWaits: c.publishWaits.Load(),
 	}
 }
 
@@ -124,8 +127,13 @@ func (t *topic) idle() bool {
 	return t.mesh == nil && len(t.peers) == 0 && t.fanout == nil && t.validator == nil && len(t.backoff) == 0
 }
 
+// peerLister is a Host that lists its connected peers (p2p.Streams is
+// one).
+type peerLister interface{ Peers() []peer.ID }
+
 // New starts pubsub on h: it serves cfg.Protocols and opens a stream to
-// every peer identify finds speaking one. Close stops it.
+// every peer identify finds speaking one, from then on and (if h is a
+// peerLister) among the peers already connected. Close stops it.
 func New(h Host, cfg Config) (*PubSub, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -150,9 +158,24 @@ func New(h Host, cfg Config) (*PubSub, error) {
 		h.SetHandler(proto, ps.handleStream)
 		ps.stops = append(ps.stops, h.WatchProtocol(proto, func(ai peer.AddrInfo) { ps.addPeer(ai.ID) }))
 	}
+	ps.meetConnected()
 	ps.wg.Add(1)
 	go ps.runHeartbeat()
 	return ps, nil
+}
+
+// meetConnected tries a stream to every connected peer: identify told
+// of them before the watchers started, so only their own stream would
+// have made them known, and if they too started pubsub after identify
+// (which is not pushed again) neither would ever open one. A peer that
+// does not speak pubsub refuses the protocol and is forgotten; when it
+// starts pubsub later, its own meetConnected reaches this node.
+func (ps *PubSub) meetConnected() {
+	if pl, ok := ps.h.(peerLister); ok {
+		for _, p := range pl.Peers() {
+			ps.addPeer(p)
+		}
+	}
 }
 
 // Close stops pubsub: its streams are reset, its subscriptions end.
@@ -314,6 +337,9 @@ func (ps *PubSub) statsLocked(p peer.ID) *peerStats {
 // Publish signs data as a message of t and sends it: to every peer of
 // the topic (flood publishing, as kubo does), or to the mesh or fanout
 // with Config.NoFloodPublish. This node's own subscribers get it too.
+// A peer whose queue is full makes Publish wait for room (back-pressure,
+// not a silent drop); if ctx ends first, the peers still waiting miss
+// the message and Publish says how many.
 func (t *Topic) Publish(ctx context.Context, data []byte) error {
 	ps := t.ps
 	m := &Message{From: []byte(ps.self), Data: append([]byte{}, data...), Topic: t.name, Seqno: make([]byte, 8)}
@@ -331,21 +357,58 @@ func (t *Topic) Publish(ctx context.Context, data []byte) error {
 	if v != nil && ps.validate(ctx, v, ps.self, m) != Accept {
 		return fmt.Errorf("publish on %q: %w", t.name, ErrRejected)
 	}
+	to, err := ps.publishLocal(t.name, m, fr)
+	if err != nil {
+		return err
+	}
+	if missed := ps.sendWait(ctx, to, fr); missed > 0 {
+		return fmt.Errorf("publish on %q: %d of %d peers' queues stayed full: %w", t.name, missed, len(to), ctx.Err())
+	}
+	return nil
+}
+
+// publishLocal records an own message as seen and cached, delivers it
+// to this node's subscribers and returns the peers it goes to.
+func (ps *PubSub) publishLocal(name string, m *Message, fr []byte) ([]*peerConn, error) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.closed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	now := time.Now()
 	ps.seen.add(m.id, now)
 	ps.mcache.put(m.id, m, fr)
-	tp := ps.topicLocked(t.name)
+	tp := ps.topicLocked(name)
 	ps.counts.published.Add(1)
-	ps.counts.subscriptionDrops.Add(tp.deliver(m))
-	for _, p := range ps.publishPeersLocked(tp, now) {
-		ps.peers[p].send(fr)
+	ps.counts.subscriptionDrops.Add(tp.deliver(m, &ps.cfg))
+	ids := ps.publishPeersLocked(tp, now)
+	to := make([]*peerConn, 0, len(ids))
+	for _, p := range ids {
+		if pc := ps.peers[p]; pc != nil {
+			to = append(to, pc)
+		}
 	}
-	return nil
+	return to, nil
+}
+
+// sendWait queues fr for each peer, waiting for room in full queues
+// until ctx ends; it returns how many peers missed fr then.
+func (ps *PubSub) sendWait(ctx context.Context, to []*peerConn, fr []byte) (missed int) {
+	for _, pc := range to {
+		if ctx.Err() != nil {
+			missed++
+			continue
+		}
+		waited, err := pc.out.pushWait(ctx, pc.ctx.Done(), fr)
+		if waited {
+			ps.counts.publishWaits.Add(1)
+		}
+		if err != nil && ctx.Err() != nil {
+			missed++
+		}
+	}
+	ps.counts.queueDrops.Add(int64(missed))
+	return missed
 }
 
 // publishPeersLocked returns the peers an own message goes to.

@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -121,4 +122,44 @@ func TestMsgCache(t *testing.T) {
 	if e, n := c.get("2", "p"); e == nil || n != 1 {
 		t.Errorf("get 2: %v %d", e, n)
 	}
+}
+
+// queued returns how many messages wait in s.
+func (s *Subscription) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) - s.head
+}
+
+// TestMeetConnected: two hosts connected before pubsub starts on either
+// (identify told no watcher of the other) still meet: a subscription on
+// one reaches the other and a message comes back, without a new
+// connection.
+func TestMeetConnected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newMemNet()
+		_, ida := testKeyN(t, 1)
+		_, idb := testKeyN(t, 2)
+		ha, hb := n.add(ida), n.add(idb)
+		n.connect(ha, hb)
+		a := startTestNode(t, ha, 1, nil)
+		b := startTestNode(t, hb, 2, nil)
+		tb, _ := b.ps.Join("t")
+		sub, err := tb.Subscribe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "a learns of b's subscription", func() bool {
+			return slices.Contains(a.ps.ListPeers("t"), b.id)
+		})
+		ta, _ := a.ps.Join("t")
+		if err := ta.Publish(context.Background(), []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if m, err := sub.Next(ctx); err != nil || string(m.Data) != "hi" {
+			t.Fatalf("b got %v, %v; want hi", m, err)
+		}
+	})
 }

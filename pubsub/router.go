@@ -12,7 +12,7 @@ import (
 // control. A graylisted peer's RPCs are dropped whole.
 func (ps *PubSub) handleRPC(pc *peerConn, r *RPC, scratch []byte) []byte {
 	ps.mu.Lock()
-	if ps.scoreLocked(pc.id, time.Now()) < ps.cfg.Score.GraylistThreshold {
+	if !ps.liveLocked(pc) || ps.scoreLocked(pc.id, time.Now()) < ps.cfg.Score.GraylistThreshold {
 		ps.mu.Unlock()
 		return scratch
 	}
@@ -26,6 +26,12 @@ func (ps *PubSub) handleRPC(pc *peerConn, r *RPC, scratch []byte) []byte {
 	}
 	return scratch
 }
+
+// liveLocked reports whether pc is still its peer's: an RPC read on the
+// stream of a peer removed meanwhile must not graft it back into a mesh
+// (removePeer cleaned up already, and the mesh would hold a peer with no
+// queue: a nil dereference on the next send).
+func (ps *PubSub) liveLocked(pc *peerConn) bool { return ps.peers[pc.id] == pc }
 
 func (ps *PubSub) handleSubsLocked(pc *peerConn, subs []SubOpt) {
 	for _, s := range subs {
@@ -116,11 +122,11 @@ func (ps *PubSub) accept(pc *peerConn, m *Message) {
 	fr := frame(&RPC{Publish: []*Message{m}})
 	ps.mcache.put(m.id, m, fr)
 	ps.counts.delivered.Add(1)
-	ps.counts.subscriptionDrops.Add(t.deliver(m))
+	ps.counts.subscriptionDrops.Add(t.deliver(m, &ps.cfg))
 	author := peer.ID(m.From)
 	for p := range t.mesh {
-		if p != pc.id && p != author {
-			ps.peers[p].send(fr)
+		if q := ps.peers[p]; q != nil && p != pc.id && p != author {
+			q.send(fr)
 		}
 	}
 	for p := range t.peers {
@@ -135,6 +141,9 @@ func (ps *PubSub) accept(pc *peerConn, m *Message) {
 func (ps *PubSub) handleControl(pc *peerConn, c *Control) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	if !ps.liveLocked(pc) {
+		return
+	}
 	now := time.Now()
 	score := ps.scoreLocked(pc.id, now)
 	var reply RPC
@@ -357,7 +366,9 @@ func (ps *PubSub) leaveLocked(name string, t *topic) {
 	unsub := frame(&RPC{Subs: []SubOpt{{Subscribe: false, Topic: name}}})
 	for p := range t.mesh {
 		pr := ps.pruneLocked(t, name, p, true, ps.cfg.Params.UnsubscribeBackoff)
-		ps.peers[p].send(frame(&RPC{Control: Control{Prune: []Prune{pr}}}))
+		if pc := ps.peers[p]; pc != nil {
+			pc.send(frame(&RPC{Control: Control{Prune: []Prune{pr}}}))
+		}
 	}
 	t.mesh = nil
 	for _, pc := range ps.peers {

@@ -53,29 +53,46 @@ it within a second or so; a node that is not subscribed does not store it.`,
 
 func pubsubSubCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "sub TOPIC",
-		Short: "Print the messages published on TOPIC, one a line, until interrupted",
+		Use:   "sub TOPIC...",
+		Short: "Print the messages published on TOPIC (or several), one a line, until interrupted",
 		Long: `sub subscribes the daemon to TOPIC and prints each message's data on a
 line of its own (Go-quoted if it holds a newline or bytes that are not
 printable text). With --json each line is {"From","Seqno","Data","Topic"},
-Data in base64. The daemon stays subscribed while sub runs.`,
-		Example: "  share pubsub sub chat\n  share pubsub sub --json chat | jq -r .Data | base64 -d",
-		Args:    cobra.ExactArgs(1),
+Data in base64. With several topics, one stream carries all of them (see
+Topic in --json). The daemon stays subscribed while sub runs.
+
+Delivery is best effort: if sub (or what reads its output) is slower than
+a burst, the daemon's queue for it overflows and the messages that did
+not fit are missed; sub says so on standard error ("N messages
+dropped") rather than leave a silent gap.`,
+		Example: "  share pubsub sub chat\n  share pubsub sub --json chat news | jq -r .Data | base64 -d",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := daemonClient()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			return c.PubsubSubscribe(cmd.Context(), args[0], func(m api.MessageJSON) {
+			return c.PubsubSubscribeTopics(cmd.Context(), args, func(m api.MessageJSON) {
 				if g.json {
 					printJSON(g.stdout, m)
 					return
 				}
 				fmt.Fprintln(g.stdout, messageLine(m.Data))
+			}, func(n int64) {
+				fmt.Fprintln(g.stderr, droppedLine(n))
 			})
 		},
 	}
+}
+
+// droppedLine is sub's word of a gap: n messages the daemon could not
+// queue for this reader.
+func droppedLine(n int64) string {
+	if n == 1 {
+		return "share: 1 message dropped: this reader fell behind the topic"
+	}
+	return fmt.Sprintf("share: %d messages dropped: this reader fell behind the topic", n)
 }
 
 // messageLine is a message's data as one line of sub's output.

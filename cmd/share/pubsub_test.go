@@ -57,9 +57,9 @@ func (s *subProcess) next(t *testing.T, d time.Duration) string {
 	return ""
 }
 
-// TestPubsubDaemons: two connected daemons; one subscribes (lines and
-// --json), the other publishes (argument and stdin); ls and peers show
-// the subscription.
+// TestPubsubDaemons: two connected daemons; one subscribes (lines,
+// --json, and two topics on one sub), the other publishes (argument and
+// stdin); ls and peers show the subscriptions.
 func TestPubsubDaemons(t *testing.T) {
 	r1, r2 := t.TempDir(), t.TempDir()
 	d1 := startDaemon(t, r1)
@@ -71,8 +71,10 @@ func TestPubsubDaemons(t *testing.T) {
 
 	plain := startSub(t, r1, "chat")
 	js := startSub(t, r1, "--json", "chat")
-	waitFor(t, 10*time.Second, "r1 to list its subscription and r2 to see it", func() bool {
-		return strings.TrimSpace(ok(t, r1, "pubsub", "ls")) == "chat" &&
+	both := startSub(t, r1, "news", "chat")
+	waitFor(t, 10*time.Second, "r1 to list its subscriptions and r2 to see them", func() bool {
+		return strings.Join(strings.Fields(ok(t, r1, "pubsub", "ls")), " ") == "chat news" &&
+			strings.Contains(ok(t, r2, "pubsub", "peers", "news"), strings.TrimSpace(d1.addrs[0][strings.LastIndex(d1.addrs[0], "/")+1:])) &&
 			strings.Contains(ok(t, r2, "pubsub", "peers", "chat"), strings.TrimSpace(d1.addrs[0][strings.LastIndex(d1.addrs[0], "/")+1:]))
 	})
 	ok(t, r2, "pubsub", "pub", "chat", "hello")
@@ -94,6 +96,12 @@ func TestPubsubDaemons(t *testing.T) {
 	}
 	if got := plain.next(t, 10*time.Second); got != `"two\nlines"` {
 		t.Errorf("sub printed %q, want the quoted two lines", got)
+	}
+	ok(t, r2, "pubsub", "pub", "news", "extra")
+	for _, want := range []string{"hello", `"two\nlines"`, "extra"} {
+		if got := both.next(t, 10*time.Second); got != want {
+			t.Errorf("sub of two topics printed %q, want %q", got, want)
+		}
 	}
 	fails(t, r2, "topic", "pubsub", "pub", "", "x")
 }

@@ -3,10 +3,12 @@
 //
 //	pubsubload pub -topic T -n N -size B -p P   publish N messages of B bytes, P at a time
 //	pubsubload sub -topic T -n N                count messages until N arrived (or -timeout)
-//	pubsubload topics -n N                      subscribe to N topics and hold them
+//	pubsubload topics -n N [-per-topic]         subscribe to N topics on one stream and hold them
 //
 // SHARE_PATH names the repository. pub prints its rate, sub the rate at
-// which messages arrived (first to last) and how many did.
+// which messages arrived (first to last), how many did and how many the
+// daemon said it dropped. topics holds one API stream for all N topics,
+// or with -per-topic one each (what N `share pubsub sub` would cost).
 package main
 
 import (
@@ -36,6 +38,7 @@ func main() {
 	size := fs.Int("size", 1024, "message size")
 	par := fs.Int("p", 4, "publishes in flight")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after")
+	perTopic := fs.Bool("per-topic", false, "topics: one API stream per topic")
 	fs.Parse(os.Args[2:])
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
@@ -48,7 +51,7 @@ func main() {
 	case "sub":
 		err = sub(ctx, *topic, *n)
 	case "topics":
-		err = topics(ctx, *n)
+		err = topics(ctx, *n, *perTopic)
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -111,8 +114,9 @@ func sub(ctx context.Context, topic string, n int) error {
 	var first, last time.Time
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var dropped int64
 	fmt.Println("subscribed") // the script waits for this line
-	err = c.PubsubSubscribe(ctx, topic, func(api.MessageJSON) {
+	err = c.PubsubSubscribeTopics(ctx, []string{topic}, func(api.MessageJSON) {
 		last = time.Now()
 		if got == 0 {
 			first = last
@@ -120,27 +124,34 @@ func sub(ctx context.Context, topic string, n int) error {
 		if got++; got >= n {
 			cancel()
 		}
-	})
+	}, func(k int64) { dropped += k })
 	d := last.Sub(first)
-	fmt.Printf("received %d/%d in %.2fs: %.0f msg/s\n", got, n, d.Seconds(), float64(got-1)/d.Seconds())
+	fmt.Printf("received %d/%d in %.2fs: %.0f msg/s, %d dropped\n", got, n, d.Seconds(), float64(got-1)/d.Seconds(), dropped)
 	return err
 }
 
-func topics(ctx context.Context, n int) error {
+func topics(ctx context.Context, n int, perTopic bool) error {
 	c, err := dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("topic-%04d", i)
+	}
+	fmt.Println("subscribed")
+	if !perTopic {
+		return c.PubsubSubscribeTopics(ctx, names, func(api.MessageJSON) {}, nil)
+	}
 	var wg sync.WaitGroup
-	for i := range n {
+	for _, name := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.PubsubSubscribe(ctx, fmt.Sprintf("topic-%04d", i), func(api.MessageJSON) {})
+			c.PubsubSubscribe(ctx, name, func(api.MessageJSON) {})
 		}()
 	}
-	fmt.Println("subscribed")
 	wg.Wait()
 	return nil
 }
