@@ -286,6 +286,11 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 	return n, err
 }
 
+// Flush sends a pending optimistic proposal now. A stream opened to be
+// written later must: the peer resets a stream whose protocol it has not
+// read within its negotiation timeout (10 s here and in go-libp2p).
+func (s *Stream) Flush() error { return s.flush() }
+
 // flush sends a pending optimistic proposal.
 func (s *Stream) flush() error {
 	if s.lazy != nil {

@@ -129,6 +129,9 @@ func (ps *PubSub) runWriter(pc *peerConn) {
 	if hello != nil && ps.write(s, bw, [][]byte{hello}) != nil {
 		return
 	}
+	if hello == nil && flushProposal(s) != nil {
+		return
+	}
 	var spare [][]byte
 	for {
 		select {
@@ -155,6 +158,17 @@ func (ps *PubSub) write(s share.Stream, bw *bufio.Writer, batch [][]byte) error 
 		}
 	}
 	return bw.Flush()
+}
+
+// flushProposal sends an optimistic stream's protocol proposal when there
+// is nothing to write yet (no subscriptions): it would otherwise wait for
+// the first RPC, and the peer resets a stream it cannot negotiate within
+// its timeout (10 s), after which this peer would hear nothing of ours.
+func flushProposal(s share.Stream) error {
+	if f, ok := s.(interface{ Flush() error }); ok {
+		return f.Flush()
+	}
+	return nil
 }
 
 // open opens a stream to p in the first protocol it takes, on a
