@@ -228,3 +228,36 @@ func TestFollowBadRecords(t *testing.T) {
 		t.Fatalf("update to %s, want %s", u.Cid, c2)
 	}
 }
+
+// TestFollowKeep: with Keep, an update pins the new version and leaves
+// the previous one pinned.
+func TestFollowKeep(t *testing.T) {
+	pub, fol := onlineNode(t), onlineNode(t)
+	connect(t, fol, pub)
+	ctx := context.Background()
+	c1 := addFolder(t, pub, map[string][]byte{"f": []byte("version one")})
+	rec, err := pub.Publish(ctx, dag.PathOf(c1), PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	updates := startFollow(t, fol, rec.Name, dir, FollowOptions{Keep: true})
+	if u := nextUpdate(t, updates, 10*time.Second); u.Cid != c1.String() {
+		t.Fatalf("first update to %s, want %s", u.Cid, c1)
+	}
+	waitFor(t, 10*time.Second, func() bool { return len(pub.net.PubSub.ListPeers(ipns.Topic(pub.Repo.Identity.ID))) > 0 },
+		func() string { return "the publisher never heard of the follower's subscription" })
+	c2 := addFolder(t, pub, map[string][]byte{"f": []byte("version two")})
+	if _, err := pub.Publish(ctx, dag.PathOf(c2), PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if u := nextUpdate(t, updates, 10*time.Second); u.Cid != c2.String() {
+		t.Fatalf("second update to %s, want %s", u.Cid, c2)
+	}
+	sameFiles(t, dir, map[string][]byte{"f": []byte("version two")})
+	for _, c := range []cid.Cid{c1, c2} {
+		if p, err := fol.Pins.Get(c); err != nil || p.Mode != pin.Recursive {
+			t.Errorf("pin of %s: %+v, %v; want it kept, recursive", c, p, err)
+		}
+	}
+}
