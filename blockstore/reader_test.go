@@ -79,10 +79,11 @@ func testReader(t *testing.T, newReader func(*Store) *Reader) {
 
 // BenchmarkReader reads the 1 KiB blocks of a store of 65 536 in the
 // order they were stored (a file's leaves, as a peer asks for them),
-// through BorrowParts and through a Reader.
+// through BorrowParts and through a Reader, with the 8 MiB block cache
+// repo.Open gives a daemon's store.
 func BenchmarkReader(b *testing.B) {
 	const blocks = 65536
-	s := openTest(b, b.TempDir(), nil)
+	s := openTest(b, b.TempDir(), &Options{CacheSize: 8 << 20})
 	defer s.Close()
 	addBlocks(b, s, 0, blocks, 1<<10)
 	cids := make([]cid.Cid, blocks)

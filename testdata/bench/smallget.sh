@@ -11,6 +11,10 @@
 #   1 KiB blocks: `share cat` of a 64 MiB file added with --chunker
 #   size-1024 (65 536 leaves), in blocks/s, and each daemon's CPU time
 #   (from /proc/PID/stat) per block.
+# Each round adds a fresh tree and a fresh 64 MiB file to the providers
+# (untimed), so the getters fetch blocks they never had; REFETCH=1 fetches
+# the same content every round after a gc of the getter instead (which
+# measures the miss filter's tombstones as well).
 # Prints one line of medians per build (and, with VERBOSE=1, every round).
 set -eu
 . "$(dirname "$0")/common.sh"
@@ -18,17 +22,20 @@ R=${1:-3}; shift || true
 BINS=("$@"); [ ${#BINS[@]} -gt 0 ] || BINS=(${BIN:-/tmp/share})
 W=${W:-/tmp/sg}; T=${T:-$W/tree}; OUT=$W/out
 mkdir -p $W
-if [ ! -d $T ]; then
-  python3 - $T <<'PY'
+# gentree DIR SEED: the tree of 20 000 files, the same for the same seed.
+gentree() {
+  [ -d $1 ] && return
+  python3 - $1 $2 <<'PY'
 import os, random, sys
-r = random.Random(22); root = sys.argv[1]
+r = random.Random(int(sys.argv[2])); root = sys.argv[1]
 for d in range(200):
     os.makedirs(f"{root}/d{d:03}")
     for f in range(100):
         with open(f"{root}/d{d:03}/f{f:03}", "wb") as w:
             w.write(r.randbytes(r.randint(1024, 8192)))
 PY
-fi
+}
+gentree $T 22
 [ -f $W/small64m ] || head -c $((64 << 20)) /dev/urandom > $W/small64m
 now() { date +%s.%N; }
 cputicks() { awk '{print $14 + $15}' /proc/$1/stat; }
@@ -67,15 +74,30 @@ for i in $(seq 10); do
 done
 sync
 rows=$W/rows; : > $rows
+# fresh R: a new tree and 64 MiB file for round R, added to each provider
+# (as TREE and SMALL) while no daemon is timed.
+fresh() {
+  RT=$W/tree.$1; gentree $RT $((22 + $1))
+  head -c $((64 << 20)) /dev/urandom > $W/small.$1
+  for k in ${!BINS[@]}; do
+    TREE[$k]=$(SHARE_PATH=$W/prov$k ${BINS[$k]} add -Q -r $RT)
+    SMALL[$k]=$(SHARE_PATH=$W/prov$k ${BINS[$k]} add -Q --chunker size-1024 $W/small.$1)
+  done
+  rm $W/small.$1; sync
+}
+# regc DIR: the getter forgets what it fetched, in REFETCH mode.
+regc() { [ -z "${REFETCH:-}" ] || { SHARE_PATH=$1 $BIN gc > /dev/null; sync; }; }
+RT=$T
 for r in $(seq $R); do
-  t0=$(now); cp -r $T $OUT/cp$r; sync; t1=$(now)
+  [ -n "${REFETCH:-}" ] || fresh $r
+  t0=$(now); cp -r $RT $OUT/cp$r; sync; t1=$(now)
   for k in ${!BINS[@]}; do
     BIN=${BINS[$k]}; P=$W/prov$k; G=$W/get$k; o=$OUT/$k.$r
     t2=$(now); SHARE_PATH=$P $BIN get ${TREE[$k]} -o $o.local > /dev/null 2>> $W/cli.log; sync; t3=$(now)
-    SHARE_PATH=$G $BIN gc > /dev/null; sync
+    regc $G
     t4=$(now); SHARE_PATH=$G $BIN get ${TREE[$k]} -o $o.net > /dev/null 2>> $W/cli.log; sync; t5=$(now)
-    diff -r -q $T $o.net > /dev/null || { echo "round $r, $BIN: the fetched tree differs" >&2; exit 1; }
-    SHARE_PATH=$G $BIN gc > /dev/null; sync
+    diff -r -q $RT $o.net > /dev/null || { echo "round $r, $BIN: the fetched tree differs" >&2; exit 1; }
+    regc $G
     a0=$(cputicks ${PP[$k]}); b0=$(cputicks ${PG[$k]})
     t6=$(now); SHARE_PATH=$G $BIN cat ${SMALL[$k]} > /dev/null; t7=$(now)
     a1=$(cputicks ${PP[$k]}); b1=$(cputicks ${PG[$k]})
