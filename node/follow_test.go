@@ -256,7 +256,10 @@ func TestPinFetchesOnlyMissing(t *testing.T) {
 	// The server counts a block once it is written: maybe after the
 	// follower has it.
 	waitFor(t, 10*time.Second, func() bool { sb, _, _, _ := delta(); return sb >= int64(missing) },
-		func() string { sb, _, _, _ := delta(); return fmt.Sprintf("the publisher sent %d blocks, want %d", sb, missing) })
+		func() string {
+			sb, _, _, _ := delta()
+			return fmt.Sprintf("the publisher sent %d blocks, want %d", sb, missing)
+		})
 	sb, sB, gb, gB := delta()
 	if sb != int64(missing) || sB != missingBytes || gb != int64(missing) || gB != missingBytes {
 		t.Errorf("sent %d blocks of %d bytes, received %d of %d; %d blocks of %d bytes were missing", sb, sB, gb, gB, missing, missingBytes)
