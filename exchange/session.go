@@ -93,7 +93,7 @@ type Session struct {
 	mu          sync.Mutex
 	core        *sched.Sched
 	peers       map[peer.ID]*peerConn
-	held        map[cid.Cid]heldBlock     // Stream: fetched blocks kept for Get
+	held        map[cid.Cid]heldBlock     // fetched blocks kept for Get (see keepLocked)
 	waits       map[cid.Cid]chan struct{} // closed when the block is stored
 	local       int                       // blocks found in Local
 	pbLeaves    bool                      // a dag-pb leaf was fetched
@@ -607,9 +607,9 @@ func (s *Session) put(c cid.Cid, data []byte) error {
 	return nil
 }
 
-// stored records that block c is stored: a Stream session keeps it for
-// the reader (its buffer then belongs to the reader), and whoever waits
-// for it is woken.
+// stored records that block c is stored: a block kept for Get (see
+// keepLocked) is held for the reader (its buffer then belongs to the
+// reader), and whoever waits for it is woken.
 func (s *Session) stored(c cid.Cid, data []byte, buf *[]byte) {
 	s.mu.Lock()
 	leaf := isLeaf(c, data)
@@ -617,12 +617,13 @@ func (s *Session) stored(c cid.Cid, data []byte, buf *[]byte) {
 	// The root is kept, even a leaf (a one-chunk file of kubo's): the
 	// fetcher reads it for the DAG's size before the reader does.
 	leaf = leaf && c != s.root
-	if s.opts.Stream {
+	if s.keepLocked(c) {
 		s.held[c] = heldBlock{data, leaf, buf != nil}
 	} else {
 		putBuf(buf)
+		leaf = false // not retained
 	}
-	complete := s.core.Stored(c, len(data), s.opts.Stream && leaf) && s.completeLocked()
+	complete := s.core.Stored(c, len(data), leaf) && s.completeLocked()
 	if w := s.waits[c]; w != nil {
 		close(w)
 		delete(s.waits, c)
@@ -632,6 +633,16 @@ func (s *Session) stored(c cid.Cid, data []byte, buf *[]byte) {
 	if complete {
 		s.finish(nil)
 	}
+}
+
+// keepLocked says whether stored block c is kept for Get: every block of
+// a Stream session; without Stream, the root and the blocks a Get waits
+// for. A session that stores for no reader (the fetcher's pin) is read
+// for its root while its Putter, an uncommitted batch, is not visible in
+// Local: a Get that found the block done and not local would fetch it
+// again, and again until the session ended, and then fail.
+func (s *Session) keepLocked(c cid.Cid) bool {
+	return s.opts.Stream || c == s.root || s.waits[c] != nil
 }
 
 func (s *Session) isFinished() bool {
@@ -654,8 +665,9 @@ func releaseBuf(b []byte) {
 // to the front of the queue. It makes the session a share.Getter for a
 // reader that consumes the DAG while it arrives: with Stream set, each
 // leaf is held until Get returns it once; blocks read again, or not part of
-// the DAG, are read from Local or fetched anew while the session runs. A
-// block from the session is Verified (checked against c as it arrived),
+// the DAG, are read from Local or fetched anew while the session runs.
+// Without Stream, the session holds the root, and a block Get waits for
+// until Get returns it (a leaf once). A block from the session is Verified (checked against c as it arrived),
 // and a leaf's Release hands its buffer back to the session; one from
 // Local is as Local returned it. After the session has ended, a block it
 // does not hold is of kind errs.NotFound, unless the session failed.

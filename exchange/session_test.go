@@ -177,3 +177,45 @@ func TestServeBatchesSmallBlocks(t *testing.T) {
 		t.Fatalf("%d blocks of 1 KiB written in %d stream writes, want at most %d", len(cids), w, len(cids)/8)
 	}
 }
+
+// TestGetRootWithoutStream: a session that stores blocks for no reader
+// (the fetcher's pin) still answers Get of its root, which the fetcher
+// reads for the DAG's size while its Putter (an uncommitted batch) is
+// not yet visible in Local, and a leaf Get waits for. Each block is
+// fetched once: Get used to find the root done and not local and fetch
+// it again, over and over until the session ended, and then fail.
+func TestGetRootWithoutStream(t *testing.T) {
+	root, src, _ := makeDAG(t, 256<<10, 16<<10, 7)
+	n := newMemNet()
+	prov := newTestPeer(t, n, "prov", src, linkOpts{}, Config{})
+	local, batch := dag.NewMemStore(), dag.NewMemStore() // batch: not visible in local
+	client := newTestPeer(t, n, "client", local, linkOpts{}, Config{})
+	ctx := testContext(t, 20*time.Second)
+	s := client.e.NewSession(ctx, root, SessionOptions{Local: local, Putter: batch, Providers: providerIDs(prov)})
+	b, err := s.Get(ctx, root)
+	if err != nil {
+		t.Fatalf("Get(root): %v", err)
+	}
+	b.Release()
+	leaf := allCIDs(t, src, root)[src.Len()-1]
+	if b, err := s.Get(ctx, leaf); err != nil {
+		t.Fatalf("Get(a leaf): %v", err)
+	} else {
+		b.Release()
+	}
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.Get(ctx, root); err != nil {
+		t.Errorf("Get(root) after the session: %v", err)
+	} else {
+		b.Release()
+	}
+	p := s.Progress()
+	if got := prov.store.gets.Load(); got != int64(src.Len()) || p.Blocks != src.Len() || p.Duplicates != 0 {
+		t.Errorf("provider served %d blocks, session counts %d (%d duplicates); the DAG has %d", got, p.Blocks, p.Duplicates, src.Len())
+	}
+	if batch.Len() != src.Len() {
+		t.Errorf("%d blocks stored, want %d", batch.Len(), src.Len())
+	}
+}

@@ -234,8 +234,8 @@ func (f *Fetcher) start(ctx context.Context, root cid.Cid, opts Options, stream 
 }
 
 // stat learns the DAG's size from its root, so progress can show an ETA.
-// (A session keeps inner nodes, so reading the root takes nothing from a
-// reader.)
+// (Every session holds its root, with Stream or without, so reading it
+// takes nothing from a reader and fetches nothing again.)
 func (r *run) stat() {
 	if info, err := dag.Stat(r.ctx, r.sess, r.root); err == nil {
 		r.total.Store(int64(info.CumulativeSize))
