@@ -65,13 +65,8 @@ type Node struct {
 }
 
 // Open opens (and on first use initialises) the repository at path.
-func Open(path string) (*Node, error) { return open(path, repo.CommandCache) }
-
-// OpenDaemon is Open for a daemon: a bigger block cache (repo.DaemonCache).
-func OpenDaemon(path string) (*Node, error) { return open(path, repo.DaemonCache) }
-
-func open(path string, cacheBytes int64) (*Node, error) {
-	r, err := repo.OpenCache(path, cacheBytes)
+func Open(path string) (*Node, error) {
+	r, err := repo.Open(path)
 	if err != nil {
 		return nil, err
 	}

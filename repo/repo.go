@@ -109,23 +109,9 @@ type Repo struct {
 	lock     *os.File
 }
 
-// Block cache sizes: a command reads a file once, so a small cache keeps
-// its RSS low (large blocks stream through it); a daemon serving small
-// blocks looks each up in the index, which stays cached only beside the
-// data streaming through (8 -> 32 MiB: provider CPU per 1 KiB block
-// -30%, blocks/s +20-27%, testdata/bench/NOTES.md).
-const (
-	CommandCache = 8 << 20
-	DaemonCache  = 32 << 20
-)
-
 // Open initialises the repository at path if needed, locks it and opens
-// its blockstore with a command's block cache. A repository held by
-// another process gives ErrInUse.
-func Open(path string) (*Repo, error) { return OpenCache(path, CommandCache) }
-
-// OpenCache is Open with a block cache of cacheBytes.
-func OpenCache(path string, cacheBytes int64) (*Repo, error) {
+// its blockstore. A repository held by another process gives ErrInUse.
+func Open(path string) (*Repo, error) {
 	if _, err := Init(path); err != nil {
 		return nil, err
 	}
@@ -144,7 +130,7 @@ func OpenCache(path string, cacheBytes int64) (*Repo, error) {
 		r.Close()
 		return nil, err
 	}
-	if r.Blocks, err = blockstore.Open(filepath.Join(path, DBDir), &blockstore.Options{CacheSize: cacheBytes}); err != nil {
+	if r.Blocks, err = blockstore.Open(filepath.Join(path, DBDir), &blockstore.Options{CacheSize: 8 << 20}); err != nil {
 		r.Close()
 		if errors.Is(err, blockstore.ErrLocked) {
 			return nil, inUse(path)

@@ -33,7 +33,7 @@ prints them), then "daemon ready", and runs until SIGINT or SIGTERM.`,
 			if err != nil {
 				return err
 			}
-			n, err := node.OpenDaemon(p)
+			n, err := node.Open(p)
 			if errs.Is(errs.InUse, err) && daemonRunning(p) {
 				return alreadyRunning(p)
 			}
