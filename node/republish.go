@@ -8,6 +8,7 @@ import (
 
 	"github.com/share-p2p/share/dag"
 	"github.com/share-p2p/share/errs"
+	"github.com/share-p2p/share/internal/ticker"
 	"github.com/share-p2p/share/ipns"
 	"github.com/share-p2p/share/p2p/peer"
 )
@@ -36,28 +37,25 @@ type republisher struct {
 }
 
 // run checks every minute, until ctx ends, for names due and republishes
-// them. A name whose key was removed is forgotten by publish.
+// them.
 func (r *republisher) run(ctx context.Context) {
-	t := time.NewTicker(republishCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		names, err := r.list()
-		if err != nil {
-			r.log.Warn("republish: list names", "err", err)
+	ticker.Run(ctx, republishCheck, func() { r.check(ctx) })
+}
+
+// check republishes the names due. A name whose key was removed is
+// forgotten by publish.
+func (r *republisher) check(ctx context.Context) {
+	names, err := r.list()
+	if err != nil {
+		r.log.Warn("republish: list names", "err", err)
+		return
+	}
+	for id, p := range names {
+		if !p.due(time.Now(), r.interval) {
 			continue
 		}
-		for id, p := range names {
-			if !p.due(time.Now(), r.interval) {
-				continue
-			}
-			if err := r.publish(ctx, id, p); err != nil {
-				r.log.Warn("republish", "name", ipns.Name(id), "err", err)
-			}
+		if err := r.publish(ctx, id, p); err != nil {
+			r.log.Warn("republish", "name", ipns.Name(id), "err", err)
 		}
 	}
 }
